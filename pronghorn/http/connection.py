@@ -1,0 +1,339 @@
+"""One HTTP/1.1 server connection, sans-IO: bytes in, events out.
+
+Theory of operation
+-------------------
+The driver calls ``receive_data(bytes)`` with whatever the socket gave (``b""`` at end of input) and
+then ``next_event()`` until it says NEED_DATA or PAUSED. A request arrives as ``Request``, then zero or
+more ``Data``, then END_OF_MESSAGE. After that the connection is PAUSED: it parses nothing more until the
+driver has written the response and calls ``start_next_cycle()``. That is what keeps pipelined answers
+in order and keeps a client from making us parse (and buffer) requests faster than we answer them.
+
+Any doubt about framing raises ``HTTPError``; the connection is then dead: the driver sends one error
+response with ``Connection: close`` and closes. Nothing after the fault is ever parsed.
+
+Who parses what: the request line is ours (see request_line.py for why); the header section goes
+through llhttp via httptools, with a fixed request line in front, and our policy on top (Host,
+Content-Length, Transfer-Encoding, Expect, limits); the body is counted (Content-Length) or decoded by
+our chunked decoder (see chunked.py for why). llhttp is fed exactly the header section, never a byte
+beyond it, so the message boundary is always known here.
+"""
+
+from __future__ import annotations
+
+import httptools
+
+from .chunked import ChunkedDecoder
+from .errors import HTTPError
+from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, Event, Request
+from .limits import Limits
+from .request_line import host_is_valid, parse_request_line
+
+# What llhttp sees in place of the real request line: any known method works, since for requests llhttp
+# decides nothing by method except CONNECT (which it would turn into a tunnel).
+_SYNTHETIC_LINE = b"PUT / HTTP/1.1\r\n"
+
+_IDLE, _HEAD, _BODY_LENGTH, _BODY_CHUNKED, _DONE, _PAUSED, _ERROR = range(7)
+_CRLF = b"\r\n"
+
+
+class _HeaderCollector:
+    """httptools' callback target for the header section."""
+
+    __slots__ = ("headers", "complete", "max_count", "max_size")
+
+    def __init__(self, max_count: int, max_size: int) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.complete = False
+        self.max_count = max_count
+        self.max_size = max_size
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Gunicorn counts the whole field line with its CRLF; llhttp has already dropped the whitespace
+        # before the value, so this is "name: value\r\n" for the common single-space spelling.
+        if len(name) + len(value) + 4 > self.max_size:
+            raise HTTPError(431, "request header field too large")
+        headers = self.headers
+        if len(headers) >= self.max_count:
+            raise HTTPError(431, "too many request header fields")
+        # llhttp drops leading whitespace from a value but keeps trailing whitespace.
+        headers.append((name, value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+class HTTPConnection:
+    """The server side of one HTTP/1.x connection."""
+
+    __slots__ = (
+        "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
+        "_line", "_remaining", "_decoder", "_body_seen",
+    )
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = (limits or Limits()).normalized()
+        self._buf = bytearray()
+        self._state = _IDLE
+        self._eof = False
+        self._request: Request | None = None
+        self._collector: _HeaderCollector | None = None
+        self._parser: httptools.HttpRequestParser | None = None
+        self._fed = 0
+        self._line: tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None] | None = None
+        self._remaining = 0
+        self._decoder: ChunkedDecoder | None = None
+        self._body_seen = 0
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self._buf += data
+        else:
+            self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet parsed (read-side backpressure uses this)."""
+        return len(self._buf)
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof
+
+    @property
+    def idle(self) -> bool:
+        """No request in progress and nothing buffered: the keep-alive timer may run."""
+        return self._state == _IDLE and not self._buf
+
+    @property
+    def in_head(self) -> bool:
+        """A request has started but its head is not complete: the header deadline applies."""
+        return (self._state == _IDLE and bool(self._buf)) or self._state == _HEAD
+
+    def next_event(self) -> Event:
+        try:
+            state = self._state
+            if state == _IDLE:
+                return self._read_request_line()
+            if state == _HEAD:
+                return self._read_head()
+            if state == _BODY_LENGTH:
+                return self._read_length_body()
+            if state == _BODY_CHUNKED:
+                return self._read_chunked_body()
+            if state == _DONE:
+                self._state = _PAUSED
+                return END_OF_MESSAGE
+            return PAUSED if state == _PAUSED else NEED_DATA
+        except HTTPError:
+            self._state = _ERROR
+            raise
+
+    def start_next_cycle(self) -> None:
+        """The response to the current request is complete; parse the next one."""
+        if self._state != _PAUSED:
+            raise RuntimeError("start_next_cycle() before the request was complete")
+        self._state = _IDLE
+        self._request = None
+        self._decoder = None
+
+    # -- request line ------------------------------------------------------------------------------
+
+    def _read_request_line(self) -> Event:
+        buf = self._buf
+        # RFC 9112 2.2: a server SHOULD ignore at least one empty line received before the request line.
+        while buf[:2] == _CRLF:
+            del buf[:2]
+        limit = self.limits.request_line
+        end = buf.find(_CRLF, 0, limit + 2)
+        if end < 0:
+            if len(buf) > limit + 1:
+                raise HTTPError(414, "request line too long")
+            if b"\n" in buf or b"\r" in buf[:-1]:
+                raise HTTPError(400, "bare CR or LF in the request line")
+            if self._eof and buf:
+                raise HTTPError(400, "incomplete request")
+            return NEED_DATA
+        if end > limit:
+            raise HTTPError(414, "request line too long")
+        self._line = parse_request_line(bytes(buf[:end]))
+        del buf[:end + 2]
+        collector = self._collector = _HeaderCollector(
+            self.limits.request_fields, self.limits.request_field_size)
+        parser = self._parser = httptools.HttpRequestParser(collector)
+        parser.feed_data(_SYNTHETIC_LINE)
+        self._fed = 0
+        self._state = _HEAD
+        return self._read_head()
+
+    # -- header section ----------------------------------------------------------------------------
+
+    def _read_head(self) -> Event:
+        buf = self._buf
+        if buf[:2] == _CRLF:
+            end = 2
+        else:
+            found = buf.find(b"\r\n\r\n", max(self._fed - 3, 0))
+            end = found + 4 if found >= 0 else -1
+        stop = end if end >= 0 else len(buf)
+        if stop > self._fed:
+            self._feed_llhttp(memoryview(buf)[self._fed:stop])
+            self._fed = stop
+        if end < 0:
+            if len(buf) > self.limits.head_size:
+                raise HTTPError(431, "request header section too large")
+            if self._eof:
+                raise HTTPError(400, "incomplete request")
+            return NEED_DATA
+        collector = self._collector
+        assert collector is not None
+        if not collector.complete:  # cannot happen if llhttp agrees the head ended here
+            raise HTTPError(400, "malformed header section")
+        del buf[:end]
+        self._parser = None
+        request = self._make_request(collector.headers)
+        self._collector = None
+        self._request = request
+        if request.chunked:
+            limits = self.limits
+            self._decoder = ChunkedDecoder(limits.chunk_line, limits.request_field_size,
+                                           limits.request_fields)
+            self._body_seen = 0
+            self._state = _BODY_CHUNKED
+        elif request.content_length:
+            self._remaining = request.content_length
+            self._state = _BODY_LENGTH
+        else:
+            self._state = _DONE
+        return request
+
+    def _feed_llhttp(self, data: memoryview) -> None:
+        parser = self._parser
+        assert parser is not None
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, HTTPError):  # our own limit, raised inside a callback
+                raise cause from None
+            raise HTTPError(400, f"malformed header section: {exc}") from None
+        finally:
+            data.release()
+
+    def _make_request(self, headers: list[tuple[bytes, bytes]]) -> Request:
+        method, target, path, query, version, authority = self._line  # type: ignore[misc]
+        self._line = None
+        host: bytes | None = None
+        host_count = 0
+        content_length: int | None = None
+        codings: list[bytes] | None = None
+        connection: list[bytes] = []
+        expect: bytes | None = None
+        content_type_seen = False
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"host":
+                host_count += 1
+                host = value
+            elif lname == b"content-length":
+                if not value.isdigit():
+                    raise HTTPError(400, "invalid Content-Length")
+                if content_length is not None and content_length != int(value):
+                    raise HTTPError(400, "conflicting Content-Length")
+                content_length = int(value)
+            elif lname == b"transfer-encoding":
+                codings = (codings or []) + [c.strip().lower() for c in value.split(b",")]
+            elif lname == b"connection":
+                connection.extend(c.strip().lower() for c in value.split(b","))
+            elif lname == b"expect":
+                expect = value.lower()
+            elif lname == b"content-type":
+                if content_type_seen:
+                    raise HTTPError(400, "more than one Content-Type")
+                content_type_seen = True
+
+        if host_count > 1:
+            raise HTTPError(400, "more than one Host")
+        if host is not None and not host_is_valid(host):
+            raise HTTPError(400, "invalid Host")
+        if version == (1, 1) and host_count == 0:
+            raise HTTPError(400, "HTTP/1.1 request without Host")
+        if authority is not None:
+            host = authority  # RFC 9112 3.2.2: the target's authority replaces Host
+
+        chunked = False
+        if codings is not None:
+            if content_length is not None:
+                raise HTTPError(400, "both Content-Length and Transfer-Encoding")
+            if version == (1, 0):
+                raise HTTPError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            if not codings or codings[-1] != b"chunked" or codings.count(b"chunked") != 1:
+                raise HTTPError(400, "Transfer-Encoding must end in chunked, once")
+            if any(c not in (b"chunked", b"identity") for c in codings):
+                raise HTTPError(501, "unsupported transfer coding")
+            chunked = True
+
+        body_limit = self.limits.request_body
+        if body_limit and content_length is not None and content_length > body_limit:
+            raise HTTPError(413, "request body too large")
+
+        if version == (1, 1):
+            keep_alive = b"close" not in connection
+        else:
+            keep_alive = b"keep-alive" in connection and b"close" not in connection
+
+        expect_continue = False
+        if expect is not None and version == (1, 1):
+            if expect != b"100-continue":
+                raise HTTPError(417, "unsupported expectation")
+            expect_continue = chunked or bool(content_length)
+
+        return Request(
+            method=method, target=target, path=path, query=query, version=version, headers=headers,
+            keep_alive=keep_alive, expect_continue=expect_continue,
+            content_length=None if chunked else (content_length or 0), chunked=chunked, host=host,
+        )
+
+    # -- body ----------------------------------------------------------------------------------------
+
+    def _read_length_body(self) -> Event:
+        buf = self._buf
+        if not buf:
+            if self._eof:
+                raise HTTPError(400, "incomplete request body")
+            return NEED_DATA
+        take = min(self._remaining, len(buf))
+        if take == len(buf):
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:take])
+            del buf[:take]
+        self._remaining -= take
+        if not self._remaining:
+            self._state = _DONE
+        return Data(data)
+
+    def _read_chunked_body(self) -> Event:
+        decoder = self._decoder
+        assert decoder is not None and self._request is not None
+        buf = self._buf
+        pieces, pos = decoder.decode(buf, 0)
+        if pos:
+            del buf[:pos]
+        if decoder.done:
+            self._request.trailers = decoder.trailers
+            self._state = _DONE
+        if pieces:
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            self._body_seen += len(data)
+            limit = self.limits.request_body
+            if limit and self._body_seen > limit:
+                raise HTTPError(413, "request body too large")
+            return Data(data)
+        if decoder.done:
+            return self.next_event()
+        if self._eof:
+            raise HTTPError(400, "incomplete chunked body")
+        return NEED_DATA
