@@ -130,6 +130,20 @@ class ResponseFramer:
             self.keep_alive = False  # the client is owed bytes it will never get: only a close ends it
         return b""
 
+    def reserve(self, count: int) -> int:
+        """For bytes sent around body() (sendfile): how many of ``count`` may go out unframed.
+        Only valid when the framing is not chunked (the caller sized the head for the file)."""
+        mode = self._mode
+        if mode == _CHUNKED:
+            raise RuntimeError("reserve() on a chunked response")
+        if mode == _NONE:
+            return 0
+        if mode == _LENGTH:
+            count = min(count, self._remaining)
+            self._remaining -= count
+        self.sent += count
+        return count
+
     @property
     def wants_body(self) -> bool:
         """False when body bytes would be dropped anyway (HEAD, 204, 304, or Content-Length reached)."""

@@ -1,0 +1,1 @@
+"""The master process: listeners, forking workers, signals."""

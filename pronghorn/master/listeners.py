@@ -1,0 +1,76 @@
+"""Listening sockets, created once in the master and inherited by every worker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from typing import Any
+
+from ..config import parse_bind
+
+
+def create_listener(address: str, backlog: int, reuse_port: bool = False) -> socket.socket:
+    kind, where = parse_bind(address)
+    if kind == "fd":
+        sock = socket.socket(fileno=where)
+    elif kind == "unix":
+        _remove_stale_socket(where)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(where)
+    else:
+        host, port = where
+        family = socket.AF_INET6 if kind == "inet6" else socket.AF_INET
+        if kind == "inet":
+            # A name such as "localhost" resolves; take the first address the resolver gives.
+            infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                                       socket.AI_PASSIVE)
+            family, _, _, _, sockaddr = infos[0]
+        else:
+            sockaddr = (host, port, 0, 0)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # [::]:8000 beside 0.0.0.0:8000 must be two sockets, not one that clashes with the other.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(sockaddr)
+        except OSError:
+            sock.close()
+            raise
+    sock.listen(backlog)
+    sock.setblocking(False)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket; refusing to replace it")
+    os.unlink(path)
+
+
+def describe(sock: socket.socket) -> str:
+    """The address as the log's "Listening at:" line shows it."""
+    name: Any = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    if sock.family == socket.AF_INET6:
+        return f"http://[{name[0]}]:{name[1]}"
+    return f"http://{name[0]}:{name[1]}"
+
+
+def close_listener(sock: socket.socket) -> None:
+    path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+    sock.close()
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

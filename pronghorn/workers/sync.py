@@ -1,0 +1,481 @@
+"""The default worker: an event loop holds the connections, the app runs inline, one call at a time.
+
+Theory of operation
+-------------------
+Each connection is an asyncio Protocol around a sans-IO HTTPConnection. Bytes arrive, events come
+out; a request is buffered completely (body spooled past 1 MiB) before the app sees it. Complete
+requests from all connections go through one queue, so the app is called once at a time per process,
+exactly as under Gunicorn's sync worker, while idle keep-alive connections, slow clients and pipelined
+requests wait in the loop at no cost to the app.
+
+A response whose body is a list is written at once (the app already holds it in memory). Any other
+iterable is pulled piece by piece, waiting for the socket to drain between pieces, so a slow reader
+never makes the worker buffer an unbounded response; the queue waits meanwhile, because iterating the
+body is still the app's code running.
+
+Timeouts are checked by one ticker a second rather than a timer per connection: the keep-alive idle
+timeout, the deadline for a whole request head (slowloris), and a body that stops arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any, Callable
+
+from .. import SERVER_SOFTWARE
+from ..http import (
+    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
+    ResponseFramer, error_response,
+)
+from ..wsgi.body import BodyBuffer, empty_input
+from ..wsgi.environ import EnvironBuilder
+from ..wsgi.errors_stream import ErrorStream
+from ..wsgi.exchange import Exchange
+from ..wsgi.file_wrapper import FileWrapper
+from .clock import DateCache
+
+SERVER = SERVER_SOFTWARE.encode()
+# Read-side backpressure: stop reading a connection whose unparsed input passes this while it waits.
+READ_BUFFER_LIMIT = 256 * 1024
+WRITE_HIGH_WATER = 256 * 1024
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class SyncWorker:
+    def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+                 log: logging.Logger) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.listeners = listeners
+        self.log = log
+        self.limits = Limits(
+            request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
+            request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+        ).normalized()
+        self.dates = DateCache()
+        self.errors = ErrorStream(log)
+        self.connections: set[HTTPProtocol] = set()
+        self.queue: collections.deque[HTTPProtocol] = collections.deque()
+        self.busy = False
+        self.closing = False
+        self.loop: asyncio.AbstractEventLoop = new_event_loop()
+        self.servers: list[asyncio.AbstractServer] = []
+        self._stopped: asyncio.Future[None] | None = None
+        self._builders: dict[int, EnvironBuilder] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        self._stopped = loop.create_future()
+        multiprocess = self.cfg.workers > 1
+        for sock in self.listeners:
+            scheme = "http"
+            builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess)
+            server = loop.run_until_complete(loop.create_server(
+                lambda b=builder: HTTPProtocol(self, b), sock=sock, backlog=self.cfg.backlog))
+            self.servers.append(server)
+        loop.add_signal_handler(signal.SIGTERM, self.stop_gracefully)
+        loop.add_signal_handler(signal.SIGINT, self.stop_now)
+        loop.add_signal_handler(signal.SIGQUIT, self.stop_now)
+        ticker = loop.create_task(self._tick())
+        try:
+            loop.run_until_complete(self._stopped)
+        finally:
+            ticker.cancel()
+            for proto in list(self.connections):
+                proto.abort()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+    def stop_gracefully(self) -> None:
+        """Stop accepting, close idle connections, let in-flight requests finish (TERM)."""
+        if self.closing:
+            return
+        self.closing = True
+        for server in self.servers:
+            server.close()
+        for proto in list(self.connections):
+            if proto.is_idle():
+                proto.close()
+        deadline = self.cfg.graceful_timeout
+        self.loop.call_later(deadline, self.stop_now)
+        self._maybe_stopped()
+
+    def stop_now(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def _maybe_stopped(self) -> None:
+        if self.closing and not self.connections:
+            self.stop_now()
+
+    async def _tick(self) -> None:
+        cfg = self.cfg
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            for proto in list(self.connections):
+                proto.check_deadlines(now, cfg.keepalive, cfg.header_timeout)
+
+    # -- the app queue -------------------------------------------------------------------------------
+
+    def submit(self, proto: "HTTPProtocol") -> None:
+        if self.busy or self.queue:
+            self.queue.append(proto)
+        else:
+            self.run_request(proto)
+
+    def run_next(self) -> None:
+        while not self.busy and self.queue:
+            proto = self.queue.popleft()
+            if not proto.closed:
+                self.run_request(proto)
+
+    def run_request(self, proto: "HTTPProtocol") -> None:
+        """Call the app for proto's complete request and start writing its response."""
+        request = proto.request
+        assert request is not None
+        self.busy = True
+        body = proto.body.as_input() if proto.body is not None else empty_input()
+        proto.body = None
+        environ = proto.builder.build(request, body, proto.peer)
+        framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
+                                request.method == "HEAD")
+        exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
+        try:
+            result = self.app(environ, exchange.start_response)
+        except Exception:
+            self.log.exception("Error handling request %s", request.target.decode("latin-1"))
+            proto.fail(exchange)
+            self._done()
+            return
+        if type(result) is list or type(result) is tuple:
+            self._write_sequence(proto, exchange, result)
+            return
+        self.loop.create_task(self._stream(proto, exchange, result))
+
+    def _write_sequence(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
+        """The common case: the whole body is already in memory; one write for head and body."""
+        try:
+            framer = exchange.framer
+            # The body is all here, so its length is known: keep-alive even without the app's
+            # Content-Length, and no chunked framing.
+            head = b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))
+            out = [head]
+            for piece in result:
+                if type(piece) is not bytes:
+                    raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+                out.append(framer.body(piece))
+            out.append(framer.end())
+            proto.write(b"".join(out))
+        except Exception:
+            self.log.exception("Error handling request %s", proto.target_for_log())
+            proto.fail(exchange)
+        else:
+            proto.response_done(framer.keep_alive)
+        finally:
+            _close_iterable(result, self.log)
+        self._done()
+
+    async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
+        framer = exchange.framer
+        try:
+            sendfile = result.sendfile_range() if isinstance(result, FileWrapper) else None
+            if sendfile is not None and not exchange.head_sent and proto.can_sendfile():
+                await self._send_file(proto, exchange, *sendfile)
+            else:
+                for piece in result:
+                    if type(piece) is not bytes:
+                        raise TypeError(
+                            f"the application returned {type(piece).__name__}, not bytes")
+                    if not piece:
+                        continue
+                    exchange.write(piece)
+                    if proto.closed:
+                        break
+                    if proto.write_paused:
+                        await proto.drain()
+            if not proto.closed:
+                tail = b"" if exchange.head_sent else exchange.head_bytes()
+                proto.write(tail + framer.end())
+        except Exception:
+            self.log.exception("Error handling request %s", proto.target_for_log())
+            proto.fail(exchange)
+        else:
+            proto.response_done(framer.keep_alive)
+        finally:
+            _close_iterable(result, self.log)
+            self._done()
+
+    async def _send_file(self, proto: "HTTPProtocol", exchange: Exchange, fd: int, offset: int,
+                         count: int) -> None:
+        """Put a regular file on the wire with os.sendfile: no copy through Python."""
+        framer = exchange.framer
+        if not exchange.head_sent:
+            proto.write(exchange.head_bytes(count))
+        allowed = framer.reserve(count)
+        if not allowed:
+            return
+        await proto.drain(empty=True)  # the head (and anything before) must leave first
+        out = proto.sendfile_socket()
+        sent_total = 0
+        try:
+            while sent_total < allowed and not proto.closed:
+                try:
+                    sent = os.sendfile(out, fd, offset + sent_total, allowed - sent_total)
+                except BlockingIOError:
+                    await proto.writable(out)
+                    continue
+                if sent == 0:
+                    break
+                sent_total += sent
+        finally:
+            os.close(out)
+        if sent_total < allowed:
+            proto.abort()  # the file shrank under us: the framing promised bytes we do not have
+
+    def _done(self) -> None:
+        self.busy = False
+        if self.queue:
+            self.loop.call_soon(self.run_next)
+        if self.closing:
+            self._maybe_stopped()
+
+
+def _close_iterable(result: Any, log: logging.Logger) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("Error closing the response iterable")
+
+
+def _server_address(sock: socket.socket) -> Any:
+    try:
+        return sock.getsockname()
+    except OSError:
+        return None
+
+
+_IDLE, _HEAD, _BODY, _WAITING, _RESPONDING = range(5)
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One client connection in the sync worker."""
+
+    def __init__(self, worker: SyncWorker, builder: EnvironBuilder) -> None:
+        self.worker = worker
+        self.builder = builder
+        self.conn = HTTPConnection(worker.limits)
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self.request: Request | None = None
+        self.body: BodyBuffer | None = None
+        self.phase = _IDLE
+        self.since = 0.0            # when the current phase began (or input last arrived)
+        self.closed = False
+        self.write_paused = False
+        self.reading_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.since = self.worker.loop.time()
+        self.worker.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.worker.connections.discard(self)
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.worker._maybe_stopped()
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        if self.phase == _IDLE or self.phase == _BODY:
+            self.since = self.worker.loop.time()
+            if self.phase == _IDLE:
+                self.phase = _HEAD
+        self.process()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        if self.phase in (_IDLE, _HEAD, _BODY):
+            self.process()
+        return True  # keep the write side open: a request may still be owed its answer
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- parsing ----------------------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Pull events until the connection needs more bytes or a request is complete."""
+        conn = self.conn
+        while not self.closed:
+            try:
+                event = conn.next_event()
+            except HTTPError as exc:
+                self.refuse(exc.status, exc.reason)
+                return
+            if event is NEED_DATA:
+                if conn.at_eof:
+                    self.close()
+                elif self.phase == _IDLE and not conn.idle:
+                    self.phase = _HEAD
+                return
+            if event is PAUSED:
+                if conn.buffered > READ_BUFFER_LIMIT and not self.reading_paused:
+                    self.reading_paused = True
+                    self.transport.pause_reading()  # type: ignore[union-attr]
+                return
+            if event.__class__ is Request:
+                self.request = event  # type: ignore[assignment]
+                if event.has_body:  # type: ignore[union-attr]
+                    self.body = BodyBuffer()
+                    self.phase = _BODY
+                    self.since = self.worker.loop.time()
+                    if event.expect_continue:  # type: ignore[union-attr]
+                        self.transport.write(CONTINUE)  # type: ignore[union-attr]
+            elif event is END_OF_MESSAGE:
+                self.phase = _WAITING
+                self.worker.submit(self)
+                return
+            elif event.__class__ is Data:
+                self.body.write(event.data)  # type: ignore[union-attr]
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and data:
+            self.phase = _RESPONDING
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    async def drain(self, empty: bool = False) -> None:
+        while not self.closed and (self.write_paused or (
+                empty and self.transport.get_write_buffer_size())):  # type: ignore[union-attr]
+            self._drain_waiter = self.worker.loop.create_future()
+            if empty and not self.write_paused:
+                # asyncio has no "buffer empty" callback; poll the writable state cheaply.
+                await asyncio.sleep(0.001)
+                continue
+            await self._drain_waiter
+
+    def response_done(self, keep_alive: bool) -> None:
+        """The response is fully handed to the transport: close, or go on to the next request."""
+        self.request = None
+        if self.closed:
+            return
+        if not keep_alive or self.worker.closing:
+            self.close()
+            return
+        self.phase = _IDLE
+        self.since = self.worker.loop.time()
+        self.conn.start_next_cycle()
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        if self.conn.buffered or self.conn.at_eof:
+            # Pipelined input waits; parse it from the loop, not from inside this call chain.
+            self.worker.loop.call_soon(self.process)
+
+    def fail(self, exchange: Exchange) -> None:
+        """The app raised: a 500 if nothing was sent yet, else cut the connection."""
+        if exchange.head_sent or self.closed:
+            self.abort()
+            return
+        self.refuse(500, "the application raised an error", log=False)
+
+    def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        if log:
+            self.worker.log.debug("Refused request from %s: %d %s", self.peer, status, reason)
+        if not self.closed:
+            self.transport.write(  # type: ignore[union-attr]
+                error_response(status, reason, self.worker.dates.get(), SERVER))
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()  # type: ignore[union-attr]
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def is_idle(self) -> bool:
+        return self.phase == _IDLE and self.conn.idle
+
+    def check_deadlines(self, now: float, keepalive: float, header_timeout: float) -> None:
+        phase = self.phase
+        if phase == _IDLE:
+            if self.conn.idle and now - self.since >= keepalive:
+                self.close()
+        elif phase == _HEAD:
+            if now - self.since >= header_timeout:
+                self.refuse(408, "request head not received in time")
+        elif phase == _BODY:
+            if now - self.since >= header_timeout:
+                self.refuse(408, "request body stalled")
+
+    def target_for_log(self) -> str:
+        return self.request.target.decode("latin-1") if self.request is not None else "-"
+
+    # -- sendfile support -------------------------------------------------------------------------------
+
+    def can_sendfile(self) -> bool:
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        return sock is not None and not self.closed
+
+    def sendfile_socket(self) -> int:
+        sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        return os.dup(sock.fileno())
+
+    async def writable(self, fd: int) -> None:
+        loop = self.worker.loop
+        waiter: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, lambda: waiter.done() or waiter.set_result(None))
+        try:
+            await waiter
+        finally:
+            loop.remove_writer(fd)
+
+
+def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+               log: logging.Logger) -> None:
+    SyncWorker(app, cfg, listeners, log).run()
+    sys.stdout.flush()

@@ -1,0 +1,133 @@
+"""Build the PEP 3333 environ from a parsed request.
+
+Per worker we precompute everything that does not change between requests (the wsgi.* keys, the
+server software) and cache header-name → environ-key mappings, so a request costs one dict copy and a
+loop over its headers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, BinaryIO
+from urllib.parse import unquote_to_bytes
+
+from .. import SERVER_SOFTWARE
+from ..http import Request
+from .file_wrapper import FileWrapper
+
+_HEADER_KEY_CACHE: dict[bytes, str | None] = {}
+_CACHE_LIMIT = 2048
+
+
+def _environ_key(name: bytes) -> str | None:
+    key = _HEADER_KEY_CACHE.get(name)
+    if key is None and name not in _HEADER_KEY_CACHE:
+        # A name with "_" would collide with its "-" twin once mapped (X_Forwarded_For posing as
+        # X-Forwarded-For): such headers are dropped, as Gunicorn does by default.
+        if b"_" in name:
+            key = None
+        else:
+            upper = name.decode("latin-1").upper().replace("-", "_")
+            key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+        if len(_HEADER_KEY_CACHE) < _CACHE_LIMIT:
+            _HEADER_KEY_CACHE[name] = key
+    return key
+
+
+class EnvironBuilder:
+    """Makes environs for one listener: its address fills SERVER_NAME/PORT when there is no Host."""
+
+    def __init__(self, server_address: Any, url_scheme: str, errors: Any, multiprocess: bool) -> None:
+        if isinstance(server_address, tuple):
+            self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
+        else:
+            self.server_name, self.server_port = str(server_address or "localhost"), ""
+        self.url_scheme = url_scheme
+        self.default_port = "443" if url_scheme == "https" else "80"
+        # Gunicorn takes SCRIPT_NAME from the process environment; so do we.
+        script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
+        self.script_name = script_name
+        self._script_name_b = script_name.encode("latin-1")
+        self.base: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url_scheme,
+            "wsgi.errors": errors,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
+            "SCRIPT_NAME": script_name,
+        }
+
+    def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
+        environ = self.base.copy()
+        path = request.path
+        if b"%" in path:
+            path = unquote_to_bytes(path)
+        script_b = self._script_name_b
+        if script_b and (path == script_b or path.startswith(script_b + b"/")):
+            path = path[len(script_b):]
+        environ["REQUEST_METHOD"] = request.method
+        environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = request.query.decode("latin-1")
+        environ["RAW_URI"] = request.target.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
+        environ["wsgi.input"] = body
+        if isinstance(peer, tuple):
+            environ["REMOTE_ADDR"] = peer[0]
+            environ["REMOTE_PORT"] = str(peer[1])
+        else:
+            environ["REMOTE_ADDR"] = ""
+            environ["REMOTE_PORT"] = ""
+
+        for name, value in request.headers:
+            key = _environ_key(name)
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                # Repeated fields are one comma-separated list (RFC 9110 5.3); Cookie is joined with
+                # "; " because that is its own list syntax.
+                environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
+            else:
+                environ[key] = text
+        if request.chunked and request.trailers:
+            environ["pronghorn.trailers"] = [(n.decode("latin-1"), v.decode("latin-1"))
+                                             for n, v in request.trailers]
+        # The body is complete by the time the app runs, so its length is known even when chunked.
+        if request.chunked:
+            environ["CONTENT_LENGTH"] = str(_length_of(body))
+        if request.host is not None:
+            host = request.host.decode("latin-1")
+            environ["HTTP_HOST"] = host
+            name, port = _split_host(host)
+            environ["SERVER_NAME"] = name
+            environ["SERVER_PORT"] = port or self.default_port
+        else:
+            environ["SERVER_NAME"] = self.server_name
+            environ["SERVER_PORT"] = self.server_port
+        return environ
+
+
+def _split_host(host: str) -> tuple[str, str]:
+    if host.startswith("["):
+        end = host.find("]")
+        name, rest = host[:end + 1], host[end + 1:]
+        return name, rest[1:] if rest.startswith(":") else ""
+    name, _, port = host.partition(":")
+    return name, port
+
+
+def _length_of(body: BinaryIO) -> int:
+    position = body.tell()
+    body.seek(0, 2)
+    size = body.tell()
+    body.seek(position)
+    return size
+
+
+def stderr_fallback() -> Any:
+    return sys.stderr

@@ -1,0 +1,57 @@
+"""start_response and the write() callable for one request (PEP 3333's rules, in one place).
+
+The worker passes ``send`` (puts bytes on the wire) and a ResponseFramer; this class turns the app's
+status, headers and body pieces into framed bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..http import HTTPError, ResponseFramer
+
+
+class Exchange:
+    __slots__ = ("framer", "_send", "_date", "_server", "status", "headers", "head_sent")
+
+    def __init__(self, framer: ResponseFramer, send: Callable[[bytes], None], date: bytes,
+                 server: bytes) -> None:
+        self.framer = framer
+        self._send = send
+        self._date = date
+        self._server = server
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] | None = None
+        self.head_sent = False
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    # Too late to change the response: PEP 3333 says re-raise the app's error.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info")
+        if type(headers) is not list:
+            raise HTTPError(500, "response headers must be a list")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def head_bytes(self, body_length: int | None = None) -> bytes:
+        """The response head, once. Raises HTTPError(500) for an invalid status or header."""
+        if self.status is None or self.headers is None:
+            raise HTTPError(500, "the application did not call start_response()")
+        head = self.framer.head(self.status, self.headers, self._date, self._server, body_length)
+        self.head_sent = True
+        return head
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's write(): sends at once, head first."""
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        out = b"" if self.head_sent else self.head_bytes()
+        self._send(out + self.framer.body(data))

@@ -1,0 +1,60 @@
+"""Find the WSGI application named on the command line: ``module``, ``module:name``,
+``module:factory()`` or ``module:factory('arg', key=1)``."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import sys
+from typing import Any, Callable
+
+
+class AppLoadError(Exception):
+    """The application could not be found or imported (the message says which and why)."""
+
+
+def ensure_path(cwd: str | None = None) -> None:
+    """The current directory is on sys.path, as Gunicorn has it (PYTHONPATH is already honoured by
+    Python itself)."""
+    here = cwd or os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def load_app(spec: str) -> Callable[..., Any]:
+    module_name, _, expression = spec.partition(":")
+    expression = expression.strip() or "application"
+    if not module_name:
+        raise AppLoadError(f"no module in the application spec {spec!r}; expected MODULE:CALLABLE")
+    ensure_path()
+    # Import errors propagate with their traceback: the user needs to see the line that failed.
+    module = importlib.import_module(module_name)
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        raise AppLoadError(f"{expression!r} is not a name or a call in {spec!r}") from None
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise AppLoadError(f"{expression!r}: only a plain factory name may be called")
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        except ValueError:
+            raise AppLoadError(f"{expression!r}: factory arguments must be literals") from None
+        factory = _attribute(module, module_name, node.func.id)
+        app = factory(*args, **kwargs)
+    elif isinstance(node, ast.Name):
+        app = _attribute(module, module_name, node.id)
+    else:
+        raise AppLoadError(f"{expression!r} is not a name or a call in {spec!r}")
+    if app is None or not callable(app):
+        raise AppLoadError(f"{spec!r} is not a callable WSGI application (got {type(app).__name__})")
+    return app
+
+
+def _attribute(module: Any, module_name: str, name: str) -> Any:
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise AppLoadError(f"module {module_name!r} has no attribute {name!r}") from None
