@@ -1,0 +1,177 @@
+"""Shared fixtures: start a real `pronghorn` process and find out where it listens.
+
+The server is started with port 0; its "Listening at:" log lines say which ports the kernel gave it.
+Readiness is polled (a request that gets an answer), never slept for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"
+_LISTENING = re.compile(r"Listening at: (\S+) \(")
+
+
+class Server:
+    """A running pronghorn: its process, its addresses and everything it logged so far."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None,
+                 cwd: str | Path | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(APPS)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
+        full_env["PYTHONUNBUFFERED"] = "1"
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pronghorn", *args], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=full_env, cwd=str(cwd or ROOT), text=True,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                seen = len(self.lines)
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(f"server exited before logging {pattern!r}:\n{self.output}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matching {pattern!r} in:\n{self.output}")
+                self._changed.wait(min(remaining, 0.5))
+
+    def addresses(self, count: int = 1) -> list[str]:
+        found: list[str] = []
+        deadline = time.monotonic() + 15
+        while len(found) < count:
+            found = [m.group(1) for m in map(_LISTENING.search, list(self.lines)) if m]
+            if len(found) >= count:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server did not report {count} listeners:\n{self.output}")
+            self.wait_for_line(r"Listening at:|Using worker", timeout=15)
+            if any("Using worker" in line for line in self.lines):
+                found = [m.group(1) for m in map(_LISTENING.search, list(self.lines)) if m]
+                break
+        return found
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(5)
+        return code
+
+
+def parse_address(address: str) -> tuple[int, object]:
+    """A "Listening at:" address → (socket family, connect address)."""
+    if address.startswith("unix:"):
+        return socket.AF_UNIX, address[5:]
+    match = re.fullmatch(r"http://\[(.+)\]:(\d+)", address)
+    if match:
+        return socket.AF_INET6, (match.group(1), int(match.group(2)))
+    match = re.fullmatch(r"http://(.+):(\d+)", address)
+    assert match, address
+    return socket.AF_INET, (match.group(1), int(match.group(2)))
+
+
+def connect(address: str, timeout: float = 10.0) -> socket.socket:
+    family, where = parse_address(address)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(where)  # type: ignore[arg-type]
+    return sock
+
+
+def wait_ready(address: str, timeout: float = 15.0) -> None:
+    """Poll until a worker answers a request on ``address``."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with connect(address, timeout=2) as sock:
+                sock.sendall(b"GET /__ready HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n")
+                if sock.recv(12).startswith(b"HTTP/1.1 "):
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.05)  # polling interval while the worker boots, not a wait for an outcome
+    raise AssertionError(f"server at {address} never answered: {last}")
+
+
+def exchange(address: str, raw: bytes, timeout: float = 10.0, half_close: bool = False) -> bytes:
+    """Send raw bytes, read until the server closes; return everything it sent."""
+    with connect(address, timeout) as sock:
+        sock.sendall(raw)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator:
+    """start_server(app, *flags, binds=1) → (Server, [addresses]); every server is stopped after."""
+    servers: list[Server] = []
+
+    def start(app: str, *flags: str, env: dict[str, str] | None = None, binds: int | None = None,
+              ready: bool = True, cwd: str | Path | None = None) -> tuple[Server, list[str]]:
+        args = list(flags)
+        if not any(f in ("-b", "--bind") or f.startswith("--bind=") for f in flags):
+            args += ["-b", "127.0.0.1:0"]
+        count = binds or sum(1 for f in flags if f in ("-b", "--bind") or f.startswith("--bind="))
+        server = Server(args + [app], env=env, cwd=cwd)
+        servers.append(server)
+        addresses = server.addresses(max(count, 1))
+        if ready:
+            for address in addresses:
+                wait_ready(address)
+        return server, addresses
+
+    yield start
+    for server in servers:
+        server.stop()
