@@ -213,6 +213,12 @@ class HTTPConnection:
         assert parser is not None
         try:
             parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # "Connection: upgrade" with "Upgrade: ...": llhttp stops after the head and says so with
+            # this exception (not an HttpParserError). We feed it exactly the head, so nothing is lost;
+            # we never switch protocols (RFC 9110 7.8 lets a server ignore Upgrade), and the request is
+            # served as an ordinary one, Upgrade header passed on, as Gunicorn does.
+            pass
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, HTTPError):  # our own limit, raised inside a callback

@@ -144,12 +144,6 @@ class ResponseFramer:
         self.sent += count
         return count
 
-    @property
-    def wants_body(self) -> bool:
-        """False when body bytes would be dropped anyway (HEAD, 204, 304, or Content-Length reached)."""
-        mode = self._mode
-        return mode == _CHUNKED or mode == _CLOSE or (mode == _LENGTH and self._remaining > 0)
-
 
 _REASONS = {
     400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 411: "Length Required",

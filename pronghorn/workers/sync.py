@@ -23,6 +23,7 @@ import asyncio
 import collections
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -33,7 +34,7 @@ from ..http import (
     CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
     ResponseFramer, error_response,
 )
-from ..wsgi.body import BodyBuffer, empty_input
+from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
@@ -151,7 +152,10 @@ class SyncWorker:
         request = proto.request
         assert request is not None
         self.busy = True
-        body = proto.body.as_input() if proto.body is not None else empty_input()
+        if proto.deferred is not None:
+            body: Any = proto.deferred
+        else:
+            body = proto.body.as_input() if proto.body is not None else empty_input()
         proto.body = None
         environ = proto.builder.build(request, body, proto.peer)
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
@@ -287,6 +291,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.peer: Any = None
         self.request: Request | None = None
         self.body: BodyBuffer | None = None
+        self.deferred: DeferredInput | None = None
+        self.body_error: HTTPError | None = None
         self.phase = _IDLE
         self.since = 0.0            # when the current phase began (or input last arrived)
         self.closed = False
@@ -369,7 +375,12 @@ class HTTPProtocol(asyncio.Protocol):
                     self.phase = _BODY
                     self.since = self.worker.loop.time()
                     if event.expect_continue:  # type: ignore[union-attr]
-                        self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                        # The client waits for our word before sending the body: call the app now,
+                        # and send 100 Continue only if it reads wsgi.input (RFC 9110 10.1.1).
+                        self.deferred = DeferredInput(self.read_body_blocking)
+                        self.phase = _WAITING
+                        self.worker.submit(self)
+                        return
             elif event is END_OF_MESSAGE:
                 self.phase = _WAITING
                 self.worker.submit(self)
@@ -397,8 +408,13 @@ class HTTPProtocol(asyncio.Protocol):
     def response_done(self, keep_alive: bool) -> None:
         """The response is fully handed to the transport: close, or go on to the next request."""
         self.request = None
+        deferred, self.deferred = self.deferred, None
         if self.closed:
             return
+        if deferred is not None and not deferred.consumed:
+            # The app answered without the body it was offered; the client may still send it, and
+            # those bytes must never be parsed as a request: close.
+            keep_alive = False
         if not keep_alive or self.worker.closing:
             self.close()
             return
@@ -413,11 +429,59 @@ class HTTPProtocol(asyncio.Protocol):
             self.worker.loop.call_soon(self.process)
 
     def fail(self, exchange: Exchange) -> None:
-        """The app raised: a 500 if nothing was sent yet, else cut the connection."""
+        """The app raised: a 500 if nothing was sent yet, else cut the connection. If it raised
+        because the deferred body was malformed, the client gets that body's 4xx instead."""
+        self.deferred = None
         if exchange.head_sent or self.closed:
             self.abort()
             return
-        self.refuse(500, "the application raised an error", log=False)
+        error = self.body_error
+        if error is not None:
+            self.refuse(error.status, error.reason)
+        else:
+            self.refuse(500, "the application raised an error", log=False)
+
+    def read_body_blocking(self) -> BodyBuffer:
+        """Send 100 Continue and read the whole body, blocking, from inside the app's call.
+
+        The sync worker runs the app inline, so the loop cannot deliver the body meanwhile; this
+        worker serves one app call at a time anyway, so reading the socket directly costs no one
+        else anything. Reading is paused on the transport so only this code touches the socket.
+        """
+        transport = self.transport
+        assert transport is not None
+        if self.closed:
+            raise OSError("the client went away before sending the body")
+        transport.pause_reading()
+        transport.write(CONTINUE)
+        fd = transport.get_extra_info("socket").fileno()
+        body = BodyBuffer()
+        conn = self.conn
+        timeout = self.worker.cfg.header_timeout
+        try:
+            while True:
+                try:
+                    event = conn.next_event()
+                except HTTPError as exc:
+                    self.body_error = exc
+                    raise OSError(f"invalid request body: {exc.reason}") from None
+                if event.__class__ is Data:
+                    body.write(event.data)  # type: ignore[union-attr]
+                elif event is END_OF_MESSAGE:
+                    return body
+                else:
+                    ready, _, _ = select.select([fd], [], [], timeout)
+                    if not ready:
+                        self.body_error = HTTPError(408, "request body not received in time")
+                        raise OSError("timed out waiting for the request body")
+                    try:
+                        data = os.read(fd, 262144)
+                    except BlockingIOError:
+                        continue
+                    conn.receive_data(data)
+        finally:
+            if not self.closed:
+                transport.resume_reading()
 
     def refuse(self, status: int, reason: str, log: bool = True) -> None:
         if log:

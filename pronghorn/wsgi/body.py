@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Iterator
 
 SPOOL_LIMIT = 1024 * 1024
 
@@ -40,3 +40,38 @@ EMPTY_INPUT_BYTES = b""
 
 def empty_input() -> BinaryIO:
     return io.BytesIO(EMPTY_INPUT_BYTES)
+
+
+class DeferredInput:
+    """wsgi.input for a request that sent ``Expect: 100-continue``: nothing is read (and no 100
+    Continue is sent) until the application first asks for the body. ``fetch`` does that work and
+    returns the complete body."""
+
+    def __init__(self, fetch: Callable[[], BodyBuffer]) -> None:
+        self._fetch: Callable[[], BodyBuffer] | None = fetch
+        self._file: BinaryIO | None = None
+
+    @property
+    def consumed(self) -> bool:
+        """True once the body was read off the connection."""
+        return self._file is not None
+
+    def _body(self) -> BinaryIO:
+        if self._file is None:
+            fetch, self._fetch = self._fetch, None
+            if fetch is None:
+                raise OSError("the request body could not be read")
+            self._file = fetch().as_input()
+        return self._file
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._body().read(-1 if size is None else size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._body().readline(-1 if size is None else size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self._body().readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body())

@@ -8,7 +8,6 @@ loop over its headers.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
@@ -97,8 +96,9 @@ class EnvironBuilder:
         if request.chunked and request.trailers:
             environ["pronghorn.trailers"] = [(n.decode("latin-1"), v.decode("latin-1"))
                                              for n, v in request.trailers]
-        # The body is complete by the time the app runs, so its length is known even when chunked.
-        if request.chunked:
+        # A buffered body is complete by the time the app runs, so its length is known even when
+        # it came chunked; a deferred one (Expect: 100-continue) is not, and gets no length.
+        if request.chunked and hasattr(body, "seek"):
             environ["CONTENT_LENGTH"] = str(_length_of(body))
         if request.host is not None:
             host = request.host.decode("latin-1")
@@ -128,6 +128,3 @@ def _length_of(body: BinaryIO) -> int:
     body.seek(position)
     return size
 
-
-def stderr_fallback() -> Any:
-    return sys.stderr
