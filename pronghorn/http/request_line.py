@@ -15,6 +15,7 @@ from .errors import HTTPError
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _LINE = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
 _METHOD = re.compile(_TOKEN)
+_UNCONVENTIONAL_METHOD = re.compile(rb"[a-z#]")
 _VERSION_LIKE = re.compile(rb"HTTP/[0-9]\.[0-9]")
 
 # host = IP-literal / reg-name (IPv4 is a reg-name); port = *DIGIT  (RFC 3986 3.2.2, 3.2.3)
@@ -42,6 +43,11 @@ def parse_request_line(line: bytes) -> tuple[str, bytes, bytes, bytes, tuple[int
     if major != 1:
         raise HTTPError(505, f"HTTP version {major}.{minor} is not supported")
     version = (1, 0) if minor == 0 else (1, 1)
+    # Any token is a method to RFC 9110, but Gunicorn refuses lowercase letters, "#" and lengths
+    # outside 3..20 by default: front proxies that case-fold methods or read "#" differently would
+    # otherwise disagree with us about which request this is. We keep Gunicorn's rule.
+    if not 3 <= len(method_b) <= 20 or _UNCONVENTIONAL_METHOD.search(method_b):
+        raise HTTPError(400, "unconventional method (lowercase, '#', or not 3 to 20 characters)")
     method = method_b.decode("ascii")
 
     authority: bytes | None = None
