@@ -40,12 +40,15 @@ class ChunkedDecoder:
     """Feed it the bytes that follow a chunked request's head; it returns body pieces and says when
     the message ended and how many bytes of the input were left over (the next request's)."""
 
-    __slots__ = ("_state", "_remaining", "_limits", "trailers", "_trailer_bytes", "done")
+    __slots__ = ("_state", "_remaining", "_limits", "trailers", "done", "_body_limit",
+                 "_declared")
 
-    def __init__(self, line_limit: int, field_limit: int, field_count: int) -> None:
+    def __init__(self, line_limit: int, field_limit: int, field_count: int, body_limit: int = 0) -> None:
         self._state = _SIZE
         self._remaining = 0
         self._limits = (line_limit, field_limit, field_count)
+        self._body_limit = body_limit  # 0: no limit
+        self._declared = 0
         self.trailers: list[tuple[bytes, bytes]] = []
         self.done = False
 
@@ -86,6 +89,12 @@ class ChunkedDecoder:
                 if len(digits) > _MAX_SIZE_DIGITS:
                     raise HTTPError(400, "chunk size too large")
                 size = int(digits, 16) if digits else 0
+                # The body limit is judged on the sizes chunks declare, in order, as each size line is
+                # read: a chunk that would cross it is refused before its data arrives, and the status
+                # does not depend on how much data a read happened to carry.
+                self._declared += size
+                if self._body_limit and self._declared > self._body_limit:
+                    raise HTTPError(413, "request body too large")
                 pos = line_end + 2
                 if size:
                     self._remaining = size

@@ -37,24 +37,35 @@ _CRLF = b"\r\n"
 
 
 class _HeaderCollector:
-    """httptools' callback target for the header section."""
+    """httptools' callback target for the header section.
 
-    __slots__ = ("headers", "complete", "max_count", "max_size")
+    A field over the limits is noted, not raised: httptools reports a field only when the next one
+    starts, which depends on where a read ended, while llhttp stops at a malformed byte without reporting
+    the field in progress. Raising the 431 only once llhttp has seen the whole head (which
+    HTTPConnection bounds by ``Limits.head_size``) makes the status independent of how the head was split.
+    """
+
+    __slots__ = ("headers", "complete", "max_count", "max_size", "error")
 
     def __init__(self, max_count: int, max_size: int) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
         self.max_count = max_count
         self.max_size = max_size
+        self.error: HTTPError | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.error is not None:
+            return
         # Gunicorn counts the whole field line with its CRLF; llhttp has already dropped the whitespace
         # before the value, so this is "name: value\r\n" for the common single-space spelling.
         if len(name) + len(value) + 4 > self.max_size:
-            raise HTTPError(431, "request header field too large")
+            self.error = HTTPError(431, "request header field too large")
+            return
         headers = self.headers
         if len(headers) >= self.max_count:
-            raise HTTPError(431, "too many request header fields")
+            self.error = HTTPError(431, "too many request header fields")
+            return
         # llhttp drops leading whitespace from a value but keeps trailing whitespace.
         headers.append((name, value.rstrip(b" \t")))
 
@@ -67,7 +78,7 @@ class HTTPConnection:
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
-        "_line", "_remaining", "_decoder", "_body_seen",
+        "_line", "_remaining", "_decoder",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -82,7 +93,6 @@ class HTTPConnection:
         self._line: tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None] | None = None
         self._remaining = 0
         self._decoder: ChunkedDecoder | None = None
-        self._body_seen = 0
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -148,15 +158,17 @@ class HTTPConnection:
         limit = self.limits.request_line
         end = buf.find(_CRLF, 0, limit + 2)
         if end < 0:
+            # Judge the first limit + 2 bytes only, bare CR/LF before length: then a line refused for a
+            # bare LF is refused for it however its bytes were split across reads (else a read that
+            # ended past the limit would say 414 and one that ended just after the LF 400).
+            window = buf[:limit + 2]
+            if b"\n" in window or b"\r" in window[:-1]:
+                raise HTTPError(400, "bare CR or LF in the request line")
             if len(buf) > limit + 1:
                 raise HTTPError(414, "request line too long")
-            if b"\n" in buf or b"\r" in buf[:-1]:
-                raise HTTPError(400, "bare CR or LF in the request line")
             if self._eof and buf:
                 raise HTTPError(400, "incomplete request")
             return NEED_DATA
-        if end > limit:
-            raise HTTPError(414, "request line too long")
         self._line = parse_request_line(bytes(buf[:end]))
         del buf[:end + 2]
         collector = self._collector = _HeaderCollector(
@@ -176,20 +188,27 @@ class HTTPConnection:
         else:
             found = buf.find(b"\r\n\r\n", max(self._fed - 3, 0))
             end = found + 4 if found >= 0 else -1
-        stop = end if end >= 0 else len(buf)
+        # llhttp never sees a byte past the largest head allowed, so whether a head is refused as
+        # malformed (400) or as too large (431) depends on its bytes, not on how reads split them. The
+        # size is also checked when the end is found at once: the per-field limit cannot see whitespace
+        # before a value (llhttp drops it), so only this bounds a head padded with it.
+        head_size = self.limits.head_size
+        stop = min(end if end >= 0 else len(buf), head_size)
         if stop > self._fed:
             self._feed_llhttp(memoryview(buf)[self._fed:stop])
             self._fed = stop
+        if end > head_size or (end < 0 and len(buf) > head_size):
+            raise HTTPError(431, "request header section too large")
+        collector = self._collector
+        assert collector is not None
         if end < 0:
-            if len(buf) > self.limits.head_size:
-                raise HTTPError(431, "request header section too large")
             if self._eof:
                 raise HTTPError(400, "incomplete request")
             return NEED_DATA
-        collector = self._collector
-        assert collector is not None
         if not collector.complete:  # cannot happen if llhttp agrees the head ended here
             raise HTTPError(400, "malformed header section")
+        if collector.error is not None:
+            raise collector.error
         del buf[:end]
         self._parser = None
         request = self._make_request(collector.headers)
@@ -198,8 +217,7 @@ class HTTPConnection:
         if request.chunked:
             limits = self.limits
             self._decoder = ChunkedDecoder(limits.chunk_line, limits.request_field_size,
-                                           limits.request_fields)
-            self._body_seen = 0
+                                           limits.request_fields, limits.request_body)
             self._state = _BODY_CHUNKED
         elif request.content_length:
             self._remaining = request.content_length
@@ -220,9 +238,6 @@ class HTTPConnection:
             # served as an ordinary one, Upgrade header passed on, as Gunicorn does.
             pass
         except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, HTTPError):  # our own limit, raised inside a callback
-                raise cause from None
             raise HTTPError(400, f"malformed header section: {exc}") from None
         finally:
             data.release()
@@ -253,7 +268,8 @@ class HTTPConnection:
             elif lname == b"connection":
                 connection.extend(c.strip().lower() for c in value.split(b","))
             elif lname == b"expect":
-                expect = value.lower()
+                # Several Expect fields are one list: every expectation must be one we meet.
+                expect = value.lower() if expect is None else expect + b"," + value.lower()
             elif lname == b"content-type":
                 if content_type_seen:
                     raise HTTPError(400, "more than one Content-Type")
@@ -291,7 +307,7 @@ class HTTPConnection:
 
         expect_continue = False
         if expect is not None and version == (1, 1):
-            if expect != b"100-continue":
+            if any(e.strip() != b"100-continue" for e in expect.split(b",")):
                 raise HTTPError(417, "unsupported expectation")
             expect_continue = chunked or bool(content_length)
 
@@ -332,12 +348,7 @@ class HTTPConnection:
             self._request.trailers = decoder.trailers
             self._state = _DONE
         if pieces:
-            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            self._body_seen += len(data)
-            limit = self.limits.request_body
-            if limit and self._body_seen > limit:
-                raise HTTPError(413, "request body too large")
-            return Data(data)
+            return Data(pieces[0] if len(pieces) == 1 else b"".join(pieces))
         if decoder.done:
             return self.next_event()
         if self._eof:

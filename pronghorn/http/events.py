@@ -19,7 +19,7 @@ class Request:
     headers: list[tuple[bytes, bytes]]        # in order, names as sent
     keep_alive: bool                          # what the client asked for (version and Connection)
     expect_continue: bool                     # "Expect: 100-continue" on an HTTP/1.1 request with a body
-    content_length: int | None                # None when chunked or no body
+    content_length: int | None                # None when chunked; 0 when there is no body
     chunked: bool
     host: bytes | None                        # the Host, or the authority of an absolute-form target
     trailers: list[tuple[bytes, bytes]] = field(default_factory=list)

@@ -59,7 +59,7 @@ def parse_request_line(line: bytes) -> tuple[str, bytes, bytes, bytes, tuple[int
             raise HTTPError(400, "the '*' target is only allowed with OPTIONS")
         path, query = b"", b""
     elif method == "CONNECT":
-        if _AUTHORITY.fullmatch(target) is None or b":" not in target:
+        if _AUTHORITY.fullmatch(target) is None or b":" not in target or target[0] == 58:
             raise HTTPError(400, "CONNECT needs an authority-form target")
         path, query, authority = b"", b"", target
     else:
@@ -67,7 +67,7 @@ def parse_request_line(line: bytes) -> tuple[str, bytes, bytes, bytes, tuple[int
         if absolute is None:
             raise HTTPError(400, "invalid request target")
         authority_part = _USERINFO_AUTHORITY.fullmatch(absolute.group(2))
-        if authority_part is None or not authority_part.group(1):
+        if authority_part is None or authority_part.group(1)[:1] in (b"", b":"):
             raise HTTPError(400, "invalid authority in the request target")
         authority = authority_part.group(1)
         rest = absolute.group(3)

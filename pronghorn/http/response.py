@@ -67,7 +67,7 @@ class ResponseFramer:
                 if code < 200 or code == 204:
                     continue  # RFC 9110 8.6: not in a 1xx or 204
             elif lname in _HOP_BY_HOP:
-                if lname == "connection" and "close" in value.lower():
+                if lname == "connection" and "close" in (t.strip() for t in value.lower().split(",")):
                     self.keep_alive = False
                 continue
             elif lname == "date":
