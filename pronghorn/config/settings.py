@@ -7,6 +7,7 @@ command line works unchanged.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +23,17 @@ def positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise ValueError(f"{text!r} is negative")
+    return value
+
+
+def parse_umask(text: str) -> int:
+    """As Gunicorn reads it: "0o027", "027" (octal by its leading zero), "0x17" or decimal."""
+    value_text = str(text).strip()
+    if re.fullmatch(r"0[0-7]+", value_text):
+        value_text = "0o" + value_text[1:]
+    value = int(value_text, 0)
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"{text!r} is not a umask between 0 and 0o777")
     return value
 
 
@@ -83,6 +95,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_request_body", ("--limit-request-body",), 0, "Security",
             "The largest request body in bytes (413 beyond it, before it is read); 0 means no limit.",
             positive_int, "INT"),
+    Setting("max_requests", ("--max-requests",), 0, "Worker processes",
+            "Recycle a worker after this many requests (0: never); it finishes what it holds first.",
+            positive_int, "INT"),
+    Setting("max_requests_jitter", ("--max-requests-jitter",), 0, "Worker processes",
+            "Add up to this many requests, at random per worker, to --max-requests so workers do not "
+            "all recycle at once.", positive_int, "INT"),
+    Setting("preload_app", ("--preload",), False, "Server mechanics",
+            "Import the application in the master before forking the workers.", flag_only=True),
+    Setting("pidfile", ("-p", "--pid"), None, "Server mechanics",
+            "Write the master's pid to this file.", str, "FILE"),
+    Setting("daemon", ("-D", "--daemon"), False, "Server mechanics",
+            "Detach from the terminal and run in the background.", flag_only=True),
+    Setting("user", ("-u", "--user"), None, "Server mechanics",
+            "Run the workers as this user (name or uid).", str, "USER"),
+    Setting("group", ("-g", "--group"), None, "Server mechanics",
+            "Run the workers as this group (name or gid).", str, "GROUP"),
+    Setting("umask", ("-m", "--umask"), 0, "Server mechanics",
+            "The file mode creation mask (octal like 0o027 or decimal).", parse_umask, "INT"),
+    Setting("chdir", ("--chdir",), None, "Server mechanics",
+            "Change to this directory before loading the application.", str, "DIR"),
+    Setting("pythonpath", ("--pythonpath",), None, "Server mechanics",
+            "Comma-separated directories to put first on sys.path.", str, "STRING"),
+    Setting("raw_env", ("-e", "--env"), [], "Server mechanics",
+            "Set an environment variable in the server: -e KEY=VALUE (repeatable).", str,
+            "KEY=VALUE", multiple=True),
+    Setting("proc_name", ("-n", "--name"), None, "Server mechanics",
+            "A name for the process titles ('pronghorn: master [NAME]').", str, "STRING"),
+    Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server mechanics",
+            "Accepted for Gunicorn compatibility; heartbeats use shared memory, not files.", str,
+            "DIR"),
+    Setting("reload", ("--reload",), False, "Debugging",
+            "Restart workers when the application's code changes (development only).",
+            flag_only=True),
+    Setting("reload_engine", ("--reload-engine",), "auto", "Debugging",
+            "How --reload watches files: auto, poll or watchfiles.", str, "STRING"),
+    Setting("reload_extra_files", ("--reload-extra-file",), [], "Debugging",
+            "Another file for --reload to watch (repeatable).", str, "FILE", multiple=True),
     Setting("loglevel", ("--log-level",), "info", "Logging",
             "The error log's level: debug, info, warning, error or critical.", str, "LEVEL"),
     Setting("errorlog", ("--error-logfile", "--log-file"), "-", "Logging",
