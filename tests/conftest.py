@@ -28,7 +28,7 @@ class Server:
     """A running pronghorn: its process, its addresses and everything it logged so far."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None) -> None:
+                 cwd: str | Path | None = None, pass_fds: tuple[int, ...] = ()) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(APPS)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
@@ -38,6 +38,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pronghorn", *args], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=full_env, cwd=str(cwd or ROOT), text=True,
+            pass_fds=pass_fds,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -159,12 +160,13 @@ def start_server(tmp_path: Path) -> Iterator:
     servers: list[Server] = []
 
     def start(app: str, *flags: str, env: dict[str, str] | None = None, binds: int | None = None,
-              ready: bool = True, cwd: str | Path | None = None) -> tuple[Server, list[str]]:
+              ready: bool = True, cwd: str | Path | None = None,
+              pass_fds: tuple[int, ...] = ()) -> tuple[Server, list[str]]:
         args = list(flags)
         if not any(f in ("-b", "--bind") or f.startswith("--bind=") for f in flags):
             args += ["-b", "127.0.0.1:0"]
         count = binds or sum(1 for f in flags if f in ("-b", "--bind") or f.startswith("--bind="))
-        server = Server(args + [app], env=env, cwd=cwd)
+        server = Server(args + [app], env=env, cwd=cwd, pass_fds=pass_fds)
         servers.append(server)
         addresses = server.addresses(max(count, 1))
         if ready:

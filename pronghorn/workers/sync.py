@@ -72,6 +72,8 @@ class SyncWorker:
         self.queue: collections.deque[HTTPProtocol] = collections.deque()
         self.busy = False
         self.closing = False
+        # The framer of the response the app is making, for a TERM that arrives meanwhile.
+        self.current_framer: ResponseFramer | None = None
         self.loop: asyncio.AbstractEventLoop = new_event_loop()
         self.servers: list[asyncio.AbstractServer] = []
         self._stopped: asyncio.Future[None] | None = None
@@ -90,9 +92,13 @@ class SyncWorker:
             server = loop.run_until_complete(loop.create_server(
                 lambda b=builder: HTTPProtocol(self, b), sock=sock, backlog=self.cfg.backlog))
             self.servers.append(server)
-        loop.add_signal_handler(signal.SIGTERM, self.stop_gracefully)
-        loop.add_signal_handler(signal.SIGINT, self.stop_now)
-        loop.add_signal_handler(signal.SIGQUIT, self.stop_now)
+        # Plain Python handlers, not loop.add_signal_handler(): Python runs them between bytecodes,
+        # so a TERM that arrives in the middle of the app's call is seen at once and the response
+        # being made can announce the close (see _on_stop_signal). They also cannot be lost: uvloop
+        # drops a signal that lands after add_signal_handler() but before the loop runs, which left
+        # a worker TERMed while booting running until the master killed it.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, self._on_stop_signal)
         ticker = loop.create_task(self._tick())
         try:
             loop.run_until_complete(self._stopped)
@@ -102,6 +108,17 @@ class SyncWorker:
                 proto.abort()
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
+        response in progress as the connection's last and hand the real work to the loop."""
+        framer = self.current_framer
+        if framer is not None and signum == signal.SIGTERM:
+            framer.keep_alive = False
+        if self.loop.is_closed():
+            return  # already on the way out; call_soon_threadsafe would raise into the exit path
+        stop = self.stop_gracefully if signum == signal.SIGTERM else self.stop_now
+        self.loop.call_soon_threadsafe(stop)
 
     def stop_gracefully(self) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish (TERM)."""
@@ -161,6 +178,7 @@ class SyncWorker:
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
                                 request.method == "HEAD")
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
+        self.current_framer = framer
         try:
             result = self.app(environ, exchange.start_response)
         except Exception:
@@ -210,11 +228,11 @@ class SyncWorker:
                     if not piece:
                         continue
                     exchange.write(piece)
-                    if proto.closed:
+                    if proto.gone():
                         break
                     if proto.write_paused:
                         await proto.drain()
-            if not proto.closed:
+            if not proto.gone():
                 tail = b"" if exchange.head_sent else exchange.head_bytes()
                 proto.write(tail + framer.end())
         except Exception:
@@ -255,6 +273,7 @@ class SyncWorker:
 
     def _done(self) -> None:
         self.busy = False
+        self.current_framer = None
         if self.queue:
             self.loop.call_soon(self.run_next)
         if self.closing:
@@ -500,6 +519,13 @@ class HTTPProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.closed = True
             self.transport.abort()
+
+    def gone(self) -> bool:
+        """No more bytes can reach the client: we closed, or the transport hit an error and is
+        closing. The second case matters to a body being streamed: the transport then drops writes
+        without ever pausing us, and connection_lost only arrives once we yield to the loop, so a
+        generator that never ends would be pulled forever without this check."""
+        return self.closed or (self.transport is not None and self.transport.is_closing())
 
     def is_idle(self) -> bool:
         return self.phase == _IDLE and self.conn.idle

@@ -1,0 +1,120 @@
+"""The sync worker: one app call at a time per process, slow clients cost the app nothing, and a
+graceful stop lets the request in flight finish."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+import uuid
+
+from conftest import connect
+from wire import Reader, get
+
+APP = "behaviours:app"
+
+
+def test_the_app_runs_one_call_at_a_time_per_process(start_server) -> None:  # type: ignore[no-untyped-def]
+    _, (address,) = start_server(APP)
+    clients = 4
+    barrier = threading.Barrier(clients)
+    results: list[dict[str, int]] = []
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            with connect(address, timeout=20) as sock:
+                barrier.wait(10)  # all connected before anyone asks: the requests overlap
+                sock.sendall(b"GET /concurrency?seconds=0.2 HTTP/1.1\r\nHost: t\r\n"
+                             b"Connection: close\r\n\r\n")
+                results.append(Reader(sock).read_response().json())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert len(results) == clients
+    assert len({r["pid"] for r in results}) == 1
+    assert max(r["max_active"] for r in results) == 1
+
+
+def test_other_clients_are_answered_while_200_slowloris_connections_trickle(start_server) -> None:  # type: ignore[no-untyped-def]
+    _, (address,) = start_server(APP)  # one worker, default --header-timeout (30 s)
+    slow = [connect(address, timeout=5) for _ in range(200)]
+    stop = threading.Event()
+    trickle = b"X-Slow: dribble\r\n"
+
+    def dribble() -> None:
+        position = 0
+        for sock in slow:
+            sock.sendall(b"GET /slowloris HTTP/1.1\r\nHost: t\r\n")
+        while not stop.is_set():
+            byte = trickle[position % len(trickle):position % len(trickle) + 1]
+            position += 1
+            for sock in slow:
+                try:
+                    sock.send(byte)
+                except OSError:
+                    pass
+            stop.wait(0.02)  # the slowloris pace: a byte per connection every 20 ms
+
+    trickler = threading.Thread(target=dribble, daemon=True)
+    trickler.start()
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            response = get(address, "/pid")  # a new connection; 10 s socket timeout as the guard
+            elapsed = time.monotonic() - started
+            assert response.status == 200
+            # The issue's requirement: answered within a second despite the slowloris crowd.
+            assert elapsed < 1.0, f"answered after {elapsed:.2f} s"
+        # The slow connections are still open and unanswered (the server did not just drop them).
+        for sock in slow:
+            sock.setblocking(False)
+            try:
+                data = sock.recv(1)
+            except BlockingIOError:
+                continue
+            raise AssertionError(f"a slowloris connection got {data!r}")
+    finally:
+        stop.set()
+        trickler.join(10)
+        for sock in slow:
+            sock.close()
+
+
+def test_term_lets_the_request_in_flight_finish_with_connection_close(start_server) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP)
+    tag = uuid.uuid4().hex[:12]
+    with connect(address, timeout=20) as sock:
+        # A keep-alive request: only the stop can make the server announce the close.
+        sock.sendall(f"GET /sleep?seconds=0.5&marker={tag} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        server.wait_for_line(f"sleeping {tag}")  # the app is running now
+        server.proc.send_signal(signal.SIGTERM)
+        reader = Reader(sock)
+        response = reader.read_response()
+        assert response.status == 200
+        assert response.body == b"slept well"
+        assert response.closes, response.head
+        assert reader.closed()
+    # Wait for the exit the one TERM causes (a second TERM is not part of this test).
+    assert server.proc.wait(timeout=20) == 0, server.output
+
+
+def test_int_stops_at_once_with_exit_zero(start_server) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP, "--graceful-timeout", "60")
+    with connect(address) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.read_response().status == 200
+        # stop() kills after 10 s (exit -9): that is a hang guard, not a timing assertion.
+        assert server.stop(signal.SIGINT, timeout=10) == 0, server.output
+        try:
+            assert reader.closed()
+        except (ConnectionResetError, socket.timeout) as exc:
+            raise AssertionError(f"connection not closed: {exc!r}") from None
