@@ -78,6 +78,10 @@ class ResponseFramer:
 
         if self._head_request or code < 200 or code in (204, 304):
             self._mode = _NONE
+            if (self._head_request and content_length is None and body_length is not None
+                    and code >= 200 and code not in (204, 304)):
+                # HEAD answers with the length GET would have (RFC 9110 9.3.2).
+                lines += ("Content-Length: ", str(body_length), "\r\n")
         elif content_length is not None:
             self._mode = _LENGTH
             self._remaining = content_length

@@ -315,3 +315,17 @@ def test_error_response(status: int) -> None:
 
 def test_continue() -> None:
     assert CONTINUE == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def test_head_gets_the_length_get_would_have() -> None:
+    f = framer(head=True)
+    _, fields = parse_head(f.head("200 OK", [], DATE, SERVER, body_length=13))
+    assert values(fields, b"Content-Length") == [b"13"]
+    assert f.body(b"Hello, world!") == b"" and f.end() == b""
+    assert f.keep_alive
+
+
+def test_head_204_gets_no_length() -> None:
+    f = framer(head=True)
+    _, fields = parse_head(f.head("204 No Content", [], DATE, SERVER, body_length=0))
+    assert values(fields, b"Content-Length") == []
