@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -66,15 +67,46 @@ def parse_config(argv: Sequence[str]) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    cfg = parse_config(args)
+    cfg.argv = args  # USR2 re-executes the same command line
     try:
+        prepare_process(cfg)
         log = setup_error_log(cfg.errorlog, cfg.loglevel)
     except (OSError, ValueError) as exc:
         print(f"pronghorn: {exc}", file=sys.stderr)
         return 2
     from .master.arbiter import Arbiter
 
-    return Arbiter(cfg, log).run()
+    def reload() -> Config:
+        """HUP: read the configuration again; an error is raised for the master to log."""
+        reloader = globals().get("reload_config")
+        if reloader is not None:
+            new_cfg = reloader(args)
+        else:
+            try:
+                new_cfg = parse_config(args)
+            except SystemExit as exc:
+                raise ValueError(f"the command line no longer parses (status {exc.code})") from None
+        new_cfg.argv = args
+        return new_cfg
+
+    return Arbiter(cfg, log, reload_config=reload).run()
+
+
+def prepare_process(cfg: Config) -> None:
+    """What the master does to itself before anything else: environment, directory, import path,
+    umask, and detaching (-D)."""
+    from .master.process import daemonize, parse_env
+
+    os.environ.update(parse_env(cfg.raw_env))
+    if cfg.chdir:
+        os.chdir(cfg.chdir)
+    if cfg.pythonpath:
+        sys.path[0:0] = [path for path in cfg.pythonpath.split(",") if path]
+    os.umask(cfg.umask)
+    if cfg.daemon:
+        daemonize()
 
 
 if __name__ == "__main__":

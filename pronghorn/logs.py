@@ -31,3 +31,17 @@ def setup_error_log(target: str, level: str) -> logging.Logger:
 
 def error_log() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
+
+
+def reopen_logs() -> None:
+    """USR1 (logrotate): reopen every log file so writes go to the new file, losing no line."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.flush()
+                    handler.stream.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()

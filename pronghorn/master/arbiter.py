@@ -1,7 +1,20 @@
-"""A minimal arbiter: fork the workers, replace the ones that die, stop on TERM/INT/QUIT.
+"""The arbiter: Gunicorn's master process semantics, kept exactly and made safer.
 
-Signal handlers only queue the signal and wake the main loop through a pipe; the loop acts. The master
-never imports the application, asyncio or uvloop: workers do that after the fork.
+Theory of operation
+-------------------
+Signal handlers only queue the signal and write a byte to a wake-up pipe; the main loop does the
+work: it handles queued signals, reaps children, kills workers whose heartbeat went silent ("murder"),
+and brings the set of workers to what it should be ("manage").
+
+Workers come in generations. HUP and USR2-less upgrades start a new generation; a worker that reached
+--max-requests marks itself RETIRING. In both cases the old worker keeps serving until its
+replacement has booted and says READY (through its shared-memory heartbeat slot, with a poke on the
+wake-up pipe); only then does the master send it TERM. So there is always a worker accepting, and the
+old one finishes what it holds with ``Connection: close``. If a new generation cannot boot, the old
+workers keep serving and the log says why.
+
+The master never imports the application (unless --preload), asyncio, uvloop or gevent: workers do that
+after the fork.
 """
 
 from __future__ import annotations
@@ -11,19 +24,27 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from .. import __version__
-from .listeners import close_listener, create_listener, describe
+from ..logs import reopen_logs
+from ..workers.base import hooks_of
+from .heartbeat import READY, RETIRING, Heartbeat
+from .listeners import close_listener, create_listener, describe, inherited_listeners
+from .process import PidFile, drop_privileges, resolve_group, resolve_user, set_proctitle
 
 WORKER_BOOT_ERROR = 3
 # A worker that dies this soon after it started, this many times in a row, means something is wrong
 # with every worker we could start: stop instead of forking forever.
 EARLY_DEATH_SECONDS = 1.0
 EARLY_DEATH_LIMIT = 5
+# After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
+ABORT_GRACE = 2.0
+REEXEC_ENV = "PRONGHORN_FD"
 
 
 class HaltServer(Exception):
@@ -33,101 +54,270 @@ class HaltServer(Exception):
         self.exit_status = exit_status
 
 
-class Arbiter:
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD, signal.SIGHUP)
+class WorkerHandle:
+    """The master's record of one worker (also the ``worker`` that master-side hooks receive)."""
 
-    def __init__(self, cfg: Any, log: logging.Logger) -> None:
+    def __init__(self, age: int, generation: int, cfg: Any, log: logging.Logger) -> None:
+        self.pid = 0
+        self.ppid = os.getpid()
+        self.age = age
+        self.generation = generation
         self.cfg = cfg
         self.log = log
+        self.heartbeat = Heartbeat()
+        self.started = time.monotonic()
+        self.term_sent: float | None = None
+        self.abort_sent: float | None = None
+        self.kill_sent = False
+        self.alive = True
+
+    @property
+    def state(self) -> int:
+        return self.heartbeat.read()[1]
+
+
+class Arbiter:
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD, signal.SIGHUP,
+               signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+    def __init__(self, cfg: Any, log: logging.Logger,
+                 reload_config: Callable[[], Any] | None = None) -> None:
+        self.cfg = cfg
+        self.log = log
+        self._reload_config = reload_config
         self.pid = os.getpid()
-        self.workers: dict[int, float] = {}   # pid → start time
-        self.listeners: list[Any] = []
+        self.workers: dict[int, WorkerHandle] = {}
+        self.listeners: list[socket.socket] = []
         self.signal_queue: list[int] = []
+        self.num_workers = cfg.workers
+        self.generation = 0
+        self.worker_age = 0
         self.stopping = False
         self.early_deaths = 0
+        self.reexec_pid = 0
+        self.pidfile: PidFile | None = None
+        self.app: Any = None
+        self.start_cwd = os.getcwd()
         self._wake_r = self._wake_w = -1
 
-    # -- main ----------------------------------------------------------------------------------------
+    @property
+    def hooks(self) -> Any:
+        return hooks_of(self.cfg)
+
+    @property
+    def proc_name(self) -> str:
+        return self.cfg.proc_name or self.cfg.app_uri
+
+    # -- start ---------------------------------------------------------------------------------------
 
     def run(self) -> int:
         log = self.log
-        log.info("Starting pronghorn %s", __version__)
         try:
-            for address in self.cfg.bind:
-                sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port)
-                self.listeners.append(sock)
-                log.info("Listening at: %s (%d)", describe(sock), self.pid)
-        except (OSError, ValueError) as exc:
-            log.error("Cannot listen at %s: %s", address, exc)
+            self._start()
+        except HaltServer as halt:
+            log.error("%s", halt.reason)
             self._close_listeners()
-            return 1
-        log.info("Using worker: %s", self.cfg.worker_class)
-        self._install_signals()
+            return halt.exit_status
         try:
             self._spawn_missing()
             while True:
-                self._wait_for_signal(1.0)
+                self._wait_for_wakeup(self._next_timeout())
                 while self.signal_queue:
                     sig = self.signal_queue.pop(0)
-                    if sig == signal.SIGCHLD:
-                        self._reap()
-                    elif sig == signal.SIGTERM:
-                        return self._stop(graceful=True)
-                    elif sig in (signal.SIGINT, signal.SIGQUIT):
-                        return self._stop(graceful=False)
-                    elif sig == signal.SIGHUP:
-                        log.info("Hang up: restarting workers")
-                        self._signal_workers(signal.SIGTERM)
+                    result = self._handle_signal(sig)
+                    if result is not None:
+                        return result
                 self._reap()
-                self._spawn_missing()
+                self._murder()
+                self._manage()
         except HaltServer as halt:
             log.error("Shutting down: %s", halt.reason)
             self._stop(graceful=False)
             return halt.exit_status
 
+    def _start(self) -> None:
+        log, cfg = self.log, self.cfg
+        log.info("Starting pronghorn %s", __version__)
+        self.hooks.call("on_starting", self)
+        set_proctitle(f"pronghorn: master [{self.proc_name}]")
+        if cfg.pidfile:
+            self.pidfile = PidFile(cfg.pidfile)
+            try:
+                self.pidfile.create(self.pid)
+            except OSError as exc:
+                raise HaltServer(f"Cannot write the pidfile: {exc}") from None
+        self._open_listeners()
+        log.info("Using worker: %s", cfg.worker_class)
+        self._install_signals()
+        if cfg.preload_app:
+            self.app = self._load_app_or_halt()
+        self.hooks.call("when_ready", self)
+
+    def _open_listeners(self) -> None:
+        # After a USR2 re-exec, the old master handed us its listening sockets: use them, bind nothing
+        # that is already there (no rebinding, no refused connection during the upgrade).
+        inherited = inherited_listeners(os.environ.pop(REEXEC_ENV, ""), list(self.cfg.bind))
+        address = ""
+        try:
+            for address, sock in zip(self.cfg.bind, inherited):
+                if sock is None:
+                    sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port)
+                self.listeners.append(sock)
+                self.log.info("Listening at: %s (%d)", describe(sock), self.pid)
+        except (OSError, ValueError) as exc:
+            raise HaltServer(f"Cannot listen at {address}: {exc}") from None
+
+    def _load_app_or_halt(self) -> Any:
+        from ..wsgi.loader import load_app
+
+        try:
+            return load_app(self.cfg.app_uri)
+        except Exception:
+            self.log.error("Exception while loading the application:\n%s",
+                           traceback.format_exc().rstrip())
+            raise HaltServer("App failed to load.", WORKER_BOOT_ERROR) from None
+
     # -- signals -------------------------------------------------------------------------------------
 
     def _install_signals(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
         for sig in self.SIGNALS:
             signal.signal(sig, self._queue_signal)
 
     def _queue_signal(self, sig: int, frame: Any) -> None:
-        if len(self.signal_queue) < 10:
+        if len(self.signal_queue) < 20:
             self.signal_queue.append(sig)
         try:
             os.write(self._wake_w, b".")
         except OSError:
             pass
 
-    def _wait_for_signal(self, timeout: float) -> None:
+    def _next_timeout(self) -> float:
+        # Look often while a hand-over is in progress, else once a second (heartbeats, deadlines).
+        if any(w.term_sent or w.generation != self.generation for w in self.workers.values()):
+            return 0.25
+        return 1.0
+
+    def _wait_for_wakeup(self, timeout: float) -> None:
         if self.signal_queue:
             return
         try:
             ready, _, _ = select.select([self._wake_r], [], [], timeout)
-            if ready:
-                while os.read(self._wake_r, 64):
+        except InterruptedError:
+            return
+        if ready:
+            try:
+                while os.read(self._wake_r, 4096):
                     pass
-        except (BlockingIOError, InterruptedError):
-            pass
+            except BlockingIOError:
+                pass
+
+    def _handle_signal(self, sig: int) -> int | None:
+        log = self.log
+        if sig == signal.SIGCHLD:
+            return None  # the loop reaps after every wake-up
+        name = signal.Signals(sig).name[3:].lower()
+        log.info("Handling signal: %s", name)
+        if sig == signal.SIGTERM:
+            return self._stop(graceful=True)
+        if sig in (signal.SIGINT, signal.SIGQUIT):
+            return self._stop(graceful=False)
+        if sig == signal.SIGHUP:
+            self._reload()
+        elif sig == signal.SIGTTIN:
+            self._set_worker_count(self.num_workers + 1)
+        elif sig == signal.SIGTTOU:
+            if self.num_workers > 1:
+                self._set_worker_count(self.num_workers - 1)
+        elif sig == signal.SIGUSR1:
+            reopen_logs()
+            self._signal_workers(signal.SIGUSR1)
+        elif sig == signal.SIGUSR2:
+            self._reexec()
+        elif sig == signal.SIGWINCH:
+            log.info("Gracefully stopping the workers; the master stays (HUP or TTIN restarts them)")
+            self._set_worker_count(0)
+        return None
+
+    def _set_worker_count(self, count: int) -> None:
+        old, self.num_workers = self.num_workers, count
+        self.hooks.call("nworkers_changed", self, count, old)
+
+    # -- HUP: reload ---------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        if self._reload_config is not None:
+            try:
+                new_cfg = self._reload_config()
+            except Exception as exc:
+                self.log.error("Reload failed, the old configuration and workers stay: %s", exc)
+                return
+            old_binds = list(self.cfg.bind)
+            self.cfg = new_cfg
+            if list(new_cfg.bind) != old_binds:
+                self.log.warning("HUP does not change --bind (listening sockets are kept); "
+                                 "use USR2 to rebind")
+                new_cfg.bind = old_binds
+            from ..logs import setup_error_log
+
+            try:
+                self.log = setup_error_log(new_cfg.errorlog, new_cfg.loglevel)
+            except (OSError, ValueError) as exc:
+                self.log.error("Cannot reopen the error log: %s", exc)
+        self._set_worker_count(self.cfg.workers)
+        self.generation += 1
+        self.hooks.call("on_reload", self)
+        # New workers start now; the old ones are stopped by _manage once the new ones are READY.
+
+    # -- USR2: re-exec -------------------------------------------------------------------------------
+
+    def _reexec(self) -> None:
+        if self.reexec_pid:
+            self.log.warning("USR2 ignored: a new master (pid %d) is already running", self.reexec_pid)
+            return
+        if self.pidfile is not None:
+            self.pidfile.rename(self.pidfile.path + ".oldbin")
+        pid = os.fork()
+        if pid:
+            self.reexec_pid = pid
+            self.log.info("Started a new master (pid %d) on our listening sockets", pid)
+            return
+        try:
+            self.hooks.call("pre_exec", self)
+            environ = dict(os.environ)
+            environ[REEXEC_ENV] = ",".join(str(sock.fileno()) for sock in self.listeners)
+            for sock in self.listeners:
+                sock.set_inheritable(True)
+            os.chdir(self.start_cwd)
+            argv = [sys.executable, "-m", "pronghorn", *self.cfg.argv]
+            os.execve(sys.executable, argv, environ)
+        finally:
+            os._exit(1)
 
     # -- workers -------------------------------------------------------------------------------------
 
     def _spawn_missing(self) -> None:
-        while not self.stopping and len(self.workers) < self.cfg.workers:
-            self._spawn()
+        fresh = [w for w in self.workers.values()
+                 if w.generation == self.generation and w.term_sent is None and w.state != RETIRING]
+        while not self.stopping and len(fresh) < self.num_workers:
+            fresh.append(self._spawn())
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> WorkerHandle:
+        self.worker_age += 1
+        handle = WorkerHandle(self.worker_age, self.generation, self.cfg, self.log)
+        self.hooks.call("pre_fork", self, handle)
         pid = os.fork()
         if pid:
-            self.workers[pid] = time.monotonic()
-            return
+            handle.pid = pid
+            self.workers[pid] = handle
+            return handle
         # In the child: never return into the master's loop.
         status = 0
         try:
-            status = self._worker_main()
+            handle.pid = os.getpid()
+            status = self._worker_main(handle)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
@@ -138,24 +328,36 @@ class Arbiter:
             sys.stderr.flush()
             os._exit(status)
 
-    def _worker_main(self) -> int:
+    def _worker_main(self, handle: WorkerHandle) -> int:
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         os.close(self._wake_r)
-        os.close(self._wake_w)
-        log = self.log
-        log.info("Booting worker with pid: %d", os.getpid())
-        from ..wsgi.loader import load_app
+        for other in self.workers.values():
+            other.heartbeat.close()  # the siblings' slots are none of this worker's business
+        cfg, log = self.cfg, self.log
+        set_proctitle(f"pronghorn: worker [{self.proc_name}]")
+        log.info("Booting worker with pid: %d", handle.pid)
+        drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group))
+        self.hooks.call("post_fork", self, handle)
+        app = self.app
+        if app is None:
+            from ..wsgi.loader import load_app
 
-        try:
-            app = load_app(self.cfg.app_uri)
-        except Exception:
-            log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
-            return WORKER_BOOT_ERROR
+            try:
+                app = load_app(cfg.app_uri)
+            except Exception:
+                log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
+                return WORKER_BOOT_ERROR
+        from ..workers.base import WorkerContext
         from ..workers.sync import run_worker
 
-        run_worker(app, self.cfg, self.listeners, log)
-        log.info("Worker exiting (pid: %d)", os.getpid())
+        ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
+        self.hooks.call("post_worker_init", ctx)
+        try:
+            run_worker(app, cfg, self.listeners, log, ctx)
+        finally:
+            self.hooks.call("worker_exit", self, ctx)
+        log.info("Worker exiting (pid: %d)", handle.pid)
         return 0
 
     def _reap(self) -> None:
@@ -166,46 +368,138 @@ class Arbiter:
                 return
             if not pid:
                 return
-            started = self.workers.pop(pid, None)
-            if started is None:
+            if pid == self.reexec_pid:
+                self._reexec_ended(status)
+                continue
+            handle = self.workers.pop(pid, None)
+            if handle is None:
                 continue  # not ours (we may be PID 1 in a container): reaped, nothing more
+            handle.alive = False
+            handle.heartbeat.close()
+            self.hooks.call("child_exit", self, handle)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
-                raise HaltServer("Worker failed to boot.", WORKER_BOOT_ERROR)
-            if self.stopping:
+                self._boot_failed(handle)
+                continue
+            if self.stopping or handle.term_sent is not None:
                 continue
             if code < 0:
-                self.log.error("Worker (pid:%d) was sent %s!", pid, signal.Signals(-code).name)
+                name = signal.Signals(-code).name
+                hint = " Perhaps out of memory?" if -code == signal.SIGKILL else ""
+                self.log.error("Worker (pid:%d) was sent %s!%s", pid, name, hint)
             elif code:
                 self.log.error("Worker (pid:%d) exited with code %d", pid, code)
-            if time.monotonic() - started < EARLY_DEATH_SECONDS:
+            if time.monotonic() - handle.started < EARLY_DEATH_SECONDS:
                 self.early_deaths += 1
                 if self.early_deaths >= EARLY_DEATH_LIMIT:
                     raise HaltServer("Workers keep dying as soon as they start.", 1)
             else:
                 self.early_deaths = 0
 
+    def _boot_failed(self, handle: WorkerHandle) -> None:
+        older = [w for w in self.workers.values()
+                 if w.generation != handle.generation and w.term_sent is None]
+        if handle.generation == self.generation and older:
+            # A reload whose workers cannot boot: keep the old ones serving, as they are.
+            self.log.error("The new workers failed to boot; the old ones keep serving")
+            for worker in list(self.workers.values()):
+                if worker.generation == self.generation:
+                    self._terminate(worker)
+            self.generation = max(w.generation for w in older)
+            return
+        if handle.generation != self.generation:
+            return  # an old worker that was replaced anyway
+        raise HaltServer("Worker failed to boot.", WORKER_BOOT_ERROR)
+
+    def _reexec_ended(self, status: int) -> None:
+        self.log.error("The new master (pid %d) exited with code %d; this master carries on",
+                       self.reexec_pid, os.waitstatus_to_exitcode(status))
+        self.reexec_pid = 0
+        if self.pidfile is not None and self.pidfile.path.endswith(".oldbin"):
+            self.pidfile.rename(self.pidfile.path[:-len(".oldbin")])
+
+    def _murder(self) -> None:
+        """Kill workers whose heartbeat stopped: SIGABRT first (worker_abort hook), then SIGKILL."""
+        timeout = self.cfg.timeout
+        now = time.monotonic()
+        for handle in list(self.workers.values()):
+            if handle.term_sent is not None:
+                # Graceful stop: the worker has --graceful-timeout itself; this is the backstop.
+                if not handle.kill_sent and now - handle.term_sent > self.cfg.graceful_timeout + 5:
+                    self._kill(handle, signal.SIGKILL)
+                continue
+            if not timeout:
+                continue
+            silent, _, request = handle.heartbeat.read()
+            if silent <= timeout:
+                continue
+            if handle.abort_sent is None:
+                doing = f" while handling {request.decode('latin-1')}" if request else ""
+                self.log.critical("WORKER TIMEOUT (pid:%d)%s", handle.pid, doing)
+                handle.abort_sent = now
+                self._kill(handle, signal.SIGABRT)
+            elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:
+                self._kill(handle, signal.SIGKILL)
+
+    def _manage(self) -> None:
+        if self.stopping:
+            return
+        self._spawn_missing()
+        current = [w for w in self.workers.values()
+                   if w.generation == self.generation and w.term_sent is None]
+        fresh = [w for w in current if w.state != RETIRING]
+        ready = [w for w in fresh if w.state == READY]
+        if len(ready) >= min(self.num_workers, len(fresh)):
+            # Replacements are accepting: the outdated and the retiring may go now.
+            for handle in list(self.workers.values()):
+                if handle.term_sent is None and (handle.generation != self.generation
+                                                 or handle.state == RETIRING):
+                    self._terminate(handle)
+        extra = len(fresh) - self.num_workers
+        if extra > 0:
+            for handle in sorted(fresh, key=lambda w: w.age)[:extra]:
+                self._terminate(handle)
+
+    def _terminate(self, handle: WorkerHandle) -> None:
+        handle.term_sent = time.monotonic()
+        self._kill(handle, signal.SIGTERM)
+
+    def _kill(self, handle: WorkerHandle, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            handle.kill_sent = True
+        try:
+            os.kill(handle.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def _signal_workers(self, sig: int) -> None:
-        for pid in list(self.workers):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                self.workers.pop(pid, None)
+        for handle in list(self.workers.values()):
+            self._kill(handle, sig)
+
+    # -- stop ----------------------------------------------------------------------------------------
 
     def _stop(self, graceful: bool) -> int:
         self.stopping = True
-        self.log.info("Handling signal: %s", "term" if graceful else "int")
         self._close_listeners()
-        self._signal_workers(signal.SIGTERM if graceful else signal.SIGINT)
+        for handle in self.workers.values():
+            handle.term_sent = handle.term_sent or time.monotonic()
+        self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
         deadline = time.monotonic() + (self.cfg.graceful_timeout if graceful else 2.0)
         while self.workers and time.monotonic() < deadline:
-            self._wait_for_signal(0.1)
-            self.signal_queue.clear()
+            self._wait_for_wakeup(0.1)
+            self.signal_queue.clear()  # a second TERM while stopping changes nothing
             self._reap_quietly()
         self._signal_workers(signal.SIGKILL)
         while self.workers:
             self._reap_quietly(block=True)
+        self.hooks.call("on_exit", self)
+        if self.pidfile is not None:
+            self.pidfile.unlink(self.pid)
         self.log.info("Shutting down: Master")
+        # The interpreter restores default handlers while it shuts down; a TERM that arrives then
+        # would kill us with -15 instead of the 0 we are about to return.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         return 0
 
     def _reap_quietly(self, block: bool = False) -> None:
@@ -221,9 +515,14 @@ class Arbiter:
                 raise
             if not pid:
                 return
-            self.workers.pop(pid, None)
+            handle = self.workers.pop(pid, None)
+            if handle is not None:
+                handle.alive = False
+                self.hooks.call("child_exit", self, handle)
 
     def _close_listeners(self) -> None:
+        # A new master from USR2 serves on these sockets: leave unix socket files in place for it.
+        unlink = not self.reexec_pid
         for sock in self.listeners:
-            close_listener(sock)
+            close_listener(sock, unlink=unlink)
         self.listeners = []

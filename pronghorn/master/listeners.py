@@ -66,11 +66,48 @@ def describe(sock: socket.socket) -> str:
     return f"http://{name[0]}:{name[1]}"
 
 
-def close_listener(sock: socket.socket) -> None:
-    path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+def close_listener(sock: socket.socket, unlink: bool = True) -> None:
+    path = sock.getsockname() if sock.family == socket.AF_UNIX and unlink else None
     sock.close()
     if path:
         try:
             os.unlink(path)
         except OSError:
             pass
+
+
+def inherited_listeners(fds: str, binds: list[str]) -> list[socket.socket | None]:
+    """The sockets a USR2 re-exec handed over ("3,4,5"), one per --bind address, or None where a
+    bind needs a new socket. The new master runs the same command line, so the sockets come in bind
+    order; a bind whose address no longer matches (the configuration changed) gets none, and sockets
+    nobody claims are closed."""
+    sockets = []
+    for text in filter(None, fds.split(",")):
+        sock = socket.socket(fileno=int(text))
+        sock.setblocking(False)
+        sockets.append(sock)
+    result: list[socket.socket | None] = []
+    for index, address in enumerate(binds):
+        sock = sockets[index] if index < len(sockets) else None
+        if sock is not None and not _same_address(sock, address):
+            sock = None
+        result.append(sock)
+    for sock in sockets:
+        if sock not in result:
+            sock.close()
+    return result
+
+
+def _same_address(sock: socket.socket, address: str) -> bool:
+    kind, where = parse_bind(address)
+    name: Any = sock.getsockname()
+    if kind == "unix":
+        return sock.family == socket.AF_UNIX and name == where
+    if kind == "fd":
+        return True
+    if sock.family != (socket.AF_INET6 if kind == "inet6" else sock.family) or \
+            sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    # Host names resolve to addresses, so compare ports; port 0 asked the kernel for any port,
+    # and the one it gave is the same bind.
+    return where[1] in (0, name[1])

@@ -39,12 +39,16 @@ from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
+from .base import HookRequest, HookResponse, WorkerContext
 from .clock import DateCache
 
 SERVER = SERVER_SOFTWARE.encode()
 # Read-side backpressure: stop reading a connection whose unparsed input passes this while it waits.
 READ_BUFFER_LIMIT = 256 * 1024
 WRITE_HIGH_WATER = 256 * 1024
+# While stopping gracefully, an idle keep-alive connection is closed after this many idle seconds
+# (or --keep-alive, if shorter).
+GRACEFUL_IDLE = 1.0
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -57,8 +61,10 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 class SyncWorker:
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, ctx: WorkerContext) -> None:
         self.app = app
+        self.ctx = ctx
+        self.hooks = ctx.hooks
         self.cfg = cfg
         self.listeners = listeners
         self.log = log
@@ -74,6 +80,7 @@ class SyncWorker:
         self.closing = False
         # The framer of the response the app is making, for a TERM that arrives meanwhile.
         self.current_framer: ResponseFramer | None = None
+        self._current: tuple[Request, dict[str, Any], Exchange, Any] | None = None
         self.loop: asyncio.AbstractEventLoop = new_event_loop()
         self.servers: list[asyncio.AbstractServer] = []
         self._stopped: asyncio.Future[None] | None = None
@@ -99,7 +106,9 @@ class SyncWorker:
         # a worker TERMed while booting running until the master killed it.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._on_stop_signal)
+        self.ctx.install_signals()
         ticker = loop.create_task(self._tick())
+        self.ctx.notify_ready()
         try:
             loop.run_until_complete(self._stopped)
         finally:
@@ -113,8 +122,12 @@ class SyncWorker:
         """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
         response in progress as the connection's last and hand the real work to the loop."""
         framer = self.current_framer
-        if framer is not None and signum == signal.SIGTERM:
+        if framer is not None and signum == signal.SIGTERM and not framer.status_code:
+            # The head is not written yet: it can still say "Connection: close". Once written, a
+            # promised keep-alive is kept (see response_done).
             framer.keep_alive = False
+        if signum != signal.SIGTERM:
+            self.ctx.on_interrupt()
         if self.loop.is_closed():
             return  # already on the way out; call_soon_threadsafe would raise into the exit path
         stop = self.stop_gracefully if signum == signal.SIGTERM else self.stop_now
@@ -127,9 +140,9 @@ class SyncWorker:
         self.closing = True
         for server in self.servers:
             server.close()
-        for proto in list(self.connections):
-            if proto.is_idle():
-                proto.close()
+        # Idle keep-alive connections are not cut at once: a client may be sending its next request
+        # right now, and would see a reset. Each gets its next request answered with
+        # "Connection: close", or is closed after a short idle spell (see check_deadlines).
         deadline = self.cfg.graceful_timeout
         self.loop.call_later(deadline, self.stop_now)
         self._maybe_stopped()
@@ -143,12 +156,21 @@ class SyncWorker:
             self.stop_now()
 
     async def _tick(self) -> None:
+        """The heartbeat, and the per-connection deadlines. The heartbeat beats several times per
+        --timeout so that only a loop blocked for the whole timeout looks dead to the master."""
         cfg = self.cfg
+        interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
+        next_sweep = 0.0
         while True:
-            await asyncio.sleep(1.0)
+            if not self.ctx.tick():
+                self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
+                self.stop_gracefully()
             now = self.loop.time()
-            for proto in list(self.connections):
-                proto.check_deadlines(now, cfg.keepalive, cfg.header_timeout)
+            if now >= next_sweep:
+                next_sweep = now + 1.0
+                for proto in list(self.connections):
+                    proto.check_deadlines(now, cfg.keepalive, cfg.header_timeout)
+            await asyncio.sleep(interval)
 
     # -- the app queue -------------------------------------------------------------------------------
 
@@ -179,6 +201,11 @@ class SyncWorker:
                                 request.method == "HEAD")
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
         self.current_framer = framer
+        self._current = (request, environ, exchange, proto.peer)
+        self.ctx.request_started(b"%s %s from %s" % (
+            request.method.encode(), request.target[:160], str(proto.peer).encode()))
+        if self.hooks.has("pre_request"):
+            self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
         try:
             result = self.app(environ, exchange.start_response)
         except Exception:
@@ -272,6 +299,14 @@ class SyncWorker:
             proto.abort()  # the file shrank under us: the framing promised bytes we do not have
 
     def _done(self) -> None:
+        current, self._current = self._current, None
+        if current is not None and self.hooks.has("post_request"):
+            request, environ, exchange, peer = current
+            framer = exchange.framer
+            self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
+                            HookResponse(exchange.status, exchange.headers, framer.status_code,
+                                         framer.sent))
+        self.ctx.request_finished()
         self.busy = False
         self.current_framer = None
         if self.queue:
@@ -434,9 +469,12 @@ class HTTPProtocol(asyncio.Protocol):
             # The app answered without the body it was offered; the client may still send it, and
             # those bytes must never be parsed as a request: close.
             keep_alive = False
-        if not keep_alive or self.worker.closing:
+        if not keep_alive:
             self.close()
             return
+        # Stopping or not, a connection whose response promised keep-alive stays open: closing it
+        # now could reset a request the client is already sending. Its next request is answered
+        # with "Connection: close"; if none comes, the idle timer closes it.
         self.phase = _IDLE
         self.since = self.worker.loop.time()
         self.conn.start_next_cycle()
@@ -527,12 +565,11 @@ class HTTPProtocol(asyncio.Protocol):
         generator that never ends would be pulled forever without this check."""
         return self.closed or (self.transport is not None and self.transport.is_closing())
 
-    def is_idle(self) -> bool:
-        return self.phase == _IDLE and self.conn.idle
-
     def check_deadlines(self, now: float, keepalive: float, header_timeout: float) -> None:
         phase = self.phase
         if phase == _IDLE:
+            if self.worker.closing:
+                keepalive = min(keepalive, GRACEFUL_IDLE)
             if self.conn.idle and now - self.since >= keepalive:
                 self.close()
         elif phase == _HEAD:
@@ -566,6 +603,6 @@ class HTTPProtocol(asyncio.Protocol):
 
 
 def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
-               log: logging.Logger) -> None:
-    SyncWorker(app, cfg, listeners, log).run()
+               log: logging.Logger, ctx: WorkerContext) -> None:
+    SyncWorker(app, cfg, listeners, log, ctx).run()
     sys.stdout.flush()

@@ -1,0 +1,169 @@
+"""Process-level chores of the master and its workers: pidfile, daemon, user/group, process titles."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import sys
+from typing import Any
+
+
+# -- pidfile -----------------------------------------------------------------------------------------
+
+class PidFile:
+    """The pidfile holds the master's pid. On USR2 it is renamed to PATH.oldbin so the new master can
+    take PATH; it is removed on exit only if it still names this process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+
+    def create(self, pid: int) -> None:
+        other = self._read(self.path)
+        if other and other != pid and _alive(other):
+            raise OSError(f"pidfile {self.path} names a running process ({other})")
+        directory = os.path.dirname(self.path)
+        temporary = os.path.join(directory, f".{os.path.basename(self.path)}.{pid}.tmp")
+        with open(temporary, "w") as handle:
+            handle.write(f"{pid}\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, self.path)  # atomic: a reader never sees a half-written pid
+
+    def rename(self, new_path: str) -> None:
+        os.replace(self.path, new_path)
+        self.path = new_path
+
+    def unlink(self, pid: int) -> None:
+        if self._read(self.path) == pid:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _read(path: str) -> int | None:
+        try:
+            with open(path) as handle:
+                return int(handle.read().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- daemon ------------------------------------------------------------------------------------------
+
+def daemonize() -> None:
+    """Detach from the terminal: fork, new session, fork again, stdio to /dev/null."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        # stderr stays where it is when it is a file the operator chose (the error log).
+        if fd == 2 and not os.isatty(2):
+            continue
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+# -- user and group ----------------------------------------------------------------------------------
+
+def resolve_user(value: str | int | None) -> tuple[int, str | None] | None:
+    """A user name or numeric id → (uid, name or None)."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.isdigit():
+        uid = int(text)
+        try:
+            return uid, pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return uid, None
+    try:
+        return pwd.getpwnam(text).pw_uid, text
+    except KeyError:
+        raise ValueError(f"no such user: {text!r}") from None
+
+
+def resolve_group(value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        raise ValueError(f"no such group: {text!r}") from None
+
+
+def drop_privileges(user: tuple[int, str | None] | None, gid: int | None) -> None:
+    """Become ``user``/``gid``: supplementary groups first, then the gid, then the uid (the order that
+    still has the right to do each step), and verify the result, including that root cannot be
+    regained."""
+    if user is None and gid is None:
+        return
+    uid = user[0] if user else os.getuid()
+    name = user[1] if user else None
+    if gid is None:
+        gid = pwd.getpwuid(uid).pw_gid if user else os.getgid()
+    if os.getuid() == uid and os.getgid() == gid and os.geteuid() == uid:
+        return
+    if name is not None:
+        os.initgroups(name, gid)
+    else:
+        os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid or os.getegid() != gid:
+        raise OSError(f"could not switch to uid {uid} gid {gid}")
+    if uid != 0:
+        try:
+            os.setuid(0)
+        except PermissionError:
+            pass
+        else:
+            raise OSError("dropped privileges but could become root again")
+
+
+# -- process titles ----------------------------------------------------------------------------------
+
+def set_proctitle(title: str) -> None:
+    """"pronghorn: master [name]" in ps; setproctitle when installed, else the kernel's comm name
+    (15 characters, shown by `ps -o comm` and top)."""
+    try:
+        from setproctitle import setproctitle  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        setproctitle(title)
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{os.getpid()}/comm", "w") as handle:
+                handle.write(title.replace("pronghorn: ", "pronghorn-")[:15])
+        except OSError:
+            pass
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    """-e KEY=VALUE pairs → dict; raises ValueError naming a pair without '='."""
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"-e/--env: {pair!r} is not KEY=VALUE")
+        result[key] = value
+    return result

@@ -1,0 +1,135 @@
+"""What every worker class shares with the master: identity, heartbeat, readiness, recycling, hooks.
+
+This object is also the ``worker`` that Gunicorn-style hooks receive (``worker.pid``, ``worker.age``,
+``worker.log``, ``worker.cfg``, ``worker.alive``, ``worker.nr``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+from typing import Any
+
+from ..master.heartbeat import READY, RETIRING, Heartbeat
+
+
+class NoHooks:
+    def has(self, name: str) -> bool:
+        return False
+
+    def call(self, name: str, *args: Any) -> Any:
+        return None
+
+
+def hooks_of(cfg: Any) -> Any:
+    return getattr(cfg, "hooks", None) or NoHooks()
+
+
+class WorkerContext:
+    def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int, cfg: Any,
+                 log: logging.Logger) -> None:
+        self.pid = os.getpid()
+        self.ppid = ppid
+        self.age = age
+        self.heartbeat = heartbeat
+        self.cfg = cfg
+        self.log = log
+        self.hooks = hooks_of(cfg)
+        self.alive = True
+        self.nr = 0
+        self.retiring = False
+        self._wake_fd = wake_fd
+        # Jitter spreads recycling so that workers started together do not all restart together.
+        self.max_requests = (cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
+                             if cfg.max_requests else 0)
+
+    # -- talking to the master ---------------------------------------------------------------------
+
+    def _poke_master(self) -> None:
+        try:
+            os.write(self._wake_fd, b"w")
+        except OSError:
+            pass  # the pipe is full (the master will look anyway) or the master is gone
+
+    def notify_ready(self) -> None:
+        """The app is loaded and the listeners are served: the master may retire older workers."""
+        self.heartbeat.tick()
+        self.heartbeat.set_state(READY)
+        self._poke_master()
+
+    def tick(self) -> bool:
+        """Heartbeat; False when the master that forked us is gone (we are orphaned: exit)."""
+        self.heartbeat.tick()
+        return os.getppid() == self.ppid
+
+    def request_started(self, description: bytes) -> None:
+        self.heartbeat.begin_request(description)
+
+    def request_finished(self) -> None:
+        self.heartbeat.end_request()
+        self.nr += 1
+        if self.max_requests and self.nr >= self.max_requests and not self.retiring:
+            # Keep serving until the master has a replacement accepting, then it sends TERM.
+            self.retiring = True
+            self.log.info("Autorestarting worker after %d requests (pid: %d)", self.nr, self.pid)
+            self.heartbeat.set_state(RETIRING)
+            self._poke_master()
+
+    # -- signals -------------------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        """The signals every worker class handles the same way. TERM/INT/QUIT are the worker class's
+        (it knows how to stop gracefully); these are not."""
+        signal.signal(signal.SIGABRT, self._on_abort)
+        signal.signal(signal.SIGUSR1, self._on_usr1)
+        for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR2,
+                    signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL if sig == signal.SIGCHLD else signal.SIG_IGN)
+
+    def _on_abort(self, signum: int, frame: Any) -> None:
+        # The master found us silent past --timeout. Run the hook (it may log a stack), then go.
+        self.alive = False
+        self.hooks.call("worker_abort", self)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    def _on_usr1(self, signum: int, frame: Any) -> None:
+        from ..logs import reopen_logs
+
+        reopen_logs()
+
+    def on_interrupt(self) -> None:
+        """INT/QUIT: Gunicorn's worker_int hook."""
+        self.hooks.call("worker_int", self)
+
+
+class HookRequest:
+    """The ``req`` that pre_request/post_request hooks receive, shaped like Gunicorn's."""
+
+    __slots__ = ("method", "uri", "path", "query", "version", "headers", "remote_addr")
+
+    def __init__(self, request: Any, peer: Any) -> None:
+        self.method = request.method
+        self.uri = request.target.decode("latin-1")
+        self.path = request.path.decode("latin-1")
+        self.query = request.query.decode("latin-1")
+        self.version = request.version
+        self.headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in request.headers]
+        self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
+
+
+class HookResponse:
+    """The ``resp`` that post_request hooks receive."""
+
+    __slots__ = ("status", "status_code", "headers", "sent")
+
+    def __init__(self, status: str | None, headers: list[tuple[str, str]] | None, status_code: int,
+                 sent: int) -> None:
+        self.status = status
+        self.status_code = status_code
+        self.headers = headers or []
+        self.sent = sent
