@@ -162,10 +162,19 @@ class Arbiter:
             for address, sock in zip(self.cfg.bind, inherited):
                 if sock is None:
                     sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port)
+                    self._chown_unix_socket(sock)
                 self.listeners.append(sock)
                 self.log.info("Listening at: %s (%d)", describe(sock), self.pid)
         except (OSError, ValueError) as exc:
             raise HaltServer(f"Cannot listen at {address}: {exc}") from None
+
+    def _chown_unix_socket(self, sock: socket.socket) -> None:
+        """Workers that run as --user/--group must own the unix socket they serve on."""
+        if sock.family != socket.AF_UNIX or not (self.cfg.user or self.cfg.group):
+            return
+        user = resolve_user(self.cfg.user)
+        gid = resolve_group(self.cfg.group)
+        os.chown(sock.getsockname(), user[0] if user else -1, gid if gid is not None else -1)
 
     def _load_app_or_halt(self) -> Any:
         from ..wsgi.loader import load_app
