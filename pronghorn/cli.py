@@ -97,8 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def prepare_process(cfg: Config) -> None:
     """What the master does to itself before anything else: environment, directory, import path,
     umask, and detaching (-D)."""
-    from .master.process import daemonize, parse_env
+    from .master.process import daemonize, parse_env, resolve_group, resolve_user
 
+    resolve_user(cfg.user)  # an unknown user or group stops us here, with its name
+    resolve_group(cfg.group)
     os.environ.update(parse_env(cfg.raw_env))
     if cfg.chdir:
         os.chdir(cfg.chdir)
