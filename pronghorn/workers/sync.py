@@ -65,6 +65,9 @@ class SyncWorker:
         self.app = app
         self.ctx = ctx
         self.hooks = ctx.hooks
+        # Per-request hooks cost a call and two objects per request: skip them when unset.
+        self._pre_request_hook = self.hooks.has("pre_request")
+        self._post_request_hook = self.hooks.has("post_request")
         self.cfg = cfg
         self.listeners = listeners
         self.log = log
@@ -202,9 +205,10 @@ class SyncWorker:
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
         self.current_framer = framer
         self._current = (request, environ, exchange, proto.peer)
+        # What the master logs if this request hangs the worker past --timeout.
         self.ctx.request_started(b"%s %s from %s" % (
-            request.method.encode(), request.target[:160], str(proto.peer).encode()))
-        if self.hooks.has("pre_request"):
+            request.method.encode(), request.target[:160], proto.peer_text))
+        if self._pre_request_hook:
             self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
         try:
             result = self.app(environ, exchange.start_response)
@@ -300,7 +304,7 @@ class SyncWorker:
 
     def _done(self) -> None:
         current, self._current = self._current, None
-        if current is not None and self.hooks.has("post_request"):
+        if current is not None and self._post_request_hook:
             request, environ, exchange, peer = current
             framer = exchange.framer
             self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
@@ -343,6 +347,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.conn = HTTPConnection(worker.limits)
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
+        self.peer_text = b""
         self.request: Request | None = None
         self.body: BodyBuffer | None = None
         self.deferred: DeferredInput | None = None
@@ -359,6 +364,8 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
+        self.peer_text = (f"{self.peer[0]}:{self.peer[1]}" if isinstance(self.peer, tuple)
+                          else "unix socket").encode()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
