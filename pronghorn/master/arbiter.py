@@ -73,7 +73,7 @@ class WorkerHandle:
 
     @property
     def state(self) -> int:
-        return self.heartbeat.read()[1]
+        return self.heartbeat.state
 
 
 class Arbiter:
@@ -439,12 +439,12 @@ class Arbiter:
                 continue
             if not timeout:
                 continue
-            silent, _, request = handle.heartbeat.read()
+            silent, _ = handle.heartbeat.read()
             if silent <= timeout:
                 continue
             if handle.abort_sent is None:
-                doing = f" while handling {request.decode('latin-1')}" if request else ""
-                self.log.critical("WORKER TIMEOUT (pid:%d)%s", handle.pid, doing)
+                # The worker's SIGABRT handler logs the request it was on.
+                self.log.critical("WORKER TIMEOUT (pid:%d)", handle.pid)
                 handle.abort_sent = now
                 self._kill(handle, signal.SIGABRT)
             elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:

@@ -65,6 +65,7 @@ class SyncWorker:
         self.app = app
         self.ctx = ctx
         self.hooks = ctx.hooks
+        ctx.describe_current = self._describe_current
         # Per-request hooks cost a call and two objects per request: skip them when unset.
         self._pre_request_hook = self.hooks.has("pre_request")
         self._post_request_hook = self.hooks.has("post_request")
@@ -205,9 +206,6 @@ class SyncWorker:
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
         self.current_framer = framer
         self._current = (request, environ, exchange, proto.peer)
-        # What the master logs if this request hangs the worker past --timeout.
-        self.ctx.request_started(b"%s %s from %s" % (
-            request.method.encode(), request.target[:160], proto.peer_text))
         if self._pre_request_hook:
             self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
         try:
@@ -301,6 +299,14 @@ class SyncWorker:
             os.close(out)
         if sent_total < allowed:
             proto.abort()  # the file shrank under us: the framing promised bytes we do not have
+
+    def _describe_current(self) -> str:
+        """The request in hand, for the log when the master aborts us for silence."""
+        current = self._current
+        if current is None:
+            return ""
+        request, _, _, peer = current
+        return f"{request.method} {request.target[:200].decode('latin-1')} from {peer}"
 
     def _done(self) -> None:
         current, self._current = self._current, None
