@@ -1,6 +1,9 @@
-"""The one registry of settings: the command line (and later the config file, env vars and docs) come
+"""The one registry of settings: the command line, the config file (and later env vars and docs) come
 from it."""
 
+from .file import KNOWN_GUNICORN_SETTINGS, ConfigError, ConfigFile, find_config_file, load
+from .hooks import HOOK_SPECS, Hooks
 from .settings import SETTINGS, Config, Setting, parse_bind
 
-__all__ = ["SETTINGS", "Config", "Setting", "parse_bind"]
+__all__ = ["HOOK_SPECS", "KNOWN_GUNICORN_SETTINGS", "SETTINGS", "Config", "ConfigError",
+           "ConfigFile", "Hooks", "Setting", "find_config_file", "load", "parse_bind"]

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .hooks import Hooks
+
 
 def positive_int(text: str) -> int:
     value = int(text)
@@ -61,6 +63,10 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
+    Setting("config", ("-c", "--config"), None, "Config File",
+            "A Gunicorn-format Python config file: PATH, file:PATH or python:MODULE. Without it, "
+            "./pronghorn.conf.py or else ./gunicorn.conf.py is read if present. The command line "
+            "overrides the file.", str, "CONFIG"),
     Setting("bind", ("-b", "--bind"), ["127.0.0.1:8000"], "Server socket",
             "Address to listen on: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat to listen on "
             "several.", metavar="ADDRESS", multiple=True),
@@ -146,6 +152,8 @@ class Config:
         for setting in SETTINGS:
             setattr(self, setting.name, values.get(setting.name, setting.initial()))
         self.app_uri: str = values.get("app_uri", "")
+        self.config_file: str | None = values.get("config_file")  # the file read, if any
+        self.hooks: Hooks = values.get("hooks") or Hooks()  # the config file's server hooks
 
     def __getattr__(self, name: str) -> Any:  # only reached for unknown names
         raise AttributeError(f"{name!r} is not a setting")

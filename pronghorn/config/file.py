@@ -1,0 +1,458 @@
+"""Gunicorn-format Python config files.
+
+A config file is Python, executed as a module (``__name__ == "__config__"``, ``__file__`` set; its
+directory is not put on ``sys.path``). Its module-level names are then read:
+
+- a name that is a setting (``bind``, ``workers``, ``timeout``, ... every ``Setting.name`` in
+  ``SETTINGS``) sets that setting. A value may be a Python value (an int, a float for seconds, a
+  bool for switches, a list of str for repeatable settings, where a single str is a one-item list)
+  or a string, which is converted as the command line converts it. A wrong value is an error naming
+  the setting and why: ``workers: 'two' is not an integer``;
+- a name that is a server hook (``post_fork``, ``when_ready``, ... see ``hooks.HOOK_SPECS``) sets
+  that hook; it must be callable with the hook's arguments;
+- ``wsgi_app`` names the application when the command line does not (Gunicorn's spelling);
+- a Gunicorn setting pronghorn does not implement (``KNOWN_GUNICORN_SETTINGS``, the one list of
+  them) is an error, "'accesslog' is a Gunicorn setting pronghorn does not support yet", unless its
+  value asks for nothing pronghorn does not already do: Gunicorn's own default (``threads = 1``,
+  ``accesslog = None``), or any value of the few settings that are harmless to ignore
+  (``sendfile``, ``worker_connections`` — which Gunicorn's sync worker ignores too — ...). A config
+  that spells out Gunicorn's defaults keeps working; one that asks for a missing feature is told so
+  rather than silently getting less.
+
+Every other name is the file's own business, with one exception. The rule for unknown names:
+
+- names starting with ``_``, modules, classes, and callables defined elsewhere (``from os import
+  cpu_count``) are ignored;
+- any other name — a variable, or a function defined in the file — is an error if it looks like a
+  typo of a setting or hook: ``difflib`` ratio >= 0.8 against a setting, a hook, ``wsgi_app`` or a
+  known Gunicorn setting ("worker is not a setting; did you mean workers?",
+  "post_frok is not a server hook; did you mean post_fork?");
+- anything else (``MY_PORT = 8000``, ``cores = cpu_count()``) is a helper and is ignored.
+
+Gunicorn ignores every unknown name, so a misspelt ``worker = 4`` silently runs one worker; we catch
+the likely typos while users' real config files, full of helper variables, keep working. Comparison is
+case-sensitive: ``WORKERS = 4`` is a constant, ``Workers = 4`` a typo. A helper that trips the check
+can be renamed with a leading ``_``. ``config`` cannot be set from inside a config file.
+
+Where the file comes from: ``-c PATH`` (also ``file:PATH``, or ``python:MODULE`` for an importable
+module). Without ``-c``, ``./pronghorn.conf.py`` is read if it exists, else ``./gunicorn.conf.py``
+(relative to the current directory). ``-c`` naming a missing file is an error.
+
+Every problem raises :class:`ConfigError` with a one-paragraph message that starts with the file
+(and, when known, the line): ``/srv/app/gunicorn.conf.py:4: workers: 'two' is not an integer``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+from .hooks import HOOK_SPECS, validate_hook
+from .settings import SETTINGS, Setting, parse_bind, parse_umask, positive_float, positive_int
+
+DEFAULT_FILES = ("pronghorn.conf.py", "gunicorn.conf.py")
+MODULE_NAME = "__config__"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why, in one paragraph."""
+
+
+# -- Gunicorn's settings that pronghorn does not implement --------------------------------------------
+
+_ANY = object()  # marker: every value is harmless to ignore
+
+
+class GunicornSetting(NamedTuple):
+    flags: tuple[str, ...]      # Gunicorn's command-line spellings, to explain an unknown flag
+    inert: tuple[Any, ...]      # values that ask for nothing pronghorn does not do (or (_ANY,))
+
+
+def _g(flags: tuple[str, ...], *inert: Any) -> GunicornSetting:
+    return GunicornSetting(flags, inert)
+
+
+#: Gunicorn's documented settings (and hooks) that are not in our registry, with the values that
+#: are safe to accept: Gunicorn's default and its equivalents. A setting that pronghorn implements is
+#: declared in settings.SETTINGS instead; the registry wins if a name is in both.
+KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
+    # Worker processes
+    "threads": _g(("--threads",), 1),
+    "worker_connections": _g(("--worker-connections",), _ANY),  # only async workers read it
+    # Debugging
+    "spew": _g(("--spew",), False),
+    "check_config": _g(("--check-config",), False),
+    "print_config": _g(("--print-config",), False),
+    # Server mechanics
+    "sendfile": _g(("--no-sendfile",), _ANY),  # how bytes reach the socket is ours to choose
+    "initgroups": _g(("--initgroups",), False),
+    "tmp_upload_dir": _g((), _ANY),  # Gunicorn itself does not use it
+    "secure_scheme_headers": _g((), {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https",
+                                     "X-FORWARDED-SSL": "on"}),
+    "forwarded_allow_ips": _g(("--forwarded-allow-ips",), "127.0.0.1,::1", "127.0.0.1"),
+    "paste": _g(("--paste", "--paster"), None),
+    "raw_paste_global_conf": _g(("--paste-global",), []),
+    "proxy_protocol": _g(("--proxy-protocol",), "off", False),
+    "proxy_allow_ips": _g(("--proxy-allow-from",), "127.0.0.1,::1", "127.0.0.1"),
+    "protocol": _g(("--protocol",), "http"),
+    "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "127.0.0.1,::1", "127.0.0.1"),
+    "permit_obsolete_folding": _g(("--permit-obsolete-folding",), False),
+    "strip_header_spaces": _g(("--strip-header-spaces",), False),
+    "permit_unconventional_http_method": _g(("--permit-unconventional-http-method",), False),
+    "permit_unconventional_http_version": _g(("--permit-unconventional-http-version",), False),
+    "casefold_http_method": _g(("--casefold-http-method",), False),
+    "forwarder_headers": _g(("--forwarder-headers",), "SCRIPT_NAME,PATH_INFO"),
+    "header_map": _g(("--header-map",), "drop"),
+    "root_path": _g(("--root-path",), ""),
+    # Logging
+    "accesslog": _g(("--access-logfile",), None),
+    "access_log_format": _g(("--access-logformat",),
+                            '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'),
+    "disable_redirect_access_to_syslog": _g(("--disable-redirect-access-to-syslog",), False),
+    "capture_output": _g(("--capture-output",), False),
+    "logger_class": _g(("--logger-class",), "gunicorn.glogging.Logger"),
+    "logconfig": _g(("--log-config",), None),
+    "logconfig_dict": _g((), {}),
+    "logconfig_json": _g(("--log-config-json",), None),
+    "syslog": _g(("--log-syslog",), False),
+    "syslog_addr": _g(("--log-syslog-to",), None),
+    "syslog_prefix": _g(("--log-syslog-prefix",), None),
+    "syslog_facility": _g(("--log-syslog-facility",), "user"),
+    "enable_stdio_inheritance": _g(("-R", "--enable-stdio-inheritance"), False),
+    "statsd_host": _g(("--statsd-host",), None),
+    "statsd_prefix": _g(("--statsd-prefix",), ""),
+    "dogstatsd_tags": _g(("--dogstatsd-tags",), ""),
+    "enable_backlog_metric": _g(("--enable-backlog-metric",), False),
+    # Process naming
+    "default_proc_name": _g((), _ANY),  # Gunicorn sets it itself
+    # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
+    "keyfile": _g(("--keyfile",), None),
+    "certfile": _g(("--certfile",), None),
+    "ssl_version": _g(("--ssl-version",), 2),  # ssl.PROTOCOL_TLS
+    "cert_reqs": _g(("--cert-reqs",), 0),  # ssl.CERT_NONE
+    "ca_certs": _g(("--ca-certs",), None),
+    "suppress_ragged_eofs": _g(("--suppress-ragged-eofs",), True),
+    "do_handshake_on_connect": _g(("--do-handshake-on-connect",), False),
+    "ciphers": _g(("--ciphers",), None),
+    "ssl_context": _g((), None),  # a hook
+    # HTTP/2, ASGI (Gunicorn 24+)
+    "http_protocols": _g(("--http-protocols",), "h1"),
+    "http2_cleartext": _g(("--http2-cleartext",), "off", False),
+    "http2_max_concurrent_streams": _g(("--http2-max-concurrent-streams",), 100),
+    "http2_initial_window_size": _g(("--http2-initial-window-size",), 65535),
+    "http2_max_frame_size": _g(("--http2-max-frame-size",), 16384),
+    "http2_max_header_list_size": _g(("--http2-max-header-list-size",), 65536),
+    "http_parser": _g(("--http-parser",), "auto"),
+    "asgi_loop": _g(("--asgi-loop",), "auto"),
+    "asgi_lifespan": _g(("--asgi-lifespan",), "auto"),
+    "asgi_disconnect_grace_period": _g(("--asgi-disconnect-grace-period",), 3),
+    "websocket_max_message_size": _g(("--websocket-max-message-size",), 16 * 1024 * 1024),
+    # Dirty arbiters and the control socket (Gunicorn 25+)
+    "dirty_apps": _g(("--dirty-app",), []),
+    "dirty_workers": _g(("--dirty-workers",), 0),
+    "dirty_timeout": _g(("--dirty-timeout",), 300),
+    "dirty_threads": _g(("--dirty-threads",), 1),
+    "dirty_graceful_timeout": _g(("--dirty-graceful-timeout",), 30),
+    "on_dirty_starting": _g((), None),
+    "dirty_post_fork": _g((), None),
+    "dirty_worker_init": _g((), None),
+    "dirty_worker_exit": _g((), None),
+    "control_socket": _g(("--control-socket",), None),
+    "control_socket_mode": _g(("--control-socket-mode",), 0o600),
+    "control_socket_disable": _g(("--no-control-socket",), False, True),
+}
+
+#: The config-file name for the application (Gunicorn's); the command line's MODULE wins over it.
+APP_NAME = "wsgi_app"
+
+_SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+_INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
+_TYPO_CUTOFF = 0.8
+
+
+def unsupported_gunicorn_flag(flag: str) -> str | None:
+    """The Gunicorn setting behind a command-line flag pronghorn does not implement, if any."""
+    for name, known in KNOWN_GUNICORN_SETTINGS.items():
+        if flag in known.flags and name not in _SETTINGS_BY_NAME:
+            return name
+    return None
+
+
+def _is_inert(known: GunicornSetting, value: Any) -> bool:
+    if _ANY in known.inert:
+        return True
+    return any(type(value) is type(inert) and value == inert for inert in known.inert)
+
+
+# -- values -------------------------------------------------------------------------------------------
+
+_KINDS: dict[Callable[..., Any], str] = {
+    positive_int: "an integer",
+    positive_float: "a number",
+    parse_umask: "a umask",
+}
+
+
+def convert_value(setting: Setting, value: Any) -> Any:
+    """A config-file value for ``setting`` → the value the Config holds; ValueError says why not."""
+    if setting.flag_only:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError(f"{value!r} is not a boolean (True or False)")
+    if setting.multiple:
+        if isinstance(value, (str, os.PathLike)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{value!r} is not a string or a list of strings")
+        items = []
+        for item in value:
+            if not isinstance(item, (str, os.PathLike)):
+                raise ValueError(f"{item!r} in {value!r} is not a string")
+            items.append(_convert_one(setting, os.fspath(item)))
+        return items
+    if value is None and setting.default is None:
+        return None
+    return _convert_one(setting, value)
+
+
+def _convert_one(setting: Setting, value: Any) -> Any:
+    convert = setting.convert
+    kind = _KINDS.get(convert)
+    if isinstance(value, os.PathLike) and convert is str:
+        value = os.fspath(value)
+    if isinstance(value, str):
+        try:
+            return convert(value)
+        except ValueError as exc:
+            if kind is not None and str(exc).startswith(("invalid literal", "could not convert")):
+                raise ValueError(f"{value!r} is not {kind}") from None
+            raise
+    if convert is str:
+        if setting.name in _INT_AS_STR and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
+    if convert is positive_int or convert is parse_umask:
+        if not isinstance(value, int):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif convert is positive_float:
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, (int, float)) and value < 0 and convert is not parse_umask:
+        raise ValueError(f"{value!r} is negative")
+    try:  # the converter's own checks (range, ...) on the number's text
+        return convert(str(value))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(repr(str(value)), repr(value))) from None
+
+
+# -- loading --------------------------------------------------------------------------------------------
+
+@dataclass
+class ConfigFile:
+    """What a config file set: setting values, hooks and (optionally) the application."""
+
+    path: str                                  # the file read (absolute), or "python:MODULE"
+    values: dict[str, Any] = field(default_factory=dict)
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    app_uri: str | None = None
+
+
+def find_config_file(given: str | None, cwd: str | None = None) -> str | None:
+    """The config file to read: ``-c``'s value (absolute, or ``python:MODULE``), else the first of
+    DEFAULT_FILES that exists in ``cwd`` (default: the current directory), else None."""
+    base = cwd if cwd is not None else os.getcwd()
+    if given is not None:
+        if given.startswith("python:"):
+            return given
+        if given.startswith("file:"):
+            given = given[len("file:"):]
+        if not given:
+            raise ConfigError("-c/--config: no file named")
+        path = os.path.join(base, os.path.expanduser(given))
+        if not os.path.exists(path):
+            raise ConfigError(f"-c/--config: the config file {path!r} does not exist")
+        return os.path.normpath(path)
+    for name in DEFAULT_FILES:
+        path = os.path.join(base, name)
+        if os.path.isfile(path):
+            return os.path.normpath(path)
+    return None
+
+
+def load_config_file(path: str) -> ConfigFile:
+    """Execute the config file at ``path`` (from :func:`find_config_file`) and read its names."""
+    module, filename, source = _execute(path)
+    return read_namespace(vars(module), path, module.__name__, _assignment_lines(source, filename))
+
+
+def load(given: str | None, cwd: str | None = None) -> ConfigFile | None:
+    """Find and load the config file (see :func:`find_config_file`); None when there is none."""
+    path = find_config_file(given, cwd)
+    return None if path is None else load_config_file(path)
+
+
+def _execute(spec_text: str) -> tuple[types.ModuleType, str, bytes | None]:
+    """Run the file (or python:MODULE) as a fresh module; errors name the file and line."""
+    if spec_text.startswith("python:"):
+        name = spec_text[len("python:"):]
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(f"{spec_text}: cannot import the config module: {exc}") from None
+        if spec is None or spec.origin is None or not os.path.isfile(spec.origin):
+            raise ConfigError(f"{spec_text}: no config module named {name!r}")
+        filename, module_name = spec.origin, name
+    else:
+        filename, module_name = spec_text, MODULE_NAME
+    try:
+        with open(filename, "rb") as handle:
+            source = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{spec_text}: cannot read the config file: {exc.strerror or exc}") \
+            from None
+    try:
+        code = compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = f":{exc.lineno}" if exc.lineno else ""
+        text = f": {exc.text.strip()!r}" if exc.text and exc.text.strip() else ""
+        raise ConfigError(f"{filename}{line}: the config file has a syntax error: {exc.msg}{text}") \
+            from None
+    except ValueError as exc:  # NUL bytes
+        raise ConfigError(f"{filename}: the config file cannot be compiled: {exc}") from None
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    previous = sys.modules.get(module_name)
+    sys.modules[module_name] = module  # as Gunicorn does; dataclasses and pickle look here
+    try:
+        exec(code, module.__dict__)
+    except (Exception, SystemExit) as exc:
+        if previous is not None:
+            sys.modules[module_name] = previous
+        else:
+            sys.modules.pop(module_name, None)
+        line = _line_in(exc.__traceback__, filename)
+        where = f"{filename}:{line}" if line else filename
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where}: the config file raised {detail}") from None
+    return module, filename, source
+
+
+def _line_in(tb: types.TracebackType | None, filename: str) -> int | None:
+    """The line of the innermost traceback frame that runs code from ``filename``."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _assignment_lines(source: bytes | None, filename: str) -> dict[str, int]:
+    """name → the line of its last module-level binding (for pointing at a bad value)."""
+    if source is None:
+        return {}
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return {}
+    lines: dict[str, int] = {}
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for stmt in statements:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                lines[stmt.name] = stmt.lineno
+                continue
+            targets: list[ast.AST] = []
+            if isinstance(stmt, ast.Assign):
+                targets = list(stmt.targets)
+            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For)):
+                targets = [stmt.target]
+            for target in targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        lines[node.id] = stmt.lineno
+            for block in ("body", "orelse", "finalbody"):  # if/for/while/with/try at module level
+                visit(getattr(stmt, block, []))
+            for handler in getattr(stmt, "handlers", []):
+                visit(handler.body)
+
+    visit(tree.body)
+    return lines
+
+
+def _candidates() -> list[str]:
+    return [*_SETTINGS_BY_NAME, *HOOK_SPECS, APP_NAME, *KNOWN_GUNICORN_SETTINGS]
+
+
+def suggest(name: str) -> str | None:
+    """The setting, hook or Gunicorn setting ``name`` is most likely a typo of, if any."""
+    matches = difflib.get_close_matches(name, _candidates(), n=1, cutoff=_TYPO_CUTOFF)
+    return matches[0] if matches else None
+
+
+def _is_foreign(value: Any, module_name: str) -> bool:
+    """Modules, classes and callables defined elsewhere: imports, never settings or typos."""
+    if inspect.ismodule(value) or inspect.isclass(value):
+        return True
+    return callable(value) and getattr(value, "__module__", None) != module_name
+
+
+def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODULE_NAME,
+                   lines: dict[str, int] | None = None) -> ConfigFile:
+    """Turn a config module's names into a ConfigFile, by the rules in this module's docstring."""
+    lines = lines or {}
+    result = ConfigFile(path)
+    for name, value in namespace.items():
+        if name.startswith("_"):
+            continue
+        where = f"{path}:{lines[name]}" if name in lines else path
+        setting = _SETTINGS_BY_NAME.get(name)
+        if setting is not None:
+            if name == "config":
+                raise ConfigError(f"{where}: config: a config file cannot name another config "
+                                  "file; use -c on the command line")
+            try:
+                result.values[name] = convert_value(setting, value)
+                if name == "bind":  # checked here, where the line is known
+                    for address in result.values[name]:
+                        parse_bind(address)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {name}: {exc}") from None
+        elif name in HOOK_SPECS:
+            if value is None:
+                continue
+            try:
+                result.hooks[name] = validate_hook(name, value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        elif name == APP_NAME:
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where}: {APP_NAME}: {value!r} is not a string like "
+                                  "'module:callable'")
+            result.app_uri = value or None
+        elif name in KNOWN_GUNICORN_SETTINGS:
+            if not _is_inert(KNOWN_GUNICORN_SETTINGS[name], value):
+                raise ConfigError(f"{where}: {name!r} is a Gunicorn setting pronghorn does not "
+                                  "support yet")
+        elif _is_foreign(value, module_name):
+            continue
+        else:
+            match = suggest(name)
+            if match is not None:
+                kind = "server hook" if match in HOOK_SPECS else "setting"
+                raise ConfigError(f"{where}: {name} is not a {kind}; did you mean {match}? "
+                                  "(prefix a helper name with '_' to keep it)")
+    return result
