@@ -32,7 +32,6 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..logs import reopen_logs
-from ..workers.base import hooks_of
 from .heartbeat import READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
 from .process import PidFile, drop_privileges, resolve_group, resolve_user, set_proctitle
@@ -102,7 +101,7 @@ class Arbiter:
 
     @property
     def hooks(self) -> Any:
-        return hooks_of(self.cfg)
+        return self.cfg.hooks
 
     @property
     def proc_name(self) -> str:

@@ -16,18 +16,6 @@ from typing import Any, Callable
 from ..master.heartbeat import READY, RETIRING, Heartbeat
 
 
-class NoHooks:
-    def has(self, name: str) -> bool:
-        return False
-
-    def call(self, name: str, *args: Any) -> Any:
-        return None
-
-
-def hooks_of(cfg: Any) -> Any:
-    return getattr(cfg, "hooks", None) or NoHooks()
-
-
 class WorkerContext:
     def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int, cfg: Any,
                  log: logging.Logger) -> None:
@@ -37,7 +25,7 @@ class WorkerContext:
         self.heartbeat = heartbeat
         self.cfg = cfg
         self.log = log
-        self.hooks = hooks_of(cfg)
+        self.hooks = cfg.hooks
         self.alive = True
         self.nr = 0
         self.retiring = False
