@@ -1,17 +1,32 @@
-"""`pronghorn [OPTIONS] MODULE[:CALLABLE]`: the command line, built from the settings registry."""
+"""`pronghorn [OPTIONS] MODULE[:CALLABLE]`: the command line, built from the settings registry.
+
+Sources, lowest to highest (as in Gunicorn): the defaults (and WEB_CONCURRENCY, PORT), the config file,
+``PRONGHORN_CMD_ARGS`` (or ``GUNICORN_CMD_ARGS`` when ours is unset; split like a shell would and parsed
+like the command line), the command line. A ``-c`` in the environment's arguments picks the config file
+unless the command line has one. :func:`reload_config` does all of it, at start-up and on every HUP.
+"""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import os
+import shlex
 import sys
-from typing import Any, NoReturn, Sequence
+import traceback
+from typing import Any, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
-from .config import SETTINGS, Config, ConfigError, Hooks, parse_bind
-from .config.file import APP_NAME, load as load_config_file, unsupported_gunicorn_flag
-from .logs import setup_error_log
+from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting, parse_bind
+from .config.file import (APP_NAME, convert_value, inert_flag_value, load as load_config_file,
+                          unsupported_message)
+from .config.settings import DEFAULT_SOURCE, SECTIONS, environment_defaults
+from .logs import setup_logging
+
+COMMAND_LINE = "command line"
+CMD_ARGS_VARIABLES = ("PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS")  # the first one set is read
+_GUNICORN_DEST = "gunicorn:"  # argparse dest prefix of Gunicorn flags we know but do not implement
+_CHECK_FLAGS = ("--check-config", "--print-config")
 
 
 class UsageError(ConfigError):
@@ -33,78 +48,170 @@ def build_parser() -> argparse.ArgumentParser:
                         help="The WSGI application, e.g. mysite.wsgi or app:create_app() (or "
                              f"{APP_NAME} in the config file)")
     parser.add_argument("-v", "--version", action="version", version=f"pronghorn {__version__}")
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    groups: dict[str, argparse._ArgumentGroup] = {
+        section: parser.add_argument_group(section) for section in SECTIONS}  # in SECTIONS order
     for setting in SETTINGS:
         group = groups.get(setting.section)
         if group is None:
             group = groups[setting.section] = parser.add_argument_group(setting.section)
+        # Values stay text here and are converted afterwards (convert_value), as the config file's
+        # are, so that a bad value reads "--workers: 'two' is not an integer" wherever it came from.
         if setting.flag_only:
             group.add_argument(*setting.flags, dest=setting.name, action="store_true",
-                               default=None, help=setting.help)
+                               default=None, help=setting.help.replace("%", "%%"))
             continue
         group.add_argument(
             *setting.flags, dest=setting.name, metavar=setting.metavar or "VALUE",
             action="append" if setting.multiple else "store", default=None,
-            type=_converter(setting.flags[-1], setting.convert), help=setting.help,
+            help=setting.help.replace("%", "%%"),  # argparse formats help with %
         )
+    # Gunicorn's flags for what pronghorn does not implement: hidden, parsed so that a harmless value
+    # (--threads 1, --no-sendfile) is accepted and any other gets the advice, not "unrecognized".
+    ours = {setting.name for setting in SETTINGS}
+    for name, known in KNOWN_GUNICORN_SETTINGS.items():
+        if not known.flags or name in ours:  # the registry wins over a stale entry
+            continue
+        kwargs: dict[str, Any] = {"dest": _GUNICORN_DEST + name, "default": None,
+                                  "help": argparse.SUPPRESS}
+        if known.metavar is None:
+            kwargs["action"] = "store_true"
+        elif known.metavar.startswith("["):
+            kwargs.update(nargs="?", const=True)
+        parser.add_argument(*known.flags, **kwargs)
     return parser
 
 
-def _converter(flag: str, convert):  # type: ignore[no-untyped-def]
-    def run(text: str):  # type: ignore[no-untyped-def]
-        try:
-            return convert(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{flag}: {exc}") from None
-    run.__name__ = flag  # argparse names the converter in "invalid ... value" messages
-    return run
+def _long_flag(setting: Setting) -> str:
+    return next((flag for flag in setting.flags if flag.startswith("--")), setting.flags[0])
+
+
+def _typed_flag(argv: Sequence[str], flags: Sequence[str]) -> str:
+    """Which of ``flags`` the user typed in ``argv`` (for messages)."""
+    for token in argv:
+        for flag in flags:
+            if token == flag or token.startswith(flag + "="):
+                return flag
+    return flags[-1]
 
 
 def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     """The message for arguments argparse did not know, with the flag the user probably meant."""
-    flags = [flag for action in parser._actions for flag in action.option_strings]
+    flags = [flag for action in parser._actions if action.help is not argparse.SUPPRESS
+             for flag in action.option_strings]
     for extra in extras:
         if extra.startswith("-") and extra != "-":
             flag = extra.split("=", 1)[0]
-            gunicorn = unsupported_gunicorn_flag(flag)
-            if gunicorn is not None:
-                return f"{flag} is a Gunicorn option pronghorn does not support yet ({gunicorn})"
             match = difflib.get_close_matches(flag, flags, n=1)
             return f"unrecognized argument {flag}" + (f"; did you mean {match[0]}?" if match else "")
     return f"unrecognized arguments: {' '.join(extras)}"
 
 
-def reload_config(argv: Sequence[str], cwd: str | None = None) -> Config:
-    """The configuration from defaults, then the config file, then the command line ``argv``.
+class _Layer(NamedTuple):
+    """What one source set: "command line", "PRONGHORN_CMD_ARGS", "config file PATH"."""
 
-    Reads the config file afresh each time (HUP calls this); relative paths are taken from ``cwd``
-    (default: the current directory). Any problem raises ConfigError (UsageError for the command
-    line) with a one-paragraph message; nothing is printed and nothing exits.
-    """
-    parser = build_parser()
-    args, extras = parser.parse_known_args(list(argv))
-    if extras:
-        raise UsageError(_unrecognized(parser, extras))
-    cli_values = {name: value for name, value in vars(args).items() if value is not None}
-    loaded = load_config_file(cli_values.get("config"), cwd)
+    label: str
+    values: dict[str, Any]
+    app_uri: str | None
+
+
+def _complain(label: str, message: str) -> NoReturn:
+    if label == COMMAND_LINE:
+        raise UsageError(message)
+    raise ConfigError(f"{label}: {message}")
+
+
+def _parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str], label: str) -> _Layer:
+    """Parse command-line style arguments (the command line, or PRONGHORN_CMD_ARGS) into values."""
+    try:
+        args, extras = parser.parse_known_args(list(argv))
+        if extras:
+            raise UsageError(_unrecognized(parser, extras))
+    except UsageError as exc:
+        _complain(label, str(exc))
+    given = vars(args)
     values: dict[str, Any] = {}
-    source = {name: "--" for name in cli_values}  # where each value came from, for messages
+    for setting in SETTINGS:
+        if given.get(setting.name) is None:
+            continue
+        try:
+            values[setting.name] = convert_value(setting, given[setting.name])
+        except ValueError as exc:
+            _complain(label, f"{_long_flag(setting)}: {exc}")
+    for name, known in KNOWN_GUNICORN_SETTINGS.items():
+        value = given.get(_GUNICORN_DEST + name)
+        if value is not None and not inert_flag_value(known, value):
+            _complain(label, unsupported_message(name, _typed_flag(argv, known.flags)))
+    return _Layer(label, values, given.get("app_uri"))
+
+
+def _cmd_args_from_environment(environ: Mapping[str, str]) -> tuple[str, list[str]] | None:
+    """(variable, arguments) from PRONGHORN_CMD_ARGS, else GUNICORN_CMD_ARGS; None if neither is set."""
+    for variable in CMD_ARGS_VARIABLES:
+        if variable in environ:
+            try:
+                return variable, shlex.split(environ[variable])
+            except ValueError as exc:
+                raise ConfigError(f"{variable}: cannot split {environ[variable]!r} into arguments: "
+                                  f"{exc}") from None
+    return None
+
+
+def reload_config(argv: Sequence[str], cwd: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from the defaults (and WEB_CONCURRENCY, PORT), the config file,
+    PRONGHORN_CMD_ARGS (or GUNICORN_CMD_ARGS) and the command line ``argv``, lowest to highest;
+    ``cfg.sources`` says where each value came from.
+
+    Reads the config file and the environment (default: ``os.environ``) afresh each time (HUP calls
+    this); relative paths are taken from ``cwd`` (default: the current directory). Any problem raises
+    ConfigError (UsageError for the command line) with a one-paragraph message that names the source
+    and the setting; nothing is printed and nothing exits.
+    """
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    layers = [_parse_arguments(parser, argv, COMMAND_LINE)]  # highest first
+    from_environment = _cmd_args_from_environment(environ)
+    if from_environment is not None:
+        variable, arguments = from_environment
+        layers.append(_parse_arguments(parser, arguments, variable))
+    given_config = next((layer.values["config"] for layer in layers if "config" in layer.values),
+                        None)
+    loaded = load_config_file(given_config, cwd)
+    file_label = None
     if loaded is not None:
-        values.update(loaded.values)
-        source.update({name: loaded.path for name in loaded.values if name not in cli_values})
-        if loaded.app_uri:
-            values["app_uri"] = loaded.app_uri
-            source.setdefault("app_uri", loaded.path)
+        file_label = f"config file {loaded.path}"
+        layers.append(_Layer(file_label, loaded.values, loaded.app_uri))
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # where each value came from: messages and --print-config
+    for layer in reversed(layers):  # lowest first; each replaces what the one below set
+        for name, value in layer.values.items():
+            values[name], sources[name] = value, layer.label
+        if layer.app_uri:
+            values["app_uri"], sources["wsgi_app"] = layer.app_uri, layer.label
+    try:
+        for name, (value, variable) in environment_defaults(environ, skip=values).items():
+            values[name], sources[name] = value, variable
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for setting in SETTINGS:  # the rest are defaults (Config must not read os.environ again)
+        if setting.name not in values:
+            values[setting.name], sources[setting.name] = setting.initial(), DEFAULT_SOURCE
+    if loaded is not None:
         values["hooks"] = Hooks(loaded.hooks)
         values["config_file"] = loaded.path
-    values.update(cli_values)
-    cfg = Config(**values)
+    cfg = Config(sources=sources, **values)
 
     def fail(name: str, flag: str, problem: str) -> NoReturn:
-        where = source.get(name, "--")
-        if where == "--":
+        where = sources.get(name, DEFAULT_SOURCE)
+        if where == COMMAND_LINE:
             raise UsageError(f"{flag}: {problem}")
-        raise ConfigError(f"{where}: {name}: {problem}")
+        if where in CMD_ARGS_VARIABLES:
+            raise ConfigError(f"{where}: {flag}: {problem}")
+        if loaded is not None and where == file_label:
+            raise ConfigError(f"{loaded.path}: {name}: {problem}")
+        if where == DEFAULT_SOURCE:
+            raise ConfigError(f"{name}: {problem}")
+        raise ConfigError(f"{where}: {name}: {problem}")  # an environment variable (PORT, ...)
 
     if not cfg.app_uri:
         raise UsageError("the following arguments are required: MODULE[:CALLABLE] (or set "
@@ -119,18 +226,87 @@ def reload_config(argv: Sequence[str], cwd: str | None = None) -> Config:
              f"{cfg.worker_class!r} is not available in this version; use 'sync'")
     if cfg.workers < 1:
         fail("workers", "--workers", "must be at least 1")
+    from .master.reloader import engine_problem
+
+    problem = engine_problem(cfg.reload_engine, cfg.reload)
+    if problem is not None:
+        kind, message = problem
+        if kind == "missing":
+            raise ConfigError(message)  # one line, naming the package to install
+        fail("reload_engine", "--reload-engine", message)
     return cfg
 
 
 def parse_config(argv: Sequence[str]) -> Config:
-    """The start-up configuration; a problem prints its message and exits with status 2."""
+    """The start-up configuration; a problem prints its message and exits with status 2 (1 under
+    --check-config or --print-config, as Gunicorn's check exits)."""
     try:
         return reload_config(argv)
     except ConfigError as exc:
         if isinstance(exc, UsageError):
             build_parser().print_usage(sys.stderr)
         print(f"pronghorn: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(1 if _checking(argv) else 2) from None
+
+
+def _checking(argv: Sequence[str]) -> bool:
+    """Whether --check-config or --print-config was asked for (read from the raw arguments, for when
+    the configuration itself cannot be read)."""
+    tokens = list(argv)
+    try:
+        found = _cmd_args_from_environment(os.environ)
+    except ConfigError:
+        found = None
+    if found is not None:
+        tokens += found[1]
+    return any(token in _CHECK_FLAGS for token in tokens)
+
+
+def format_config(cfg: Config) -> str:
+    """--print-config: every setting (and wsgi_app), sorted by name, as ``name = value  # source``:
+    a valid Python config file that also says where each value came from."""
+    rows = [(setting.name, getattr(cfg, setting.name)) for setting in SETTINGS]
+    rows.append((APP_NAME, cfg.app_uri or None))
+    rows.sort()
+    texts = [(name, oct(value) if name == "umask" else repr(value)) for name, value in rows]
+    name_width = max(len(name) for name, _ in texts)
+    value_width = min(max(len(text) for _, text in texts), 40)
+    lines = ["# pronghorn --print-config: each setting, its value and where the value came from",
+             f"# config file read: {cfg.config_file or 'none'}"]
+    for name, text in texts:
+        source = cfg.sources.get(name, DEFAULT_SOURCE)
+        lines.append(f"{name:<{name_width}} = {text:<{value_width}}  # {source}")
+    for hook in cfg.hooks.names():
+        lines.append(f"# server hook {hook}: from config file {cfg.config_file}")
+    return "\n".join(lines) + "\n"
+
+
+def check_config(cfg: Config) -> int:
+    """--check-config (and --print-config, which implies it, as in Gunicorn): print the configuration
+    if asked, then do what the master does before it starts — --env, --chdir, --pythonpath, umask,
+    --user/--group lookups, never --daemon — and import the application, without binding a socket or
+    forking a worker. 0 if all went well; else 1, with the error (an import error's traceback)."""
+    if cfg.print_config:
+        sys.stdout.write(format_config(cfg))
+        sys.stdout.flush()
+    try:
+        prepare_process(cfg, detach=False)
+    except (OSError, ValueError) as exc:
+        print(f"pronghorn: error: {exc}", file=sys.stderr)
+        return 1
+    from .wsgi.loader import AppLoadError, load_app
+
+    try:
+        load_app(cfg.app_uri)
+    except AppLoadError as exc:
+        print(f"pronghorn: error: cannot load the application {cfg.app_uri!r}: {exc}",
+              file=sys.stderr)
+        return 1
+    except (Exception, SystemExit):
+        print(f"pronghorn: error: the application {cfg.app_uri!r} failed to load:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,9 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_cwd = os.getcwd()  # HUP re-reads a relative -c path from here, whatever --chdir did
     cfg = parse_config(args)
     cfg.argv = args  # USR2 re-executes the same command line
+    if cfg.check_config or cfg.print_config:
+        return check_config(cfg)
     try:
         prepare_process(cfg)
-        log = setup_error_log(cfg.errorlog, cfg.loglevel)
+        log = setup_logging(cfg)
     except (OSError, ValueError) as exc:
         print(f"pronghorn: {exc}", file=sys.stderr)
         return 2
@@ -152,12 +330,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         new_cfg.argv = args
         return new_cfg
 
-    return Arbiter(cfg, log, reload_config=reload).run()
+    arbiter = Arbiter(cfg, log, reload_config=reload)
+    arbiter.start_cwd = start_cwd  # USR2 re-executes from here: relative paths mean the same
+    return arbiter.run()
 
 
-def prepare_process(cfg: Config) -> None:
+def prepare_process(cfg: Config, detach: bool = True) -> None:
     """What the master does to itself before anything else: environment, directory, import path,
-    umask, and detaching (-D)."""
+    umask, and detaching (-D; not when ``detach`` is false, as for --check-config)."""
     from .master.process import daemonize, parse_env, resolve_group, resolve_user
 
     resolve_user(cfg.user)  # an unknown user or group stops us here, with its name
@@ -168,7 +348,9 @@ def prepare_process(cfg: Config) -> None:
     if cfg.pythonpath:
         sys.path[0:0] = [path for path in cfg.pythonpath.split(",") if path]
     os.umask(cfg.umask)
-    if cfg.daemon:
+    # A USR2 re-exec (PRONGHORN_FD handed over) is already a daemon's child: detaching again would
+    # look to the old master like the new one exited at once.
+    if cfg.daemon and detach and not os.environ.get("PRONGHORN_FD"):
         daemonize()
 
 

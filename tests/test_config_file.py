@@ -294,11 +294,11 @@ def test_an_imported_hook_is_a_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("source", [
-    "accesslog = '-'",
+    "logger_class = 'myapp.logging.Logger'",
     "threads = 4",
     "certfile = '/etc/ssl/site.pem'",
     "forwarded_allow_ips = '*'",
-    "statsd_host = 'localhost:8125'",
+    "enable_backlog_metric = True",
     "def ssl_context(config, factory):\n    return factory()",
 ])
 def test_unsupported_gunicorn_settings_are_errors(tmp_path: Path, source: str) -> None:
@@ -325,7 +325,7 @@ def test_gunicorn_defaults_and_harmless_settings_are_accepted(tmp_path: Path) ->
 
 def test_known_gunicorn_settings_do_not_shadow_ours() -> None:
     ours = {setting.name for setting in SETTINGS} | set(HOOK_SPECS)
-    assert "accesslog" in KNOWN_GUNICORN_SETTINGS and "threads" in KNOWN_GUNICORN_SETTINGS
+    assert "logger_class" in KNOWN_GUNICORN_SETTINGS and "threads" in KNOWN_GUNICORN_SETTINGS
     # A setting pronghorn implements is declared in SETTINGS; delete its KNOWN_GUNICORN_SETTINGS entry.
     assert not ours & set(KNOWN_GUNICORN_SETTINGS)
 
@@ -436,8 +436,10 @@ def test_hooks_refuse_unknown_names() -> None:
     (["--worker=2", APP], "unrecognized argument --worker; did you mean --workers?"),
     (["--bnid", "127.0.0.1:0", APP], "unrecognized argument --bnid; did you mean --bind?"),
     (["--timout", "3", APP], "unrecognized argument --timout; did you mean --timeout?"),
-    (["--access-logfile", "-", APP],
-     "--access-logfile is a Gunicorn option pronghorn does not support yet (accesslog)"),
+    (["--logger-class", "x.Y", APP],
+     "--logger-class is a Gunicorn option pronghorn does not support yet: configure the "
+     "gunicorn.error and gunicorn.access (or pronghorn.*) loggers with --log-config, "
+     "--log-config-json or logconfig_dict instead"),
     (["--zzzzzz", APP], "unrecognized argument --zzzzzz"),
 ])
 def test_unknown_flags_suggest_the_closest(argv: list[str], message: str) -> None:
@@ -600,7 +602,8 @@ def run_pronghorn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("workers = 2\nbind = (\n", r"gunicorn\.conf\.py:2: the config file has a syntax error"),
     ("import os\nos.environ['NO_SUCH_VAR_PRONGHORN']\n",
      r"gunicorn\.conf\.py:2: the config file raised KeyError: 'NO_SUCH_VAR_PRONGHORN'"),
-    ("accesslog = '-'\n", r"'accesslog' is a Gunicorn setting pronghorn does not support yet"),
+    ("logger_class = 'x.Y'\n", r"'logger_class' is a Gunicorn setting pronghorn does not support "
+                               "yet"),
 ])
 def test_bad_config_file_exits_2_with_one_message(tmp_path: Path, source: str, expected: str) -> None:
     write(tmp_path / "gunicorn.conf.py", source)

@@ -1,5 +1,6 @@
-"""The one registry of settings: the command line, the config file (and later env vars and docs) come
-from it."""
+"""The one registry of settings: the command line, the config file, the environment
+(PRONGHORN_CMD_ARGS / GUNICORN_CMD_ARGS, WEB_CONCURRENCY, PORT), --print-config and docs/settings.md
+(``python -m pronghorn.config.docs``) all come from it."""
 
 from .file import KNOWN_GUNICORN_SETTINGS, ConfigError, ConfigFile, find_config_file, load
 from .hooks import HOOK_SPECS, Hooks

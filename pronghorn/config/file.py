@@ -12,12 +12,14 @@ directory is not put on ``sys.path``). Its module-level names are then read:
   that hook; it must be callable with the hook's arguments;
 - ``wsgi_app`` names the application when the command line does not (Gunicorn's spelling);
 - a Gunicorn setting pronghorn does not implement (``KNOWN_GUNICORN_SETTINGS``, the one list of
-  them) is an error, "'accesslog' is a Gunicorn setting pronghorn does not support yet", unless its
-  value asks for nothing pronghorn does not already do: Gunicorn's own default (``threads = 1``,
-  ``accesslog = None``), or any value of the few settings that are harmless to ignore
+  them, each with what to use instead) is an error, "'threads' is a Gunicorn setting pronghorn does
+  not support yet: comes with the gthread worker class ...", unless its value asks for nothing
+  pronghorn does not already do: Gunicorn's own default (``threads = 1``,
+  ``enable_backlog_metric = False``), or any value of the few settings that are harmless to ignore
   (``sendfile``, ``worker_connections`` — which Gunicorn's sync worker ignores too — ...). A config
   that spells out Gunicorn's defaults keeps working; one that asks for a missing feature is told so
-  rather than silently getting less.
+  rather than silently getting less. The command line treats these settings' flags the same way
+  (``--threads 1`` is accepted, ``--threads 4`` is an error with the advice).
 
 Every other name is the file's own business, with one exception. The rule for unknown names:
 
@@ -72,101 +74,132 @@ _ANY = object()  # marker: every value is harmless to ignore
 
 class GunicornSetting(NamedTuple):
     flags: tuple[str, ...]      # Gunicorn's command-line spellings, to explain an unknown flag
+    advice: str                 # what to do instead: in the error message and docs/settings.md
     inert: tuple[Any, ...]      # values that ask for nothing pronghorn does not do (or (_ANY,))
+    metavar: str | None = None  # the flag takes a value (METAVAR), an optional one ("[MODE]"), or
+    #                             is a switch (None)
 
 
-def _g(flags: tuple[str, ...], *inert: Any) -> GunicornSetting:
-    return GunicornSetting(flags, inert)
+def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = None) -> GunicornSetting:
+    return GunicornSetting(flags, advice, inert, value)
 
 
-#: Gunicorn's documented settings (and hooks) that are not in our registry, with the values that
-#: are safe to accept: Gunicorn's default and its equivalents. A setting that pronghorn implements is
-#: declared in settings.SETTINGS instead; the registry wins if a name is in both.
+_TLS = "TLS comes with the deployment work (issue 6); terminate TLS in nginx meanwhile"
+_PROXY = ("comes with the reverse-proxy work (issue 6); until then REMOTE_ADDR is the peer's address, "
+          "wsgi.url_scheme is 'http' and X-Forwarded-* headers reach the app as plain HTTP_* keys")
+_HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
+          "HTTP/1.1 to pronghorn")
+_ASGI = "an ASGI setting; pronghorn serves WSGI apps (run ASGI apps under uvicorn or hypercorn)"
+_DIRTY = ("Gunicorn's dirty arbiters are not supported; run long-lived background work in its own "
+          "service or task queue")
+_CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's signals (HUP, TTIN, TTOU, "
+            "USR1, USR2, WINCH, TERM)")
+
+#: Gunicorn's documented settings (and hooks) that are not in our registry: the values that are safe
+#: to accept (Gunicorn's default and its equivalents) and what to use instead. A setting that
+#: pronghorn implements is declared in settings.SETTINGS instead; the registry wins if a name is in both.
 KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Worker processes
-    "threads": _g(("--threads",), 1),
-    "worker_connections": _g(("--worker-connections",), _ANY),  # only async workers read it
+    "threads": _g(("--threads",), "comes with the gthread worker class (issue 5); meanwhile scale "
+                  "with --workers", 1, value="INT"),
+    "worker_connections": _g(("--worker-connections",), "accepted and ignored: the sync worker holds "
+                             "idle and slow connections in its event loop without a cap (it will bound "
+                             "the gthread and gevent workers, issue 5)", _ANY, value="INT"),
     # Debugging
-    "spew": _g(("--spew",), False),
-    "check_config": _g(("--check-config",), False),
-    "print_config": _g(("--print-config",), False),
+    "spew": _g(("--spew",), "trace the app with python -m trace, a debugger or py-spy "
+               "instead", False),
     # Server mechanics
-    "sendfile": _g(("--no-sendfile",), _ANY),  # how bytes reach the socket is ours to choose
-    "initgroups": _g(("--initgroups",), False),
-    "tmp_upload_dir": _g((), _ANY),  # Gunicorn itself does not use it
-    "secure_scheme_headers": _g((), {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https",
-                                     "X-FORWARDED-SSL": "on"}),
-    "forwarded_allow_ips": _g(("--forwarded-allow-ips",), "127.0.0.1,::1", "127.0.0.1"),
-    "paste": _g(("--paste", "--paster"), None),
-    "raw_paste_global_conf": _g(("--paste-global",), []),
-    "proxy_protocol": _g(("--proxy-protocol",), "off", False),
-    "proxy_allow_ips": _g(("--proxy-allow-from",), "127.0.0.1,::1", "127.0.0.1"),
-    "protocol": _g(("--protocol",), "http"),
-    "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "127.0.0.1,::1", "127.0.0.1"),
-    "permit_obsolete_folding": _g(("--permit-obsolete-folding",), False),
-    "strip_header_spaces": _g(("--strip-header-spaces",), False),
-    "permit_unconventional_http_method": _g(("--permit-unconventional-http-method",), False),
-    "permit_unconventional_http_version": _g(("--permit-unconventional-http-version",), False),
-    "casefold_http_method": _g(("--casefold-http-method",), False),
-    "forwarder_headers": _g(("--forwarder-headers",), "SCRIPT_NAME,PATH_INFO"),
-    "header_map": _g(("--header-map",), "drop"),
-    "root_path": _g(("--root-path",), ""),
+    "sendfile": _g(("--no-sendfile",), "accepted and ignored: how response bytes reach the socket is "
+                   "pronghorn's choice", _ANY),
+    "initgroups": _g(("--initgroups",), "accepted: pronghorn always sets the workers' supplementary "
+                     "groups from --user, which is what --initgroups asks for", False, True),
+    "tmp_upload_dir": _g((), "accepted and ignored, as Gunicorn ignores it; large request bodies "
+                         "spool to the temporary directory ($TMPDIR)", _ANY),
+    "secure_scheme_headers": _g((), _PROXY, {"X-FORWARDED-PROTOCOL": "ssl",
+                                             "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}),
+    "forwarded_allow_ips": _g(("--forwarded-allow-ips",), _PROXY, "127.0.0.1,::1", "127.0.0.1",
+                              value="STRING"),
+    "paste": _g(("--paste", "--paster"), "PasteDeploy files are not supported; name the WSGI callable "
+                "(MODULE:CALLABLE), e.g. a module that calls paste.deploy.loadapp", None,
+                value="STRING"),
+    "raw_paste_global_conf": _g(("--paste-global",), "PasteDeploy files are not supported (see "
+                                "paste)", [], value="CONF"),
+    "proxy_protocol": _g(("--proxy-protocol",), "the PROXY protocol comes with the reverse-proxy work "
+                         "(issue 6); have the proxy send X-Forwarded-For meanwhile", "off", False,
+                         value="[MODE]"),
+    "proxy_allow_ips": _g(("--proxy-allow-from",), "comes with --proxy-protocol (issue 6)",
+                          "127.0.0.1,::1", "127.0.0.1", value="STRING"),
+    "protocol": _g(("--protocol",), "only HTTP is served; use nginx's proxy_pass instead of "
+                   "uwsgi_pass", "http", value="STRING"),
+    "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
+                          "protocol)", "127.0.0.1,::1", "127.0.0.1", value="STRING"),
+    "permit_obsolete_folding": _g(("--permit-obsolete-folding",), "refused on purpose: obs-fold "
+                                  "headers get 400 (RFC 9112 5.2); fix the client", False),
+    "strip_header_spaces": _g(("--strip-header-spaces",), "refused on purpose: whitespace before ':' "
+                              "is a request-smuggling vector and gets 400 (RFC 9112 5.1)", False),
+    "permit_unconventional_http_method": _g(("--permit-unconventional-http-method",), "methods "
+                                            "follow Gunicorn's default rule (3 to 20 characters, no "
+                                            "lowercase or '#'); fix the client", False),
+    "permit_unconventional_http_version": _g(("--permit-unconventional-http-version",), "not "
+                                             "needed: HTTP/1.0 to 1.9 are served, other versions get "
+                                             "505", False),
+    "casefold_http_method": _g(("--casefold-http-method",), "methods are case-sensitive (RFC 9110 "
+                               "9.1); have the client send them in upper case", False),
+    "forwarder_headers": _g(("--forwarder-headers",), _PROXY, "SCRIPT_NAME,PATH_INFO",
+                            value="STRING"),
+    "header_map": _g(("--header-map",), "pronghorn always drops header names containing '_' "
+                     "(Gunicorn's default, 'drop')", "drop", value="STRING"),
+    "root_path": _g(("--root-path",), _ASGI, "", value="STRING"),
     # Logging
-    "accesslog": _g(("--access-logfile",), None),
-    "access_log_format": _g(("--access-logformat",),
-                            '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'),
-    "disable_redirect_access_to_syslog": _g(("--disable-redirect-access-to-syslog",), False),
-    "capture_output": _g(("--capture-output",), False),
-    "logger_class": _g(("--logger-class",), "gunicorn.glogging.Logger"),
-    "logconfig": _g(("--log-config",), None),
-    "logconfig_dict": _g((), {}),
-    "logconfig_json": _g(("--log-config-json",), None),
-    "syslog": _g(("--log-syslog",), False),
-    "syslog_addr": _g(("--log-syslog-to",), None),
-    "syslog_prefix": _g(("--log-syslog-prefix",), None),
-    "syslog_facility": _g(("--log-syslog-facility",), "user"),
-    "enable_stdio_inheritance": _g(("-R", "--enable-stdio-inheritance"), False),
-    "statsd_host": _g(("--statsd-host",), None),
-    "statsd_prefix": _g(("--statsd-prefix",), ""),
-    "dogstatsd_tags": _g(("--dogstatsd-tags",), ""),
-    "enable_backlog_metric": _g(("--enable-backlog-metric",), False),
+    "logger_class": _g(("--logger-class",), "configure the gunicorn.error and gunicorn.access (or "
+                       "pronghorn.*) loggers with --log-config, --log-config-json or "
+                       "logconfig_dict instead", "gunicorn.glogging.Logger",
+                       value="STRING"),
+    "enable_stdio_inheritance": _g(("-R", "--enable-stdio-inheritance"), "with --daemon, use "
+                                   "--capture-output to keep stdout and stderr in the error log",
+                                   False),
+    "enable_backlog_metric": _g(("--enable-backlog-metric",), "the statsd backlog metric is not "
+                                "sent yet", False),
     # Process naming
-    "default_proc_name": _g((), _ANY),  # Gunicorn sets it itself
+    "default_proc_name": _g((), "accepted and ignored: Gunicorn sets it itself; use proc_name (-n)",
+                            _ANY),
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
-    "keyfile": _g(("--keyfile",), None),
-    "certfile": _g(("--certfile",), None),
-    "ssl_version": _g(("--ssl-version",), 2),  # ssl.PROTOCOL_TLS
-    "cert_reqs": _g(("--cert-reqs",), 0),  # ssl.CERT_NONE
-    "ca_certs": _g(("--ca-certs",), None),
-    "suppress_ragged_eofs": _g(("--suppress-ragged-eofs",), True),
-    "do_handshake_on_connect": _g(("--do-handshake-on-connect",), False),
-    "ciphers": _g(("--ciphers",), None),
-    "ssl_context": _g((), None),  # a hook
+    "keyfile": _g(("--keyfile",), _TLS, None, value="FILE"),
+    "certfile": _g(("--certfile",), _TLS, None, value="FILE"),
+    "ssl_version": _g(("--ssl-version",), _TLS, 2, value="STRING"),  # ssl.PROTOCOL_TLS
+    "cert_reqs": _g(("--cert-reqs",), _TLS, 0, value="INT"),  # ssl.CERT_NONE
+    "ca_certs": _g(("--ca-certs",), _TLS, None, value="FILE"),
+    "suppress_ragged_eofs": _g(("--suppress-ragged-eofs",), _TLS, True),
+    "do_handshake_on_connect": _g(("--do-handshake-on-connect",), _TLS, False),
+    "ciphers": _g(("--ciphers",), _TLS, None, value="STRING"),
+    "ssl_context": _g((), _TLS, None),  # a hook
     # HTTP/2, ASGI (Gunicorn 24+)
-    "http_protocols": _g(("--http-protocols",), "h1"),
-    "http2_cleartext": _g(("--http2-cleartext",), "off", False),
-    "http2_max_concurrent_streams": _g(("--http2-max-concurrent-streams",), 100),
-    "http2_initial_window_size": _g(("--http2-initial-window-size",), 65535),
-    "http2_max_frame_size": _g(("--http2-max-frame-size",), 16384),
-    "http2_max_header_list_size": _g(("--http2-max-header-list-size",), 65536),
-    "http_parser": _g(("--http-parser",), "auto"),
-    "asgi_loop": _g(("--asgi-loop",), "auto"),
-    "asgi_lifespan": _g(("--asgi-lifespan",), "auto"),
-    "asgi_disconnect_grace_period": _g(("--asgi-disconnect-grace-period",), 3),
-    "websocket_max_message_size": _g(("--websocket-max-message-size",), 16 * 1024 * 1024),
+    "http_protocols": _g(("--http-protocols",), _HTTP2, "h1", value="STRING"),
+    "http2_cleartext": _g(("--http2-cleartext",), _HTTP2, "off", False, value="[MODE]"),
+    "http2_max_concurrent_streams": _g(("--http2-max-concurrent-streams",), _HTTP2, 100, value="INT"),
+    "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
+    "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
+    "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
+    "http_parser": _g(("--http-parser",), "pronghorn has one strict parser (llhttp under its own "
+                      "policy); there is nothing to choose", "auto", value="STRING"),
+    "asgi_loop": _g(("--asgi-loop",), _ASGI, "auto", value="STRING"),
+    "asgi_lifespan": _g(("--asgi-lifespan",), _ASGI, "auto", value="STRING"),
+    "asgi_disconnect_grace_period": _g(("--asgi-disconnect-grace-period",), _ASGI, 3, value="INT"),
+    "websocket_max_message_size": _g(("--websocket-max-message-size",), _ASGI, 16 * 1024 * 1024,
+                                     value="INT"),
     # Dirty arbiters and the control socket (Gunicorn 25+)
-    "dirty_apps": _g(("--dirty-app",), []),
-    "dirty_workers": _g(("--dirty-workers",), 0),
-    "dirty_timeout": _g(("--dirty-timeout",), 300),
-    "dirty_threads": _g(("--dirty-threads",), 1),
-    "dirty_graceful_timeout": _g(("--dirty-graceful-timeout",), 30),
-    "on_dirty_starting": _g((), None),
-    "dirty_post_fork": _g((), None),
-    "dirty_worker_init": _g((), None),
-    "dirty_worker_exit": _g((), None),
-    "control_socket": _g(("--control-socket",), None),
-    "control_socket_mode": _g(("--control-socket-mode",), 0o600),
-    "control_socket_disable": _g(("--no-control-socket",), False, True),
+    "dirty_apps": _g(("--dirty-app",), _DIRTY, [], value="STRING"),
+    "dirty_workers": _g(("--dirty-workers",), _DIRTY, 0, value="INT"),
+    "dirty_timeout": _g(("--dirty-timeout",), _DIRTY, 300, value="INT"),
+    "dirty_threads": _g(("--dirty-threads",), _DIRTY, 1, value="INT"),
+    "dirty_graceful_timeout": _g(("--dirty-graceful-timeout",), _DIRTY, 30, value="INT"),
+    "on_dirty_starting": _g((), _DIRTY, None),
+    "dirty_post_fork": _g((), _DIRTY, None),
+    "dirty_worker_init": _g((), _DIRTY, None),
+    "dirty_worker_exit": _g((), _DIRTY, None),
+    "control_socket": _g(("--control-socket",), _CONTROL, None, value="PATH"),
+    "control_socket_mode": _g(("--control-socket-mode",), _CONTROL, 0o600, value="INT"),
+    "control_socket_disable": _g(("--no-control-socket",), _CONTROL, False, True),
 }
 
 #: The config-file name for the application (Gunicorn's); the command line's MODULE wins over it.
@@ -177,18 +210,30 @@ _INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid numb
 _TYPO_CUTOFF = 0.8
 
 
-def unsupported_gunicorn_flag(flag: str) -> str | None:
-    """The Gunicorn setting behind a command-line flag pronghorn does not implement, if any."""
-    for name, known in KNOWN_GUNICORN_SETTINGS.items():
-        if flag in known.flags and name not in _SETTINGS_BY_NAME:
-            return name
-    return None
-
-
 def _is_inert(known: GunicornSetting, value: Any) -> bool:
     if _ANY in known.inert:
         return True
     return any(type(value) is type(inert) and value == inert for inert in known.inert)
+
+
+def inert_flag_value(known: GunicornSetting, given: Any) -> bool:
+    """Whether a Gunicorn flag as given on the command line (True for a switch, else its text) asks
+    for nothing pronghorn does not do: ``--threads 1``, ``--no-sendfile``, ``--worker-connections N``."""
+    if _ANY in known.inert:
+        return True
+    if given is True:
+        return any(inert is True for inert in known.inert)
+    text = str(given).strip()
+    return any(isinstance(inert, (str, int)) and not isinstance(inert, bool) and text == str(inert)
+               for inert in known.inert)
+
+
+def unsupported_message(name: str, subject: str) -> str:
+    """"SUBJECT is a Gunicorn ... pronghorn does not support yet: ADVICE" for Gunicorn setting
+    ``name`` (SUBJECT is the flag as typed, or the quoted config-file name)."""
+    kind = "option" if subject.startswith("-") else "setting"
+    return (f"{subject} is a Gunicorn {kind} pronghorn does not support yet: "
+            f"{KNOWN_GUNICORN_SETTINGS[name].advice}")
 
 
 # -- values -------------------------------------------------------------------------------------------
@@ -226,6 +271,8 @@ def convert_value(setting: Setting, value: Any) -> Any:
 
 def _convert_one(setting: Setting, value: Any) -> Any:
     convert = setting.convert
+    if getattr(convert, "takes_objects", False):  # a dict setting (logconfig_dict): its own checks
+        return convert(value)
     kind = _KINDS.get(convert)
     if isinstance(value, os.PathLike) and convert is str:
         value = os.fspath(value)
@@ -236,7 +283,7 @@ def _convert_one(setting: Setting, value: Any) -> Any:
             if kind is not None and str(exc).startswith(("invalid literal", "could not convert")):
                 raise ValueError(f"{value!r} is not {kind}") from None
             raise
-    if convert is str:
+    if convert is str or kind is None:  # a text setting (a path, a level, KEY=VALUE, ...)
         if setting.name in _INT_AS_STR and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         raise ValueError(f"{value!r} is not a string")
@@ -445,8 +492,7 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
             result.app_uri = value or None
         elif name in KNOWN_GUNICORN_SETTINGS:
             if not _is_inert(KNOWN_GUNICORN_SETTINGS[name], value):
-                raise ConfigError(f"{where}: {name!r} is a Gunicorn setting pronghorn does not "
-                                  "support yet")
+                raise ConfigError(f"{where}: {unsupported_message(name, repr(name))}")
         elif _is_foreign(value, module_name):
             continue
         else:

@@ -1,16 +1,27 @@
-"""Every setting, declared once: name, type, default, flags, section, help.
+"""Every setting, declared once: name, type, default, flags, environment variable, section, help.
 
 Names and flag spellings are Gunicorn's (``--limit-request-field_size`` included) so that a Gunicorn
-command line works unchanged.
+command line works unchanged. The command line (cli.py), the config file (file.py), ``--help``,
+``--print-config`` and docs/settings.md (docs.py) are all built from :data:`SETTINGS`.
+
+Where a value comes from, lowest to highest: the default (or, for a setting with ``env``, that
+environment variable: ``WEB_CONCURRENCY`` for workers, ``PORT`` for bind, as in Gunicorn), the config
+file, ``PRONGHORN_CMD_ARGS`` (or ``GUNICORN_CMD_ARGS`` when ours is unset), the command line.
+``Config.sources`` records which one each value came from.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Mapping
 
+from ..logs import (
+    DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES, compile_access_format, parse_statsd_address,
+    parse_syslog_address,
+)
 from .hooks import Hooks
 
 
@@ -39,8 +50,62 @@ def parse_umask(text: str) -> int:
     return value
 
 
-def _default_workers() -> int:
-    return int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+def access_log_format(text: str) -> str:
+    """Gunicorn's access log format, checked by compiling it."""
+    compile_access_format(text)
+    return text
+
+
+def statsd_address(text: str) -> str:
+    parse_statsd_address(text)
+    return text
+
+
+def syslog_address(text: str) -> str:
+    parse_syslog_address(text)
+    return text
+
+
+def syslog_facility(text: str) -> str:
+    if text.lower() not in SYSLOG_FACILITIES:
+        raise ValueError(f"{text!r} is not a syslog facility ({', '.join(SYSLOG_FACILITIES)})")
+    return text
+
+
+def json_dict(value: Any) -> dict[str, Any]:
+    """A dict: in a config file a Python dict, on the command line a JSON object."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{value!r} is not a dict")
+    return dict(value)
+
+
+json_dict.takes_objects = True  # type: ignore[attr-defined]  # config files pass the dict as is
+
+
+def key_value(text: str) -> str:
+    """A KEY=VALUE pair (-e/--env)."""
+    if "=" not in text or not text.partition("=")[0]:
+        raise ValueError(f"{text!r} is not KEY=VALUE")
+    return text
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def log_level(text: str) -> str:
+    if text.strip().lower() not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.strip()
+
+
+#: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
+SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
+            "Process Naming", "Debugging", "Logging")
 
 
 @dataclass(frozen=True)
@@ -55,6 +120,8 @@ class Setting:
     multiple: bool = False           # the flag may repeat; the value is a list
     flag_only: bool = False          # boolean switch (store_true)
     default_factory: Callable[[], Any] | None = field(default=None, compare=False)
+    env: str | None = None           # an environment variable that, when set, replaces the default
+    env_format: str = "{}"           # how that variable's text becomes the value's text
 
     def initial(self) -> Any:
         if self.default_factory is not None:
@@ -67,25 +134,26 @@ SETTINGS: tuple[Setting, ...] = (
             "A Gunicorn-format Python config file: PATH, file:PATH or python:MODULE. Without it, "
             "./pronghorn.conf.py or else ./gunicorn.conf.py is read if present. The command line "
             "overrides the file.", str, "CONFIG"),
-    Setting("bind", ("-b", "--bind"), ["127.0.0.1:8000"], "Server socket",
+    Setting("bind", ("-b", "--bind"), ["127.0.0.1:8000"], "Server Socket",
             "Address to listen on: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat to listen on "
-            "several.", metavar="ADDRESS", multiple=True),
-    Setting("backlog", ("--backlog",), 2048, "Server socket",
+            "several. When $PORT is set, the default is 0.0.0.0:$PORT, as in Gunicorn.",
+            metavar="ADDRESS", multiple=True, env="PORT", env_format="0.0.0.0:{}"),
+    Setting("backlog", ("--backlog",), 2048, "Server Socket",
             "The most pending connections the kernel queues per listener.", positive_int, "INT"),
-    Setting("reuse_port", ("--reuse-port",), False, "Server socket",
+    Setting("reuse_port", ("--reuse-port",), False, "Server Mechanics",
             "Set SO_REUSEPORT on listening sockets.", flag_only=True),
-    Setting("workers", ("-w", "--workers"), 1, "Worker processes",
+    Setting("workers", ("-w", "--workers"), 1, "Worker Processes",
             "The number of worker processes (default: $WEB_CONCURRENCY or 1).", positive_int, "INT",
-            default_factory=_default_workers),
-    Setting("worker_class", ("-k", "--worker-class"), "sync", "Worker processes",
+            env="WEB_CONCURRENCY"),
+    Setting("worker_class", ("-k", "--worker-class"), "sync", "Worker Processes",
             "The worker class. This version has 'sync'.", str, "STRING"),
-    Setting("timeout", ("-t", "--timeout"), 30.0, "Worker processes",
+    Setting("timeout", ("-t", "--timeout"), 30.0, "Worker Processes",
             "Workers silent for more than this many seconds are killed and restarted.",
             positive_float, "INT"),
-    Setting("graceful_timeout", ("--graceful-timeout",), 30.0, "Worker processes",
+    Setting("graceful_timeout", ("--graceful-timeout",), 30.0, "Worker Processes",
             "After TERM, how long in-flight requests have to finish before workers are killed.",
             positive_float, "INT"),
-    Setting("keepalive", ("--keep-alive",), 5.0, "Worker processes",
+    Setting("keepalive", ("--keep-alive",), 5.0, "Worker Processes",
             "Seconds to wait for the next request on a keep-alive connection.", positive_float, "INT"),
     Setting("header_timeout", ("--header-timeout",), 30.0, "Security",
             "Seconds a client has to send a whole request head (408 after that); stops slowloris.",
@@ -101,34 +169,34 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_request_body", ("--limit-request-body",), 0, "Security",
             "The largest request body in bytes (413 beyond it, before it is read); 0 means no limit.",
             positive_int, "INT"),
-    Setting("max_requests", ("--max-requests",), 0, "Worker processes",
+    Setting("max_requests", ("--max-requests",), 0, "Worker Processes",
             "Recycle a worker after this many requests (0: never); it finishes what it holds first.",
             positive_int, "INT"),
-    Setting("max_requests_jitter", ("--max-requests-jitter",), 0, "Worker processes",
+    Setting("max_requests_jitter", ("--max-requests-jitter",), 0, "Worker Processes",
             "Add up to this many requests, at random per worker, to --max-requests so workers do not "
             "all recycle at once.", positive_int, "INT"),
-    Setting("preload_app", ("--preload",), False, "Server mechanics",
+    Setting("preload_app", ("--preload",), False, "Server Mechanics",
             "Import the application in the master before forking the workers.", flag_only=True),
-    Setting("pidfile", ("-p", "--pid"), None, "Server mechanics",
+    Setting("pidfile", ("-p", "--pid"), None, "Server Mechanics",
             "Write the master's pid to this file.", str, "FILE"),
-    Setting("daemon", ("-D", "--daemon"), False, "Server mechanics",
+    Setting("daemon", ("-D", "--daemon"), False, "Server Mechanics",
             "Detach from the terminal and run in the background.", flag_only=True),
-    Setting("user", ("-u", "--user"), None, "Server mechanics",
+    Setting("user", ("-u", "--user"), None, "Server Mechanics",
             "Run the workers as this user (name or uid).", str, "USER"),
-    Setting("group", ("-g", "--group"), None, "Server mechanics",
+    Setting("group", ("-g", "--group"), None, "Server Mechanics",
             "Run the workers as this group (name or gid).", str, "GROUP"),
-    Setting("umask", ("-m", "--umask"), 0, "Server mechanics",
+    Setting("umask", ("-m", "--umask"), 0, "Server Mechanics",
             "The file mode creation mask (octal like 0o027 or decimal).", parse_umask, "INT"),
-    Setting("chdir", ("--chdir",), None, "Server mechanics",
+    Setting("chdir", ("--chdir",), None, "Server Mechanics",
             "Change to this directory before loading the application.", str, "DIR"),
-    Setting("pythonpath", ("--pythonpath",), None, "Server mechanics",
+    Setting("pythonpath", ("--pythonpath",), None, "Server Mechanics",
             "Comma-separated directories to put first on sys.path.", str, "STRING"),
-    Setting("raw_env", ("-e", "--env"), [], "Server mechanics",
-            "Set an environment variable in the server: -e KEY=VALUE (repeatable).", str,
+    Setting("raw_env", ("-e", "--env"), [], "Server Mechanics",
+            "Set an environment variable in the server: -e KEY=VALUE (repeatable).", key_value,
             "KEY=VALUE", multiple=True),
-    Setting("proc_name", ("-n", "--name"), None, "Server mechanics",
+    Setting("proc_name", ("-n", "--name"), None, "Process Naming",
             "A name for the process titles ('pronghorn: master [NAME]').", str, "STRING"),
-    Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server mechanics",
+    Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server Mechanics",
             "Accepted for Gunicorn compatibility; heartbeats use shared memory, not files.", str,
             "DIR"),
     Setting("reload", ("--reload",), False, "Debugging",
@@ -138,20 +206,122 @@ SETTINGS: tuple[Setting, ...] = (
             "How --reload watches files: auto, poll or watchfiles.", str, "STRING"),
     Setting("reload_extra_files", ("--reload-extra-file",), [], "Debugging",
             "Another file for --reload to watch (repeatable).", str, "FILE", multiple=True),
+    Setting("check_config", ("--check-config",), False, "Debugging",
+            "Load the configuration and the application (after --chdir, --pythonpath and --env, "
+            "without binding or forking), then exit: 0 if all is well, else 1 with the error.",
+            flag_only=True),
+    Setting("print_config", ("--print-config",), False, "Debugging",
+            "Print every setting with its value and where the value came from (default, config "
+            "file, PRONGHORN_CMD_ARGS or GUNICORN_CMD_ARGS, command line, WEB_CONCURRENCY, PORT), "
+            "then check it as --check-config does and exit.", flag_only=True),
     Setting("loglevel", ("--log-level",), "info", "Logging",
-            "The error log's level: debug, info, warning, error or critical.", str, "LEVEL"),
+            "The error log's level: debug, info, warning, error or critical.", log_level, "LEVEL"),
     Setting("errorlog", ("--error-logfile", "--log-file"), "-", "Logging",
             "Where the error log goes; '-' is stderr.", str, "FILE"),
+    Setting("accesslog", ("--access-logfile",), None, "Logging",
+            "Where the access log goes; '-' is stdout. Off by default.", str, "FILE"),
+    Setting("access_log_format", ("--access-logformat",), DEFAULT_ACCESS_LOG_FORMAT, "Logging",
+            "The access log format, Gunicorn's: %(h)s remote address, %(l)s '-', %(u)s Basic auth "
+            "user, %(t)s time, %(r)s request line, %(m)s method, %(U)s path, %(q)s query, %(H)s "
+            "protocol, %(s)s status, %(B)s/%(b)s body bytes (b: CLF), %(f)s referer, %(a)s user "
+            "agent, %(T)s/%(M)s/%(D)s/%(L)s duration in s/ms/us/decimal s, %(p)s pid, "
+            "%({header}i)s request header, %({header}o)s response header, %({var}e)s environ "
+            "variable. Control characters are written as \\xNN.", access_log_format, "STRING"),
+    Setting("access_log_json", ("--access-log-json",), False, "Logging",
+            "Write the access log as one JSON object per request (time, remote_addr, user, "
+            "method, uri, path, query, protocol, status, bytes, duration_ms, referer, user_agent, "
+            "pid, request_id from X-Request-ID) instead of --access-logformat. A pronghorn "
+            "addition; Gunicorn has no such option.", flag_only=True),
+    Setting("disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",), False,
+            "Logging", "With --log-syslog, keep the access log out of syslog.", flag_only=True),
+    Setting("capture_output", ("--capture-output",), False, "Logging",
+            "Redirect stdout/stderr (of the master and the workers) to the --error-logfile file.",
+            flag_only=True),
+    Setting("logconfig", ("--log-config",), None, "Logging",
+            "A logging config file in the ini format of Python's logging.config.fileConfig.",
+            str, "FILE"),
+    Setting("logconfig_dict", ("--log-config-dict",), {}, "Logging",
+            "A logging config dict (logging.config.dictConfig) merged over the defaults; it wins "
+            "over --log-config-json and --log-config. In a config file a dict, as in Gunicorn; "
+            "the command-line flag, which takes JSON, is a pronghorn addition.", json_dict, "JSON",
+            default_factory=dict),
+    Setting("logconfig_json", ("--log-config-json",), None, "Logging",
+            "A JSON file holding a logging config dict (logging.config.dictConfig).", str, "FILE"),
+    Setting("syslog", ("--log-syslog",), False, "Logging",
+            "Send the error log (and the access log, see --disable-redirect-access-to-syslog) to "
+            "syslog, as program 'gunicorn.PREFIX.error' / '.access' like Gunicorn.",
+            flag_only=True),
+    Setting("syslog_addr", ("--log-syslog-to",), "udp://localhost:514", "Logging",
+            "Where syslog messages go: unix://PATH[#stream|#dgram], udp://HOST:PORT or "
+            "tcp://HOST:PORT.", syslog_address, "SYSLOG_ADDR"),
+    Setting("syslog_prefix", ("--log-syslog-prefix",), None, "Logging",
+            "The PREFIX of the syslog program name (default: the process name).", str,
+            "SYSLOG_PREFIX"),
+    Setting("syslog_facility", ("--log-syslog-facility",), "user", "Logging",
+            "The syslog facility name.", syslog_facility, "SYSLOG_FACILITY"),
+    Setting("statsd_host", ("--statsd-host",), None, "Logging",
+            "Send Gunicorn's statsd metrics to HOST:PORT (UDP) or unix://PATH.", statsd_address,
+            "STATSD_ADDR"),
+    Setting("statsd_prefix", ("--statsd-prefix",), "", "Logging",
+            "A prefix for the statsd metric names (a trailing '.' is added).", str,
+            "STATSD_PREFIX"),
+    Setting("dogstatsd_tags", ("--dogstatsd-tags",), "", "Logging",
+            "Comma-separated dogstatsd tags added to every metric, like 'env:prod,app:web'.", str,
+            "DOGSTATSD_TAGS"),
 )
 
 
+DEFAULT_SOURCE = "default"
+
+
+def environment_defaults(environ: Mapping[str, str],
+                         skip: Collection[str] = ()) -> dict[str, tuple[Any, str]]:
+    """name → (value, variable) for each setting whose ``env`` variable is set (and not blank) in
+    ``environ``, except the names in ``skip`` (set elsewhere, so a bad variable does not matter).
+    Raises ValueError naming the variable: "WEB_CONCURRENCY: 'two' is not an integer (...)"."""
+    from .file import convert_value  # file.py imports this module
+
+    found: dict[str, tuple[Any, str]] = {}
+    for setting in SETTINGS:
+        if setting.env is None or setting.name in skip:
+            continue
+        text = environ.get(setting.env, "").strip()
+        if not text:
+            continue
+        try:
+            found[setting.name] = (convert_value(setting, setting.env_format.format(text)),
+                                   setting.env)
+        except ValueError as exc:
+            raise ValueError(f"{setting.env}: {exc} (it sets the default of {setting.name})") \
+                from None
+    return found
+
+
 class Config:
-    """Resolved values, attribute access by setting name."""
+    """Resolved values, attribute access by setting name.
+
+    ``sources[name]`` says where each value came from: "default", "config file PATH",
+    "PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS", "command line", or an environment variable such as
+    "WEB_CONCURRENCY"; ``sources["wsgi_app"]`` is where the application came from. Values given to
+    the constructor take their source from ``sources=`` (else "given"); the rest are the defaults,
+    or the environment's (``Setting.env``).
+    """
 
     def __init__(self, **values: Any) -> None:
+        given_sources: dict[str, str] = dict(values.get("sources") or {})
+        from_env = environment_defaults(os.environ, skip=values)
+        self.sources: dict[str, str] = {}
         for setting in SETTINGS:
-            setattr(self, setting.name, values.get(setting.name, setting.initial()))
+            if setting.name in values:
+                value, source = values[setting.name], given_sources.get(setting.name, "given")
+            elif setting.name in from_env:
+                value, source = from_env[setting.name]
+            else:
+                value, source = setting.initial(), DEFAULT_SOURCE
+            setattr(self, setting.name, value)
+            self.sources[setting.name] = source
         self.app_uri: str = values.get("app_uri", "")
+        self.sources["wsgi_app"] = given_sources.get("wsgi_app", DEFAULT_SOURCE)
         self.config_file: str | None = values.get("config_file")  # the file read, if any
         self.hooks: Hooks = values.get("hooks") or Hooks()  # the config file's server hooks
 

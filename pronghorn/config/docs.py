@@ -1,0 +1,132 @@
+"""docs/settings.md, generated from the registry: ``python -m pronghorn.config.docs > docs/settings.md``.
+
+Everything here comes from :data:`settings.SETTINGS`, :data:`hooks.HOOK_SPECS` and
+:data:`file.KNOWN_GUNICORN_SETTINGS`, so the page cannot drift from the code (a test compares the
+committed file with :func:`render`). The output depends on nothing but the code: no environment
+variable, path or clock.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .file import _ANY, APP_NAME, KNOWN_GUNICORN_SETTINGS, GunicornSetting
+from .hooks import HOOK_SPECS
+from .settings import SECTIONS, SETTINGS, Setting
+
+COMMAND = "python -m pronghorn.config.docs > docs/settings.md"
+
+_INTRO = f"""\
+# Settings
+
+<!-- Generated from pronghorn/config by `{COMMAND}`; do not edit by hand. -->
+
+Every pronghorn setting, by section. The names are Gunicorn's: a name here is a key in a
+Gunicorn-format config file (`-c FILE`) and the flags are Gunicorn's flags, so a Gunicorn command line
+and config file work unchanged. Gunicorn settings that pronghorn does not have yet are listed
+[at the end](#gunicorn-settings-pronghorn-does-not-support-yet), with what to use instead.
+
+## Where a value comes from
+
+Lowest to highest; each source replaces what the ones before it set:
+
+1. the default, or for a setting with an environment variable below (`WEB_CONCURRENCY`, `PORT`) that
+   variable when it is set;
+2. the config file: `-c FILE` (also `file:FILE` or `python:MODULE`), else `./pronghorn.conf.py`, else
+   `./gunicorn.conf.py`, when present;
+3. `PRONGHORN_CMD_ARGS`, or `GUNICORN_CMD_ARGS` when `PRONGHORN_CMD_ARGS` is unset: arguments split
+   as a shell would split them and read as the command line reads them
+   (`PRONGHORN_CMD_ARGS="--workers 3 --timeout 60"`);
+4. the command line.
+
+`HUP` reads all of them again. `pronghorn --print-config APP` prints every value and where it came
+from; `pronghorn --check-config APP` loads the configuration and the application and exits 0, or 1
+with the error. A value that cannot be used names its setting and source, e.g.
+`--workers: 'two' is not an integer` or `gunicorn.conf.py:3: workers: 'two' is not an integer`.
+"""
+
+
+def _default_text(setting: Setting) -> str:
+    if setting.name == "umask":
+        return f"`{oct(setting.default)}`"
+    return f"`{setting.default!r}`"
+
+
+def _flags_text(setting: Setting) -> str:
+    if setting.flag_only:
+        return ", ".join(f"`{flag}`" for flag in setting.flags)
+    metavar = setting.metavar or "VALUE"
+    return ", ".join(f"`{flag} {metavar}`" for flag in setting.flags)
+
+
+def _env_text(setting: Setting) -> str:
+    assert setting.env is not None
+    if setting.env_format == "{}":
+        return f"`{setting.env}` (when set, it is the default)"
+    example = setting.env_format.format(f"${setting.env}")
+    return f"`{setting.env}` (when set, the default is `{example}`)"
+
+
+def _setting_block(setting: Setting) -> list[str]:
+    lines = [f"### `{setting.name}`", ""]
+    lines.append(f"- Command line: {_flags_text(setting)}")
+    if setting.env is not None:
+        lines.append(f"- Environment variable: {_env_text(setting)}")
+    lines.append(f"- Default: {_default_text(setting)}")
+    lines += ["", setting.help, ""]
+    return lines
+
+
+def _inert_text(known: GunicornSetting) -> str:
+    if _ANY in known.inert:
+        return "any value (ignored)"
+    return ", ".join(f"`{value!r}`" for value in known.inert)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render() -> str:
+    """The text of docs/settings.md."""
+    lines = [_INTRO]
+    sections = list(SECTIONS) + sorted({s.section for s in SETTINGS} - set(SECTIONS))
+    for section in sections:
+        members = [setting for setting in SETTINGS if setting.section == section]
+        if not members:
+            continue
+        lines += [f"## {section}", ""]
+        for setting in members:
+            lines += _setting_block(setting)
+        if section == "Config File":
+            lines += [f"### `{APP_NAME}`", "",
+                      "- Config file only; the command line's `MODULE[:CALLABLE]` wins over it",
+                      "- Default: `None`", "",
+                      "The WSGI application, `MODULE[:CALLABLE]`, when the command line does not "
+                      "name one (Gunicorn's name).", ""]
+    lines += ["## Server Hooks", "",
+              "Functions defined in the config file with these names and arguments (Gunicorn's) "
+              "are called at those points; an exception in a hook is logged, never fatal.", "",
+              "| Hook | Arguments |", "|---|---|"]
+    lines += [f"| `{name}` | `{', '.join(args)}` |" for name, args in HOOK_SPECS.items()]
+    lines += ["", "## Gunicorn settings pronghorn does not support yet", "",
+              "Setting one of these in a config file, or passing its flag, is an error that says "
+              "what to use instead, unless the value asks for nothing pronghorn does not already do "
+              "(the values in the third column, usually Gunicorn's default): those are accepted, "
+              "so a config that spells out Gunicorn's defaults keeps working.", "",
+              "| Setting | Gunicorn flags | Accepted values | What to use instead |",
+              "|---|---|---|---|"]
+    for name, known in sorted(KNOWN_GUNICORN_SETTINGS.items()):
+        flags = ", ".join(f"`{flag}`" for flag in known.flags) or "config file only"
+        lines.append(f"| `{name}` | {flags} | {_cell(_inert_text(known))} | "
+                     f"{_cell(known.advice)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.stdout.write(render())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
