@@ -1,47 +1,874 @@
-"""The error log, in Gunicorn's format, so that log scrapers written for it keep working."""
+"""The error log, the access log, syslog, logging configs and statsd: Gunicorn's, so that log scrapers,
+logging configs and dashboards written for Gunicorn keep working.
+
+Theory of operation
+-------------------
+``setup_logging(cfg)`` runs in the master (at start and on HUP) before any worker is forked; workers
+inherit what it built. It follows Gunicorn's ``glogging.Logger.setup`` step by step:
+
+1. ``--capture-output`` with an error log file: the file is opened and put on file descriptors 1
+   and 2, so everything written to stdout/stderr (``print`` in the app, C libraries) lands in it.
+2. The error log ("pronghorn.error") goes to ``--error-logfile`` (``-``: stderr) at ``--log-level``.
+3. The access log ("pronghorn.access", propagate off) goes to ``--access-logfile`` (``-``: stdout).
+4. ``--log-syslog`` adds a SysLogHandler to the error log and, unless
+   ``--disable-redirect-access-to-syslog``, to the access log.
+5. A logging config on top: ``logconfig_dict`` (``--log-config-dict``), else ``--log-config-json``,
+   else ``--log-config`` (an ini file for ``logging.config.fileConfig``). The dict forms are merged
+   over ``CONFIG_DEFAULTS`` as Gunicorn merges over its own. A config written for Gunicorn names the
+   loggers "gunicorn.error" and "gunicorn.access": when it configures those and not ours, ours take
+   their handlers, level and propagation. Either way "gunicorn.error"/"gunicorn.access" end up
+   writing where ours do, for apps that borrow Gunicorn's logger by name.
+6. ``--statsd-host``: a UDP (or unix datagram) socket, and a handler on the error log that counts
+   warnings, errors, exceptions and criticals as Gunicorn's ``gunicorn.log.*`` counters.
+
+The access line. ``--access-logformat`` is Gunicorn's: printf-style ``%(atom)s`` over the atoms
+below. It is compiled once (``compile_access_format``) into one generated function that computes only
+the atoms the format names and fills a positional template, so a request costs one ``%`` and the
+atoms it uses. Values are those of Gunicorn's ``glogging.Logger.atoms``, taken from the environ after
+the app ran (a ProxyFix that rewrote REMOTE_ADDR is honoured), with Gunicorn's quoting of ``"`` as
+``\\"``; in addition control characters (``\\x00``-``\\x1f``, ``\\x7f``) are written as ``\\xNN`` so a
+request cannot forge log lines or drive a terminal (Gunicorn writes them raw).
+
+When the access logger is exactly what we set up (our one file or stdout handler, no filters), a
+request's line is written straight to the handler's stream under its lock, one write per line: Python
+logging's record machinery costs ~7 µs a line, the write ~1 µs. Otherwise (syslog, a logging config)
+the line goes through ``logger.info(format, atoms)`` exactly as Gunicorn logs it, so formatters and
+filters written for Gunicorn see the same record (``record.args`` is the atoms mapping).
+
+USR1 (logrotate): ``reopen_logs`` reopens every FileHandler of every logger (and the captured
+output), in the master from its main loop and in workers from their event loop (never inside a signal
+handler, which could swap a stream under a write in progress). Lines already written stay in the
+renamed file; later ones go to the new one; none is lost.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import configparser
+import copy
+import json
 import logging
+import logging.config
+import logging.handlers
+import os
+import re
+import socket
 import sys
+import time
+from datetime import datetime
+from typing import Any, Callable
 
 LOGGER_NAME = "pronghorn.error"
+ACCESS_LOGGER_NAME = "pronghorn.access"
 _FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 _DATEFMT = "%Y-%m-%d %H:%M:%S %z"
+_SYSLOG_FORMAT = "[%(process)d] %(message)s"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
 
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+#: Gunicorn's syslog facility names.
+SYSLOG_FACILITIES = {
+    "auth": 4, "authpriv": 10, "cron": 9, "daemon": 3, "ftp": 11, "kern": 0, "lpr": 6, "mail": 2,
+    "news": 7, "security": 4, "syslog": 5, "user": 1, "uucp": 8, "local0": 16, "local1": 17,
+    "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+#: What logconfig_dict and --log-config-json are merged over (top-level keys replace ours), shaped
+#: like Gunicorn's glogging.CONFIG_DEFAULTS with our loggers' names. Unlike Gunicorn's, our loggers do
+#: not also propagate to the root's console handler, which printed every line twice.
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {
+        LOGGER_NAME: {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        ACCESS_LOGGER_NAME: {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "generic",
+                    "stream": "ext://sys.stdout"},
+        "error_console": {"class": "logging.StreamHandler", "formatter": "generic",
+                          "stream": "ext://sys.stderr"},
+    },
+    "formatters": {
+        "generic": {"format": _FORMAT, "datefmt": _DATEFMT, "class": "logging.Formatter"},
+    },
+}
+
+_GUNICORN_NAMES = {LOGGER_NAME: "gunicorn.error", ACCESS_LOGGER_NAME: "gunicorn.access"}
+
+# What setup_logging built; workers inherit it through fork.
+_request_logger: "RequestLogger | None" = None
+_statsd: "Statsd | None" = None
+_captured: dict[str, Any] = {"path": None, "file": None}
+
+
+# -- values checked when the configuration is read -----------------------------------------------------
+
+def parse_syslog_address(addr: str) -> tuple[int | None, Any]:
+    """Gunicorn's --log-syslog-to: unix://PATH[#dgram|#stream], udp://HOST[:PORT], tcp://HOST[:PORT]
+    → (socket type or None, address). ValueError says what is wrong."""
+    if addr.startswith("unix://"):
+        sock_type = None
+        path, _, kind = addr.partition("#")
+        if kind == "dgram":
+            sock_type = socket.SOCK_DGRAM
+        elif kind == "stream":
+            sock_type = socket.SOCK_STREAM
+        elif kind:
+            raise ValueError(f"{addr!r}: the socket type after '#' is 'stream' or 'dgram'")
+        return sock_type, path[len("unix://"):]
+    if addr.startswith("udp://"):
+        rest, sock_type = addr[len("udp://"):], socket.SOCK_DGRAM
+    elif addr.startswith("tcp://"):
+        rest, sock_type = addr[len("tcp://"):], socket.SOCK_STREAM
+    else:
+        raise ValueError(f"{addr!r} is not an address like udp://HOST:PORT, tcp://HOST:PORT or "
+                         "unix://PATH")
+    if "[" in rest and "]" in rest:
+        host = rest.split("]")[0][1:].lower()
+    elif ":" in rest:
+        host = rest.split(":")[0].lower()
+    elif rest == "":
+        host = "localhost"
+    else:
+        host = rest.lower()
+    rest = rest.split("]")[-1]
+    port = 514
+    if ":" in rest:
+        text = rest.split(":", 1)[1]
+        if not text.isdigit():
+            raise ValueError(f"{addr!r}: {text!r} is not a port number")
+        port = int(text)
+    return sock_type, (host, port)
+
+
+def parse_statsd_address(text: str) -> tuple[int, Any]:
+    """Gunicorn's --statsd-host: HOST:PORT (port 8125 if left out), [IPV6]:PORT, unix://PATH (also
+    unix:PATH) → (address family, address)."""
+    match = re.fullmatch(r"unix:(\d+)", text)  # Gunicorn reads "unix:8125" as host "unix"
+    if match:
+        return socket.AF_INET, ("unix", int(match.group(1)))
+    if re.match(r"unix:(//)?", text):
+        path = re.split(r"unix:(//)?", text)[-1]
+        if not path:
+            raise ValueError(f"{text!r}: no socket path after 'unix:'")
+        return socket.AF_UNIX, path
+    netloc = text[len("tcp://"):] if text.startswith("tcp://") else text
+    host, port = netloc, "8125"
+    if "[" in netloc and "]" in netloc:
+        host = netloc.split("]")[0][1:]
+        port = (netloc.split("]:") + ["8125"])[1]
+    elif ":" in netloc:
+        host, port = (netloc.split(":") + ["8125"])[:2]
+    elif netloc == "":
+        host = "0.0.0.0"
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r}: {port!r} is not a port number")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return family, (host.lower(), int(port))
+
+
+def statsd_prefix(prefix: str) -> str:
+    """As Gunicorn does it: a trailing '.' is added (to prefixes of two characters or more)."""
+    return re.sub(r"^(.+[^.]+)\.*$", "\\g<1>.", prefix)
+
+
+# -- the access log format ---------------------------------------------------------------------------
+
+_UNSAFE = re.compile('[\x00-\x1f\x7f"]')
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7f]}
+_ESCAPES[ord('"')] = '\\"'
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                         "te", "trailers", "transfer-encoding", "upgrade"})
+
+
+def escape(value: str) -> str:
+    """Gunicorn's quoting (``"`` → ``\\"``), and control characters as ``\\xNN``."""
+    if _UNSAFE.search(value) is None:
+        return value
+    return value.translate(_ESCAPES)
+
+
+def _escape_any(value: Any) -> Any:
+    return escape(value) if value.__class__ is str else value
+
+
+_clf_cache: list[Any] = [-1, ""]
+
+
+def clf_now() -> str:
+    """The time in Common Log Format, as Gunicorn writes it: [10/Oct/2000:13:55:36 -0700]."""
+    now = int(time.time())
+    if now != _clf_cache[0]:
+        _clf_cache[1] = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now))
+        _clf_cache[0] = now
+    return _clf_cache[1]
+
+
+def basic_user(environ: dict[str, Any]) -> str | None:
+    """The user name of HTTP Basic auth, decoded exactly as Gunicorn does."""
+    auth = environ.get("HTTP_AUTHORIZATION")
+    if not auth or not auth.lower().startswith("basic"):
+        return None
+    parts = auth.split(" ", 1)
+    if len(parts) != 2:
+        return None
+    try:
+        decoded = base64.b64decode(parts[1].strip().encode("utf-8"))
+        return decoded.split(b":", 1)[0].decode("utf-8")
+    except (TypeError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def request_header(request: Any, name: bytes) -> str:
+    """The last field named ``name`` (lower case), as Gunicorn's ``{name}i``: names with '_' are
+    not headers to it (they are dropped), values are latin-1."""
+    found = "-"
+    for key, value in request.headers:
+        if key.lower() == name and b"_" not in key:
+            found = escape(value.decode("latin-1"))
+    return found
+
+
+def response_header(exchange: Any, name: str) -> str:
+    """The app's last header ``name`` (lower case), as Gunicorn's ``{name}o``: hop-by-hop headers
+    are not kept, values are stripped."""
+    found = "-"
+    if name in _HOP_BY_HOP:
+        return found
+    for key, value in exchange.headers or ():
+        if key.lower() == name:
+            found = escape(value.strip(" \t"))
+    return found
+
+
+def environ_value(environ: dict[str, Any], name: str) -> Any:
+    """Gunicorn's ``{name}e``: the environ key whose lower case is ``name``."""
+    found: Any = "-"
+    for key, value in environ.items():
+        if key.lower() == name:
+            found = _escape_any(value)
+    return found
+
+
+# Each atom: the expression that computes it in the generated function, whose arguments are
+# E (environ), R (request), X (exchange), us (duration in µs), S (status code), N (body bytes sent).
+_ATOM_CODE = {
+    "h": "esc_any(E.get('REMOTE_ADDR', '-'))",
+    "l": "'-'",
+    "u": "esc(basic_user(E) or '-')",
+    "t": "clf_now()",
+    "r": "esc('%s %s %s' % (E['REQUEST_METHOD'], E['RAW_URI'], E['SERVER_PROTOCOL']))",
+    "s": "str(S)",
+    "m": "esc_any(E.get('REQUEST_METHOD'))",
+    "U": "esc_any(E.get('PATH_INFO'))",
+    "q": "esc_any(E.get('QUERY_STRING'))",
+    "H": "esc_any(E.get('SERVER_PROTOCOL'))",
+    "b": "str(N)",
+    "B": "N",
+    "f": "esc_any(E.get('HTTP_REFERER', '-'))",
+    "a": "esc_any(E.get('HTTP_USER_AGENT', '-'))",
+    "T": "us // 1000000",
+    "D": "us",
+    "M": "us // 1000",
+    "L": "'%d.%06d' % divmod(us, 1000000)",
+    "p": "'<%d>' % getpid()",
+}
+_SAMPLES = {"B": 0, "T": 0, "D": 0, "M": 0}
+_SPEC = re.compile(r"[#0\- +]*(?:\d+)?(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsa]")
+_NAMESPACE = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
+              "request_header": request_header, "response_header": response_header,
+              "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod}
+
+
+class AccessFormatError(ValueError):
+    pass
+
+
+def _atom_code(key: str) -> str:
+    if key.startswith("{"):
+        lowered = key.lower()
+        if lowered.endswith("}i"):
+            return f"request_header(R, {lowered[1:-2].encode('latin-1')!r})"
+        if lowered.endswith("}o"):
+            return f"response_header(X, {lowered[1:-2]!r})"
+        if lowered.endswith("}e"):
+            return f"environ_value(E, {lowered[1:-2]!r})"
+        return "'-'"
+    return _ATOM_CODE.get(key, "'-'")
+
+
+def _parse(fmt: str) -> tuple[str, list[str]] | None:
+    """``fmt`` → (positional template, atom names), or None for what only the generic path can do
+    (a '%' without a (name), '*' widths). Follows the % operator's rules, nested parentheses in
+    names included."""
+    template: list[str] = []
+    keys: list[str] = []
+    i, n = 0, len(fmt)
+    while i < n:
+        j = fmt.find("%", i)
+        if j < 0:
+            template.append(fmt[i:])
+            break
+        template.append(fmt[i:j])
+        if fmt.startswith("%%", j):
+            template.append("%%")
+            i = j + 2
+            continue
+        if not fmt.startswith("(", j + 1):
+            return None
+        depth, k = 1, j + 2
+        while k < n and depth:
+            if fmt[k] == "(":
+                depth += 1
+            elif fmt[k] == ")":
+                depth -= 1
+            k += 1
+        if depth:
+            raise AccessFormatError(f"{fmt!r}: a '%(' without its ')'")
+        spec = _SPEC.match(fmt, k)
+        if spec is None:
+            raise AccessFormatError(f"{fmt!r}: '%({fmt[j + 2:k - 1]})' is not followed by a "
+                                    "conversion like 's'")
+        keys.append(fmt[j + 2:k - 1])
+        template.append("%" + spec.group())
+        i = spec.end()
+    return "".join(template), keys
+
+
+def compile_access_format(fmt: str) -> Callable[..., str]:
+    """One function ``line(environ, request, exchange, us, status, sent) -> str`` for ``fmt``.
+    Raises AccessFormatError (a ValueError) for a format that cannot work."""
+    parsed = _parse(fmt)
+    if parsed is None:
+        def generic(E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> str:
+            return fmt % AccessAtoms(E, R, X, us, S, N)
+        line = generic
+        samples: Any = _SampleAtoms()
+        check = fmt
+    else:
+        template, keys = parsed
+        exprs = [_atom_code(key) for key in keys]
+        source = ("def line(E, R, X, us, S, N):\n"
+                  f"    return {template!r} % ({''.join(e + ', ' for e in exprs)})\n")
+        namespace = dict(_NAMESPACE)
+        exec(compile(source, "<access log format>", "exec"), namespace)
+        line = namespace["line"]
+        samples = tuple(_SAMPLES.get(key, "-") for key in keys)
+        check = template
+    try:
+        check % samples
+    except (TypeError, ValueError, KeyError) as exc:
+        raise AccessFormatError(f"{fmt!r}: {exc}") from None
+    return line
+
+
+class _SampleAtoms(dict):  # type: ignore[type-arg]
+    def __getitem__(self, key: str) -> Any:
+        return _SAMPLES.get(key, "-")
+
+
+class AccessAtoms(dict):  # type: ignore[type-arg]
+    """Every atom, as Gunicorn's SafeAtoms mapping: what ``logger.info(format, atoms)`` passes as
+    ``record.args`` for formatters written for Gunicorn; unknown atoms are '-', {...} names are
+    case-insensitive."""
+
+    def __init__(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
+        super().__init__()
+        seconds, micros = divmod(us, 1000000)
+        self.update({
+            "h": E.get("REMOTE_ADDR", "-"), "l": "-", "u": basic_user(E) or "-", "t": clf_now(),
+            "r": "%s %s %s" % (E["REQUEST_METHOD"], E["RAW_URI"], E["SERVER_PROTOCOL"]),
+            "s": str(S), "m": E.get("REQUEST_METHOD"), "U": E.get("PATH_INFO"),
+            "q": E.get("QUERY_STRING"), "H": E.get("SERVER_PROTOCOL"), "b": str(N), "B": N,
+            "f": E.get("HTTP_REFERER", "-"), "a": E.get("HTTP_USER_AGENT", "-"), "T": seconds,
+            "D": us, "M": us // 1000, "L": "%d.%06d" % (seconds, micros), "p": "<%d>" % os.getpid(),
+        })
+        self.update({"{%s}i" % k.decode("latin-1").lower(): v.decode("latin-1")
+                     for k, v in R.headers if b"_" not in k})
+        self.update({"{%s}o" % k.lower(): v.strip(" \t") for k, v in X.headers or ()
+                     if k.lower() not in _HOP_BY_HOP})
+        self.update({"{%s}e" % k.lower(): v for k, v in E.items()})
+        for key, value in self.items():
+            if value.__class__ is str:
+                self[key] = escape(value)
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith("{"):
+            key = key.lower()
+        return super().get(key, "-")
+
+
+_iso_cache: list[Any] = [-1, "", ""]
+
+
+def iso_now() -> str:
+    """The local time in ISO 8601 with milliseconds and the UTC offset, as datetime's isoformat()
+    writes it (2024-05-01T12:00:00.123+02:00); the part that changes once a second is cached."""
+    now = time.time()
+    second = int(now)
+    if second != _iso_cache[0]:
+        local = datetime.fromtimestamp(second).astimezone()
+        _iso_cache[1] = local.strftime("%Y-%m-%dT%H:%M:%S")
+        _iso_cache[2] = local.isoformat()[19:]  # "+02:00" (or "+05:30:15" for odd zones)
+        _iso_cache[0] = second
+    return "%s.%03d%s" % (_iso_cache[1], int((now - second) * 1000), _iso_cache[2])
+
+
+def json_line(E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> str:
+    """--access-log-json: one JSON object per request, for log collectors in containers."""
+    record: dict[str, Any] = {
+        "time": iso_now(),
+        "remote_addr": E.get("REMOTE_ADDR"),
+        "user": basic_user(E),
+        "method": E.get("REQUEST_METHOD"),
+        "uri": E.get("RAW_URI"),
+        "path": E.get("PATH_INFO"),
+        "query": E.get("QUERY_STRING"),
+        "protocol": E.get("SERVER_PROTOCOL"),
+        "status": S,
+        "bytes": N,
+        "duration_ms": round(us / 1000, 3),
+        "referer": E.get("HTTP_REFERER"),
+        "user_agent": E.get("HTTP_USER_AGENT"),
+        "pid": os.getpid(),
+    }
+    request_id = E.get("HTTP_X_REQUEST_ID")
+    if request_id is not None:
+        record["request_id"] = request_id
+    return _json_encode(record)
+
+
+# One encoder for every line: json.dumps(..., default=str) would build a new one per call.
+_json_encode = json.JSONEncoder(default=str).encode
+
+
+# -- writing requests ------------------------------------------------------------------------------------
+
+class RequestLogger:
+    """What a worker calls once per finished request: the access line and the statsd metrics."""
+
+    __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log")
+
+    def __init__(self, line: Callable[..., str] | None, fmt: str | None, logger: logging.Logger,
+                 statsd: "Statsd | None", error_log: logging.Logger) -> None:
+        self._line = line
+        self._format = fmt            # None: JSON lines, logged as they are
+        self._logger = logger
+        self._statsd = statsd
+        self._error_log = error_log
+        self._emit: Callable[..., None] = self._first_emit
+
+    def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
+                 seconds: float) -> None:
+        try:
+            framer = exchange.framer
+            # No head written by the framer: the app failed and the client got our 500.
+            status = framer.status_code if exchange.head_sent else 500
+            us = int(seconds * 1000000)
+            if self._line is not None:
+                self._emit(environ, request, exchange, us, status, framer.sent)
+            if self._statsd is not None:
+                self._statsd.request(us, status)
+        except Exception:
+            self._error_log.exception("Error writing the access log")
+
+    def _first_emit(self, *atoms: Any) -> None:
+        """Choose how to write, once per process (after the app was imported): straight to our
+        handler's stream when the logger is only that, else through logging like Gunicorn."""
+        self._emit = self._direct_emitter() or self._logging_emit
+        self._emit(*atoms)
+
+    def _direct_emitter(self) -> Callable[..., None] | None:
+        logger = self._logger
+        handlers = logger.handlers
+        if (len(handlers) != 1 or logger.filters or logger.disabled or logger.propagate
+                or not logger.isEnabledFor(logging.INFO)):
+            return None
+        handler = handlers[0]
+        if (type(handler) not in (logging.StreamHandler, logging.FileHandler)
+                or not getattr(handler, "_pronghorn", False) or handler.filters
+                or handler.level > logging.INFO or handler.lock is None):
+            return None
+        line, lock = self._line, handler.lock
+        assert line is not None
+
+        def emit(*atoms: Any) -> None:
+            text = line(*atoms) + "\n"
+            with lock:
+                stream = handler.stream
+                if stream is None:  # a reopen failed; try again
+                    stream = handler.stream = handler._open()  # type: ignore[attr-defined]
+                stream.write(text)
+                stream.flush()
+        return emit
+
+    def _logging_emit(self, *atoms: Any) -> None:
+        if self._format is None:
+            self._logger.info(self._line(*atoms))  # type: ignore[misc]
+        else:
+            self._logger.info(self._format, AccessAtoms(*atoms))
+
+
+def request_logger() -> RequestLogger | None:
+    """This process's request logger; None when neither an access log nor statsd is on."""
+    return _request_logger
+
+
+# -- statsd ------------------------------------------------------------------------------------------------
+
+class Statsd:
+    """Gunicorn's statsd client: its metric names, prefix rule and dogstatsd tags, one datagram each."""
+
+    def __init__(self, host: str, prefix: str = "", tags: str = "") -> None:
+        family, address = parse_statsd_address(host)
+        self.prefix = statsd_prefix(prefix)
+        self.suffix = ("|#" + tags).encode("ascii") if tags else b""
+        self.sock: socket.socket | None = None
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError:
+            return
+        try:
+            sock.setblocking(False)
+            sock.connect(address)
+        except OSError:  # as Gunicorn: a name that does not resolve means no metrics, no crash
+            sock.close()
+            return
+        self.sock = sock
+
+    def _send(self, text: str) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            sock.send(text.encode("ascii") + self.suffix)
+        except OSError:
+            pass  # nobody listening (ECONNREFUSED from an earlier datagram), buffer full: drop it
+
+    def gauge(self, name: str, value: Any) -> None:
+        self._send(f"{self.prefix}{name}:{value}|g")
+
+    def increment(self, name: str, value: Any, sampling_rate: float = 1.0) -> None:
+        self._send(f"{self.prefix}{name}:{value}|c|@{sampling_rate}")
+
+    def decrement(self, name: str, value: Any, sampling_rate: float = 1.0) -> None:
+        self._send(f"{self.prefix}{name}:-{value}|c|@{sampling_rate}")
+
+    def timer(self, name: str, value: Any) -> None:
+        self._send(f"{self.prefix}{name}:{value}|ms")
+
+    def histogram(self, name: str, value: Any) -> None:
+        self._send(f"{self.prefix}{name}:{value}|h")
+
+    def request(self, us: int, status: int) -> None:
+        seconds, micros = divmod(us, 1000000)
+        self.timer("gunicorn.request.duration", seconds * 1000 + float(micros) / 10 ** 3)
+        self.increment("gunicorn.requests", 1)
+        self.increment("gunicorn.request.status.%d" % status, 1)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class _StatsdLogCounter(logging.Handler):
+    """Counts the error log's warnings and worse as Gunicorn's gunicorn.log.* counters."""
+
+    def __init__(self, statsd: Statsd) -> None:
+        super().__init__(logging.WARNING)
+        self.statsd = statsd
+        self._pronghorn = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelno
+        if level >= logging.CRITICAL:
+            name = "critical"
+        elif level >= logging.ERROR:
+            name = "exception" if record.exc_info else "error"
+        else:
+            name = "warning"
+        self.statsd.increment(f"gunicorn.log.{name}", 1)
+
+
+def statsd_client() -> Statsd | None:
+    return _statsd
+
+
+# -- setup -------------------------------------------------------------------------------------------------
 
 def setup_error_log(target: str, level: str) -> logging.Logger:
+    """The error log alone (kept for callers that have no full configuration)."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.handlers.clear()
     logger.propagate = False
+    _set_level(logger, level)
+    _set_handler(logger, target, sys.stderr, logging.Formatter(_FORMAT, _DATEFMT), "--error-logfile")
+    return logger
+
+
+def _set_level(logger: logging.Logger, level: str) -> None:
     if level.lower() not in _LEVELS:
         raise ValueError(f"--log-level: {level!r} is not one of {', '.join(_LEVELS)}")
     logger.setLevel(_LEVELS[level.lower()])
+
+
+def _remove_handlers(logger: logging.Logger) -> None:
+    """A fresh start for our loggers (HUP): ours are closed; a logging config's are only dropped
+    (another logger may share them; the config applied next sets them again)."""
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        if getattr(handler, "_pronghorn", False):
+            handler.close()
+
+
+def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
+                 formatter: logging.Formatter, flag: str, owner: Any = None) -> None:
+    for handler in list(logger.handlers):
+        if getattr(handler, "_pronghorn", False) and not isinstance(
+                handler, (logging.handlers.SysLogHandler, _StatsdLogCounter)):
+            logger.removeHandler(handler)
+            handler.close()
+    if target is None:
+        return
     handler: logging.Handler
     if target == "-":
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(stream)
     else:
-        handler = logging.FileHandler(target)
-    handler.setFormatter(logging.Formatter(_FORMAT, _DATEFMT))
+        try:
+            handler = logging.FileHandler(target)
+        except OSError as exc:
+            raise ValueError(f"{flag}: cannot open {target!r}: {exc.strerror or exc}") from None
+        if owner is not None:
+            try:  # workers that run as --user/--group must be able to reopen it on USR1
+                os.chown(handler.baseFilename, *owner)
+            except OSError:
+                pass
+    handler.setFormatter(formatter)
+    handler._pronghorn = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    return logger
+
+
+def _owner(cfg: Any) -> tuple[int, int] | None:
+    if not (getattr(cfg, "user", None) or getattr(cfg, "group", None)):
+        return None
+    from .master.process import resolve_group, resolve_user
+
+    user = resolve_user(cfg.user)
+    gid = resolve_group(cfg.group)
+    return (user[0] if user else -1, gid if gid is not None else -1)
+
+
+def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
+    prefix = cfg.syslog_prefix or (cfg.proc_name or cfg.app_uri or "pronghorn").replace(":", ".")
+    try:
+        facility = SYSLOG_FACILITIES[cfg.syslog_facility.lower()]
+    except KeyError:
+        raise ValueError(f"--log-syslog-facility: unknown facility {cfg.syslog_facility!r}") \
+            from None
+    socktype, address = parse_syslog_address(cfg.syslog_addr)
+    try:
+        handler = logging.handlers.SysLogHandler(address=address, facility=facility,
+                                                 socktype=socktype)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise ValueError(f"--log-syslog-to: cannot reach {cfg.syslog_addr!r}: "
+                         f"{exc.strerror or exc}") from None
+    # Gunicorn's program name, so that syslog rules written for it keep matching.
+    program = f"gunicorn.{prefix}.{name}".replace("%", "%%")
+    handler.setFormatter(logging.Formatter(f"{program}: {_SYSLOG_FORMAT}"))
+    handler._pronghorn = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _capture_output(path: str | None) -> None:
+    """--capture-output: fds 1 and 2 write to the error log file (None: leave them)."""
+    _captured["path"] = path
+    if path is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        new = open(path, "a+")
+    except OSError as exc:
+        raise ValueError(f"--capture-output: cannot open {path!r}: {exc.strerror or exc}") from None
+    os.dup2(new.fileno(), 1)
+    os.dup2(new.fileno(), 2)
+    old, _captured["file"] = _captured["file"], new
+    if old is not None:
+        old.close()
+
+
+def _configured_names_ini(path: str) -> set[str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+        keys = [k.strip() for k in parser.get("loggers", "keys", fallback="").split(",")]
+        return {parser.get(f"logger_{key}", "qualname", fallback=key) for key in keys if key}
+    except configparser.Error:
+        return set()
+
+
+def _merged_config(user: dict[str, Any], level: str) -> dict[str, Any]:
+    """The user's dict over CONFIG_DEFAULTS. As in Gunicorn, a top-level key replaces ours (so
+    "loggers" and "root" route as the user says), except that the definitions in "formatters",
+    "filters" and "handlers" add to ours: a config whose own "handlers" left out the "console"
+    that our default root uses works instead of failing as it does under Gunicorn."""
+    config = copy.deepcopy(CONFIG_DEFAULTS)
+    config["loggers"][LOGGER_NAME]["level"] = level.upper()
+    for key, value in user.items():
+        if key in ("formatters", "filters", "handlers") and isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    return config
+
+
+def _apply_logging_config(cfg: Any) -> set[str] | None:
+    """logconfig_dict, else --log-config-json, else --log-config; the logger names it configured
+    (None when there is no logging config)."""
+    if cfg.logconfig_dict:
+        config = _merged_config(cfg.logconfig_dict, cfg.loglevel)
+        try:
+            logging.config.dictConfig(config)
+        except (AttributeError, ImportError, ValueError, TypeError) as exc:
+            raise ValueError(f"logconfig_dict: {exc}") from None
+        return set(config.get("loggers", {}))
+    if cfg.logconfig_json:
+        try:
+            with open(cfg.logconfig_json, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+            if not isinstance(loaded, dict):
+                raise ValueError("the file does not hold a JSON object")
+            config = _merged_config(loaded, cfg.loglevel)
+            logging.config.dictConfig(config)
+        except OSError as exc:
+            raise ValueError(f"--log-config-json: cannot read {cfg.logconfig_json!r}: "
+                             f"{exc.strerror or exc}") from None
+        except (AttributeError, ImportError, ValueError, TypeError) as exc:
+            raise ValueError(f"--log-config-json: {cfg.logconfig_json}: {exc}") from None
+        return set(config.get("loggers", {}))
+    if cfg.logconfig:
+        path = cfg.logconfig
+        if not os.path.exists(path):
+            raise ValueError(f"--log-config: the log config {path!r} does not exist")
+        defaults = {"__file__": path, "here": os.path.dirname(path)}
+        try:
+            logging.config.fileConfig(path, defaults=defaults, disable_existing_loggers=False)
+        except (KeyError, ValueError, TypeError, AttributeError, ImportError,
+                configparser.Error) as exc:
+            raise ValueError(f"--log-config: {path}: {type(exc).__name__}: {exc}") from None
+        return _configured_names_ini(path)
+    return None
+
+
+def _copy_logger(source: logging.Logger, target: logging.Logger) -> None:
+    target.handlers = list(source.handlers)
+    target.filters = list(source.filters)
+    target.setLevel(source.level)
+    target.propagate = source.propagate
+    target.disabled = source.disabled
+
+
+def setup_logging(cfg: Any) -> logging.Logger:
+    """Set up every log from the configuration (see the module docstring); returns the error log.
+    Raises ValueError naming the setting when one cannot be used."""
+    global _request_logger, _statsd
+    error_log = logging.getLogger(LOGGER_NAME)
+    access_log = logging.getLogger(ACCESS_LOGGER_NAME)
+    error_log.propagate = access_log.propagate = False
+    _set_level(error_log, cfg.loglevel)
+    access_log.setLevel(logging.INFO)
+    for logger in (error_log, access_log):
+        _remove_handlers(logger)
+    owner = _owner(cfg)
+
+    _capture_output(cfg.errorlog if cfg.capture_output and cfg.errorlog != "-" else None)
+    _set_handler(error_log, cfg.errorlog, sys.stderr, logging.Formatter(_FORMAT, _DATEFMT),
+                 "--error-logfile", owner)
+    _set_handler(access_log, cfg.accesslog, sys.stdout, logging.Formatter("%(message)s"),
+                 "--access-logfile", owner)
+    if cfg.syslog:
+        error_log.addHandler(_syslog_handler(cfg, "error"))
+        if not cfg.disable_redirect_access_to_syslog:
+            access_log.addHandler(_syslog_handler(cfg, "access"))
+
+    configured = _apply_logging_config(cfg)
+    configured = configured or set()
+    for ours, theirs in _GUNICORN_NAMES.items():
+        if theirs in configured and ours not in configured:
+            _copy_logger(logging.getLogger(theirs), logging.getLogger(ours))
+        elif theirs not in configured:
+            _copy_logger(logging.getLogger(ours), logging.getLogger(theirs))
+
+    if _statsd is not None:
+        _statsd.close()
+        _statsd = None
+    if cfg.statsd_host:
+        _statsd = Statsd(cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags)
+        error_log.addHandler(_StatsdLogCounter(_statsd))
+
+    # Gunicorn writes access lines whenever something may want them: an access log file, a logging
+    # config (its handlers decide), or syslog that takes them.
+    access_on = bool(cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json
+                     or (cfg.syslog and not cfg.disable_redirect_access_to_syslog))
+    line: Callable[..., str] | None = None
+    fmt: str | None = None
+    if access_on:
+        if cfg.access_log_json:
+            line = json_line
+        else:
+            fmt = cfg.access_log_format
+            try:
+                line = compile_access_format(fmt)
+            except AccessFormatError as exc:
+                raise ValueError(f"--access-logformat: {exc}") from None
+    elif cfg.access_log_json:
+        error_log.warning("--access-log-json has no effect without --access-logfile")
+    _request_logger = (RequestLogger(line, fmt, access_log, _statsd, error_log)
+                       if line is not None or _statsd is not None else None)
+    return error_log
 
 
 def error_log() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
+def _all_loggers() -> list[logging.Logger]:
+    manager = logging.Logger.manager
+    found: list[logging.Logger] = [logging.getLogger()]
+    found += [logger for logger in list(manager.loggerDict.values())
+              if isinstance(logger, logging.Logger)]
+    return found
+
+
 def reopen_logs() -> None:
     """USR1 (logrotate): reopen every log file so writes go to the new file, losing no line."""
-    for handler in logging.getLogger(LOGGER_NAME).handlers:
-        if isinstance(handler, logging.FileHandler):
+    if _captured["path"] is not None:
+        try:
+            _capture_output(_captured["path"])
+        except ValueError as exc:
+            error_log().error("%s", exc)
+    seen: set[int] = set()
+    for logger in _all_loggers():
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler) or id(handler) in seen:
+                continue
+            seen.add(id(handler))  # the gunicorn.* loggers share our handlers
             handler.acquire()
             try:
                 if handler.stream is not None:
                     handler.stream.flush()
                     handler.stream.close()
-                handler.stream = handler._open()
+                    handler.stream = None  # if opening fails, the next write tries again
+                    handler.stream = handler._open()
+            except OSError as exc:
+                error_log().error("Cannot reopen %s: %s", handler.baseFilename, exc)
             finally:
                 handler.release()

@@ -32,6 +32,9 @@ class WorkerContext:
         # Set by the worker class: what request the app is on. Read only when the master aborts us,
         # so the hot path pays nothing for it (a shared-memory write per request cost 15% of hello).
         self.describe_current: Callable[[], str] = lambda: ""
+        # Set by the worker class: runs a callable from its event loop, soon (thread- and signal-
+        # safe). Signal handlers hand their real work to it rather than doing it mid-bytecode.
+        self.call_soon: Callable[[Callable[[], Any]], Any] | None = None
         self._wake_fd = wake_fd
         # Jitter spreads recycling so that workers started together do not all restart together.
         self.max_requests = (cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
@@ -92,6 +95,14 @@ class WorkerContext:
     def _on_usr1(self, signum: int, frame: Any) -> None:
         from ..logs import reopen_logs
 
+        # From the loop, not here: this handler may run between a log write's bytecodes, and
+        # swapping the stream under it would lose that line.
+        if self.call_soon is not None:
+            try:
+                self.call_soon(reopen_logs)
+                return
+            except RuntimeError:  # the loop is closed: we are on the way out
+                pass
         reopen_logs()
 
     def on_interrupt(self) -> None:

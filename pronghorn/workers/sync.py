@@ -27,6 +27,7 @@ import select
 import signal
 import socket
 import sys
+from time import perf_counter
 from typing import Any, Callable
 
 from .. import SERVER_SOFTWARE
@@ -34,6 +35,7 @@ from ..http import (
     CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
     ResponseFramer, error_response,
 )
+from ..logs import request_logger
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
@@ -82,6 +84,7 @@ class SyncWorker:
         self.queue: collections.deque[HTTPProtocol] = collections.deque()
         self.busy = False
         self.closing = False
+        self._settled = False  # closing, and every connection accepted before is known
         # The framer of the response the app is making, for a TERM that arrives meanwhile.
         self.current_framer: ResponseFramer | None = None
         self._current: tuple[Request, dict[str, Any], Exchange, Any] | None = None
@@ -89,6 +92,9 @@ class SyncWorker:
         self.servers: list[asyncio.AbstractServer] = []
         self._stopped: asyncio.Future[None] | None = None
         self._builders: dict[int, EnvironBuilder] = {}
+        # The access log and statsd (None when both are off: then a request pays one None check).
+        self._request_log = request_logger()
+        self._request_started = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -100,8 +106,12 @@ class SyncWorker:
         for sock in self.listeners:
             scheme = "http"
             builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess)
+            # Not serving yet: a request already waiting in the backlog would be accepted and run
+            # while the loop creates the next server, before the signal handlers below exist (a
+            # SIGABRT or TERM then killed the worker with that request unanswered and unlogged).
             server = loop.run_until_complete(loop.create_server(
-                lambda b=builder: HTTPProtocol(self, b), sock=sock, backlog=self.cfg.backlog))
+                lambda b=builder: HTTPProtocol(self, b), sock=sock, backlog=self.cfg.backlog,
+                start_serving=False))
             self.servers.append(server)
         # Plain Python handlers, not loop.add_signal_handler(): Python runs them between bytecodes,
         # so a TERM that arrives in the middle of the app's call is seen at once and the response
@@ -110,7 +120,11 @@ class SyncWorker:
         # a worker TERMed while booting running until the master killed it.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._on_stop_signal)
+        self.ctx.call_soon = loop.call_soon_threadsafe
         self.ctx.install_signals()
+        for server in self.servers:
+            if not self.closing:  # a TERM that came meanwhile has closed them
+                loop.run_until_complete(server.start_serving())
         ticker = loop.create_task(self._tick())
         self.ctx.notify_ready()
         try:
@@ -142,13 +156,30 @@ class SyncWorker:
         if self.closing:
             return
         self.closing = True
-        for server in self.servers:
-            server.close()
+        if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
+            # Plain asyncio drops a connection it has accepted but not yet given a transport when
+            # the server closes meanwhile (Server._attach asserts, the socket is let go): stop
+            # accepting now, close the servers once those connections are known.
+            for server in self.servers:
+                for sock in server.sockets:
+                    self.loop.remove_reader(sock.fileno())
+        else:
+            for server in self.servers:
+                server.close()
         # Idle keep-alive connections are not cut at once: a client may be sending its next request
         # right now, and would see a reset. Each gets its next request answered with
         # "Connection: close", or is closed after a short idle spell (see check_deadlines).
         deadline = self.cfg.graceful_timeout
         self.loop.call_later(deadline, self.stop_now)
+        # A connection the loop accepted just before the close may not have reached
+        # connection_made yet (uvloop takes one callback to get there, asyncio two): stopping now,
+        # with no connection known, would cut it unanswered. Look once those callbacks have run.
+        self.loop.call_soon(self.loop.call_soon, self._accepts_settled)
+
+    def _accepts_settled(self) -> None:
+        self._settled = True
+        for server in self.servers:
+            server.close()  # (again: closing twice is nothing)
         self._maybe_stopped()
 
     def stop_now(self) -> None:
@@ -156,7 +187,7 @@ class SyncWorker:
             self._stopped.set_result(None)
 
     def _maybe_stopped(self) -> None:
-        if self.closing and not self.connections:
+        if self.closing and self._settled and not self.connections:
             self.stop_now()
 
     async def _tick(self) -> None:
@@ -195,6 +226,8 @@ class SyncWorker:
         request = proto.request
         assert request is not None
         self.busy = True
+        if self._request_log is not None:
+            self._request_started = perf_counter()
         if proto.deferred is not None:
             body: Any = proto.deferred
         else:
@@ -310,6 +343,10 @@ class SyncWorker:
 
     def _done(self) -> None:
         current, self._current = self._current, None
+        if current is not None and self._request_log is not None:
+            # Before post_request, as Gunicorn logs it.
+            self._request_log(current[0], current[1], current[2],
+                              perf_counter() - self._request_started)
         if current is not None and self._post_request_hook:
             request, environ, exchange, peer = current
             framer = exchange.framer
