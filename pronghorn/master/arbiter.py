@@ -6,7 +6,8 @@ Signal handlers only queue the signal and write a byte to a wake-up pipe; the ma
 work: it handles queued signals, reaps children, kills workers whose heartbeat went silent ("murder"),
 and brings the set of workers to what it should be ("manage").
 
-Workers come in generations. HUP and USR2-less upgrades start a new generation; a worker that reached
+Workers come in generations. HUP, USR2-less upgrades and --reload (when a watched file changes; see
+reloader.py) start a new generation; a worker that reached
 --max-requests marks itself RETIRING. In both cases the old worker keeps serving until its
 replacement has booted and says READY (through its shared-memory heartbeat slot, with a poke on the
 wake-up pipe); only then does the master send it TERM. So there is always a worker accepting, and the
@@ -31,14 +32,17 @@ import traceback
 from typing import Any, Callable
 
 from .. import __version__
-from ..logs import reopen_logs
-from .heartbeat import READY, RETIRING, Heartbeat
+from ..logs import reopen_logs, statsd_client
+from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
-from .process import PidFile, drop_privileges, resolve_group, resolve_user, set_proctitle
+from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
+                      resolve_user, set_proctitle)
+from .reloader import FileWatcher, configure as configure_reloader, serve_failure
 
 WORKER_BOOT_ERROR = 3
-# A worker that dies this soon after it started, this many times in a row, means something is wrong
-# with every worker we could start: stop instead of forking forever.
+# A worker that dies before it is ready or this soon after, this many times in a row, means something
+# is wrong with every worker we could start: stop instead of forking forever. (Counted from readiness,
+# not from the fork, so that a slow boot on a loaded machine does not hide a crash loop.)
 EARLY_DEATH_SECONDS = 1.0
 EARLY_DEATH_LIMIT = 5
 # After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
@@ -65,6 +69,7 @@ class WorkerHandle:
         self.log = log
         self.heartbeat = Heartbeat()
         self.started = time.monotonic()
+        self.ready_at: float | None = None  # when the master first saw it READY
         self.term_sent: float | None = None
         self.abort_sent: float | None = None
         self.kill_sent = False
@@ -96,8 +101,11 @@ class Arbiter:
         self.reexec_pid = 0
         self.pidfile: PidFile | None = None
         self.app: Any = None
+        self.reloader: FileWatcher | None = None  # --reload
         self.start_cwd = os.getcwd()
         self._wake_r = self._wake_w = -1
+        self._spawn_mask: set[signal.Signals] = set()  # the signal mask from before a fork
+        self._last_worker_count = -1
 
     @property
     def hooks(self) -> Any:
@@ -106,6 +114,15 @@ class Arbiter:
     @property
     def proc_name(self) -> str:
         return self.cfg.proc_name or self.cfg.app_uri
+
+    # Gunicorn's Arbiter names, for hooks written for it (``for pid in server.WORKERS: ...``).
+    @property
+    def WORKERS(self) -> dict[int, WorkerHandle]:
+        return self.workers
+
+    @property
+    def LISTENERS(self) -> list[socket.socket]:
+        return self.listeners
 
     # -- start ---------------------------------------------------------------------------------------
 
@@ -128,7 +145,9 @@ class Arbiter:
                         return result
                 self._reap()
                 self._murder()
+                self._check_reload()
                 self._manage()
+                self._count_workers()
         except HaltServer as halt:
             log.error("Shutting down: %s", halt.reason)
             self._stop(graceful=False)
@@ -137,6 +156,8 @@ class Arbiter:
     def _start(self) -> None:
         log, cfg = self.log, self.cfg
         log.info("Starting pronghorn %s", __version__)
+        # Gunicorn calls it as the number is first set, with None for the old value.
+        self.hooks.call("nworkers_changed", self, self.num_workers, None)
         self.hooks.call("on_starting", self)
         set_proctitle(f"pronghorn: master [{self.proc_name}]")
         if cfg.pidfile:
@@ -148,8 +169,11 @@ class Arbiter:
         self._open_listeners()
         log.info("Using worker: %s", cfg.worker_class)
         self._install_signals()
-        if cfg.preload_app:
+        if cfg.preload_app and cfg.reload:
+            log.warning("--preload is ignored with --reload: each worker imports the app afresh")
+        elif cfg.preload_app:
             self.app = self._load_app_or_halt()
+        self.reloader = configure_reloader(None, cfg, log, self._wake_w)
         self.hooks.call("when_ready", self)
 
     def _open_listeners(self) -> None:
@@ -245,6 +269,12 @@ class Arbiter:
         elif sig == signal.SIGUSR2:
             self._reexec()
         elif sig == signal.SIGWINCH:
+            if has_controlling_terminal():
+                # A terminal sends WINCH whenever its window is resized (Gunicorn ignores WINCH
+                # unless daemonized for the same reason).
+                log.info("WINCH ignored: the master runs in a terminal, which sends WINCH on "
+                         "every window resize")
+                return None
             log.info("Gracefully stopping the workers; the master stays (HUP or TTIN restarts them)")
             self._set_worker_count(0)
         return None
@@ -268,16 +298,32 @@ class Arbiter:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
                                  "use USR2 to rebind")
                 new_cfg.bind = old_binds
-            from ..logs import setup_error_log
+            from ..logs import setup_logging
 
             try:
-                self.log = setup_error_log(new_cfg.errorlog, new_cfg.loglevel)
+                self.log = setup_logging(new_cfg)
             except (OSError, ValueError) as exc:
-                self.log.error("Cannot reopen the error log: %s", exc)
+                self.log.error("Cannot set up the logs: %s", exc)
+            self.reloader = configure_reloader(self.reloader, self.cfg, self.log, self._wake_w)
         self._set_worker_count(self.cfg.workers)
-        self.generation += 1
+        self._replace_workers()
         self.hooks.call("on_reload", self)
-        # New workers start now; the old ones are stopped by _manage once the new ones are READY.
+
+    def _replace_workers(self) -> None:
+        """HUP, and --reload on a file change: a new generation. New workers start now; the old ones
+        are stopped by _manage once the new ones are READY."""
+        self.generation += 1
+
+    def _check_reload(self) -> None:
+        """--reload: a watched file changed. Replace the workers; the configuration stays (HUP
+        re-reads it)."""
+        if self.reloader is None or self.stopping:
+            return
+        changed = self.reloader.changed()
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            self.log.info("Reloading: %s changed%s", changed[0], more)
+            self._replace_workers()
 
     # -- USR2: re-exec -------------------------------------------------------------------------------
 
@@ -316,8 +362,16 @@ class Arbiter:
         self.worker_age += 1
         handle = WorkerHandle(self.worker_age, self.generation, self.cfg, self.log)
         self.hooks.call("pre_fork", self, handle)
-        pid = os.fork()
+        # Signals wait while we fork: a TERM that reached the child before it dropped the master's
+        # handlers would be queued there and lost, leaving a worker that ignores the stop.
+        self._spawn_mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)
+            raise
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)
             handle.pid = pid
             self.workers[pid] = handle
             return handle
@@ -339,26 +393,35 @@ class Arbiter:
     def _worker_main(self, handle: WorkerHandle) -> int:
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)  # what came meanwhile, now
         os.close(self._wake_r)
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
         cfg, log = self.cfg, self.log
         set_proctitle(f"pronghorn: worker [{self.proc_name}]")
         log.info("Booting worker with pid: %d", handle.pid)
-        drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group))
-        self.hooks.call("post_fork", self, handle)
-        app = self.app
-        if app is None:
-            from ..wsgi.loader import load_app
-
-            try:
-                app = load_app(cfg.app_uri)
-            except Exception:
-                log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
-                return WORKER_BOOT_ERROR
+        self.hooks.call("post_fork", self, handle)  # before the switch to --user, as in Gunicorn
+        # The server's own modules load with the master's rights (the Python installation may not
+        # be readable by --user); the application loads as --user.
         from ..workers.base import WorkerContext
         from ..workers.sync import run_worker
+        from ..wsgi.loader import load_app
 
+        try:
+            drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group))
+        except (OSError, ValueError) as exc:
+            log.error("Cannot run the worker as user %s, group %s: %s", cfg.user, cfg.group, exc)
+            return WORKER_BOOT_ERROR
+        app = self.app
+        if app is None:
+            try:
+                app = load_app(cfg.app_uri)
+            except Exception as exc:
+                log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
+                if self.reloader is None:
+                    return WORKER_BOOT_ERROR
+                # --reload: keep serving (the traceback, as a 500) until a fixed file reloads us.
+                app = serve_failure(self.reloader.report_w, exc, log)
         ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
         self.hooks.call("post_worker_init", ctx)
         try:
@@ -383,6 +446,7 @@ class Arbiter:
             if handle is None:
                 continue  # not ours (we may be PID 1 in a container): reaped, nothing more
             handle.alive = False
+            booted = handle.state != BOOTING
             handle.heartbeat.close()
             self.hooks.call("child_exit", self, handle)
             code = os.waitstatus_to_exitcode(status)
@@ -393,14 +457,24 @@ class Arbiter:
                 continue
             if code < 0:
                 name = signal.Signals(-code).name
-                hint = " Perhaps out of memory?" if -code == signal.SIGKILL else ""
-                self.log.error("Worker (pid:%d) was sent %s!%s", pid, name, hint)
-            elif code:
-                self.log.error("Worker (pid:%d) exited with code %d", pid, code)
-            if time.monotonic() - handle.started < EARLY_DEATH_SECONDS:
+                how = f"was sent {name}!"
+                if -code == signal.SIGKILL and handle.kill_sent:
+                    self.log.error("Worker (pid:%d) was killed after WORKER TIMEOUT (it did not "
+                                   "exit on SIGABRT)", pid)
+                else:
+                    hint = " Perhaps out of memory?" if -code == signal.SIGKILL else ""
+                    self.log.error("Worker (pid:%d) %s%s", pid, how, hint)
+            else:
+                how = f"exited with code {code}"
+                if code:
+                    self.log.error("Worker (pid:%d) %s", pid, how)
+            ready_at = handle.ready_at
+            if not booted or ready_at is None or \
+                    time.monotonic() - ready_at < EARLY_DEATH_SECONDS:
                 self.early_deaths += 1
                 if self.early_deaths >= EARLY_DEATH_LIMIT:
-                    raise HaltServer("Workers keep dying as soon as they start.", 1)
+                    raise HaltServer(f"Workers keep dying as soon as they start (the last one "
+                                     f"{how.rstrip('!')}).", 1)
             else:
                 self.early_deaths = 0
 
@@ -457,6 +531,10 @@ class Arbiter:
                    if w.generation == self.generation and w.term_sent is None]
         fresh = [w for w in current if w.state != RETIRING]
         ready = [w for w in fresh if w.state == READY]
+        now = time.monotonic()
+        for handle in ready:
+            if handle.ready_at is None:
+                handle.ready_at = now
         if len(ready) >= min(self.num_workers, len(fresh)):
             # Replacements are accepting: the outdated and the retiring may go now.
             for handle in list(self.workers.values()):
@@ -467,6 +545,16 @@ class Arbiter:
         if extra > 0:
             for handle in sorted(fresh, key=lambda w: w.age)[:extra]:
                 self._terminate(handle)
+
+    def _count_workers(self) -> None:
+        """Gunicorn's "N workers" debug line and gunicorn.workers statsd gauge, when N changes."""
+        count = sum(1 for handle in self.workers.values() if handle.term_sent is None)
+        if count != self._last_worker_count:
+            self._last_worker_count = count
+            self.log.debug("%d workers", count)
+            statsd = statsd_client()
+            if statsd is not None:
+                statsd.gauge("gunicorn.workers", count)
 
     def _terminate(self, handle: WorkerHandle) -> None:
         handle.term_sent = time.monotonic()
@@ -492,6 +580,9 @@ class Arbiter:
         for handle in self.workers.values():
             handle.term_sent = handle.term_sent or time.monotonic()
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
+        if self.reloader is not None:
+            self.reloader.stop()
+            self.reloader = None
         deadline = time.monotonic() + (self.cfg.graceful_timeout if graceful else 2.0)
         while self.workers and time.monotonic() < deadline:
             self._wait_for_wakeup(0.1)

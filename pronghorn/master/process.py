@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
 import sys
 from typing import Any
 
@@ -70,12 +71,31 @@ def daemonize() -> None:
         os._exit(0)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
-        # stderr stays where it is when it is a file the operator chose (the error log).
-        if fd == 2 and not os.isatty(2):
+        # stdout and stderr stay where they are when they are files the operator chose
+        # (`pronghorn -D app 2>>error.log`). A terminal, pipe or socket goes: a daemon that kept the
+        # launcher's pipe would hang a shell pipeline or an ssh session until it exits.
+        if fd != 0 and _is_regular_file(fd):
             continue
         os.dup2(null, fd)
     if null > 2:
         os.close(null)
+
+
+def has_controlling_terminal() -> bool:
+    """Whether this process has a controlling terminal (runs in a terminal window)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _is_regular_file(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 # -- user and group ----------------------------------------------------------------------------------
