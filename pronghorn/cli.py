@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=setting.help.replace("%", "%%"),  # argparse formats help with %
         )
     # Gunicorn's flags for what pronghorn does not implement: hidden, parsed so that a harmless value
-    # (--threads 1, --no-sendfile) is accepted and any other gets the advice, not "unrecognized".
+    # (--no-sendfile) is accepted and any other gets the advice, not "unrecognized".
     ours = {setting.name for setting in SETTINGS}
     for name, known in KNOWN_GUNICORN_SETTINGS.items():
         if not known.flags or name in ours:  # the registry wins over a stale entry
@@ -221,9 +221,15 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
             parse_bind(address)
         except ValueError as exc:
             fail("bind", "--bind", str(exc))
-    if cfg.worker_class != "sync":
-        fail("worker_class", "--worker-class",
-             f"{cfg.worker_class!r} is not available in this version; use 'sync'")
+    from .workers import GEVENT_MISSING, WorkerClassError, resolve_worker_class
+
+    try:
+        # The canonical name from here on: Gunicorn's class paths and sync-with-threads resolved.
+        cfg.worker_class = resolve_worker_class(cfg.worker_class, cfg.threads)
+    except WorkerClassError as exc:
+        if str(exc) == GEVENT_MISSING:
+            raise ConfigError(str(exc)) from None  # one line, naming what to install
+        fail("worker_class", "--worker-class", str(exc))
     if cfg.workers < 1:
         fail("workers", "--workers", "must be at least 1")
     from .master.reloader import engine_problem

@@ -24,11 +24,41 @@ APPS = Path(__file__).resolve().parent / "apps"
 _LISTENING = re.compile(r"Listening at: (\S+) \(")
 
 
+#: The worker classes the shared integration suite runs under (see the worker_class fixture).
+WORKER_CLASSES = ("sync", "gthread", "gevent")
+_current_worker_class = "sync"
+
+
+@pytest.fixture(scope="module", params=WORKER_CLASSES)
+def worker_class(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a module's tests once per worker class: every Server started meanwhile gets ``-k``.
+
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("worker_class")``; its
+    module-scoped server fixtures must also take ``worker_class`` as an argument, so that they start
+    after it and are started again for each class.
+    """
+    global _current_worker_class
+    name = request.param
+    if name == "gevent":
+        pytest.importorskip("gevent", reason="the gevent worker needs gevent (the test extra)")
+    previous, _current_worker_class = _current_worker_class, name
+    yield name
+    _current_worker_class = previous
+
+
+def _with_worker_class(args: list[str]) -> list[str]:
+    if _current_worker_class == "sync" or any(
+            a in ("-k", "--worker-class") or a.startswith("--worker-class=") for a in args):
+        return args
+    return ["-k", _current_worker_class, *args]
+
+
 class Server:
     """A running pronghorn: its process, its addresses and everything it logged so far."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
                  cwd: str | Path | None = None, pass_fds: tuple[int, ...] = ()) -> None:
+        args = _with_worker_class(args)
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(APPS)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))

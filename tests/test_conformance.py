@@ -30,6 +30,9 @@ from conftest import Server, connect, wait_ready
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "gunicorn-requests.json"
 TIMEOUT = 10.0  # a failure guard on every socket operation, never a wait for an outcome
 
+# The same tests under every worker class (sync, gthread, gevent).
+pytestmark = pytest.mark.usefixtures("worker_class")
+
 # -- the corpus ------------------------------------------------------------------------------------------
 
 
@@ -163,7 +166,7 @@ KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def server_for() -> Iterator[Callable[[tuple[str, ...]], str]]:
+def server_for(worker_class: str) -> Iterator[Callable[[tuple[str, ...]], str]]:
     """flags → the address of a running echo server started with them; one process per combination."""
     servers: list[Server] = []
     addresses: dict[tuple[str, ...], str | BaseException] = {}

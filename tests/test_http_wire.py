@@ -21,15 +21,18 @@ from wire import Incomplete, Reader, Response, get, post, request, serve
 
 APP = "behaviours:app"
 
+# The same tests under every worker class (sync, gthread, gevent).
+pytestmark = pytest.mark.usefixtures("worker_class")
+
 
 @pytest.fixture(scope="module")
-def address() -> Iterator[str]:
+def address(worker_class: str) -> Iterator[str]:
     with serve("-b", "127.0.0.1:0", APP) as (_, addresses):
         yield addresses[0]
 
 
 @pytest.fixture(scope="module")
-def short_timeouts() -> Iterator[str]:
+def short_timeouts(worker_class: str) -> Iterator[str]:
     with serve("-b", "127.0.0.1:0", "--keep-alive", "1", "--header-timeout", "1", APP) as (_, addresses):
         yield addresses[0]
 
@@ -38,7 +41,7 @@ LIMITS = {"line": 64, "fields": 6, "field_size": 64, "body": 16}
 
 
 @pytest.fixture(scope="module")
-def limited() -> Iterator[str]:
+def limited(worker_class: str) -> Iterator[str]:
     with serve("-b", "127.0.0.1:0",
                "--limit-request-line", str(LIMITS["line"]),
                "--limit-request-fields", str(LIMITS["fields"]),

@@ -23,6 +23,9 @@ from wire import Reader, get
 
 APP = "master_app:app"
 
+# The same signal table under every worker class (sync, gthread, gevent).
+pytestmark = pytest.mark.usefixtures("worker_class")
+
 
 def _hold_request(server, address: str, release: Path):  # type: ignore[no-untyped-def]
     """A keep-alive request the app holds until ``release`` exists; returns (socket, Reader) once

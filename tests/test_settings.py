@@ -231,8 +231,8 @@ def test_bad_values_in_the_file_name_the_setting_and_why(tmp_path: Path, source:
     ("-w two", "--workers: 'two' is not an integer"),
     ("-w 0", "--workers: must be at least 1"),
     ("--worker 2", "unrecognized argument --worker; did you mean --workers?"),
-    ("--threads 8", "--threads is a Gunicorn option pronghorn does not support yet: "
-                    + KNOWN_GUNICORN_SETTINGS["threads"].advice),
+    ("--dirty-workers 2", "--dirty-workers is a Gunicorn option pronghorn does not support yet: "
+                          + KNOWN_GUNICORN_SETTINGS["dirty_workers"].advice),
     ("-k 'gevent", "cannot split \"-k 'gevent\" into arguments: No closing quotation"),
 ])
 def test_bad_environment_arguments_name_the_variable(variable: str, arguments: str,
@@ -290,10 +290,10 @@ def test_gunicorn_flags_that_ask_for_nothing_new_are_accepted(argv: list[str]) -
 
 
 def test_unsupported_settings_in_the_file_say_what_to_use_instead(tmp_path: Path) -> None:
-    conf = write(tmp_path / "conf.py", "threads = 4\n")
+    conf = write(tmp_path / "conf.py", "dirty_workers = 2\n")
     assert error(["-c", str(conf), APP]) == (
-        f"{conf}:1: 'threads' is a Gunicorn setting pronghorn does not support yet: "
-        f"{KNOWN_GUNICORN_SETTINGS['threads'].advice}")
+        f"{conf}:1: 'dirty_workers' is a Gunicorn setting pronghorn does not support yet: "
+        f"{KNOWN_GUNICORN_SETTINGS['dirty_workers'].advice}")
 
 
 def test_every_unsupported_setting_has_advice() -> None:
@@ -304,7 +304,7 @@ def test_every_unsupported_setting_has_advice() -> None:
 
 def test_hidden_gunicorn_flags_stay_out_of_help() -> None:
     text = build_parser().format_help()
-    assert "--threads" not in text and "--certfile" not in text
+    assert "--dirty-workers" not in text and "--certfile" not in text
     assert "--check-config" in text and "--print-config" in text and "--workers" in text
 
 
@@ -632,7 +632,8 @@ def test_check_config_with_a_broken_app_exits_1_with_the_error(tmp_path: Path, a
 
 @pytest.mark.parametrize("args, env, message", [
     (["-w", "two"], {}, "--workers: 'two' is not an integer"),
-    ([], {"PRONGHORN_CMD_ARGS": "--threads 4"}, "PRONGHORN_CMD_ARGS: --threads is a Gunicorn option"),
+    ([], {"PRONGHORN_CMD_ARGS": "--dirty-workers 2"},
+     "PRONGHORN_CMD_ARGS: --dirty-workers is a Gunicorn option"),
     (["-u", "no_such_user_for_pronghorn"], {}, "no such user: 'no_such_user_for_pronghorn'"),
     (["-c", "absent.py"], {}, "does not exist"),
 ])

@@ -1,5 +1,5 @@
-"""The sync worker: one app call at a time per process, slow clients cost the app nothing, and a
-graceful stop lets the request in flight finish."""
+"""Every worker class: slow clients cost the app nothing and a graceful stop lets the request in
+flight finish; the sync worker calls the app once at a time per process, gthread up to --threads."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import connect
 from wire import Reader, get
 
 APP = "behaviours:app"
+
+# The same tests under every worker class (sync, gthread, gevent).
+pytestmark = pytest.mark.usefixtures("worker_class")
 
 
 def test_the_app_runs_one_call_at_a_time_per_process(start_server) -> None:  # type: ignore[no-untyped-def]

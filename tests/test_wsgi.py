@@ -18,9 +18,13 @@ from wire import Incomplete, Reader, Response, get, request, serve
 
 APP = "behaviours:app"
 
+# The same tests under every worker class (sync, gthread, gevent).
+pytestmark = pytest.mark.usefixtures("worker_class")
+
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, str]]:
+def served(tmp_path_factory: pytest.TempPathFactory,
+           worker_class: str) -> Iterator[tuple[Server, str, str]]:
     """(server, TCP address, unix address) of one server for the whole module."""
     sock_path = tmp_path_factory.mktemp("wsgi") / "s.sock"
     with serve("-b", "127.0.0.1:0", "-b", f"unix:{sock_path}", APP) as (server, addresses):
@@ -53,7 +57,7 @@ def req(target: str, *headers: str, method: str = "GET", body: bytes = b"",
 
 # -- environ ------------------------------------------------------------------------------------------
 
-def test_environ_has_every_pep3333_key_with_native_strings(address: str) -> None:
+def test_environ_has_every_pep3333_key_with_native_strings(address: str, worker_class: str) -> None:
     with connect(address) as sock:
         client_port = sock.getsockname()[1]
         sock.sendall(req("/environ?a=1&b=%20two", "Content-Type: text/plain", "X-Custom: yes",
@@ -87,7 +91,10 @@ def test_environ_has_every_pep3333_key_with_native_strings(address: str) -> None
     assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
     assert value("wsgi.version") == [1, 0] and env["wsgi.version"]["type"] == "tuple"
     assert value("wsgi.url_scheme") == "http"
-    assert value("wsgi.multithread") is False
+    # True where the app may run on several threads of one process at once; greenlets are the
+    # gevent worker's own call (see workers/ggevent.py).
+    if worker_class != "gevent":
+        assert value("wsgi.multithread") is (worker_class == "gthread")
     assert value("wsgi.multiprocess") is False  # one worker
     assert value("wsgi.run_once") is False
     assert {"wsgi.input", "wsgi.errors", "wsgi.file_wrapper"} <= set(env)

@@ -12,14 +12,13 @@ directory is not put on ``sys.path``). Its module-level names are then read:
   that hook; it must be callable with the hook's arguments;
 - ``wsgi_app`` names the application when the command line does not (Gunicorn's spelling);
 - a Gunicorn setting pronghorn does not implement (``KNOWN_GUNICORN_SETTINGS``, the one list of
-  them, each with what to use instead) is an error, "'threads' is a Gunicorn setting pronghorn does
-  not support yet: comes with the gthread worker class ...", unless its value asks for nothing
-  pronghorn does not already do: Gunicorn's own default (``threads = 1``,
-  ``enable_backlog_metric = False``), or any value of the few settings that are harmless to ignore
-  (``sendfile``, ``worker_connections`` — which Gunicorn's sync worker ignores too — ...). A config
+  them, each with what to use instead) is an error, "'spew' is a Gunicorn setting pronghorn does
+  not support: trace the app with ...", unless its value asks for nothing pronghorn does not
+  already do: Gunicorn's own default (``spew = False``, ``enable_backlog_metric = False``), or any
+  value of the few settings that are harmless to ignore (``sendfile``, ...). A config
   that spells out Gunicorn's defaults keeps working; one that asks for a missing feature is told so
   rather than silently getting less. The command line treats these settings' flags the same way
-  (``--threads 1`` is accepted, ``--threads 4`` is an error with the advice).
+  (``--no-sendfile`` is accepted, ``--spew`` is an error with the advice).
 
 Every other name is the file's own business, with one exception. The rule for unknown names:
 
@@ -100,11 +99,6 @@ _CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's sign
 #: pronghorn implements is declared in settings.SETTINGS instead; the registry wins if a name is in both.
 KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Worker processes
-    "threads": _g(("--threads",), "comes with the gthread worker class (issue 5); meanwhile scale "
-                  "with --workers", 1, value="INT"),
-    "worker_connections": _g(("--worker-connections",), "accepted and ignored: the sync worker holds "
-                             "idle and slow connections in its event loop without a cap (it will bound "
-                             "the gthread and gevent workers, issue 5)", _ANY, value="INT"),
     # Debugging
     "spew": _g(("--spew",), "trace the app with python -m trace, a debugger or py-spy "
                "instead", False),
@@ -218,7 +212,7 @@ def _is_inert(known: GunicornSetting, value: Any) -> bool:
 
 def inert_flag_value(known: GunicornSetting, given: Any) -> bool:
     """Whether a Gunicorn flag as given on the command line (True for a switch, else its text) asks
-    for nothing pronghorn does not do: ``--threads 1``, ``--no-sendfile``, ``--worker-connections N``."""
+    for nothing pronghorn does not do: ``--no-sendfile``, ``--initgroups``."""
     if _ANY in known.inert:
         return True
     if given is True:

@@ -146,7 +146,19 @@ SETTINGS: tuple[Setting, ...] = (
             "The number of worker processes (default: $WEB_CONCURRENCY or 1).", positive_int, "INT",
             env="WEB_CONCURRENCY"),
     Setting("worker_class", ("-k", "--worker-class"), "sync", "Worker Processes",
-            "The worker class. This version has 'sync'.", str, "STRING"),
+            "The worker class: 'sync' (one request at a time per worker, for CPU-bound apps), "
+            "'gthread' (a pool of --threads threads per worker, for thread-safe apps that wait on "
+            "I/O) or 'gevent' (a greenlet per connection; pip install 'pronghorn[gevent]'). "
+            "Gunicorn's class paths (gunicorn.workers.ggevent.GeventWorker, ...) name the same "
+            "classes. With --threads above 1, 'sync' runs as 'gthread', as in Gunicorn.",
+            str, "STRING"),
+    Setting("threads", ("--threads",), 1, "Worker Processes",
+            "Threads per worker that run requests (gthread). Above 1, the sync class becomes "
+            "gthread.", positive_int, "INT"),
+    Setting("worker_connections", ("--worker-connections",), 1000, "Worker Processes",
+            "The most connections one gthread or gevent worker holds at once; past it, new "
+            "connections wait in the listen queue. The sync worker ignores it, as Gunicorn's does.",
+            positive_int, "INT"),
     Setting("timeout", ("-t", "--timeout"), 30.0, "Worker Processes",
             "Workers silent for more than this many seconds are killed and restarted.",
             positive_float, "INT"),

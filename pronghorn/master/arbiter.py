@@ -403,8 +403,13 @@ class Arbiter:
         self.hooks.call("post_fork", self, handle)  # before the switch to --user, as in Gunicorn
         # The server's own modules load with the master's rights (the Python installation may not
         # be readable by --user); the application loads as --user.
+        from ..workers import load_worker_class
+
+        worker_class = load_worker_class(cfg.worker_class)
+        prepare = getattr(worker_class, "prepare_process", None)
+        if prepare is not None:
+            prepare()  # gevent patches here: before the app, or anything of ours that uses sockets
         from ..workers.base import WorkerContext
-        from ..workers.sync import run_worker
         from ..wsgi.loader import load_app
 
         try:
@@ -425,7 +430,7 @@ class Arbiter:
         ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
         self.hooks.call("post_worker_init", ctx)
         try:
-            run_worker(app, cfg, self.listeners, log, ctx)
+            worker_class.run_worker(app, cfg, self.listeners, log, ctx)
         finally:
             self.hooks.call("worker_exit", self, ctx)
         log.info("Worker exiting (pid: %d)", handle.pid)

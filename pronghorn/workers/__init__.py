@@ -1,1 +1,83 @@
-"""Worker classes: thin I/O drivers between sockets, the HTTP core and the WSGI application."""
+"""Worker classes: which names exist, what Gunicorn's names map to, and loading one in a worker.
+
+A worker class is a module with ``run_worker(app, cfg, listeners, log, ctx)`` and, optionally,
+``prepare_process()``, which the forked worker calls before it imports anything else of the app
+(gevent's monkey-patching must come first). The master only resolves names here: it never imports a
+worker class module, so it never imports asyncio, threads or gevent before forking.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+#: Our worker classes and the modules that implement them.
+WORKER_CLASSES: dict[str, str] = {
+    "sync": "pronghorn.workers.sync",
+    "gthread": "pronghorn.workers.gthread",
+    "gevent": "pronghorn.workers.ggevent",
+}
+
+#: Every other spelling that names one of ours: Gunicorn's class paths and "egg:" URIs, and our own
+#: class paths, so that a config file written for Gunicorn keeps working.
+_ALIASES: dict[str, str] = {
+    "gunicorn.workers.sync.syncworker": "sync",
+    "gunicorn.workers.gthread.threadworker": "gthread",
+    "gunicorn.workers.ggevent.geventworker": "gevent",
+    "gunicorn.workers.ggevent.geventpywsgiworker": "gevent",
+    "pronghorn.workers.sync.syncworker": "sync",
+    "pronghorn.workers.gthread.threadworker": "gthread",
+    "pronghorn.workers.ggevent.geventworker": "gevent",
+}
+
+#: Gunicorn worker classes with no pronghorn counterpart, and what to use instead.
+_OTHERS: dict[str, str] = {
+    "eventlet": "eventlet is deprecated upstream; 'gevent' serves the same apps",
+    "gunicorn.workers.geventlet.eventletworker": "eventlet is deprecated upstream; 'gevent' serves "
+                                                 "the same apps",
+    "tornado": "pronghorn serves WSGI apps; run a Tornado app with Tornado's own server",
+    "gunicorn.workers.gtornado.tornadoworker": "pronghorn serves WSGI apps; run a Tornado app with "
+                                               "Tornado's own server",
+    "uvicorn.workers.uvicornworker": "an ASGI worker: pronghorn serves WSGI apps; run ASGI apps "
+                                     "with an ASGI server",
+    "asgi": "pronghorn serves WSGI apps; run ASGI apps with an ASGI server",
+}
+
+GEVENT_MISSING = ("the gevent worker class needs gevent, which is not installed: "
+                  "pip install 'pronghorn[gevent]'")
+
+
+class WorkerClassError(ValueError):
+    """The worker class cannot be used; the message says why and what to use."""
+
+
+def resolve_worker_class(name: str, threads: int = 1) -> str:
+    """The canonical name ('sync', 'gthread' or 'gevent') for what the user wrote.
+
+    As in Gunicorn, the sync class with more than one thread is the threaded class. A gevent that
+    is not installed is reported here, in the master, without importing it (importing gevent in the
+    master would defeat patching it first in the workers).
+    """
+    key = name.strip()
+    lowered = key.lower()
+    if lowered.startswith("egg:gunicorn#") or lowered.startswith("egg:pronghorn#"):
+        lowered = lowered.split("#", 1)[1]
+    canonical = lowered if lowered in WORKER_CLASSES else _ALIASES.get(lowered)
+    if canonical is None:
+        ours = ", ".join(repr(n) for n in WORKER_CLASSES)
+        reason = _OTHERS.get(lowered)
+        if reason is None:
+            reason = (f"not a pronghorn worker class; a worker class written for Gunicorn's "
+                      f"internals cannot run here")
+        raise WorkerClassError(f"{key!r}: {reason}. pronghorn's worker classes are {ours}")
+    if canonical == "sync" and threads > 1:
+        canonical = "gthread"
+    if canonical == "gevent" and importlib.util.find_spec("gevent") is None:
+        raise WorkerClassError(GEVENT_MISSING)
+    return canonical
+
+
+def load_worker_class(canonical: str) -> ModuleType:
+    """Import a worker class module, in the worker process."""
+    return importlib.import_module(WORKER_CLASSES[canonical])

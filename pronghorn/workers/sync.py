@@ -62,6 +62,9 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class SyncWorker:
+    multithread = False  # wsgi.multithread
+    protocol_class: type["HTTPProtocol"]  # set below, once the class exists
+
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext) -> None:
         self.app = app
@@ -105,13 +108,13 @@ class SyncWorker:
         multiprocess = self.cfg.workers > 1
         for sock in self.listeners:
             scheme = "http"
-            builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess)
+            builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess,
+                                     self.multithread)
+            self._builders[sock.fileno()] = builder
             # Not serving yet: a request already waiting in the backlog would be accepted and run
             # while the loop creates the next server, before the signal handlers below exist (a
             # SIGABRT or TERM then killed the worker with that request unanswered and unlogged).
-            server = loop.run_until_complete(loop.create_server(
-                lambda b=builder: HTTPProtocol(self, b), sock=sock, backlog=self.cfg.backlog,
-                start_serving=False))
+            server = loop.run_until_complete(self.create_server(sock, builder, start_serving=False))
             self.servers.append(server)
         # Plain Python handlers, not loop.add_signal_handler(): Python runs them between bytecodes,
         # so a TERM that arrives in the middle of the app's call is seen at once and the response
@@ -135,6 +138,13 @@ class SyncWorker:
                 proto.abort()
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
+
+    async def create_server(self, sock: socket.socket, builder: EnvironBuilder,
+                            start_serving: bool = True) -> asyncio.AbstractServer:
+        protocol = self.protocol_class
+        return await self.loop.create_server(
+            lambda: protocol(self, builder), sock=sock, backlog=self.cfg.backlog,
+            start_serving=start_serving)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
@@ -197,7 +207,9 @@ class SyncWorker:
         interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
         next_sweep = 0.0
         while True:
-            if not self.ctx.tick():
+            if self._stuck():
+                pass  # let the heartbeat lapse: the master replaces a worker whose app calls all hang
+            elif not self.ctx.tick():
                 self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
                 self.stop_gracefully()
             now = self.loop.time()
@@ -206,6 +218,11 @@ class SyncWorker:
                 for proto in list(self.connections):
                     proto.check_deadlines(now, cfg.keepalive, cfg.header_timeout)
             await asyncio.sleep(interval)
+
+    def _stuck(self) -> bool:
+        """Whether to stop the heartbeat although the loop runs. Here, never: a hung app call
+        blocks this loop itself, and the heartbeat stops with it."""
+        return False
 
     # -- the app queue -------------------------------------------------------------------------------
 
@@ -481,7 +498,7 @@ class HTTPProtocol(asyncio.Protocol):
                     if event.expect_continue:  # type: ignore[union-attr]
                         # The client waits for our word before sending the body: call the app now,
                         # and send 100 Continue only if it reads wsgi.input (RFC 9110 10.1.1).
-                        self.deferred = DeferredInput(self.read_body_blocking)
+                        self.deferred = self.deferred_input()
                         self.phase = _WAITING
                         self.worker.submit(self)
                         return
@@ -547,6 +564,10 @@ class HTTPProtocol(asyncio.Protocol):
             self.refuse(error.status, error.reason)
         else:
             self.refuse(500, "the application raised an error", log=False)
+
+    def deferred_input(self) -> DeferredInput:
+        """wsgi.input for a request that waits for 100 Continue (the worker class decides how)."""
+        return DeferredInput(self.read_body_blocking)
 
     def read_body_blocking(self) -> BodyBuffer:
         """Send 100 Continue and read the whole body, blocking, from inside the app's call.
@@ -650,6 +671,9 @@ class HTTPProtocol(asyncio.Protocol):
             await waiter
         finally:
             loop.remove_writer(fd)
+
+
+SyncWorker.protocol_class = HTTPProtocol
 
 
 def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],

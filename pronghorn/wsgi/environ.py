@@ -37,7 +37,8 @@ def _environ_key(name: bytes) -> str | None:
 class EnvironBuilder:
     """Makes environs for one listener: its address fills SERVER_NAME/PORT when there is no Host."""
 
-    def __init__(self, server_address: Any, url_scheme: str, errors: Any, multiprocess: bool) -> None:
+    def __init__(self, server_address: Any, url_scheme: str, errors: Any, multiprocess: bool,
+                 multithread: bool = False) -> None:
         if isinstance(server_address, tuple):
             self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
         else:
@@ -52,7 +53,7 @@ class EnvironBuilder:
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": url_scheme,
             "wsgi.errors": errors,
-            "wsgi.multithread": False,
+            "wsgi.multithread": multithread,
             "wsgi.multiprocess": multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
