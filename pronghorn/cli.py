@@ -232,6 +232,12 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
         fail("worker_class", "--worker-class", str(exc))
     if cfg.workers < 1:
         fail("workers", "--workers", "must be at least 1")
+    from .tls import check_settings as tls_problem
+
+    problem_text = tls_problem(cfg)
+    if problem_text is not None:
+        name, _, why = problem_text.partition(": ")
+        fail(name, "--" + name.replace("_", "-"), why)
     from .master.reloader import engine_problem
 
     problem = engine_problem(cfg.reload_engine, cfg.reload)
@@ -300,6 +306,14 @@ def check_config(cfg: Config) -> int:
     except (OSError, ValueError) as exc:
         print(f"pronghorn: error: {exc}", file=sys.stderr)
         return 1
+    from .tls import enabled as tls_enabled, server_context
+
+    if tls_enabled(cfg):
+        try:
+            server_context(cfg)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            print(f"pronghorn: error: cannot use the TLS certificate or key: {exc}", file=sys.stderr)
+            return 1
     from .wsgi.loader import AppLoadError, load_app
 
     try:

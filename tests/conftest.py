@@ -137,10 +137,10 @@ def parse_address(address: str) -> tuple[int, object]:
     """A "Listening at:" address → (socket family, connect address)."""
     if address.startswith("unix:"):
         return socket.AF_UNIX, address[5:]
-    match = re.fullmatch(r"http://\[(.+)\]:(\d+)", address)
+    match = re.fullmatch(r"https?://\[(.+)\]:(\d+)", address)
     if match:
         return socket.AF_INET6, (match.group(1), int(match.group(2)))
-    match = re.fullmatch(r"http://(.+):(\d+)", address)
+    match = re.fullmatch(r"https?://(.+):(\d+)", address)
     assert match, address
     return socket.AF_INET, (match.group(1), int(match.group(2)))
 

@@ -296,10 +296,8 @@ def test_an_imported_hook_is_a_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("source", [
     "logger_class = 'myapp.logging.Logger'",
     "dirty_workers = 2",
-    "certfile = '/etc/ssl/site.pem'",
     "forwarded_allow_ips = '*'",
     "enable_backlog_metric = True",
-    "def ssl_context(config, factory):\n    return factory()",
 ])
 def test_unsupported_gunicorn_settings_are_errors(tmp_path: Path, source: str) -> None:
     name = source.split()[1].split("(")[0] if source.startswith("def") else source.split()[0]

@@ -304,7 +304,7 @@ def test_every_unsupported_setting_has_advice() -> None:
 
 def test_hidden_gunicorn_flags_stay_out_of_help() -> None:
     text = build_parser().format_help()
-    assert "--dirty-workers" not in text and "--certfile" not in text
+    assert "--dirty-workers" not in text and "--paste" not in text
     assert "--check-config" in text and "--print-config" in text and "--workers" in text
 
 
@@ -411,7 +411,7 @@ def test_gunicorn_flags_of_supported_settings_work_on_the_command_line() -> None
             continue
         for flag in flags:
             argv = [flag] if setting.flag_only else [flag, SAMPLE_VALUES.get(name, "1")]
-            cfg = config([*argv, APP])
+            cfg = config([*argv, *COMPANIONS.get(name, ()), APP])
             assert cfg.sources[name] == "command line", (name, flag)
 
 
@@ -420,7 +420,13 @@ SAMPLE_VALUES = {
     "raw_env": "A=1", "access_log_format": "%(h)s", "syslog_addr": "udp://localhost:514",
     "syslog_facility": "user", "statsd_host": "localhost:8125", "user": str(os.getuid()),
     "group": str(os.getgid()),
+    # Only readability is checked before a worker loads them.
+    "certfile": __file__, "keyfile": __file__, "ca_certs": __file__, "cert_reqs": "0",
+    "ssl_version": "TLSv1_2",
 }
+
+#: What a setting needs beside it to be valid.
+COMPANIONS = {"keyfile": ("--certfile", __file__), "ca_certs": ("--certfile", __file__)}
 
 
 def test_pronghorn_additions_do_not_shadow_gunicorn_names() -> None:

@@ -83,7 +83,6 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
     return GunicornSetting(flags, advice, inert, value)
 
 
-_TLS = "TLS comes with the deployment work (issue 6); terminate TLS in nginx meanwhile"
 _PROXY = ("comes with the reverse-proxy work (issue 6); until then REMOTE_ADDR is the peer's address, "
           "wsgi.url_scheme is 'http' and X-Forwarded-* headers reach the app as plain HTTP_* keys")
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
@@ -158,15 +157,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "default_proc_name": _g((), "accepted and ignored: Gunicorn sets it itself; use proc_name (-n)",
                             _ANY),
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
-    "keyfile": _g(("--keyfile",), _TLS, None, value="FILE"),
-    "certfile": _g(("--certfile",), _TLS, None, value="FILE"),
-    "ssl_version": _g(("--ssl-version",), _TLS, 2, value="STRING"),  # ssl.PROTOCOL_TLS
-    "cert_reqs": _g(("--cert-reqs",), _TLS, 0, value="INT"),  # ssl.CERT_NONE
-    "ca_certs": _g(("--ca-certs",), _TLS, None, value="FILE"),
-    "suppress_ragged_eofs": _g(("--suppress-ragged-eofs",), _TLS, True),
-    "do_handshake_on_connect": _g(("--do-handshake-on-connect",), _TLS, False),
-    "ciphers": _g(("--ciphers",), _TLS, None, value="STRING"),
-    "ssl_context": _g((), _TLS, None),  # a hook
     # HTTP/2, ASGI (Gunicorn 24+)
     "http_protocols": _g(("--http-protocols",), _HTTP2, "h1", value="STRING"),
     "http2_cleartext": _g(("--http2-cleartext",), _HTTP2, "off", False, value="[MODE]"),

@@ -38,6 +38,7 @@ HOOK_SPECS: dict[str, tuple[str, ...]] = {
     "worker_exit": ("server", "worker"),
     "nworkers_changed": ("server", "new_value", "old_value"),
     "on_exit": ("server",),
+    "ssl_context": ("config", "default_ssl_context_factory"),
 }
 
 HOOK_NAMES: frozenset[str] = frozenset(HOOK_SPECS)

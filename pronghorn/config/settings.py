@@ -22,6 +22,7 @@ from ..logs import (
     DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES, compile_access_format, parse_statsd_address,
     parse_syslog_address,
 )
+from ..tls import cert_reqs as tls_cert_reqs, ssl_version as tls_ssl_version
 from .hooks import Hooks
 
 
@@ -105,7 +106,7 @@ def log_level(text: str) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging")
+            "Process Naming", "Debugging", "Logging", "SSL")
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dogstatsd_tags", ("--dogstatsd-tags",), "", "Logging",
             "Comma-separated dogstatsd tags added to every metric, like 'env:prod,app:web'.", str,
             "DOGSTATSD_TAGS"),
+    # -- SSL (pronghorn/tls.py makes the context, in each worker) --
+    Setting("certfile", ("--certfile",), None, "SSL",
+            "Serve HTTPS: the certificate file (PEM, the chain after the certificate). TLS 1.2 "
+            "is the minimum.", str, "FILE"),
+    Setting("keyfile", ("--keyfile",), None, "SSL",
+            "The private key file, when it is not in --certfile.", str, "FILE"),
+    Setting("ca_certs", ("--ca-certs",), None, "SSL",
+            "CA certificates that client certificates are checked against.", str, "FILE"),
+    Setting("cert_reqs", ("--cert-reqs",), 0, "SSL",
+            "Client certificates: 0 not asked for, 1 optional, 2 required (needs --ca-certs).",
+            tls_cert_reqs, "INT"),
+    Setting("ciphers", ("--ciphers",), None, "SSL",
+            "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's); default: Python's.",
+            str, "STRING"),
+    Setting("ssl_version", ("--ssl-version",), "TLSv1_2", "SSL",
+            "The lowest TLS version: TLS (the default, 1.2 or newer) or TLSv1_3. Older versions "
+            "are refused. Gunicorn's numeric values are understood.", tls_ssl_version, "STRING"),
+    Setting("do_handshake_on_connect", ("--do-handshake-on-connect",), False, "SSL",
+            "Accepted for Gunicorn compatibility: the handshake always completes, within "
+            "10 seconds, before the request is read.", flag_only=True),
+    Setting("suppress_ragged_eofs", ("--suppress-ragged-eofs",), True, "SSL",
+            "Accepted for Gunicorn compatibility: a client that closes without TLS close_notify "
+            "is treated as closing.", flag_only=True),
 )
 
 

@@ -187,7 +187,8 @@ class Arbiter:
                     sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port)
                     self._chown_unix_socket(sock)
                 self.listeners.append(sock)
-                self.log.info("Listening at: %s (%d)", describe(sock), self.pid)
+                self.log.info("Listening at: %s (%d)",
+                              describe(sock, "https" if self.cfg.certfile else "http"), self.pid)
         except (OSError, ValueError) as exc:
             raise HaltServer(f"Cannot listen at {address}: {exc}") from None
 
@@ -409,8 +410,17 @@ class Arbiter:
         prepare = getattr(worker_class, "prepare_process", None)
         if prepare is not None:
             prepare()  # gevent patches here: before the app, or anything of ours that uses sockets
+        from ..tls import enabled as tls_enabled, server_context
         from ..workers.base import WorkerContext
         from ..wsgi.loader import load_app
+
+        ssl_context = None
+        if tls_enabled(cfg):
+            try:
+                ssl_context = server_context(cfg)  # read before the switch to --user, as the key
+            except (OSError, ValueError) as exc:   # is usually readable by root only
+                log.error("Cannot use the TLS certificate or key: %s", exc)
+                return WORKER_BOOT_ERROR
 
         try:
             drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group))
@@ -428,6 +438,7 @@ class Arbiter:
                 # --reload: keep serving (the traceback, as a 500) until a fixed file reloads us.
                 app = serve_failure(self.reloader.report_w, exc, log)
         ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
+        ctx.ssl_context = ssl_context
         self.hooks.call("post_worker_init", ctx)
         try:
             worker_class.run_worker(app, cfg, self.listeners, log, ctx)

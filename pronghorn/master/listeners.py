@@ -56,14 +56,14 @@ def _remove_stale_socket(path: str) -> None:
     os.unlink(path)
 
 
-def describe(sock: socket.socket) -> str:
-    """The address as the log's "Listening at:" line shows it."""
+def describe(sock: socket.socket, scheme: str = "http") -> str:
+    """The address as the log's "Listening at:" line shows it (https:// when serving TLS)."""
     name: Any = sock.getsockname()
     if sock.family == socket.AF_UNIX:
         return f"unix:{name}"
     if sock.family == socket.AF_INET6:
-        return f"http://[{name[0]}]:{name[1]}"
-    return f"http://{name[0]}:{name[1]}"
+        return f"{scheme}://[{name[0]}]:{name[1]}"
+    return f"{scheme}://{name[0]}:{name[1]}"
 
 
 def close_listener(sock: socket.socket, unlink: bool = True) -> None:

@@ -35,6 +35,8 @@ class WorkerContext:
         # Set by the worker class: runs a callable from its event loop, soon (thread- and signal-
         # safe). Signal handlers hand their real work to it rather than doing it mid-bytecode.
         self.call_soon: Callable[[Callable[[], Any]], Any] | None = None
+        # The listeners' ssl.SSLContext when --certfile is set (made by the master's fork code).
+        self.ssl_context: Any = None
         self._wake_fd = wake_fd
         # Jitter spreads recycling so that workers started together do not all restart together.
         self.max_requests = (cfg.max_requests + random.randint(0, cfg.max_requests_jitter)

@@ -268,6 +268,7 @@ class ThreadedProtocol(HTTPProtocol):
     loop, on the thread's request; connection counts drive --worker-connections."""
 
     worker: ThreadWorker
+    reads_deferred_body_in_loop = True
 
     def __init__(self, worker: SyncWorker, builder: EnvironBuilder) -> None:
         super().__init__(worker, builder)

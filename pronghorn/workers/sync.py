@@ -36,6 +36,7 @@ from ..http import (
     ResponseFramer, error_response,
 )
 from ..logs import request_logger
+from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
@@ -107,7 +108,7 @@ class SyncWorker:
         self._stopped = loop.create_future()
         multiprocess = self.cfg.workers > 1
         for sock in self.listeners:
-            scheme = "http"
+            scheme = "https" if self.ctx.ssl_context is not None else "http"
             builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess,
                                      self.multithread)
             self._builders[sock.fileno()] = builder
@@ -142,9 +143,14 @@ class SyncWorker:
     async def create_server(self, sock: socket.socket, builder: EnvironBuilder,
                             start_serving: bool = True) -> asyncio.AbstractServer:
         protocol = self.protocol_class
+        tls = self.ctx.ssl_context
         return await self.loop.create_server(
             lambda: protocol(self, builder), sock=sock, backlog=self.cfg.backlog,
-            start_serving=start_serving)
+            start_serving=start_serving, ssl=tls,
+            # The handshake counts against the head's deadline too, and never takes longer than
+            # HANDSHAKE_TIMEOUT: a TLS port is otherwise an open door for idle connections.
+            ssl_handshake_timeout=(min(HANDSHAKE_TIMEOUT, self.cfg.header_timeout or HANDSHAKE_TIMEOUT)
+                                   if tls is not None else None))
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
@@ -401,6 +407,10 @@ _IDLE, _HEAD, _BODY, _WAITING, _RESPONDING = range(5)
 class HTTPProtocol(asyncio.Protocol):
     """One client connection in the sync worker."""
 
+    # Whether a body the app asks for late (Expect: 100-continue) is read through the loop (and so
+    # through TLS). The sync worker reads it from the raw socket while the app runs inline.
+    reads_deferred_body_in_loop = False
+
     def __init__(self, worker: SyncWorker, builder: EnvironBuilder) -> None:
         self.worker = worker
         self.builder = builder
@@ -415,6 +425,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.phase = _IDLE
         self.since = 0.0            # when the current phase began (or input last arrived)
         self.closed = False
+        self.tls = False
         self.write_paused = False
         self.reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -426,6 +437,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         self.peer_text = (f"{self.peer[0]}:{self.peer[1]}" if isinstance(self.peer, tuple)
                           else "unix socket").encode()
+        self.tls = transport.get_extra_info("sslcontext") is not None
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -456,7 +468,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.conn.receive_data(b"")
         if self.phase in (_IDLE, _HEAD, _BODY):
             self.process()
-        return True  # keep the write side open: a request may still be owed its answer
+        # Keep the write side open: a request may still be owed its answer. (TLS cannot half-close;
+        # there the transport closes after this whatever we return, so say False.)
+        return not self.tls
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -495,7 +509,12 @@ class HTTPProtocol(asyncio.Protocol):
                     self.body = BodyBuffer()
                     self.phase = _BODY
                     self.since = self.worker.loop.time()
-                    if event.expect_continue:  # type: ignore[union-attr]
+                    if (event.expect_continue and self.tls  # type: ignore[union-attr]
+                            and not self.reads_deferred_body_in_loop):
+                        # The blocking read below works on the raw socket, not through TLS:
+                        # say Continue now and buffer the body like any other.
+                        self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                    elif event.expect_continue:  # type: ignore[union-attr]
                         # The client waits for our word before sending the body: call the app now,
                         # and send 100 Continue only if it reads wsgi.input (RFC 9110 10.1.1).
                         self.deferred = self.deferred_input()
@@ -656,6 +675,8 @@ class HTTPProtocol(asyncio.Protocol):
     # -- sendfile support -------------------------------------------------------------------------------
 
     def can_sendfile(self) -> bool:
+        if self.tls:
+            return False  # the bytes must go through the TLS layer, not straight to the socket
         sock = self.transport.get_extra_info("socket") if self.transport else None
         return sock is not None and not self.closed
 
