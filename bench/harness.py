@@ -1,0 +1,920 @@
+"""pronghorn's benchmark harness: pronghorn against its peers, scenario by scenario, in one run.
+
+Run it through ``bench/run``, which makes the benchmark's own virtualenv first; this file
+expects to be running inside it (the servers and ``django-admin`` are found next to
+``sys.executable``). ``bench/run --help`` lists the options; docs/performance.md explains
+the scenarios and what the numbers mean.
+
+How a measurement is taken, and why:
+
+* One server at a time, started in a new session (its own process group) so that the whole
+  group -- master and workers -- can be stopped together and nothing outlives its run.
+* The server is pinned to CPU 0 and wrk to CPU 1 with taskset, so that the load generator
+  never steals the server's core and every server gets exactly one core's worth of time.
+  Scenarios with two workers are the exception: there the server and wrk share both cores
+  unpinned, as they would on a real two-core host.
+* Readiness is polled, not slept for: the harness sends the scenario's own request until
+  a correct answer comes back (which also proves the server serves this scenario right),
+  then gives wrk a one-second warm-up that is not measured.
+* Servers are interleaved round by round (round 1 runs every server of every scenario once,
+  then round 2, ...), so that a slow minute on a shared machine lands on every server rather
+  than on one. The report keeps each cell's best round: interference from other work only
+  ever lowers a server's rate, so the best round is the closest to what the server can do.
+  The spread column shows how far apart the rounds were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.client
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+APPS = BENCH / "apps"
+LOGS = BENCH / ".logs"
+VENV_BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+READY_TIMEOUT = 30.0  # seconds for a server to answer its first request (Django imports take a while)
+STOP_TIMEOUT = 5.0  # seconds of grace after SIGTERM before the group gets SIGKILL
+FILE_SIZE = 1024 * 1024
+UPLOAD_SIZE = 64 * 1024
+
+FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "waitress")
+
+
+# --------------------------------------------------------------------------------------
+# What is measured: servers (variants) and scenarios
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running one server: its family, worker model and logging."""
+
+    label: str  # the name in the table, unique within a scenario
+    family: str  # one of FAMILIES; what --servers selects
+    mode: str = "sync"  # "sync", "gthread" or "gevent"
+    workers: int = 1
+    threads: int = 1
+    access_log: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    measures: str  # one line for --list and the docs
+    app: str  # MODULE:CALLABLE, or "django" for the generated project
+    variants: tuple[Variant, ...]
+    method: str = "GET"
+    path: str = "/"
+    connections: int = 50
+    wrk_headers: tuple[str, ...] = ()
+    wrk_script: str | None = None
+    pinned: bool = True
+    expect_body: bytes | None = None  # the exact body, when it is small
+    expect_length: int | None = None  # else the body's length, when known
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from issue 7: ``numerator / denominator >= minimum`` on requests per second."""
+
+    scenario: str
+    numerator: str
+    denominator: str
+    minimum: float
+    text: str
+
+
+def _one_worker_peers(mode: str = "sync", threads: int = 1) -> tuple[Variant, ...]:
+    """pronghorn and every peer, one worker process each, for a plain one-worker scenario."""
+    return (
+        Variant("pronghorn", "pronghorn", mode, threads=threads),
+        Variant("gunicorn", "gunicorn", mode, threads=threads),
+        Variant("granian", "granian", threads=threads),
+        Variant("bjoern", "bjoern"),
+        # waitress has no worker processes, only threads; one thread calls the app one
+        # request at a time, which is the sync worker's contract.
+        Variant("waitress", "waitress", threads=threads),
+    )
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "hello",
+        "hello world, keep-alive",
+        "the fixed cost of a request: parsing, environ, start_response, one small write",
+        "bench_apps:hello",
+        _one_worker_peers(),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "close",
+        "hello world, Connection: close",
+        "a new connection per request, as nginx proxies by default: accept and close dominate",
+        "bench_apps:hello",
+        _one_worker_peers(),
+        wrk_headers=("Connection: close",),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "django",
+        "Django templated page",
+        "a real Django project (startproject, default middleware) rendering a template with a loop",
+        "django",
+        _one_worker_peers(),
+    ),
+    Scenario(
+        "big",
+        "100 KB response",
+        "writing a body larger than the socket buffer, with backpressure",
+        "bench_apps:big",
+        _one_worker_peers(),
+        expect_length=100 * 1024,
+    ),
+    Scenario(
+        "upload",
+        "64 KB POST, echoed as its length",
+        "reading a request body through wsgi.input",
+        "bench_apps:upload",
+        _one_worker_peers(),
+        method="POST",
+        wrk_script="post64k.lua",
+        expect_body=str(UPLOAD_SIZE).encode(),
+    ),
+    Scenario(
+        "stream",
+        "streamed generator, no Content-Length",
+        "16 x 1 KB yielded by a generator: the server frames it (chunked) and writes per chunk",
+        "bench_apps:stream",
+        _one_worker_peers(),
+        expect_length=16 * 1024,
+    ),
+    Scenario(
+        "file",
+        "1 MB file via wsgi.file_wrapper",
+        "sending a file (sendfile where the server uses it)",
+        "bench_apps:file",
+        _one_worker_peers(),
+        expect_length=FILE_SIZE,
+    ),
+    Scenario(
+        "gthread-sleep",
+        "gthread, 4 threads, app sleeps 10 ms",
+        "a thread pool under an app that waits: bound by 4 threads x 10 ms (at most ~400 req/s)",
+        "bench_apps:sleep",
+        (
+            Variant("pronghorn gthread", "pronghorn", "gthread", threads=4),
+            Variant("gunicorn gthread", "gunicorn", "gthread", threads=4),
+            Variant("waitress 4 threads", "waitress", threads=4),
+            Variant("granian 4 threads", "granian", threads=4),
+        ),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "gthread-hello",
+        "gthread, 4 threads, hello world",
+        "the cost of handing each request to a pool thread and back",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn gthread", "pronghorn", "gthread", threads=4),
+            Variant("gunicorn gthread", "gunicorn", "gthread", threads=4),
+        ),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "gevent-sleep",
+        "gevent, app sleeps 10 ms",
+        "a greenlet per connection under an app that waits (time.sleep is patched to yield)",
+        "bench_apps:sleep",
+        (
+            Variant("pronghorn gevent", "pronghorn", "gevent"),
+            Variant("gunicorn gevent", "gunicorn", "gevent"),
+        ),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "gevent-hello",
+        "gevent, hello world",
+        "the gevent worker's own cost per request",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn gevent", "pronghorn", "gevent"),
+            Variant("gunicorn gevent", "gunicorn", "gevent"),
+        ),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "access-log",
+        "hello world, access log on",
+        "the default worker writing Gunicorn's access-log line for every request (to /dev/null)",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn + log", "pronghorn", access_log=True),
+            Variant("pronghorn", "pronghorn"),
+            Variant("gunicorn + log", "gunicorn", access_log=True),
+        ),
+        expect_body=b"Hello, World!",
+    ),
+    Scenario(
+        "two-workers",
+        "hello world, 2 workers, unpinned",
+        "two worker processes sharing the listener, server and wrk unpinned on both cores",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn -w 2", "pronghorn", workers=2),
+            Variant("gunicorn -w 2", "gunicorn", workers=2),
+            Variant("granian --workers 2", "granian", workers=2),
+        ),
+        pinned=False,
+        expect_body=b"Hello, World!",
+    ),
+)
+
+TARGETS: tuple[Target, ...] = (
+    Target("hello", "pronghorn", "granian", 1.25, "hello, keep-alive: >= 1.25 x Granian"),
+    Target("hello", "pronghorn", "gunicorn", 10.0, "hello, keep-alive: >= 10 x Gunicorn sync"),
+    Target("close", "pronghorn", "granian", 1.0, "hello, Connection: close: >= 1.0 x Granian"),
+    Target("django", "pronghorn", "bjoern", 1.0, "Django page: >= 1.0 x bjoern"),
+    Target("big", "pronghorn", "granian", 1.0, "100 KB response: >= 1.0 x Granian"),
+    Target("upload", "pronghorn", "granian", 1.0, "64 KB upload: >= 1.0 x Granian"),
+    Target("gthread-sleep", "pronghorn gthread", "gunicorn gthread", 1.0,
+           "gthread, 10 ms sleep: >= 1.0 x Gunicorn gthread"),
+    Target("gthread-hello", "pronghorn gthread", "gunicorn gthread", 5.0, "gthread, hello: >= 5 x Gunicorn gthread"),
+    Target("gevent-hello", "pronghorn gevent", "gunicorn gevent", 4.0, "gevent, hello: >= 4 x Gunicorn gevent"),
+    Target("access-log", "pronghorn + log", "pronghorn", 0.75, "access log costs <= 25 % of the hello rate"),
+)
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """One wrk run against one server."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    non_2xx: int
+    rss_kib: int | None
+
+
+@dataclass
+class Cell:
+    """Everything measured for one variant in one scenario, over all rounds."""
+
+    runs: list[Measurement] = field(default_factory=list)
+    unavailable: str | None = None  # why, when the server could not serve this scenario
+
+    def best(self) -> Measurement | None:
+        return max(self.runs, key=lambda m: m.rps) if self.runs else None
+
+    def errors(self) -> int:
+        # Summed over every round, not taken from the best one: an error is never averaged away.
+        return sum(m.socket_errors + m.non_2xx for m in self.runs)
+
+    def peak_rss_kib(self) -> int | None:
+        values = [m.rss_kib for m in self.runs if m.rss_kib is not None]
+        return max(values) if values else None
+
+    def spread(self) -> float | None:
+        """How far the worst round fell below the best, as a fraction of the best."""
+        if len(self.runs) < 2:
+            return None
+        rates = [m.rps for m in self.runs]
+        return (max(rates) - min(rates)) / max(rates) if max(rates) else None
+
+
+class Unavailable(Exception):
+    """The server cannot run this scenario (not installed, failed to start, wrong answer)."""
+
+
+# --------------------------------------------------------------------------------------
+# Starting, probing and stopping servers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppLocation:
+    """Where a scenario's app is imported from: its MODULE:CALLABLE and its directory."""
+
+    target: str
+    directory: Path
+
+
+def server_argv(variant: Variant, app: str, port: int) -> list[str]:
+    """The command line that starts ``variant`` serving ``app`` on HOST:port, logging off."""
+    bind = f"{HOST}:{port}"
+    if variant.family in ("pronghorn", "gunicorn"):
+        # pronghorn takes Gunicorn's flags, so both are started by the same command line.
+        argv = [str(VENV_BIN / variant.family), "-w", str(variant.workers), "-b", bind, "-k", variant.mode]
+        if variant.mode == "gthread":
+            argv += ["--threads", str(variant.threads)]
+        if variant.access_log:
+            argv += ["--access-logfile", "/dev/null"]
+        return [*argv, app]
+    if variant.family == "granian":
+        return [
+            str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
+            "--workers", str(variant.workers), "--blocking-threads", str(variant.threads),
+            # Plain HTTP/1.1 like every other server here; no access log.
+            "--http", "1", "--no-access-log", app,
+        ]
+    if variant.family == "bjoern":
+        return [sys.executable, str(BENCH / "runners" / "bjoern_run.py"), app, HOST, str(port)]
+    if variant.family == "waitress":
+        return [str(VENV_BIN / "waitress-serve"), f"--listen={bind}", f"--threads={variant.threads}", app]
+    raise ValueError(f"unknown server family {variant.family!r}")
+
+
+def family_available(family: str) -> str | None:
+    """None when the family's server is installed in this virtualenv, else why it is not."""
+    if family == "bjoern":
+        try:
+            import bjoern  # noqa: F401  (only whether it imports matters)
+        except ImportError:
+            return "bjoern is not installed (it needs libev-dev to build: apt-get install -y libev-dev)"
+        return None
+    executable = {"waitress": "waitress-serve"}.get(family, family)
+    if not (VENV_BIN / executable).exists():
+        return f"{executable} is not installed in {VENV_BIN.parent}"
+    return None
+
+
+def free_port() -> int:
+    # A fresh port per run: no server ever meets its predecessor's TIME_WAIT sockets.
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def server_env(app: AppLocation) -> dict[str, str]:
+    env = dict(os.environ)
+    # Settings the servers read from the environment would change what is measured.
+    for name in ("WEB_CONCURRENCY", "PORT", "GUNICORN_CMD_ARGS", "PRONGHORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(app.directory), env.get("PYTHONPATH", "")]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def probe(scenario: Scenario, port: int, upload: bytes) -> None:
+    """Send the scenario's request once; raise Unavailable unless the answer is right."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        body = upload if scenario.method == "POST" else None
+        conn.request(scenario.method, scenario.path, body=body)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise Unavailable(f"answered {response.status} to the scenario's request")
+    if scenario.expect_body is not None and data != scenario.expect_body:
+        raise Unavailable(f"wrong body: {data[:60]!r}")
+    if scenario.expect_length is not None and len(data) != scenario.expect_length:
+        raise Unavailable(f"wrong body length {len(data)}, expected {scenario.expect_length}")
+
+
+def wait_ready(proc: subprocess.Popen[bytes], scenario: Scenario, port: int, upload: bytes, log: Path) -> None:
+    """Poll until the server answers the scenario's request correctly, or say why it never will."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise Unavailable(f"exited with status {proc.returncode}: {last_line(log)}")
+        try:
+            probe(scenario, port, upload)
+            return
+        except (ConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise Unavailable(f"not ready after {READY_TIMEOUT:.0f} s ({exc}): {last_line(log)}") from exc
+        # Not a wait for readiness but the polling interval; it also notices an early exit.
+        try:
+            proc.wait(timeout=0.02)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1].strip()[:200] if lines else "(empty log)"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc (there is no portable call for it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name sits in parentheses and may hold spaces; the fields after it are fixed.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """The largest VmHWM (peak resident set) among the server's workers.
+
+    A worker is any process below the one started; a server that does not fork (bjoern,
+    waitress) is its own worker. A master's memory is not counted: it serves no request.
+    """
+    workers = descendants(pid) or [pid]
+    peaks: list[int] = []
+    for worker in workers:
+        try:
+            status = Path(f"/proc/{worker}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            peaks.append(int(match.group(1)))
+    return max(peaks) if peaks else None
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server's whole process group: TERM, then KILL whatever is left after the grace."""
+    pgid = proc.pid  # start_new_session made the server the leader of its own group
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    # Workers can outlive a master that died first; the group is not done until all are gone.
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while True:
+        try:
+            os.killpg(pgid, signal.SIGKILL if time.monotonic() > deadline else 0)
+        except ProcessLookupError:
+            break
+        if time.monotonic() > deadline + STOP_TIMEOUT:
+            break
+        try:
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------------------
+
+
+def wrk_argv(scenario: Scenario, port: int, seconds: float) -> list[str]:
+    argv = [
+        "wrk", "--latency", "-t", "1" if scenario.pinned else "2", "-c", str(scenario.connections),
+        "-d", f"{max(1, round(seconds))}s",
+    ]
+    for header in scenario.wrk_headers:
+        argv += ["-H", header]
+    if scenario.wrk_script:
+        argv += ["-s", str(BENCH / scenario.wrk_script)]
+    argv.append(f"http://{HOST}:{port}{scenario.path}")
+    if scenario.pinned:
+        argv = ["taskset", "-c", CLIENT_CPU, *argv]
+    return argv
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _latency_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
+    """requests/s, p50 ms, p99 ms, socket errors, non-2xx/3xx responses from wrk --latency."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
+    if not (rps and p50 and p99):
+        raise ValueError(f"could not read wrk's output:\n{output}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket_errors = sum(int(n) for n in errors.groups()) if errors else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return (
+        float(rps.group(1)), _latency_ms(p50.group(1)), _latency_ms(p99.group(1)),
+        socket_errors, int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def run_wrk(scenario: Scenario, port: int, seconds: float) -> str:
+    done = subprocess.run(
+        wrk_argv(scenario, port, seconds), capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if done.returncode != 0:
+        raise Unavailable(f"wrk failed ({done.returncode}): {done.stderr.strip()[:200]}")
+    return done.stdout
+
+
+# --------------------------------------------------------------------------------------
+# One measurement
+# --------------------------------------------------------------------------------------
+
+
+def measure(
+    scenario: Scenario, variant: Variant, app: AppLocation, seconds: float, warmup: float, upload: bytes,
+    log: Path,
+) -> Measurement:
+    port = free_port()
+    argv = server_argv(variant, app.target, port)
+    if scenario.pinned:
+        argv = ["taskset", "-c", SERVER_CPU, *argv]  # the master and every worker it forks
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            argv, cwd=app.directory, env=server_env(app), stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_ready(proc, scenario, port, upload, log)
+            if warmup > 0:
+                # Not measured: lets every worker boot, lazy imports happen and caches fill.
+                run_wrk(scenario, port, warmup)
+            output = run_wrk(scenario, port, seconds)
+            # Read before stopping: VmHWM is gone with the process.
+            rss = peak_rss_kib(proc.pid)
+            if proc.poll() is not None:
+                raise Unavailable(f"died during the run: {last_line(log)}")
+        finally:
+            stop(proc)
+    rps, p50, p99, socket_errors, non_2xx = parse_wrk(output)
+    return Measurement(rps, p50, p99, socket_errors, non_2xx, rss)
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures made at run time: the Django project and the 1 MB file
+# --------------------------------------------------------------------------------------
+
+DJANGO_VIEW = '''\
+from django.shortcuts import render
+
+ITEMS = [{"name": f"item {i}", "price": i * 1.5, "tags": ["a", "b", "c"][: i % 3 + 1]} for i in range(20)]
+
+
+def page(request):
+    return render(request, "page.html", {"title": "pronghorn benchmark", "items": ITEMS})
+'''
+
+DJANGO_TEMPLATE = """\
+<!doctype html>
+<html><head><title>{{ title }}</title></head>
+<body>
+<h1>{{ title|upper }}</h1>
+<table>
+{% for item in items %}
+<tr class="{% cycle 'odd' 'even' %}"><td>{{ forloop.counter }}</td><td>{{ item.name|title }}</td>
+<td>{{ item.price|floatformat:2 }}</td><td>{{ item.tags|join:", " }}</td></tr>
+{% endfor %}
+</table>
+</body></html>
+"""
+
+
+def make_django_project(workdir: Path) -> AppLocation:
+    """A project as ``django-admin startproject`` makes it, plus one templated view at ``/``."""
+    directory = workdir / "django"
+    directory.mkdir()
+    subprocess.run([str(VENV_BIN / "django-admin"), "startproject", "benchsite", str(directory)], check=True)
+    package = directory / "benchsite"
+    (package / "templates").mkdir()
+    (package / "templates" / "page.html").write_text(DJANGO_TEMPLATE)
+    (package / "views.py").write_text(DJANGO_VIEW)
+    settings = (package / "settings.py").read_text()
+    settings = settings.replace("DEBUG = True", "DEBUG = False")
+    settings = settings.replace("ALLOWED_HOSTS = []", "ALLOWED_HOSTS = ['*']")
+    settings = settings.replace("'DIRS': [],", "'DIRS': [BASE_DIR / 'benchsite' / 'templates'],")
+    settings = settings.replace('"DIRS": [],', '"DIRS": [BASE_DIR / "benchsite" / "templates"],')
+    if "DEBUG = False" not in settings or "benchsite' / 'templates'" not in settings.replace('"', "'"):
+        raise RuntimeError("this Django's settings.py template changed; update make_django_project")
+    (package / "settings.py").write_text(settings)
+    urls = (package / "urls.py").read_text()
+    urls = urls.replace("from django.urls import path", "from django.urls import path\n\nfrom . import views")
+    urls = urls.replace("urlpatterns = [", "urlpatterns = [\n    path('', views.page),", 1)
+    (package / "urls.py").write_text(urls)
+    return AppLocation("benchsite.wsgi:application", directory)
+
+
+# --------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    found: dict[str, str] = {"Python": platform.python_version()}
+    for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "waitress", "Django", "gevent", "uvloop", "httptools"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    found["wrk"] = ((wrk.stdout or wrk.stderr).split() or ["?", "?"])[1]
+    return found
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}"
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def table_rows(scenarios: Sequence[Scenario], cells: dict[tuple[str, str], Cell]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for scenario in scenarios:
+        baseline = cells.get((scenario.key, scenario.variants[0].label))
+        base = baseline.best() if baseline else None
+        for variant in scenario.variants:
+            cell = cells.get((scenario.key, variant.label))
+            if cell is None:
+                continue
+            best = cell.best()
+            if best is None:
+                reason = cell.unavailable or "no result"
+                rows.append([scenario.key, variant.label, "unavailable", "", "", "", "", "", reason])
+                continue
+            rss = cell.peak_rss_kib()
+            spread = cell.spread()
+            if variant is scenario.variants[0]:
+                ratio = "(base)"
+            elif base is not None and best.rps > 0:
+                ratio = f"{base.rps / best.rps:.2f}"
+            else:
+                ratio = "n/a"
+            rows.append([
+                scenario.key, variant.label, fmt_rate(best.rps), fmt_ms(best.p50_ms), fmt_ms(best.p99_ms),
+                str(cell.errors()), f"{rss / 1024:.1f}" if rss is not None else "?", ratio,
+                f"{spread * 100:.0f} %" if spread is not None else "",
+            ])
+    return rows
+
+
+HEADERS = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB", "first ÷ this", "spread"]
+
+
+def render_text(rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
+    numeric = {2, 3, 4, 5, 6, 7}
+    lines = []
+    previous = None
+    for row in [HEADERS, *rows]:
+        if previous is not None and row[0] != previous and row is not HEADERS:
+            lines.append("")
+        cells = []
+        for i, value in enumerate(row):
+            if row is not HEADERS and row[2] == "unavailable" and i == 8:
+                cells.append(f"({value})")
+            elif i in numeric:
+                cells.append(str(value).rjust(widths[i]))
+            else:
+                cells.append(str(value).ljust(widths[i]))
+        lines.append("  ".join(cells).rstrip())
+        previous = row[0] if row is not HEADERS else None
+    return "\n".join(lines)
+
+
+def render_markdown_table(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---:" if i in {2, 3, 4, 5, 6, 7} else "---"
+                                                             for i in range(len(HEADERS))) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    return "\n".join(out)
+
+
+def target_rows(cells: dict[tuple[str, str], Cell], scenario_keys: set[str]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for target in TARGETS:
+        if target.scenario not in scenario_keys:
+            continue
+        top = cells.get((target.scenario, target.numerator))
+        bottom = cells.get((target.scenario, target.denominator))
+        top_best = top.best() if top else None
+        bottom_best = bottom.best() if bottom else None
+        if top_best is None or bottom_best is None or bottom_best.rps == 0:
+            rows.append([target.text, "n/a", "not measured"])
+            continue
+        ratio = top_best.rps / bottom_best.rps
+        rows.append([target.text, f"{ratio:.2f}", "met" if ratio >= target.minimum else "NOT met"])
+    # Worker memory: pronghorn's worker against Gunicorn sync's, in the plain hello scenario.
+    if "hello" in scenario_keys:
+        ours = cells.get(("hello", "pronghorn"))
+        theirs = cells.get(("hello", "gunicorn"))
+        ours_rss = ours.peak_rss_kib() if ours else None
+        theirs_rss = theirs.peak_rss_kib() if theirs else None
+        if ours_rss and theirs_rss:
+            ratio = ours_rss / theirs_rss
+            rows.append([
+                f"worker RSS <= Gunicorn sync's ({ours_rss / 1024:.1f} vs {theirs_rss / 1024:.1f} MiB)",
+                f"{ratio:.2f}", "met" if ratio <= 1.0 else "NOT met",
+            ])
+        else:
+            rows.append(["worker RSS <= Gunicorn sync's", "n/a", "not measured"])
+    return rows
+
+
+def render_markdown(
+    rows: list[list[str]], targets: list[list[str]], header: dict[str, str], scenarios: Sequence[Scenario]
+) -> str:
+    parts = [f"Taken {header['date']} with `{header['command']}`.", ""]
+    parts += [f"- Machine: {header['machine']}", f"- Load average before the run: {header['load']}",
+              f"- Versions: {header['versions']}", f"- {header['method']}"]
+    if header.get("note"):
+        parts.append(f"- Note: {header['note']}")
+    parts += ["", render_markdown_table(rows), ""]
+    if targets:
+        parts += ["Targets from issue 7, as measured in this run:", "",
+                  "| target | measured ratio | |", "|---|---:|---|"]
+        parts += ["| " + " | ".join(row) + " |" for row in targets]
+        parts.append("")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------
+
+
+def pick(all_items: Iterable[str], wanted: str | None, what: str) -> list[str]:
+    names = list(all_items)
+    if not wanted:
+        return names
+    chosen = [name.strip() for name in wanted.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(names)})")
+    return chosen
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Benchmark pronghorn against Gunicorn, Granian, bjoern and waitress with wrk, "
+        "one worker pinned to CPU 0 and wrk pinned to CPU 1. See docs/performance.md.",
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every server and scenario (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds of wrk before each run (default 1)")
+    parser.add_argument("--scenarios", help="comma-separated scenario keys (default: all; see --list)")
+    parser.add_argument("--servers", help=f"comma-separated server families (default: all of {', '.join(FAMILIES)})")
+    parser.add_argument("--markdown", type=Path, help="also write the report as markdown to this file")
+    parser.add_argument("--note", help="a sentence to put in the markdown report (e.g. what else ran)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for scenario in SCENARIOS:
+            servers = ", ".join(v.label for v in scenario.variants)
+            print(f"{scenario.key:14} {scenario.title}\n{'':14} measures {scenario.measures}\n{'':14} servers: {servers}")
+        return 0
+    if args.rounds < 1 or args.duration <= 0:
+        raise SystemExit("--rounds must be at least 1 and --duration positive")
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install -y {'wrk' if tool == 'wrk' else 'util-linux'})")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("the harness pins the server to CPU 0 and wrk to CPU 1: it needs two CPUs")
+
+    keys = pick((s.key for s in SCENARIOS), args.scenarios, "scenario")
+    families = set(pick(FAMILIES, args.servers, "server"))
+    families.add("pronghorn")  # every ratio is pronghorn's; it always runs
+    scenarios = [s for s in SCENARIOS if s.key in keys]
+    plan = [(s, [v for v in s.variants if v.family in families]) for s in scenarios]
+    runs_per_round = sum(len(variants) for _, variants in plan)
+    estimate = runs_per_round * args.rounds * (args.duration + args.warmup + 1.5)
+    print(f"bench: {len(scenarios)} scenarios, {runs_per_round} servers per round, {args.rounds} rounds: "
+          f"about {estimate / 60:.0f} min", file=sys.stderr)
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    started = datetime.datetime.now().astimezone()
+    LOGS.mkdir(exist_ok=True)
+    cells: dict[tuple[str, str], Cell] = {}
+    upload = b"u" * UPLOAD_SIZE  # the same body as post64k.lua sends
+
+    with tempfile.TemporaryDirectory(prefix="pronghorn-bench-") as tmp:
+        workdir = Path(tmp)
+        bench_file = workdir / "1mb.bin"
+        bench_file.write_bytes(os.urandom(FILE_SIZE))
+        os.environ["BENCH_FILE"] = str(bench_file)
+        apps: dict[str, AppLocation] = {}
+        for scenario in scenarios:
+            if scenario.app == "django" and "django" not in apps:
+                apps["django"] = make_django_project(workdir)
+            elif scenario.app != "django":
+                apps[scenario.app] = AppLocation(scenario.app, APPS)
+
+        for round_number in range(1, args.rounds + 1):
+            for scenario, variants in plan:
+                for variant in variants:
+                    cell = cells.setdefault((scenario.key, variant.label), Cell())
+                    if cell.unavailable is not None:
+                        continue  # it failed in an earlier round and would only fail again
+                    missing = family_available(variant.family)
+                    if missing:
+                        cell.unavailable = missing
+                        continue
+                    log = LOGS / f"{scenario.key}--{variant.label.replace(' ', '_')}.log"
+                    try:
+                        result = measure(scenario, variant, apps[scenario.app], args.duration, args.warmup,
+                                         upload, log)
+                    except Unavailable as exc:
+                        cell.unavailable = str(exc)
+                        print(f"  round {round_number} {scenario.key:14} {variant.label:22} unavailable: {exc}",
+                              file=sys.stderr)
+                        continue
+                    cell.runs.append(result)
+                    print(f"  round {round_number} {scenario.key:14} {variant.label:22} {result.rps:>10,.0f} req/s"
+                          f"  p99 {fmt_ms(result.p99_ms)} ms  errors {result.socket_errors + result.non_2xx}",
+                          file=sys.stderr)
+
+    rows = table_rows(scenarios, cells)
+    targets = target_rows(cells, set(keys))
+    method = (f"{args.rounds} rounds of {args.duration:g} s (after {args.warmup:g} s of warm-up), interleaved; "
+              "each cell is its best round (errors: summed over all rounds; RSS: peak VmHWM of a worker process). "
+              "\"first ÷ this\" is the scenario's first server's req/s divided by this one's.")
+    print()
+    print(render_text(rows))
+    if targets:
+        print()
+        width = max(len(row[0]) for row in targets)
+        for row in targets:
+            print(f"{row[0]:{width}}  {row[1]:>6}  {row[2]}")
+    print()
+    print(method)
+    print(f"Server logs of the last run of each cell: {LOGS}")
+
+    if args.markdown:
+        header = {
+            "date": started.strftime("%Y-%m-%d %H:%M %Z"),
+            "command": " ".join(["bench/run", *argv]),
+            "machine": machine(),
+            "load": load,
+            "versions": ", ".join(f"{name} {version}" for name, version in versions().items()),
+            "method": method,
+            "note": args.note or "",
+        }
+        args.markdown.write_text(render_markdown(rows, targets, header, scenarios))
+        print(f"Markdown report written to {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
