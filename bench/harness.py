@@ -419,11 +419,16 @@ def wait_ready(proc: subprocess.Popen[bytes], scenario: Scenario, port: int, upl
 
 
 def last_line(log: Path) -> str:
+    """The line of a server's log most likely to say why it stopped: its last error, else its last line."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "(no log)"
-    return lines[-1].strip()[:200] if lines else "(empty log)"
+    if not lines:
+        return "(empty log)"
+    # A traceback ends in "SomeError: why", but a master may log more after its worker's traceback.
+    errors = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", line)]
+    return (errors or lines)[-1][:200]
 
 
 def descendants(pid: int) -> list[int]:
@@ -705,7 +710,7 @@ def table_rows(scenarios: Sequence[Scenario], cells: dict[tuple[str, str], Cell]
     return rows
 
 
-HEADERS = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB", "first ÷ this", "spread"]
+HEADERS = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB", "pronghorn ÷ this", "spread"]
 
 
 def render_text(rows: list[list[str]]) -> str:
@@ -808,7 +813,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "one worker pinned to CPU 0 and wrk pinned to CPU 1. See docs/performance.md.",
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over every server and scenario (default 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over every server and scenario (default 2)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds of wrk before each run (default 1)")
     parser.add_argument("--scenarios", help="comma-separated scenario keys (default: all; see --list)")
     parser.add_argument("--servers", help=f"comma-separated server families (default: all of {', '.join(FAMILIES)})")
@@ -841,7 +846,7 @@ def main(argv: Sequence[str]) -> int:
     runs_per_round = sum(len(variants) for _, variants in plan)
     estimate = runs_per_round * args.rounds * (args.duration + args.warmup + 1.5)
     print(f"bench: {len(scenarios)} scenarios, {runs_per_round} servers per round, {args.rounds} rounds: "
-          f"about {estimate / 60:.0f} min", file=sys.stderr)
+          f"about {estimate / 60:.1f} min", file=sys.stderr)
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     started = datetime.datetime.now().astimezone()
@@ -889,7 +894,7 @@ def main(argv: Sequence[str]) -> int:
     targets = target_rows(cells, set(keys))
     method = (f"{args.rounds} rounds of {args.duration:g} s (after {args.warmup:g} s of warm-up), interleaved; "
               "each cell is its best round (errors: summed over all rounds; RSS: peak VmHWM of a worker process). "
-              "\"first ÷ this\" is the scenario's first server's req/s divided by this one's.")
+              "\"pronghorn ÷ this\" is the req/s of the scenario's first row (pronghorn) divided by this row's.")
     print()
     print(render_text(rows))
     if targets:
