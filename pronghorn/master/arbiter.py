@@ -32,12 +32,15 @@ import traceback
 from typing import Any, Callable
 
 from .. import __version__
+from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
 from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
+from .systemd import (HANDED_OVER_ENV, ActivationError, Notifier, activation_sockets,
+                      handed_over_sockets)
 
 WORKER_BOOT_ERROR = 3
 # A worker that dies before it is ready or this soon after, this many times in a row, means something
@@ -106,6 +109,13 @@ class Arbiter:
         self._wake_r = self._wake_w = -1
         self._spawn_mask: set[signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
+        # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
+        # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a
+        # reload) and the STATUS= last sent.
+        self.systemd: Notifier | None = None
+        self.systemd_sockets: list[str] | None = None
+        self._systemd_ready_due = True
+        self._systemd_status = ""
 
     @property
     def hooks(self) -> Any:
@@ -148,6 +158,7 @@ class Arbiter:
                 self._check_reload()
                 self._manage()
                 self._count_workers()
+                self._tell_systemd()
         except HaltServer as halt:
             log.error("Shutting down: %s", halt.reason)
             self._stop(graceful=False)
@@ -156,6 +167,7 @@ class Arbiter:
     def _start(self) -> None:
         log, cfg = self.log, self.cfg
         log.info("Starting pronghorn %s", __version__)
+        self.systemd = Notifier.from_environ(os.environ, self.pid, log)
         # Gunicorn calls it as the number is first set, with None for the old value.
         self.hooks.call("nworkers_changed", self, self.num_workers, None)
         self.hooks.call("on_starting", self)
@@ -179,7 +191,16 @@ class Arbiter:
     def _open_listeners(self) -> None:
         # After a USR2 re-exec, the old master handed us its listening sockets: use them, bind nothing
         # that is already there (no rebinding, no refused connection during the upgrade).
-        inherited = inherited_listeners(os.environ.pop(REEXEC_ENV, ""), list(self.cfg.bind))
+        handed_over = os.environ.pop(REEXEC_ENV, "")
+        try:
+            from_systemd = (handed_over_sockets(os.environ, handed_over)
+                            or activation_sockets(os.environ, self.pid))
+        except ActivationError as exc:
+            raise HaltServer(str(exc)) from None
+        if from_systemd:
+            self._use_systemd_sockets(from_systemd)
+            return
+        inherited = inherited_listeners(handed_over, list(self.cfg.bind))
         address = ""
         try:
             for address, sock in zip(self.cfg.bind, inherited):
@@ -191,6 +212,20 @@ class Arbiter:
                               describe(sock, "https" if self.cfg.certfile else "http"), self.pid)
         except (OSError, ValueError) as exc:
             raise HaltServer(f"Cannot listen at {address}: {exc}") from None
+
+    def _use_systemd_sockets(self, found: list[tuple[socket.socket, str]]) -> None:
+        """Socket activation: serve on what systemd passed and bind nothing else, as Gunicorn does.
+        The sockets belong to the .socket unit (its address, owner, mode), so --bind is ignored."""
+        sources = getattr(self.cfg, "sources", {})
+        if sources.get("bind", DEFAULT_SOURCE) != DEFAULT_SOURCE:
+            self.log.info("Sockets from systemd take precedence over --bind %s",
+                          " ".join(self.cfg.bind))
+        self.systemd_sockets = [name for _, name in found]
+        for sock, name in found:
+            self.listeners.append(sock)
+            self.log.info("Listening at: %s (%d)",
+                          describe(sock, "https" if self.cfg.certfile else "http"), self.pid)
+            self.log.debug("fd %d from systemd%s", sock.fileno(), f" ({name})" if name else "")
 
     def _chown_unix_socket(self, sock: socket.socket) -> None:
         """Workers that run as --user/--group must own the unix socket they serve on."""
@@ -230,8 +265,12 @@ class Arbiter:
     def _next_timeout(self) -> float:
         # Look often while a hand-over is in progress, else once a second (heartbeats, deadlines).
         if any(w.term_sent or w.generation != self.generation for w in self.workers.values()):
-            return 0.25
-        return 1.0
+            timeout = 0.25
+        else:
+            timeout = 1.0
+        # systemd's watchdog may want WATCHDOG=1 sooner than the loop would wake by itself.
+        due = self.systemd.watchdog_wait() if self.systemd is not None else None
+        return timeout if due is None else min(timeout, due)
 
     def _wait_for_wakeup(self, timeout: float) -> None:
         if self.signal_queue:
@@ -287,10 +326,13 @@ class Arbiter:
     # -- HUP: reload ---------------------------------------------------------------------------------
 
     def _reload(self) -> None:
+        self._systemd_reloading()
         if self._reload_config is not None:
             try:
                 new_cfg = self._reload_config()
             except Exception as exc:
+                # READY=1 still follows (the old workers are ready): a reload systemd waits for
+                # must end, even a failed one.
                 self.log.error("Reload failed, the old configuration and workers stay: %s", exc)
                 return
             old_binds = list(self.cfg.bind)
@@ -324,6 +366,7 @@ class Arbiter:
         if changed:
             more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
             self.log.info("Reloading: %s changed%s", changed[0], more)
+            self._systemd_reloading()
             self._replace_workers()
 
     # -- USR2: re-exec -------------------------------------------------------------------------------
@@ -343,6 +386,10 @@ class Arbiter:
             self.hooks.call("pre_exec", self)
             environ = dict(os.environ)
             environ[REEXEC_ENV] = ",".join(str(sock.fileno()) for sock in self.listeners)
+            if self.systemd_sockets is not None:
+                environ[HANDED_OVER_ENV] = ":".join(self.systemd_sockets)
+            if self.systemd is not None:  # it may become the service's main process
+                environ.update(self.systemd.environment(os.getpid()))
             for sock in self.listeners:
                 sock.set_inheritable(True)
             os.chdir(self.start_cwd)
@@ -572,6 +619,38 @@ class Arbiter:
             if statsd is not None:
                 statsd.gauge("gunicorn.workers", count)
 
+    # -- systemd -------------------------------------------------------------------------------------
+
+    def _systemd_reloading(self) -> None:
+        """RELOADING=1 now; READY=1 once the new workers are ready (Type=notify-reload)."""
+        if self.systemd is not None:
+            self.systemd.reloading()
+            self._systemd_ready_due = True
+
+    def _tell_systemd(self) -> None:
+        """After each turn of the loop: READY=1 once every worker of the current generation
+        answers (at start and after a reload), STATUS= when the number of serving workers changes,
+        and WATCHDOG=1 when due — so the watchdog is fed only while this loop turns."""
+        notifier = self.systemd
+        if notifier is None or self.stopping:
+            return
+        notifier.watchdog()
+        serving = sum(1 for w in self.workers.values()
+                      if w.term_sent is None and w.state != BOOTING)
+        status = f"Serving with {serving} worker{'' if serving == 1 else 's'}"
+        if self._systemd_ready_due:
+            current = [w for w in self.workers.values()
+                       if w.generation == self.generation and w.term_sent is None
+                       and w.state == READY]
+            if self.num_workers and len(current) >= self.num_workers:
+                self._systemd_ready_due = False
+                self._systemd_status = status
+                notifier.ready(status)
+                return
+        if status != self._systemd_status and not self._systemd_ready_due:
+            self._systemd_status = status
+            notifier.status(status)
+
     def _terminate(self, handle: WorkerHandle) -> None:
         handle.term_sent = time.monotonic()
         self._kill(handle, signal.SIGTERM)
@@ -592,6 +671,12 @@ class Arbiter:
 
     def _stop(self, graceful: bool) -> int:
         self.stopping = True
+        if self.systemd is not None:
+            if self.reexec_pid:
+                # A USR2 upgrade ends with the old master stopping: systemd follows the new one.
+                self.systemd.main_pid(self.reexec_pid, f"Handed over to pid {self.reexec_pid}")
+            else:
+                self.systemd.stopping()
         self._close_listeners()
         for handle in self.workers.values():
             handle.term_sent = handle.term_sent or time.monotonic()
@@ -637,7 +722,8 @@ class Arbiter:
 
     def _close_listeners(self) -> None:
         # A new master from USR2 serves on these sockets: leave unix socket files in place for it.
-        unlink = not self.reexec_pid
+        # A systemd .socket unit owns its socket files, and serves them again after we stop.
+        unlink = not self.reexec_pid and self.systemd_sockets is None
         for sock in self.listeners:
             close_listener(sock, unlink=unlink)
         self.listeners = []
