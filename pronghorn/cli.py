@@ -56,14 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
             group = groups[setting.section] = parser.add_argument_group(setting.section)
         # Values stay text here and are converted afterwards (convert_value), as the config file's
         # are, so that a bad value reads "--workers: 'two' is not an integer" wherever it came from.
+        if not setting.flags:
+            continue  # set in the config file only (secure_scheme_headers, as in Gunicorn)
         if setting.flag_only:
             group.add_argument(*setting.flags, dest=setting.name, action="store_true",
                                default=None, help=setting.help.replace("%", "%%"))
             continue
+        optional: dict[str, Any] = {}
+        if setting.const is not None:  # "--proxy-protocol" alone means its const ("auto")
+            optional = {"nargs": "?", "const": setting.const}
         group.add_argument(
             *setting.flags, dest=setting.name, metavar=setting.metavar or "VALUE",
             action="append" if setting.multiple else "store", default=None,
             help=setting.help.replace("%", "%%"),  # argparse formats help with %
+            **optional,
         )
     # Gunicorn's flags for what pronghorn does not implement: hidden, parsed so that a harmless value
     # (--no-sendfile) is accepted and any other gets the advice, not "unrecognized".

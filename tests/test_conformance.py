@@ -52,6 +52,8 @@ FLAGS = {
     "limit_request_line": "--limit-request-line",
     "limit_request_fields": "--limit-request-fields",
     "limit_request_field_size": "--limit-request-field_size",
+    "proxy_protocol": "--proxy-protocol",
+    "forwarded_allow_ips": "--forwarded-allow-ips",
 }
 # Gunicorn switches that make its parser accept more than RFC 9110/9112 allow. pronghorn has one strict
 # policy and offers none of them, so what these cases test does not apply.
@@ -60,11 +62,7 @@ LENIENCIES = {
     "permit_unconventional_http_method",
 }
 # Features that are real but belong to a later issue.
-LATER = {
-    "proxy_protocol": "PROXY protocol comes with the deployment issue",
-    "forwarded_allow_ips": "forwarded_allow_ips (trusted X-Forwarded-* headers) comes with the deployment "
-                           "issue",
-}
+LATER: dict[str, str] = {}
 
 
 def server_flags(case: dict[str, Any]) -> tuple[str, ...]:
@@ -116,8 +114,13 @@ STRICTER: dict[str, tuple[int, str]] = {
     "valid/030.http": (400, _NO_HOST),
     "valid/031.http": (400, _NO_HOST),
     "valid/100.http": (400, _NO_HOST),
+    "valid/pp_02.http": (400, _NO_HOST),
     # A transfer coding we do not implement.
     "valid/rfc9112_smuggle_gzip_chunked_01.http": (501, _GZIP),
+    # --proxy-protocol makes the header required: Gunicorn lets a connection without one through,
+    # which lets any client that reaches the port skip the proxy and keep its own address.
+    "valid/pp_03.http": (400, "with --proxy-protocol every connection must start with a PROXY "
+                              "header; one that does not is refused and closed"),
     # The connection is half-closed before the body reaches its Content-Length.
     "valid/099.http": (400, "RFC 9112 8: a body shorter than its Content-Length is an incomplete "
                             "message; the app never sees a truncated body"),
@@ -150,6 +153,8 @@ ERROR_STATUSES: dict[str, frozenset[int]] = {
     "ChunkMissingTerminator": frozenset({400}),
     "NoMoreData": frozenset({400}),
     "ObsoleteFolding": frozenset({400}),
+    "InvalidProxyLine": frozenset({400}),
+    "InvalidSchemeHeaders": frozenset({400}),
 }
 # Unsupported transfer codings (RFC 9112 6.1) are a 501, not a 400.
 TRANSFER_CODING_STATUSES = frozenset({400, 501})

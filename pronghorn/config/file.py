@@ -83,8 +83,8 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
     return GunicornSetting(flags, advice, inert, value)
 
 
-_PROXY = ("comes with the reverse-proxy work (issue 6); until then REMOTE_ADDR is the peer's address, "
-          "wsgi.url_scheme is 'http' and X-Forwarded-* headers reach the app as plain HTTP_* keys")
+_FORWARDER = ("a proxy cannot set SCRIPT_NAME or PATH_INFO through headers here; set SCRIPT_NAME in "
+              "pronghorn's environment (-e SCRIPT_NAME=/prefix) as with Gunicorn")
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
           "HTTP/1.1 to pronghorn")
 _ASGI = "an ASGI setting; pronghorn serves WSGI apps (run ASGI apps under uvicorn or hypercorn)"
@@ -108,20 +108,11 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                      "groups from --user, which is what --initgroups asks for", False, True),
     "tmp_upload_dir": _g((), "accepted and ignored, as Gunicorn ignores it; large request bodies "
                          "spool to the temporary directory ($TMPDIR)", _ANY),
-    "secure_scheme_headers": _g((), _PROXY, {"X-FORWARDED-PROTOCOL": "ssl",
-                                             "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}),
-    "forwarded_allow_ips": _g(("--forwarded-allow-ips",), _PROXY, "127.0.0.1,::1", "127.0.0.1",
-                              value="STRING"),
     "paste": _g(("--paste", "--paster"), "PasteDeploy files are not supported; name the WSGI callable "
                 "(MODULE:CALLABLE), e.g. a module that calls paste.deploy.loadapp", None,
                 value="STRING"),
     "raw_paste_global_conf": _g(("--paste-global",), "PasteDeploy files are not supported (see "
                                 "paste)", [], value="CONF"),
-    "proxy_protocol": _g(("--proxy-protocol",), "the PROXY protocol comes with the reverse-proxy work "
-                         "(issue 6); have the proxy send X-Forwarded-For meanwhile", "off", False,
-                         value="[MODE]"),
-    "proxy_allow_ips": _g(("--proxy-allow-from",), "comes with --proxy-protocol (issue 6)",
-                          "127.0.0.1,::1", "127.0.0.1", value="STRING"),
     "protocol": _g(("--protocol",), "only HTTP is served; use nginx's proxy_pass instead of "
                    "uwsgi_pass", "http", value="STRING"),
     "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
@@ -138,7 +129,7 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                                              "505", False),
     "casefold_http_method": _g(("--casefold-http-method",), "methods are case-sensitive (RFC 9110 "
                                "9.1); have the client send them in upper case", False),
-    "forwarder_headers": _g(("--forwarder-headers",), _PROXY, "SCRIPT_NAME,PATH_INFO",
+    "forwarder_headers": _g(("--forwarder-headers",), _FORWARDER, "SCRIPT_NAME,PATH_INFO",
                             value="STRING"),
     "header_map": _g(("--header-map",), "pronghorn always drops header names containing '_' "
                      "(Gunicorn's default, 'drop')", "drop", value="STRING"),

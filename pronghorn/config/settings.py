@@ -23,6 +23,8 @@ from ..logs import (
     parse_syslog_address,
 )
 from ..tls import cert_reqs as tls_cert_reqs, ssl_version as tls_ssl_version
+from ..trust import allow_list
+from ..wsgi.forwarded import DEFAULT_SECURE_SCHEME_HEADERS
 from .hooks import Hooks
 
 
@@ -88,6 +90,35 @@ def json_dict(value: Any) -> dict[str, Any]:
 json_dict.takes_objects = True  # type: ignore[attr-defined]  # config files pass the dict as is
 
 
+def scheme_headers(value: Any) -> dict[str, str]:
+    """secure_scheme_headers: {header: value meaning https}; a JSON object on the command line."""
+    headers = json_dict(value)
+    for name, meaning in headers.items():
+        if not isinstance(name, str) or not isinstance(meaning, str) or not name.strip():
+            raise ValueError(f"{name!r}: {meaning!r} is not a header name and a string value")
+    return {name.strip().upper(): meaning for name, meaning in headers.items()}
+
+
+scheme_headers.takes_objects = True  # type: ignore[attr-defined]
+
+
+def proxy_protocol_mode(value: Any) -> str:
+    """--proxy-protocol: off, v1, v2 or auto; True/False as older Gunicorn config files say it."""
+    if value is True:
+        return "auto"
+    if value is False or value is None:
+        return "off"
+    text = str(value).strip().lower()
+    text = {"true": "auto", "on": "auto", "yes": "auto", "1": "auto", "false": "off", "no": "off",
+            "0": "off"}.get(text, text)
+    if text not in ("off", "v1", "v2", "auto"):
+        raise ValueError(f"{value!r} is not off, v1, v2 or auto")
+    return text
+
+
+proxy_protocol_mode.takes_objects = True  # type: ignore[attr-defined]
+
+
 def key_value(text: str) -> str:
     """A KEY=VALUE pair (-e/--env)."""
     if "=" not in text or not text.partition("=")[0]:
@@ -123,6 +154,7 @@ class Setting:
     default_factory: Callable[[], Any] | None = field(default=None, compare=False)
     env: str | None = None           # an environment variable that, when set, replaces the default
     env_format: str = "{}"           # how that variable's text becomes the value's text
+    const: Any = None                # the value of the flag given without one (nargs="?")
 
     def initial(self) -> Any:
         if self.default_factory is not None:
@@ -281,6 +313,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dogstatsd_tags", ("--dogstatsd-tags",), "", "Logging",
             "Comma-separated dogstatsd tags added to every metric, like 'env:prod,app:web'.", str,
             "DOGSTATSD_TAGS"),
+    # -- behind proxies (pronghorn/wsgi/forwarded.py, pronghorn/http/proxy_protocol.py) --
+    Setting("forwarded_allow_ips", ("--forwarded-allow-ips",), "127.0.0.1,::1", "Server Mechanics",
+            "Peers trusted to set X-Forwarded-For, X-Forwarded-Proto and Forwarded (addresses or "
+            "networks, comma-separated; * for all; unix-socket peers are trusted). From others "
+            "those headers are removed.", allow_list, "STRING", env="FORWARDED_ALLOW_IPS"),
+    Setting("secure_scheme_headers", (), dict(DEFAULT_SECURE_SCHEME_HEADERS), "Server Mechanics",
+            "Headers a trusted proxy sets to say the client used https, with the value that "
+            "means it (config file only). Headers that disagree are a 400.", scheme_headers,
+            default_factory=lambda: dict(DEFAULT_SECURE_SCHEME_HEADERS)),
+    Setting("proxy_protocol", ("--proxy-protocol",), "off", "Server Mechanics",
+            "Require a PROXY protocol header (v1, v2, or auto for either; the flag alone means "
+            "auto) at the start of every connection, and take the client's address from it. A "
+            "connection without a valid one is closed.", proxy_protocol_mode, "MODE",
+            const="auto"),
+    Setting("proxy_allow_ips", ("--proxy-allow-from",), "127.0.0.1,::1", "Server Mechanics",
+            "Peers allowed to send a PROXY header (addresses or networks; * for all).",
+            allow_list, "STRING"),
     # -- SSL (pronghorn/tls.py makes the context, in each worker) --
     Setting("certfile", ("--certfile",), None, "SSL",
             "Serve HTTPS: the certificate file (PEM, the chain after the certificate). TLS 1.2 "

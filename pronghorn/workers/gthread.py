@@ -36,9 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable
 
-from ..http import (
-    CONTINUE, END_OF_MESSAGE, Data, HTTPError, Request, ResponseFramer,
-)
+from ..http import CONTINUE, END_OF_MESSAGE, Data, HTTPError, Request, ResponseFramer
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.exchange import Exchange
@@ -148,16 +146,23 @@ class ThreadWorker(SyncWorker):
             else:
                 self._stream(proto, exchange, result)
             finished = True
+        except HTTPError as exc:
+            if environ:  # raised making the response (an invalid header from the app): a 500
+                self.log.exception("Error handling request %s", request.target.decode("latin-1"))
+                post(proto.fail, exchange)
+            else:  # the environ could not be made: what a trusted proxy said does not add up
+                post(proto.refuse, exc.status, exc.reason)
         except Exception:
             self.log.exception("Error handling request %s", request.target.decode("latin-1"))
             post(proto.fail, exchange)
         finally:
             if result is not None:
                 _close_iterable(result, self.log)
-            # Logged and hooked here, in the request's thread, as Gunicorn's gthread worker does.
-            if self._request_log is not None:
+            # Logged and hooked here, in the request's thread, as Gunicorn's gthread worker does;
+            # not for a request refused before the app saw it (its environ is empty).
+            if environ and self._request_log is not None:
                 self._request_log(request, environ, exchange, time.perf_counter() - started)
-            if self._post_request_hook:
+            if environ and self._post_request_hook:
                 self.hooks.call("post_request", self.ctx, HookRequest(request, proto.peer), environ,
                                 HookResponse(exchange.status, exchange.headers, framer.status_code,
                                              framer.sent))

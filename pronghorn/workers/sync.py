@@ -36,11 +36,14 @@ from ..http import (
     ResponseFramer, error_response,
 )
 from ..logs import request_logger
+from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
 from ..tls import HANDSHAKE_TIMEOUT
+from ..trust import matcher
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
+from ..wsgi.forwarded import ForwardedPolicy
 from ..wsgi.file_wrapper import FileWrapper
 from .base import HookRequest, HookResponse, WorkerContext
 from .clock import DateCache
@@ -96,6 +99,10 @@ class SyncWorker:
         self.servers: list[asyncio.AbstractServer] = []
         self._stopped: asyncio.Future[None] | None = None
         self._builders: dict[int, EnvironBuilder] = {}
+        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
+        # --proxy-protocol: the mode, and which peers may send the header (None: off).
+        self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
+        self.proxy_allowed = matcher(cfg.proxy_allow_ips)
         # The access log and statsd (None when both are off: then a request pays one None check).
         self._request_log = request_logger()
         self._request_started = 0.0
@@ -110,7 +117,7 @@ class SyncWorker:
         for sock in self.listeners:
             scheme = "https" if self.ctx.ssl_context is not None else "http"
             builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess,
-                                     self.multithread)
+                                     self.multithread, self.forwarded)
             self._builders[sock.fileno()] = builder
             # Not serving yet: a request already waiting in the backlog would be accepted and run
             # while the loop creates the next server, before the signal handlers below exist (a
@@ -256,7 +263,12 @@ class SyncWorker:
         else:
             body = proto.body.as_input() if proto.body is not None else empty_input()
         proto.body = None
-        environ = proto.builder.build(request, body, proto.peer)
+        try:
+            environ = proto.builder.build(request, body, proto.peer)
+        except HTTPError as exc:  # what a trusted proxy said does not add up
+            proto.refuse(exc.status, exc.reason)
+            self._done()
+            return
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
                                 request.method == "HEAD")
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
@@ -426,6 +438,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.since = 0.0            # when the current phase began (or input last arrived)
         self.closed = False
         self.tls = False
+        # The PROXY header received so far, while one is still owed (--proxy-protocol).
+        self.proxy_pending: bytes | None = None
         self.write_paused = False
         self.reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -447,6 +461,15 @@ class HTTPProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.since = self.worker.loop.time()
         self.worker.connections.add(self)
+        if self.worker.proxy_mode is not None:
+            if not self.worker.proxy_allowed(self.peer):
+                # Only the configured proxies may say who the client is; anyone else could
+                # claim any address. Nothing from this peer is read.
+                self.worker.log.debug("Closed a connection from %s: not in --proxy-allow-from",
+                                      self.peer)
+                self.close()
+                return
+            self.proxy_pending = b""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -457,6 +480,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.worker._maybe_stopped()
 
     def data_received(self, data: bytes) -> None:
+        if self.proxy_pending is not None:
+            rest = self._take_proxy_header(data)
+            if not rest:
+                return
+            data = rest
         self.conn.receive_data(data)
         if self.phase == _IDLE or self.phase == _BODY:
             self.since = self.worker.loop.time()
@@ -480,6 +508,28 @@ class HTTPProtocol(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _take_proxy_header(self, data: bytes) -> bytes | None:
+        """Collect the PROXY header; the bytes after it (HTTP), or None while it is incomplete."""
+        assert self.proxy_pending is not None
+        received = self.proxy_pending + data
+        try:
+            header = parse_proxy_header(received, self.worker.proxy_mode or "auto")
+        except ProxyProtocolError as exc:
+            self.proxy_pending = None
+            self.refuse(400, str(exc))
+            return None
+        if header is None:
+            self.proxy_pending = received
+            if self.phase == _IDLE:  # the head's deadline applies to the PROXY header too
+                self.phase = _HEAD
+                self.since = self.worker.loop.time()
+            return None
+        self.proxy_pending = None
+        if header.source is not None:
+            self.peer = header.source
+            self.peer_text = f"{header.source[0]}:{header.source[1]}".encode()
+        return received[header.consumed:]
 
     # -- parsing ----------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 from .. import SERVER_SOFTWARE
 from ..http import Request
 from .file_wrapper import FileWrapper
+from .forwarded import ForwardedPolicy
 
 _HEADER_KEY_CACHE: dict[bytes, str | None] = {}
 _CACHE_LIMIT = 2048
@@ -38,7 +39,8 @@ class EnvironBuilder:
     """Makes environs for one listener: its address fills SERVER_NAME/PORT when there is no Host."""
 
     def __init__(self, server_address: Any, url_scheme: str, errors: Any, multiprocess: bool,
-                 multithread: bool = False) -> None:
+                 multithread: bool = False, forwarded: ForwardedPolicy | None = None) -> None:
+        self.forwarded = forwarded
         if isinstance(server_address, tuple):
             self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
         else:
@@ -110,6 +112,9 @@ class EnvironBuilder:
         else:
             environ["SERVER_NAME"] = self.server_name
             environ["SERVER_PORT"] = self.server_port
+        if self.forwarded is not None:
+            # May raise HTTPError(400): contradictory scheme headers from a trusted proxy.
+            self.forwarded.apply(environ, peer)
         return environ
 
 
