@@ -417,3 +417,11 @@ def test_exec_start_words_survive_systemd_unquoting() -> None:
     assert listen_stream("unix:a.sock", "/srv") == "/srv/a.sock"
     with pytest.raises(ValueError):
         listen_stream("fd://3", "/")
+
+
+def test_an_abstract_socket_from_systemd_is_described_by_its_name() -> None:
+    from pronghorn.master.listeners import describe
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(f"\0pronghorn-describe-{os.getpid()}")
+        assert describe(sock) == f"unix:@pronghorn-describe-{os.getpid()}"

@@ -60,6 +60,8 @@ def describe(sock: socket.socket, scheme: str = "http") -> str:
     """The address as the log's "Listening at:" line shows it (https:// when serving TLS)."""
     name: Any = sock.getsockname()
     if sock.family == socket.AF_UNIX:
+        if isinstance(name, bytes):  # abstract (from a .socket unit's ListenStream=@name)
+            return "unix:@" + name[1:].decode(errors="backslashreplace")
         return f"unix:{name}"
     if sock.family == socket.AF_INET6:
         return f"{scheme}://[{name[0]}]:{name[1]}"
