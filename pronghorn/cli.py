@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pronghorn", allow_abbrev=False,
         usage="%(prog)s [OPTIONS] MODULE[:CALLABLE]",
         description="A fast, strict WSGI HTTP server for UNIX; a drop-in replacement for Gunicorn.",
+        epilog="pronghorn systemd-unit [OPTIONS] MODULE[:CALLABLE] prints a systemd unit for a "
+               "command line (see pronghorn systemd-unit --help).",
     )
     parser.add_argument("app_uri", metavar="MODULE[:CALLABLE]", nargs="?", default=None,
                         help="The WSGI application, e.g. mysite.wsgi or app:create_app() (or "

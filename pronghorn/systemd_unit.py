@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [--name NAME] [--user USER] [--group GROUP] [--socket] "
               "[--output-dir DIR] [OPTIONS] MODULE[:CALLABLE]",
         description="Print a systemd service unit that runs pronghorn with OPTIONS and the app "
-                    "(and with --socket, a matching .socket unit).")
+                    "(and with --socket, a matching .socket unit).",
+        epilog="OPTIONS are the server's (pronghorn --help), checked as the server checks them; "
+               "its -n, -u and -g (process name, the workers' user and group) go into ExecStart.")
     parser.add_argument("--help", action="help", help="show this help and exit")
     parser.add_argument("--name", default="pronghorn",
                         help="the unit name: NAME.service (and NAME.socket); default: pronghorn")
@@ -250,7 +252,10 @@ def main(argv: Sequence[str]) -> int:
     if options.output_dir:
         directory = Path(options.output_dir)
         for filename, text in units.items():
-            (directory / filename).write_text(text)
+            try:
+                (directory / filename).write_text(text)
+            except OSError as exc:
+                _fail(f"cannot write {directory / filename}: {exc.strerror}")
             print(directory / filename)
         return 0
     sys.stdout.write("\n".join(units.values()))

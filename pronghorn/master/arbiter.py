@@ -688,6 +688,8 @@ class Arbiter:
         while self.workers and time.monotonic() < deadline:
             self._wait_for_wakeup(0.1)
             self.signal_queue.clear()  # a second TERM while stopping changes nothing
+            if self.systemd is not None:
+                self.systemd.watchdog()  # a graceful stop may outlast WatchdogSec=
             self._reap_quietly()
         self._signal_workers(signal.SIGKILL)
         while self.workers:
