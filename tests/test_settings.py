@@ -200,7 +200,9 @@ def test_reload_config_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPat
     (["-e", "NOEQUALS"], "--env: 'NOEQUALS' is not KEY=VALUE"),
     (["-b", "[::1"], "--bind: '[::1': missing ']' after the IPv6 address"),
     (["-b", "127.0.0.1:http"], "--bind: '127.0.0.1:http': 'http' is not a port number"),
-    (["-k", "gevent"], "--worker-class: 'gevent' is not available in this version; use 'sync'"),
+    (["-k", "tornado"], "--worker-class: 'tornado': pronghorn serves WSGI apps; run a Tornado app "
+                        "with Tornado's own server. pronghorn's worker classes are 'sync', "
+                        "'gthread', 'gevent'"),
     (["--reload-engine", "magic"], "--reload-engine: 'magic' is not one of"),
 ])
 def test_bad_values_on_the_command_line_name_the_flag_and_why(argv: list[str], message: str) -> None:
