@@ -143,7 +143,7 @@ def test_hup_with_an_app_that_no_longer_imports_keeps_the_old_workers(start_serv
     os.kill(master, signal.SIGHUP)
     server.wait_for_line("The new workers failed to boot; the old ones keep serving")
     wait_children(server, master, 2)
-    assert children(master) == old
+    assert children(master) == old, server.output  # (the log says which worker went, and why)
     assert server.proc.poll() is None
     for _ in range(4):
         assert get(address, "/value").body == b"first"
