@@ -187,7 +187,8 @@ def service_unit(name: str, cfg: Config, exec_start: Sequence[str], cwd: str,
     return "\n".join(lines)
 
 
-def socket_unit(name: str, cfg: Config, cwd: str) -> str:
+def socket_unit(name: str, cfg: Config, cwd: str, user: str | None = None,
+                group: str | None = None) -> str:
     addresses = [listen_stream(address, cwd) for address in cfg.bind]
     lines = [f"# {name}.socket, written by pronghorn systemd-unit",
              "[Unit]",
@@ -200,6 +201,17 @@ def socket_unit(name: str, cfg: Config, cwd: str) -> str:
     lines.append(f"Backlog={cfg.backlog}")
     if cfg.reuse_port:
         lines.append("ReusePort=true")
+    if any(address.startswith("/") for address in addresses):
+        # systemd, not pronghorn, creates these socket files, so --umask and --user/--group would
+        # not reach them: say the same here (systemd's own default, 0666, lets every local user
+        # connect and, as a trusted unix-socket peer, claim any client address in X-Forwarded-For).
+        lines.append(f"SocketMode={0o777 & ~cfg.umask:04o}")
+        owner = user or (str(cfg.user) if cfg.user is not None else None)
+        owner_group = group or (str(cfg.group) if cfg.group is not None else None)
+        if owner:
+            lines.append(f"SocketUser={_specifiers(owner)}")
+        if owner_group:
+            lines.append(f"SocketGroup={_specifiers(owner_group)}")
     lines += ["", "[Install]", "WantedBy=sockets.target", ""]
     return "\n".join(lines)
 
@@ -246,7 +258,7 @@ def main(argv: Sequence[str]) -> int:
                                              options.user, options.group, options.socket)}
     if options.socket:
         try:
-            units[f"{name}.socket"] = socket_unit(name, cfg, cwd)
+            units[f"{name}.socket"] = socket_unit(name, cfg, cwd, options.user, options.group)
         except ValueError as exc:
             _fail(str(exc))
     if options.output_dir:

@@ -386,7 +386,23 @@ def test_socket_unit_matches_the_binds_and_verifies(tmp_path: Path) -> None:
         f"ListenStream={tmp_path}/run/web.sock"]
     assert "BindIPv6Only=ipv6-only" in socket_lines
     assert "WantedBy=sockets.target" in socket_lines
+    assert "SocketMode=0777" in socket_lines  # the default --umask, 0, as pronghorn's own socket
     verify(sock, service)
+
+
+@needs_analyze
+def test_a_unix_socket_unit_takes_the_umask_user_and_group(tmp_path: Path) -> None:
+    """systemd creates the socket file, so what --umask/--user/--group would do must be said in
+    the unit: else it is 0666, open to every local user."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    result = run_unit("--socket", "--name", "web", "--user", user, "--group", "root",
+                      "--output-dir", str(tmp_path), "--umask", "007", "-b", "unix:run/web.sock",
+                      "master_app:app", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    socket_lines = (tmp_path / "web.socket").read_text().splitlines()
+    assert "SocketMode=0770" in socket_lines
+    assert f"SocketUser={user}" in socket_lines and "SocketGroup=root" in socket_lines
+    verify(tmp_path / "web.socket", tmp_path / "web.service")
 
 
 def test_printed_units_and_errors(tmp_path: Path) -> None:

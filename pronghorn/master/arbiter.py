@@ -453,10 +453,16 @@ class Arbiter:
         # be readable by --user); the application loads as --user.
         from ..workers import load_worker_class
 
-        worker_class = load_worker_class(cfg.worker_class)
-        prepare = getattr(worker_class, "prepare_process", None)
-        if prepare is not None:
-            prepare()  # gevent patches here: before the app, or anything of ours that uses sockets
+        try:
+            worker_class = load_worker_class(cfg.worker_class)
+            prepare = getattr(worker_class, "prepare_process", None)
+            if prepare is not None:
+                prepare()  # gevent patches here: before the app or anything of ours that uses sockets
+        except Exception:
+            # Like an app that fails to import: logged, and a boot failure (no retry loop).
+            log.error("Exception in worker process (worker class %s):\n%s", cfg.worker_class,
+                      traceback.format_exc().rstrip())
+            return WORKER_BOOT_ERROR
         from ..tls import enabled as tls_enabled, server_context
         from ..workers.base import WorkerContext
         from ..wsgi.loader import load_app
