@@ -32,10 +32,10 @@ import importlib.metadata
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -408,7 +408,7 @@ def wait_ready(proc: subprocess.Popen[bytes], scenario: Scenario, port: int, upl
         try:
             probe(scenario, port, upload)
             return
-        except (ConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
+        except (http.client.HTTPException, OSError) as exc:  # refused, reset, timed out
             if time.monotonic() > deadline:
                 raise Unavailable(f"not ready after {READY_TIMEOUT:.0f} s ({exc}): {last_line(log)}") from exc
         # Not a wait for readiness but the polling interval; it also notices an early exit.
@@ -655,6 +655,13 @@ def versions() -> dict[str, str]:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             found[dist] = "not installed"
+    # The commit measured, and whether the tree had changes on top of it (the install is editable).
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "pronghorn"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    if head:
+        found["pronghorn"] += f" (commit {head}{', with uncommitted changes to pronghorn/' if dirty else ''})"
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     found["wrk"] = ((wrk.stdout or wrk.stderr).split() or ["?", "?"])[1]
     return found
@@ -814,7 +821,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per run (default 5)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds over every server and scenario (default 2)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds of wrk before each run (default 1)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="unmeasured seconds of wrk before each run (default 1)")
     parser.add_argument("--scenarios", help="comma-separated scenario keys (default: all; see --list)")
     parser.add_argument("--servers", help=f"comma-separated server families (default: all of {', '.join(FAMILIES)})")
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown to this file")
@@ -828,7 +836,8 @@ def main(argv: Sequence[str]) -> int:
     if args.list:
         for scenario in SCENARIOS:
             servers = ", ".join(v.label for v in scenario.variants)
-            print(f"{scenario.key:14} {scenario.title}\n{'':14} measures {scenario.measures}\n{'':14} servers: {servers}")
+            print(f"{scenario.key:14} {scenario.title}")
+            print(f"{'':14} measures {scenario.measures}\n{'':14} servers: {servers}")
         return 0
     if args.rounds < 1 or args.duration <= 0:
         raise SystemExit("--rounds must be at least 1 and --duration positive")
@@ -909,7 +918,7 @@ def main(argv: Sequence[str]) -> int:
     if args.markdown:
         header = {
             "date": started.strftime("%Y-%m-%d %H:%M %Z"),
-            "command": " ".join(["bench/run", *argv]),
+            "command": shlex.join(["bench/run", *argv]),
             "machine": machine(),
             "load": load,
             "versions": ", ".join(f"{name} {version}" for name, version in versions().items()),

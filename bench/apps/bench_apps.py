@@ -65,7 +65,8 @@ def file(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(FILE_SIZE))])
     wrapper = environ.get("wsgi.file_wrapper")
     if wrapper is not None:
-        return wrapper(handle, 65536)
+        wrapped: Iterable[bytes] = wrapper(handle, 65536)
+        return wrapped
     # A server without file_wrapper (PEP 3333 makes it optional) gets the same bytes by blocks.
     return _blocks(handle)
 
