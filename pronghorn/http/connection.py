@@ -72,13 +72,18 @@ class _HeaderCollector:
     def on_headers_complete(self) -> None:
         self.complete = True
 
+    def reset(self) -> None:
+        self.headers = []
+        self.complete = False
+        self.error = None
+
 
 class HTTPConnection:
     """The server side of one HTTP/1.x connection."""
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
-        "_line", "_remaining", "_decoder",
+        "_line", "_remaining", "_decoder", "_spare", "_upgraded",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -93,6 +98,11 @@ class HTTPConnection:
         self._line: tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None] | None = None
         self._remaining = 0
         self._decoder: ChunkedDecoder | None = None
+        # The last head's parser and collector, when llhttp ended that message cleanly (keep-alive,
+        # no body, no upgrade) and so is ready for the next: making them costs more than the
+        # rest of a small request's head.
+        self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
+        self._upgraded = False
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -171,9 +181,15 @@ class HTTPConnection:
             return NEED_DATA
         self._line = parse_request_line(bytes(buf[:end]))
         del buf[:end + 2]
-        collector = self._collector = _HeaderCollector(
-            self.limits.request_fields, self.limits.request_field_size)
-        parser = self._parser = httptools.HttpRequestParser(collector)
+        spare = self._spare
+        if spare is not None:
+            self._spare = None
+            parser, collector = spare
+            collector.reset()
+        else:
+            collector = _HeaderCollector(self.limits.request_fields, self.limits.request_field_size)
+            parser = httptools.HttpRequestParser(collector)
+        self._collector, self._parser = collector, parser
         parser.feed_data(_SYNTHETIC_LINE)
         self._fed = 0
         self._state = _HEAD
@@ -210,10 +226,14 @@ class HTTPConnection:
         if collector.error is not None:
             raise collector.error
         del buf[:end]
+        parser = self._parser
         self._parser = None
         request = self._make_request(collector.headers)
         self._collector = None
         self._request = request
+        if request.keep_alive and not request.has_body and not self._upgraded:
+            self._spare = (parser, collector)  # type: ignore[assignment]
+        self._upgraded = False
         if request.chunked:
             limits = self.limits
             self._decoder = ChunkedDecoder(limits.chunk_line, limits.request_field_size,
@@ -236,7 +256,7 @@ class HTTPConnection:
             # this exception (not an HttpParserError). We feed it exactly the head, so nothing is lost;
             # we never switch protocols (RFC 9110 7.8 lets a server ignore Upgrade), and the request is
             # served as an ordinary one, Upgrade header passed on, as Gunicorn does.
-            pass
+            self._upgraded = True  # that parser is done: the next head gets a new one
         except httptools.HttpParserError as exc:
             raise HTTPError(400, f"malformed header section: {exc}") from None
         finally:

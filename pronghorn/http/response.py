@@ -22,6 +22,25 @@ _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "proxy-connection"})
 
 
+# Header fields already validated, (name, value) → lower-cased name. Apps send the same few fields
+# (Content-Type, Vary, ...) with every response; checking each once saves two regex scans per field.
+# Bounded: a value that changes per response (a cookie, a length) would otherwise grow it forever.
+_CHECKED: dict[tuple[str, str], str] = {}
+_CHECKED_MAX = 1024
+
+
+def _check_header(name: object, value: object) -> str:
+    if name.__class__ is not str or value.__class__ is not str or not _TOKEN.fullmatch(name):  # type: ignore[arg-type]
+        raise HTTPError(500, f"invalid header name from the application: {name!r}")
+    if _BAD_VALUE.search(value):  # type: ignore[arg-type]
+        raise HTTPError(500, f"invalid value for header {name!r} from the application")
+    lname = name.lower()  # type: ignore[attr-defined]
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[(name, value)] = lname  # type: ignore[index]
+    return lname
+
+
 class ResponseFramer:
     """Serializes one response. Create it, call ``head()`` once, ``body()`` for every piece, ``end()``
     once; then read ``keep_alive`` to know whether the connection may carry another request."""
@@ -50,12 +69,12 @@ class ResponseFramer:
         lines = ["HTTP/1.1 ", status, "\r\n"]
         content_length: int | None = None
         have_date = have_server = False
+        checked = _CHECKED
         for name, value in headers:
-            if name.__class__ is not str or value.__class__ is not str or not _TOKEN.fullmatch(name):
-                raise HTTPError(500, f"invalid header name from the application: {name!r}")
-            if _BAD_VALUE.search(value):
-                raise HTTPError(500, f"invalid value for header {name!r} from the application")
-            lname = name.lower()
+            lname = (checked.get((name, value))
+                     if name.__class__ is str and value.__class__ is str else None)
+            if lname is None:
+                lname = _check_header(name, value)
             if lname == "content-length":
                 if not value.isdigit() or not value.isascii():
                     raise HTTPError(500, f"invalid Content-Length from the application: {value!r}")
