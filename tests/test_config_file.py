@@ -230,7 +230,7 @@ def test_missing_config_file_is_an_error_naming_it(tmp_path: Path) -> None:
     ("umask = 0o7777", "umask: 4095 is not a umask"),
     ("loglevel = 3", "loglevel: 3 is not a string"),
     ("errorlog = None", "errorlog: None is not a string"),
-    ("worker_class = 'gevent'", "worker_class: 'gevent' is not available"),
+    ("worker_class = 'eventlet'", "worker_class: 'eventlet': eventlet is deprecated upstream"),
     ("wsgi_app = 3", "wsgi_app: 3 is not a string"),
     ("config = 'other.py'", "config: a config file cannot name another config file"),
 ])

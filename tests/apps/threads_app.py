@@ -46,7 +46,42 @@ def hang(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byt
     return _text(start_response, "woke up")
 
 
+def spin(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """Compute for a minute without yielding: blocks a gevent hub (and holds the GIL's turns)."""
+    environ["wsgi.errors"].write("spinning\n")
+    environ["wsgi.errors"].flush()
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        pass
+    return _text(start_response, "done")
+
+
+def patched(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """What gevent had patched when this module was imported, as JSON."""
+    import json
+
+    return _text(start_response, json.dumps(PATCHED_AT_IMPORT))
+
+
+def _patched_at_import() -> dict[str, Any]:
+    import sys
+
+    if "gevent" not in sys.modules:
+        return {"gevent": False}
+    from gevent import monkey
+
+    return {"gevent": True, "socket": monkey.is_module_patched("socket"),
+            "threading": monkey.is_module_patched("threading"),
+            "ssl": monkey.is_module_patched("ssl"),
+            "sleep_is_gevents": time.sleep.__module__.startswith("gevent")}
+
+
+PATCHED_AT_IMPORT = _patched_at_import()
+
+
 ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
+    "/spin": spin,
+    "/patched": patched,
     "/meet": meet,
     "/hang": hang,
     "/pid": lambda environ, start_response: _text(start_response, str(os.getpid())),

@@ -1,0 +1,506 @@
+"""The gevent worker: one greenlet per connection, the app called in it, blocking calls yield.
+
+Theory of operation
+-------------------
+``prepare_process()`` monkey-patches the worker process right after the fork, before the app or
+anything that opens sockets is imported (the master imports neither gevent nor ssl, so nothing was
+imported unpatched). From then on the app's sockets, ``time.sleep``, locks and database drivers
+that use sockets switch greenlets instead of blocking the process.
+
+Each listening socket gets a gevent StreamServer whose pool holds at most ``--worker-connections``
+greenlets; when it is full the server stops accepting, so further clients wait in the kernel's
+listen queue. A connection's greenlet reads with plain blocking calls and the same sans-IO
+HTTPConnection as every other worker class: the HTTP rules are identical. Deadlines are socket
+timeouts: ``--keep-alive`` between requests, ``--header-timeout`` for a head (408) or a stalled body.
+The response is written with ``sendall``, which waits for the client: backpressure for free.
+
+``--timeout`` watches the hub: a greenlet ticks the heartbeat, so an app that computes without
+yielding (or blocks in C code) for longer stops the ticks and the master replaces the worker. A
+request that merely waits on I/O forever holds only its own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any, Callable
+
+from .. import SERVER_SOFTWARE
+from ..http import (
+    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
+    ResponseFramer, error_response,
+)
+from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
+from ..logs import request_logger
+from ..tls import HANDSHAKE_TIMEOUT
+from ..trust import matcher
+from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
+from ..wsgi.environ import EnvironBuilder
+from ..wsgi.errors_stream import ErrorStream
+from ..wsgi.exchange import Exchange
+from ..wsgi.file_wrapper import FileWrapper
+from ..wsgi.forwarded import ForwardedPolicy
+from .base import HookRequest, HookResponse, WorkerContext
+from .clock import DateCache
+
+SERVER = SERVER_SOFTWARE.encode()
+READ_SIZE = 256 * 1024
+GRACEFUL_IDLE = 1.0  # as the sync worker: idle keep-alive connections close this soon after TERM
+
+
+def prepare_process() -> None:
+    """Patch first: before the app, and before our own modules that use sockets, are imported."""
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+class _Closed(Exception):
+    """The connection is over (the client left, or we refused it)."""
+
+
+class GeventWorker:
+    def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+                 log: logging.Logger, ctx: WorkerContext) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.listeners = listeners
+        self.log = log
+        self.ctx = ctx
+        self.hooks = ctx.hooks
+        self._pre_request_hook = self.hooks.has("pre_request")
+        self._post_request_hook = self.hooks.has("post_request")
+        self._request_log = request_logger()
+        self.limits = Limits(
+            request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
+            request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+        ).normalized()
+        self.dates = DateCache()
+        self.errors = ErrorStream(log)
+        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
+        self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
+        self.proxy_allowed = matcher(cfg.proxy_allow_ips)
+        self.ssl_context = ctx.ssl_context
+        self.closing = False
+        self.servers: list[Any] = []
+        # greenlet → (the request it is on, its response's framer): for the abort log, and for a
+        # TERM that arrives before the response head is out (it can still say "close").
+        self.in_flight: dict[Any, tuple[str, ResponseFramer]] = {}
+        ctx.describe_current = lambda: "; ".join(what for what, _ in self.in_flight.values())
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        import gevent
+        from gevent.event import Event
+        from gevent.pool import Pool
+        from gevent.server import StreamServer
+
+        hub = gevent.get_hub()
+        pool = Pool(self.cfg.worker_connections)
+        multiprocess = self.cfg.workers > 1
+        scheme = "https" if self.ssl_context is not None else "http"
+        for listener in self.listeners:
+            builder = EnvironBuilder(_server_address(listener), scheme, self.errors, multiprocess,
+                                     True, self.forwarded)
+            # A gevent socket on a copy of the master's descriptor: the original stays as it is.
+            sock = socket.socket(fileno=os.dup(listener.fileno()))
+            sock.setblocking(False)
+            server = StreamServer(sock, lambda s, a, b=builder: self.serve(s, a, b), spawn=pool)
+            self.servers.append(server)
+        stopped = Event()
+        self._stopped = stopped
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            gevent.signal_handler(sig, self._on_stop_signal, sig)
+        self.ctx.call_soon = lambda fn: hub.loop.run_callback_threadsafe(fn)
+        self.ctx.install_signals()
+        for server in self.servers:
+            server.start()
+        ticker = gevent.spawn(self._tick)
+        self.ctx.notify_ready()
+        stopped.wait()
+        ticker.kill(block=False)
+        graceful = self._graceful
+        if graceful:
+            # In-flight requests finish (up to --graceful-timeout); idle connections close soon.
+            pool.join(timeout=self.cfg.graceful_timeout)
+        pool.kill(block=True, timeout=1)
+
+    _graceful = True
+    _stopped: Any = None
+
+    def _on_stop_signal(self, signum: int) -> None:
+        if signum != signal.SIGTERM:
+            self.ctx.on_interrupt()
+            self._graceful = False
+        if not self.closing:
+            self.closing = True
+            for _, framer in list(self.in_flight.values()):
+                if not framer.status_code:
+                    framer.keep_alive = False
+            for server in self.servers:
+                server.close()  # stop accepting; the listening descriptor copy is closed
+        self._stopped.set()
+
+    def _tick(self) -> None:
+        import gevent
+
+        cfg = self.cfg
+        interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
+        while True:
+            if not self.ctx.tick():
+                self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
+                self._on_stop_signal(signal.SIGTERM)
+                return
+            gevent.sleep(interval)
+
+    # -- one connection ---------------------------------------------------------------------------------
+
+    def serve(self, sock: socket.socket, peer: Any, builder: EnvironBuilder) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if not isinstance(peer, tuple):
+            peer = None  # a unix socket
+        connection = _Connection(self, sock, peer, builder)
+        try:
+            connection.run()
+        except _Closed:
+            pass
+        except OSError:
+            pass  # the client went away: nothing to answer
+        finally:
+            self.in_flight.pop(_current_greenlet(), None)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def done(self, request: Request, environ: dict[str, Any], exchange: Exchange, peer: Any,
+             started: float) -> None:
+        if self._request_log is not None:
+            self._request_log(request, environ, exchange, time.perf_counter() - started)
+        if self._post_request_hook:
+            framer = exchange.framer
+            self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
+                            HookResponse(exchange.status, exchange.headers, framer.status_code,
+                                         framer.sent))
+        self.ctx.request_finished()
+
+
+class _Connection:
+    """Reads requests off one socket and answers them, in its own greenlet."""
+
+    def __init__(self, worker: GeventWorker, sock: socket.socket, peer: Any,
+                 builder: EnvironBuilder) -> None:
+        self.worker = worker
+        self.sock = sock
+        self.peer = peer
+        self.builder = builder
+        self.conn = HTTPConnection(worker.limits)
+        self.tls = False
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _recv(self, timeout: float) -> bytes:
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            return self.sock.recv(READ_SIZE)
+        except ConnectionResetError:
+            return b""
+
+    def _read_more(self, deadline: float, what: str) -> None:
+        """More bytes of a request under way, or 408 at the head's/body's deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.refuse(408, f"{what} not received in time")
+        try:
+            data = self._recv(remaining)
+        except socket.timeout:
+            self.refuse(408, f"{what} not received in time")
+        self.conn.receive_data(data)
+
+    def _wait_for_request(self) -> bool:
+        """Idle on keep-alive until the next request begins; False when the connection should end."""
+        cfg = self.worker.cfg
+        idle_since = time.monotonic()
+        while True:
+            limit = cfg.keepalive
+            if self.worker.closing:
+                limit = min(limit, GRACEFUL_IDLE)
+            remaining = idle_since + limit - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                # Short slices, so a TERM that comes meanwhile shortens the wait.
+                data = self._recv(min(remaining, GRACEFUL_IDLE))
+            except socket.timeout:
+                continue
+            self.conn.receive_data(data)
+            return True
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        worker = self.worker
+        if worker.ssl_context is not None:
+            self._handshake()
+        if worker.proxy_mode is not None:
+            self._read_proxy_header()
+        conn = self.conn
+        header_timeout = worker.cfg.header_timeout
+        while True:
+            if conn.idle and not self._wait_for_request():
+                return
+            deadline = time.monotonic() + header_timeout
+            request = self._next(deadline, "request head")
+            if request is None:
+                return
+            assert isinstance(request, Request)
+            body: Any
+            if request.has_body and request.expect_continue:
+                body = DeferredInput(self._fetch_deferred_body)
+            elif request.has_body:
+                try:
+                    body = self._read_body(time.monotonic() + header_timeout).as_input()
+                except HTTPError as exc:
+                    self.refuse(exc.status, exc.reason)
+            else:
+                if self._next(deadline, "request head") is not END_OF_MESSAGE:
+                    raise _Closed()
+                body = empty_input()
+            keep_alive = self._respond(request, body)
+            if isinstance(body, DeferredInput) and not body.consumed:
+                keep_alive = False  # the unread body must never be parsed as a request
+            if not keep_alive:
+                return
+            conn.start_next_cycle()
+
+    def _next(self, deadline: float, what: str) -> Any:
+        conn = self.conn
+        while True:
+            try:
+                event = conn.next_event()
+            except HTTPError as exc:
+                self.refuse(exc.status, exc.reason)
+            if event is NEED_DATA:
+                if conn.at_eof:
+                    return None
+                self._read_more(deadline, what)
+                continue
+            if event is PAUSED:
+                raise _Closed()  # cannot happen: we answer before asking for more
+            return event
+
+    def _fetch_deferred_body(self) -> BodyBuffer:
+        """The app asked for a body that waits for our word (Expect: 100-continue): give it, then
+        read it. A bad body is an OSError to the app (as a broken connection would be) and its
+        4xx goes to the client once the app returns."""
+        try:
+            return self._read_body(time.monotonic() + self.worker.cfg.header_timeout,
+                                   send_continue=True)
+        except HTTPError as exc:
+            self.body_error = exc
+            raise OSError(f"invalid request body: {exc.reason}") from None
+
+    def _read_body(self, deadline: float, send_continue: bool = False) -> BodyBuffer:
+        if send_continue:
+            self.sock.sendall(CONTINUE)
+        body = BodyBuffer()
+        while True:
+            event = self._next_body_event(deadline)
+            if event is END_OF_MESSAGE:
+                return body
+            body.write(event.data)
+            deadline = time.monotonic() + self.worker.cfg.header_timeout  # it is still arriving
+
+    def _next_body_event(self, deadline: float) -> Any:
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                if conn.at_eof:
+                    raise HTTPError(400, "incomplete request body")
+                remaining = deadline - time.monotonic()
+                try:
+                    data = self._recv(remaining) if remaining > 0 else None
+                except socket.timeout:
+                    data = None
+                if data is None:
+                    raise HTTPError(408, "request body stalled")
+                conn.receive_data(data)
+                continue
+            if event is END_OF_MESSAGE or event.__class__ is Data:
+                return event
+            raise HTTPError(400, "unexpected event in a request body")
+
+    body_error: HTTPError | None = None
+
+    # -- answering ---------------------------------------------------------------------------------------
+
+    def _respond(self, request: Request, body: Any) -> bool:
+        """Call the app and send its response; whether the connection may carry another request."""
+        worker = self.worker
+        peer = self.peer
+        started = time.perf_counter()
+        try:
+            environ = self.builder.build(request, body, peer)
+        except HTTPError as exc:  # what a trusted proxy said does not add up
+            self.refuse(exc.status, exc.reason)
+        framer = ResponseFramer(request.version, request.keep_alive and not worker.closing,
+                                request.method == "HEAD")
+        exchange = Exchange(framer, self.sock.sendall, worker.dates.get(), SERVER)
+        me = _current_greenlet()
+        worker.in_flight[me] = (f"{request.method} {request.target[:200].decode('latin-1')} "
+                                f"from {peer}", framer)
+        if worker._pre_request_hook:
+            worker.hooks.call("pre_request", worker.ctx, HookRequest(request, peer))
+        result: Any = None
+        try:
+            try:
+                result = worker.app(environ, exchange.start_response)
+                self._send_body(exchange, result)
+            finally:
+                if result is not None:
+                    _close_iterable(result, worker.log)
+        except OSError:
+            if self.body_error is not None:  # the deferred body was bad: its 4xx, not a 500
+                self.refuse(self.body_error.status, self.body_error.reason)
+            raise _Closed() from None
+        except Exception:
+            worker.log.exception("Error handling request %s", request.target.decode("latin-1"))
+            if self.body_error is not None:
+                self.refuse(self.body_error.status, self.body_error.reason)
+            if exchange.head_sent:
+                raise _Closed() from None
+            self.refuse(500, "the application raised an error", log=False)
+        finally:
+            worker.in_flight.pop(me, None)
+            worker.done(request, environ, exchange, peer, started)
+        return framer.keep_alive
+
+    def _send_body(self, exchange: Exchange, result: Any) -> None:
+        framer = exchange.framer
+        send = self.sock.sendall
+        if type(result) is list or type(result) is tuple:
+            head = b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))
+            out = [head]
+            for piece in result:
+                if type(piece) is not bytes:
+                    raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+                out.append(framer.body(piece))
+            out.append(framer.end())
+            send(b"".join(out))
+            return
+        if isinstance(result, FileWrapper) and not exchange.head_sent and not self.tls:
+            where = result.sendfile_range()
+            if where is not None:
+                fd, offset, count = where
+                send(exchange.head_bytes(count))
+                self._send_file(fd, offset, framer.reserve(count))
+                send(framer.end())
+                return
+        for piece in result:
+            if type(piece) is not bytes:
+                raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+            if piece:
+                exchange.write(piece)
+        send((b"" if exchange.head_sent else exchange.head_bytes()) + framer.end())
+
+    def _send_file(self, fd: int, offset: int, count: int) -> None:
+        from gevent.socket import wait_write
+
+        out = self.sock.fileno()
+        sent_total = 0
+        while sent_total < count:
+            try:
+                sent = os.sendfile(out, fd, offset + sent_total, count - sent_total)
+            except BlockingIOError:
+                wait_write(out, timeout=self.worker.cfg.header_timeout)
+                continue
+            if sent == 0:
+                raise _Closed()  # the file shrank under us: the framing promised bytes we lack
+            sent_total += sent
+
+    def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        if log:
+            self.worker.log.debug("Refused request from %s: %d %s", self.peer, status, reason)
+        try:
+            self.sock.sendall(error_response(status, reason, self.worker.dates.get(), SERVER))
+        except OSError:
+            pass
+        raise _Closed()
+
+    # -- before HTTP ---------------------------------------------------------------------------------
+
+    def _handshake(self) -> None:
+        context = self.worker.ssl_context
+        cfg = self.worker.cfg
+        self.sock.settimeout(min(HANDSHAKE_TIMEOUT, cfg.header_timeout or HANDSHAKE_TIMEOUT))
+        try:
+            self.sock = context.wrap_socket(self.sock, server_side=True)
+        except (OSError, ValueError):
+            raise _Closed() from None  # plain HTTP, a scanner, a slow or failed handshake: close
+        self.tls = True
+
+    def _read_proxy_header(self) -> None:
+        worker = self.worker
+        if not worker.proxy_allowed(self.peer if self.peer is not None else ""):
+            worker.log.debug("Closed a connection from %s: not in --proxy-allow-from", self.peer)
+            raise _Closed()
+        received = b""
+        deadline = time.monotonic() + worker.cfg.header_timeout
+        while True:
+            try:
+                header = parse_proxy_header(received, worker.proxy_mode or "auto")
+            except ProxyProtocolError as exc:
+                self.refuse(400, str(exc))
+            if header is not None:
+                break
+            remaining = deadline - time.monotonic()
+            try:
+                data = self._recv(remaining) if remaining > 0 else b""
+            except socket.timeout:
+                data = b""
+            if not data:
+                raise _Closed()
+            received += data
+        if header.source is not None:
+            self.peer = header.source
+        rest = received[header.consumed:]
+        if rest:
+            self.conn.receive_data(rest)
+
+
+def _current_greenlet() -> Any:
+    from gevent import getcurrent
+
+    return getcurrent()
+
+
+def _close_iterable(result: Any, log: logging.Logger) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("Error closing the response iterable")
+
+
+def _server_address(sock: socket.socket) -> Any:
+    try:
+        return sock.getsockname()
+    except OSError:
+        return None
+
+
+def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+               log: logging.Logger, ctx: WorkerContext) -> None:
+    GeventWorker(app, cfg, listeners, log, ctx).run()
+    sys.stdout.flush()

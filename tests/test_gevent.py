@@ -1,0 +1,107 @@
+"""The gevent worker: patched before the app, a greenlet per connection up to
+--worker-connections, and --timeout when the hub stops.
+
+The shared HTTP, WSGI, conformance and signal suites run under gevent too (the worker_class fixture);
+this module holds what only gevent does."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, connect
+from master_util import wait_children, wait_gone
+from wire import Reader, get
+
+pytest.importorskip("gevent", reason="the gevent worker needs gevent (pip install -e '.[test]')")
+
+APP = "threads_app:app"
+
+
+def test_the_worker_is_patched_before_the_app_and_the_master_imports_nothing_to_patch(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path) -> None:
+    report = tmp_path / "master-modules.json"
+    conf = tmp_path / "conf.py"
+    # when_ready runs in the master once it is serving: what has it imported by then?
+    conf.write_text(
+        "import json, sys\n"
+        "def when_ready(server):\n"
+        f"    with open({str(report)!r}, 'w') as out:\n"
+        "        json.dump({name: name in sys.modules for name in\n"
+        "                   ('gevent', 'ssl', 'asyncio', 'threads_app')}, out)\n")
+    _, (address,) = start_server(APP, "-k", "gevent", "-c", str(conf))
+    patched = json.loads(get(address, "/patched").body)
+    assert patched == {"gevent": True, "socket": True, "threading": True, "ssl": True,
+                       "sleep_is_gevents": True}
+    assert json.loads(report.read_text()) == {
+        "gevent": False, "ssl": False, "asyncio": False, "threads_app": False}
+
+
+def test_requests_wait_on_io_together(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Ten requests that can only finish once all ten are inside the app at the same time."""
+    import threading
+
+    _, (address,) = start_server(APP, "-k", "gevent")
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            answers.append(get(address, "/meet?name=ten&parties=10").status)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+    assert not errors and answers == [200] * 10, (errors, answers)
+
+
+def test_worker_connections_bounds_the_connections_held(start_server) -> None:  # type: ignore[no-untyped-def]
+    _, (address,) = start_server(APP, "-k", "gevent", "--worker-connections", "2")
+    held = [connect(address, timeout=30) for _ in range(2)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert Reader(sock).read_response().status == 200
+        with connect(address, timeout=30) as waiting:
+            waiting.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            readable, _, _ = select.select([waiting], [], [], 1.0)
+            assert not readable, "a third connection was served past --worker-connections 2"
+            held.pop().close()
+            assert Reader(waiting).read_response().status == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_an_app_that_blocks_the_hub_is_killed_and_replaced(start_server) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP, "-k", "gevent", "--timeout", "2")
+    master = server.proc.pid
+    (stuck,) = wait_children(server, master, 1)
+    with connect(address, timeout=60) as sock:
+        sock.sendall(b"GET /spin HTTP/1.1\r\nHost: t\r\n\r\n")
+        server.wait_for_line("spinning")
+        server.wait_for_line(
+            rf"WORKER TIMEOUT \(pid:{stuck}\) while handling GET /spin from", timeout=30)
+    wait_gone(stuck, server)
+    (replacement,) = wait_children(server, master, 1)
+    assert int(get(address, "/pid").body) == replacement
+
+
+def test_without_gevent_the_error_is_one_line_naming_the_extra() -> None:
+    # find_spec() reports a module set to None in sys.modules as absent: gevent "not installed".
+    code = ("import sys; sys.modules['gevent'] = None; from pronghorn.cli import main; "
+            "sys.exit(main())")
+    result = subprocess.run([sys.executable, "-c", code, "-k", "gevent", APP], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'pronghorn[gevent]'" in lines[0], result.stderr
