@@ -296,7 +296,6 @@ def test_an_imported_hook_is_a_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("source", [
     "logger_class = 'myapp.logging.Logger'",
     "dirty_workers = 2",
-    "forwarded_allow_ips = '*'",
     "enable_backlog_metric = True",
 ])
 def test_unsupported_gunicorn_settings_are_errors(tmp_path: Path, source: str) -> None:
