@@ -114,8 +114,13 @@ class GeventWorker:
             self.servers.append(server)
         stopped = Event()
         self._stopped = stopped
+        # Plain Python handlers, as in the sync worker: they run between bytecodes, so a TERM that
+        # arrives while the app makes a response reaches that response before its head is written
+        # (a gevent.signal_handler callback waits its turn in the hub, and could come too late to
+        # say "Connection: close"). The rest of the stop runs from the hub.
+        self._run_in_hub = hub.loop.run_callback_threadsafe
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            gevent.signal_handler(sig, self._on_stop_signal, sig)
+            signal.signal(sig, self._on_signal)
         self.ctx.call_soon = lambda fn: hub.loop.run_callback_threadsafe(fn)
         self.ctx.install_signals()
         for server in self.servers:
@@ -133,15 +138,19 @@ class GeventWorker:
     _graceful = True
     _stopped: Any = None
 
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGTERM:
+            for _, framer in list(self.in_flight.values()):
+                if not framer.status_code:
+                    framer.keep_alive = False  # its head is not out yet: it can say close
+        self._run_in_hub(lambda: self._on_stop_signal(signum))
+
     def _on_stop_signal(self, signum: int) -> None:
         if signum != signal.SIGTERM:
             self.ctx.on_interrupt()
             self._graceful = False
         if not self.closing:
             self.closing = True
-            for _, framer in list(self.in_flight.values()):
-                if not framer.status_code:
-                    framer.keep_alive = False
             for server in self.servers:
                 server.close()  # stop accepting; the listening descriptor copy is closed
         self._stopped.set()
