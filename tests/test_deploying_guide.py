@@ -35,13 +35,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import APPS, ROOT, Server, connect, wait_ready
+from conftest import ROOT, Server, connect, wait_ready
 from master_util import children, poll
 from wire import Reader, Response
 

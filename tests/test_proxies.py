@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Server, connect
+from conftest import connect
 from wire import Reader, Response
 
 APP = "behaviours:app"

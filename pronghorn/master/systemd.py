@@ -22,7 +22,6 @@ left in a worker would likewise tell code there that it must ping. A USR2 re-exe
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from typing import MutableMapping

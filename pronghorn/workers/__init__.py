@@ -68,8 +68,8 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
         ours = ", ".join(repr(n) for n in WORKER_CLASSES)
         reason = _OTHERS.get(lowered)
         if reason is None:
-            reason = (f"not a pronghorn worker class; a worker class written for Gunicorn's "
-                      f"internals cannot run here")
+            reason = ("not a pronghorn worker class; a worker class written for Gunicorn's "
+                      "internals cannot run here")
         raise WorkerClassError(f"{key!r}: {reason}. pronghorn's worker classes are {ours}")
     if canonical == "sync" and threads > 1:
         canonical = "gthread"

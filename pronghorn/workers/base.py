@@ -10,9 +10,11 @@ import logging
 import os
 import random
 import signal
+import socket
 import sys
 from typing import Any, Callable
 
+from ..http import Limits
 from ..master.heartbeat import READY, RETIRING, Heartbeat
 
 
@@ -138,3 +140,31 @@ class HookResponse:
         self.status_code = status_code
         self.headers = headers or []
         self.sent = sent
+
+
+# -- small things every worker class needs ---------------------------------------------------------
+
+def limits_from(cfg: Any) -> Limits:
+    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
+    return Limits(
+        request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
+        request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+    ).normalized()
+
+
+def close_iterable(result: Any, log: logging.Logger) -> None:
+    """PEP 3333: the server calls the response iterable's close(), whatever happened."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("Error closing the response iterable")
+
+
+def server_address(sock: socket.socket) -> Any:
+    """A listener's address (SERVER_NAME/SERVER_PORT when a request has no Host)."""
+    try:
+        return sock.getsockname()
+    except OSError:
+        return None

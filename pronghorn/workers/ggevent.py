@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .. import SERVER_SOFTWARE
 from ..http import (
-    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
+    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
     ResponseFramer, error_response,
 )
 from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
@@ -44,7 +44,8 @@ from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
-from .base import HookRequest, HookResponse, WorkerContext
+from .base import (HookRequest, HookResponse, WorkerContext, close_iterable, limits_from,
+                   server_address)
 from .clock import DateCache
 
 SERVER = SERVER_SOFTWARE.encode()
@@ -75,10 +76,7 @@ class GeventWorker:
         self._pre_request_hook = self.hooks.has("pre_request")
         self._post_request_hook = self.hooks.has("post_request")
         self._request_log = request_logger()
-        self.limits = Limits(
-            request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
-            request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
-        ).normalized()
+        self.limits = limits_from(cfg)
         self.dates = DateCache()
         self.errors = ErrorStream(log)
         self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
@@ -105,7 +103,7 @@ class GeventWorker:
         multiprocess = self.cfg.workers > 1
         scheme = "https" if self.ssl_context is not None else "http"
         for listener in self.listeners:
-            builder = EnvironBuilder(_server_address(listener), scheme, self.errors, multiprocess,
+            builder = EnvironBuilder(server_address(listener), scheme, self.errors, multiprocess,
                                      True, self.forwarded)
             # A gevent socket on a copy of the master's descriptor: the original stays as it is.
             sock = socket.socket(fileno=os.dup(listener.fileno()))
@@ -377,7 +375,7 @@ class _Connection:
                 self._send_body(exchange, result)
             finally:
                 if result is not None:
-                    _close_iterable(result, worker.log)
+                    close_iterable(result, worker.log)
         except OSError:
             if self.body_error is not None:  # the deferred body was bad: its 4xx, not a 500
                 self.refuse(self.body_error.status, self.body_error.reason)
@@ -491,22 +489,6 @@ def _current_greenlet() -> Any:
     from gevent import getcurrent
 
     return getcurrent()
-
-
-def _close_iterable(result: Any, log: logging.Logger) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            log.exception("Error closing the response iterable")
-
-
-def _server_address(sock: socket.socket) -> Any:
-    try:
-        return sock.getsockname()
-    except OSError:
-        return None
 
 
 def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],

@@ -41,8 +41,8 @@ from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
-from .base import HookRequest, HookResponse, WorkerContext
-from .sync import SERVER, WRITE_HIGH_WATER, HTTPProtocol, SyncWorker, _close_iterable
+from .base import HookRequest, HookResponse, WorkerContext, close_iterable
+from .sync import SERVER, WRITE_HIGH_WATER, HTTPProtocol, SyncWorker
 
 
 class _Call:
@@ -157,7 +157,7 @@ class ThreadWorker(SyncWorker):
             post(proto.fail, exchange)
         finally:
             if result is not None:
-                _close_iterable(result, self.log)
+                close_iterable(result, self.log)
             # Logged and hooked here, in the request's thread, as Gunicorn's gthread worker does;
             # not for a request refused before the app saw it (its environ is empty).
             if environ and self._request_log is not None:

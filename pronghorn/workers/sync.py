@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from .. import SERVER_SOFTWARE
 from ..http import (
-    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request,
+    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
     ResponseFramer, error_response,
 )
 from ..logs import request_logger
@@ -45,7 +45,8 @@ from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
 from ..wsgi.forwarded import ForwardedPolicy
 from ..wsgi.file_wrapper import FileWrapper
-from .base import HookRequest, HookResponse, WorkerContext
+from .base import (HookRequest, HookResponse, WorkerContext, close_iterable, limits_from,
+                   server_address)
 from .clock import DateCache
 
 SERVER = SERVER_SOFTWARE.encode()
@@ -81,10 +82,7 @@ class SyncWorker:
         self.cfg = cfg
         self.listeners = listeners
         self.log = log
-        self.limits = Limits(
-            request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
-            request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
-        ).normalized()
+        self.limits = limits_from(cfg)
         self.dates = DateCache()
         self.errors = ErrorStream(log)
         self.connections: set[HTTPProtocol] = set()
@@ -116,7 +114,7 @@ class SyncWorker:
         multiprocess = self.cfg.workers > 1
         for sock in self.listeners:
             scheme = "https" if self.ctx.ssl_context is not None else "http"
-            builder = EnvironBuilder(_server_address(sock), scheme, self.errors, multiprocess,
+            builder = EnvironBuilder(server_address(sock), scheme, self.errors, multiprocess,
                                      self.multithread, self.forwarded)
             self._builders[sock.fileno()] = builder
             # Not serving yet: a request already waiting in the backlog would be accepted and run
@@ -308,7 +306,7 @@ class SyncWorker:
         else:
             proto.response_done(framer.keep_alive)
         finally:
-            _close_iterable(result, self.log)
+            close_iterable(result, self.log)
         self._done()
 
     async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
@@ -338,7 +336,7 @@ class SyncWorker:
         else:
             proto.response_done(framer.keep_alive)
         finally:
-            _close_iterable(result, self.log)
+            close_iterable(result, self.log)
             self._done()
 
     async def _send_file(self, proto: "HTTPProtocol", exchange: Exchange, fd: int, offset: int,
@@ -395,22 +393,6 @@ class SyncWorker:
             self.loop.call_soon(self.run_next)
         if self.closing:
             self._maybe_stopped()
-
-
-def _close_iterable(result: Any, log: logging.Logger) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            log.exception("Error closing the response iterable")
-
-
-def _server_address(sock: socket.socket) -> Any:
-    try:
-        return sock.getsockname()
-    except OSError:
-        return None
 
 
 _IDLE, _HEAD, _BODY, _WAITING, _RESPONDING = range(5)
