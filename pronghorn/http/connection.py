@@ -26,7 +26,7 @@ from .chunked import ChunkedDecoder
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, Event, Request
 from .limits import Limits
-from .request_line import host_is_valid, parse_request_line
+from .request_line import host_is_valid, parse_request_line_cached
 
 # What llhttp sees in place of the real request line: any known method works, since for requests llhttp
 # decides nothing by method except CONNECT (which it would turn into a tunnel).
@@ -179,7 +179,7 @@ class HTTPConnection:
             if self._eof and buf:
                 raise HTTPError(400, "incomplete request")
             return NEED_DATA
-        self._line = parse_request_line(bytes(buf[:end]))
+        self._line = parse_request_line_cached(bytes(buf[:end]))
         del buf[:end + 2]
         spare = self._spare
         if spare is not None:

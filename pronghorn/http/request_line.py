@@ -29,7 +29,25 @@ def host_is_valid(value: bytes) -> bool:
     return _AUTHORITY.fullmatch(value) is not None
 
 
-def parse_request_line(line: bytes) -> tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None]:
+RequestLine = tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None]
+
+# Lines seen before, parsed: the same few (a health check, a popular page) come again and again,
+# and the answer is a pure function of the bytes. Only valid lines are kept; bounded.
+_SEEN: dict[bytes, RequestLine] = {}
+_SEEN_MAX = 256
+
+
+def parse_request_line_cached(line: bytes) -> RequestLine:
+    parsed = _SEEN.get(line)
+    if parsed is None:
+        parsed = parse_request_line(line)
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[line] = parsed
+    return parsed
+
+
+def parse_request_line(line: bytes) -> RequestLine:
     """Return (method, target, path, query, version, authority) or raise HTTPError.
 
     ``authority`` is the host of an absolute-form or authority-form target, which RFC 9112 3.2.2 says

@@ -22,23 +22,82 @@ _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "proxy-connection"})
 
 
-# Header fields already validated, (name, value) → lower-cased name. Apps send the same few fields
-# (Content-Type, Vary, ...) with every response; checking each once saves two regex scans per field.
-# Bounded: a value that changes per response (a cookie, a length) would otherwise grow it forever.
-_CHECKED: dict[tuple[str, str], str] = {}
-_CHECKED_MAX = 1024
+class _AppSection:
+    """What the app's status and headers say, checked and serialized once: the status line and the
+    app's own fields (without the hop-by-hop ones the server owns)."""
+
+    __slots__ = ("text", "code", "content_length", "have_date", "have_server", "close")
+
+    def __init__(self, text: bytes, code: int, content_length: int | None, have_date: bool,
+                 have_server: bool, close: bool) -> None:
+        self.text = text
+        self.code = code
+        self.content_length = content_length
+        self.have_date = have_date
+        self.have_server = have_server
+        self.close = close
 
 
-def _check_header(name: object, value: object) -> str:
-    if name.__class__ is not str or value.__class__ is not str or not _TOKEN.fullmatch(name):  # type: ignore[arg-type]
-        raise HTTPError(500, f"invalid header name from the application: {name!r}")
-    if _BAD_VALUE.search(value):  # type: ignore[arg-type]
-        raise HTTPError(500, f"invalid value for header {name!r} from the application")
-    lname = name.lower()  # type: ignore[attr-defined]
-    if len(_CHECKED) >= _CHECKED_MAX:
-        _CHECKED.clear()
-    _CHECKED[(name, value)] = lname  # type: ignore[index]
-    return lname
+# Apps answer with the same few status-and-header combinations over and over (a view's
+# Content-Type, Vary, ...): each is validated and serialized once, then looked up. Bounded, since
+# a combination that changes per response (a cookie, a length) would otherwise grow it forever.
+_SECTIONS: dict[tuple[str, tuple[tuple[str, str], ...]], _AppSection] = {}
+_SECTIONS_MAX = 512
+
+
+def _app_section(status: str, headers: list[tuple[str, str]]) -> _AppSection:
+    try:
+        key = (status, tuple(headers))
+        section = _SECTIONS.get(key)
+    except TypeError:  # something unhashable: not cacheable, and _make_section says what is wrong
+        return _make_section(status, headers)
+    if section is None:
+        section = _make_section(status, headers)
+        if len(_SECTIONS) >= _SECTIONS_MAX:
+            _SECTIONS.clear()
+        _SECTIONS[key] = section
+    return section
+
+
+def _make_section(status: object, headers: object) -> _AppSection:
+    match = _STATUS.fullmatch(status) if status.__class__ is str else None  # type: ignore[arg-type]
+    if match is None:
+        raise HTTPError(500, f"invalid status line from the application: {status!r}")
+    code = int(match.group(1))
+    lines = ["HTTP/1.1 ", status, "\r\n"]  # type: ignore[list-item]
+    content_length: int | None = None
+    have_date = have_server = close = False
+    for field in headers:  # type: ignore[attr-defined]
+        try:
+            name, value = field  # PEP 3333 says tuples; a two-item list is taken too, as Gunicorn does
+        except (TypeError, ValueError):
+            raise HTTPError(500, f"invalid header from the application: {field!r}") from None
+        if name.__class__ is not str or value.__class__ is not str or not _TOKEN.fullmatch(name):
+            raise HTTPError(500, f"invalid header name from the application: {name!r}")
+        if _BAD_VALUE.search(value):
+            raise HTTPError(500, f"invalid value for header {name!r} from the application")
+        lname = name.lower()
+        if lname == "content-length":
+            if not value.isdigit() or not value.isascii():
+                raise HTTPError(500, f"invalid Content-Length from the application: {value!r}")
+            if content_length is not None and int(value) != content_length:
+                raise HTTPError(500, "conflicting Content-Length from the application")
+            if content_length is not None:
+                continue
+            content_length = int(value)
+            if code < 200 or code == 204:
+                continue  # RFC 9110 8.6: not in a 1xx or 204
+        elif lname in _HOP_BY_HOP:
+            if lname == "connection" and "close" in (t.strip() for t in value.lower().split(",")):
+                close = True
+            continue
+        elif lname == "date":
+            have_date = True
+        elif lname == "server":
+            have_server = True
+        lines += (name, ": ", value, "\r\n")
+    return _AppSection("".join(lines).encode("latin-1"), code, content_length, have_date,
+                       have_server, close)
 
 
 class ResponseFramer:
@@ -62,69 +121,40 @@ class ResponseFramer:
         """The status line and header section. ``body_length`` is a length the server knows for
         certain (a one-item body) and may use when the app gave none. Raises HTTPError(500) for a
         status or header the app should not have produced."""
-        match = _STATUS.fullmatch(status) if status.__class__ is str else None
-        if match is None:
-            raise HTTPError(500, f"invalid status line from the application: {status!r}")
-        code = self.status_code = int(match.group(1))
-        lines = ["HTTP/1.1 ", status, "\r\n"]
-        content_length: int | None = None
-        have_date = have_server = False
-        checked = _CHECKED
-        for name, value in headers:
-            lname = (checked.get((name, value))
-                     if name.__class__ is str and value.__class__ is str else None)
-            if lname is None:
-                lname = _check_header(name, value)
-            if lname == "content-length":
-                if not value.isdigit() or not value.isascii():
-                    raise HTTPError(500, f"invalid Content-Length from the application: {value!r}")
-                if content_length is not None and int(value) != content_length:
-                    raise HTTPError(500, "conflicting Content-Length from the application")
-                if content_length is not None:
-                    continue
-                content_length = int(value)
-                if code < 200 or code == 204:
-                    continue  # RFC 9110 8.6: not in a 1xx or 204
-            elif lname in _HOP_BY_HOP:
-                if lname == "connection" and "close" in (t.strip() for t in value.lower().split(",")):
-                    self.keep_alive = False
-                continue
-            elif lname == "date":
-                have_date = True
-            elif lname == "server":
-                have_server = True
-            lines += (name, ": ", value, "\r\n")
-
+        section = _app_section(status, headers)
+        code = self.status_code = section.code
+        if section.close:
+            self.keep_alive = False
+        content_length = section.content_length
+        framing = b""
         if self._head_request or code < 200 or code in (204, 304):
             self._mode = _NONE
             if (self._head_request and content_length is None and body_length is not None
                     and code >= 200 and code not in (204, 304)):
                 # HEAD answers with the length GET would have (RFC 9110 9.3.2).
-                lines += ("Content-Length: ", str(body_length), "\r\n")
+                framing = b"Content-Length: %d\r\n" % body_length
         elif content_length is not None:
             self._mode = _LENGTH
             self._remaining = content_length
         elif body_length is not None:
             self._mode = _LENGTH
             self._remaining = body_length
-            lines += ("Content-Length: ", str(body_length), "\r\n")
+            framing = b"Content-Length: %d\r\n" % body_length
         elif self._version >= (1, 1):
             self._mode = _CHUNKED
-            lines.append("Transfer-Encoding: chunked\r\n")
+            framing = b"Transfer-Encoding: chunked\r\n"
         else:
             self._mode = _CLOSE
             self.keep_alive = False
 
         if not self.keep_alive:
-            lines.append("Connection: close\r\n")
+            framing += b"Connection: close\r\n"
         elif self._version == (1, 0):
-            lines.append("Connection: keep-alive\r\n")
-        prefix = "".join(lines).encode("latin-1")
-        if not have_date:
-            prefix += b"Date: " + date + b"\r\n"
-        if not have_server:
-            prefix += b"Server: " + server + b"\r\n"
-        return prefix + b"\r\n"
+            framing += b"Connection: keep-alive\r\n"
+        return b"".join((section.text, framing,
+                         b"" if section.have_date else b"Date: " + date + b"\r\n",
+                         b"" if section.have_server else b"Server: " + server + b"\r\n",
+                         b"\r\n"))
 
     def body(self, data: bytes) -> bytes:
         mode = self._mode
