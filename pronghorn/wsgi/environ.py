@@ -63,6 +63,11 @@ class EnvironBuilder:
             "SERVER_SOFTWARE": SERVER_SOFTWARE,
             "SCRIPT_NAME": script_name,
         }
+        # Host header → (HTTP_HOST, SERVER_NAME, SERVER_PORT): a server sees few distinct hosts.
+        self._hosts: dict[bytes, tuple[str, str, str]] = {}
+        # The peer of the last request (a connection's requests share its tuple) with its strings,
+        # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
+        self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
 
     def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
         environ = self.base.copy()
@@ -78,12 +83,11 @@ class EnvironBuilder:
         environ["RAW_URI"] = request.target.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
         environ["wsgi.input"] = body
-        if isinstance(peer, tuple):
-            environ["REMOTE_ADDR"] = peer[0]
-            environ["REMOTE_PORT"] = str(peer[1])
-        else:
-            environ["REMOTE_ADDR"] = ""
-            environ["REMOTE_PORT"] = ""
+        last = self._last_peer
+        if last[0] is not peer:
+            last = self._last_peer = (
+                peer, (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", ""))
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
 
         for name, value in request.headers:
             key = _environ_key(name)
@@ -104,11 +108,15 @@ class EnvironBuilder:
         if request.chunked and hasattr(body, "seek"):
             environ["CONTENT_LENGTH"] = str(_length_of(body))
         if request.host is not None:
-            host = request.host.decode("latin-1")
-            environ["HTTP_HOST"] = host
-            name, port = _split_host(host)
-            environ["SERVER_NAME"] = name
-            environ["SERVER_PORT"] = port or self.default_port
+            known = self._hosts.get(request.host)
+            if known is None:
+                host = request.host.decode("latin-1")
+                name, port = _split_host(host)
+                known = (host, name, port or self.default_port)
+                if len(self._hosts) >= 64:
+                    self._hosts.clear()
+                self._hosts[request.host] = known
+            environ["HTTP_HOST"], environ["SERVER_NAME"], environ["SERVER_PORT"] = known
         else:
             environ["SERVER_NAME"] = self.server_name
             environ["SERVER_PORT"] = self.server_port
