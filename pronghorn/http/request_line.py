@@ -25,8 +25,18 @@ _USERINFO_AUTHORITY = re.compile(rb"(?:[A-Za-z0-9\-._~%!$&'()*+,;=:]*@)?(" + _HO
 _ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 
 
+_VALID_HOSTS: set[bytes] = set()  # Host values that passed: a server sees few distinct ones
+
+
 def host_is_valid(value: bytes) -> bool:
-    return _AUTHORITY.fullmatch(value) is not None
+    if value in _VALID_HOSTS:
+        return True
+    if _AUTHORITY.fullmatch(value) is None:
+        return False
+    if len(_VALID_HOSTS) >= 256:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(value)
+    return True
 
 
 RequestLine = tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None]
