@@ -139,6 +139,11 @@ def test_hup_with_an_app_that_no_longer_imports_keeps_the_old_workers(start_serv
     server, (address,) = start_server(APP, "-w", "2", env={"MASTER_APP_VALUE_FILE": str(value)})
     master = server.proc.pid
     old = wait_children(server, master, 2)
+    # Both workers must have imported the app before the file goes: a worker still booting would
+    # fail too, and be replaced, which is not what this test is about.
+    answered: set[int] = set()
+    poll(lambda: answered.add(int(get(address, "/pid").body)) or answered == old,
+         "both workers to answer", server=server)
     value.unlink()  # the re-import raises FileNotFoundError
     os.kill(master, signal.SIGHUP)
     server.wait_for_line("The new workers failed to boot; the old ones keep serving")

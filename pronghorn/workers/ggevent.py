@@ -29,6 +29,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from gevent import getcurrent  # gevent itself may load before patching; patch_all comes from it
+
 from .. import SERVER_SOFTWARE
 from ..http import (
     CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
@@ -85,10 +87,12 @@ class GeventWorker:
         self.ssl_context = ctx.ssl_context
         self.closing = False
         self.servers: list[Any] = []
-        # greenlet → (the request it is on, its response's framer): for the abort log, and for a
-        # TERM that arrives before the response head is out (it can still say "close").
-        self.in_flight: dict[Any, tuple[str, ResponseFramer]] = {}
-        ctx.describe_current = lambda: "; ".join(what for what, _ in self.in_flight.values())
+        # greenlet → (its request, the peer, its response's framer): for the abort log (made only
+        # then), and for a TERM that arrives before the response head is out (it can say "close").
+        self.in_flight: dict[Any, tuple[Request, Any, ResponseFramer]] = {}
+        ctx.describe_current = lambda: "; ".join(
+            f"{r.method} {r.target[:200].decode('latin-1')} from {p}"
+            for r, p, _ in list(self.in_flight.values()))
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -138,7 +142,7 @@ class GeventWorker:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
-            for _, framer in list(self.in_flight.values()):
+            for _, _, framer in list(self.in_flight.values()):
                 if not framer.status_code:
                     framer.keep_alive = False  # its head is not out yet: it can say close
         self._run_in_hub(lambda: self._on_stop_signal(signum))
@@ -183,7 +187,7 @@ class GeventWorker:
         except OSError:
             pass  # the client went away: nothing to answer
         finally:
-            self.in_flight.pop(_current_greenlet(), None)
+            self.in_flight.pop(getcurrent(), None)
             try:
                 sock.close()
             except OSError:
@@ -363,9 +367,8 @@ class _Connection:
         framer = ResponseFramer(request.version, request.keep_alive and not worker.closing,
                                 request.method == "HEAD")
         exchange = Exchange(framer, self.sock.sendall, worker.dates.get(), SERVER)
-        me = _current_greenlet()
-        worker.in_flight[me] = (f"{request.method} {request.target[:200].decode('latin-1')} "
-                                f"from {peer}", framer)
+        me = getcurrent()
+        worker.in_flight[me] = (request, peer, framer)
         if worker._pre_request_hook:
             worker.hooks.call("pre_request", worker.ctx, HookRequest(request, peer))
         result: Any = None
@@ -483,12 +486,6 @@ class _Connection:
         rest = received[header.consumed:]
         if rest:
             self.conn.receive_data(rest)
-
-
-def _current_greenlet() -> Any:
-    from gevent import getcurrent
-
-    return getcurrent()
 
 
 def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
