@@ -366,7 +366,7 @@ class _Connection:
             self.refuse(exc.status, exc.reason)
         framer = ResponseFramer(request.version, request.keep_alive and not worker.closing,
                                 request.method == "HEAD")
-        exchange = Exchange(framer, self.sock.sendall, worker.dates.get(), SERVER)
+        exchange = Exchange(framer, self._send, worker.dates.get(), SERVER)
         me = getcurrent()
         worker.in_flight[me] = (request, peer, framer)
         if worker._pre_request_hook:
@@ -379,11 +379,9 @@ class _Connection:
             finally:
                 if result is not None:
                     close_iterable(result, worker.log)
-        except OSError:
-            if self.body_error is not None:  # the deferred body was bad: its 4xx, not a 500
-                self.refuse(self.body_error.status, self.body_error.reason)
-            raise _Closed() from None
-        except Exception:
+        except _Closed:  # the client went away while we wrote: nothing more to say to it
+            raise
+        except Exception:  # the app's own errors, OSErrors included (a missing file is a 500)
             worker.log.exception("Error handling request %s", request.target.decode("latin-1"))
             if self.body_error is not None:
                 self.refuse(self.body_error.status, self.body_error.reason)
@@ -397,7 +395,7 @@ class _Connection:
 
     def _send_body(self, exchange: Exchange, result: Any) -> None:
         framer = exchange.framer
-        send = self.sock.sendall
+        send = self._send
         if type(result) is list or type(result) is tuple:
             head = b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))
             out = [head]
@@ -432,11 +430,25 @@ class _Connection:
             try:
                 sent = os.sendfile(out, fd, offset + sent_total, count - sent_total)
             except BlockingIOError:
-                wait_write(out, timeout=self.worker.cfg.header_timeout)
+                wait_write(out)  # no deadline on writes, as for _send
                 continue
+            except OSError:
+                raise _Closed() from None  # the client went away
             if sent == 0:
                 raise _Closed()  # the file shrank under us: the framing promised bytes we lack
             sent_total += sent
+
+    def _send(self, data: bytes) -> None:
+        """Bytes to the client, waiting (yielding) while it reads slowly. Writes have no deadline,
+        as in the sync worker, so the timeout the last read left on the socket is cleared first
+        (it cut a slow reader's response after a second). A client that went away ends the
+        connection (_Closed), never as an error of the app's."""
+        sock = self.sock
+        sock.settimeout(None)
+        try:
+            sock.sendall(data)
+        except OSError:
+            raise _Closed() from None
 
     def refuse(self, status: int, reason: str, log: bool = True) -> None:
         if log:
