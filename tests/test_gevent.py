@@ -105,3 +105,19 @@ def test_without_gevent_the_error_is_one_line_naming_the_extra() -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'pronghorn[gevent]'" in lines[0], result.stderr
+
+
+def test_int_during_a_graceful_stop_stops_at_once(start_server) -> None:  # type: ignore[no-untyped-def]
+    """TERM waits for the request in flight (here, up to a minute); INT then means: now."""
+    import signal
+
+    server, (address,) = start_server(APP, "-k", "gevent", "--graceful-timeout", "60")
+    with connect(address, timeout=60) as sock:
+        sock.sendall(b"GET /hang?marker=held HTTP/1.1\r\nHost: t\r\n\r\n")
+        server.wait_for_line("hanging held")
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_for_line("Handling signal: term")
+        server.proc.send_signal(signal.SIGINT)
+        # Well before the 60 s graceful timeout (and the master's SIGKILL after it).
+        assert server.proc.wait(timeout=20) == 0, server.output
+    server.wait_for_line(r"Worker exiting")

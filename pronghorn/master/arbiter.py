@@ -693,7 +693,16 @@ class Arbiter:
         deadline = time.monotonic() + (self.cfg.graceful_timeout if graceful else 2.0)
         while self.workers and time.monotonic() < deadline:
             self._wait_for_wakeup(0.1)
-            self.signal_queue.clear()  # a second TERM while stopping changes nothing
+            # A second TERM while stopping changes nothing; INT or QUIT during a graceful stop
+            # means the operator will not wait: the quick stop, as if it had come first.
+            impatient = graceful and any(sig in (signal.SIGINT, signal.SIGQUIT)
+                                         for sig in self.signal_queue)
+            self.signal_queue.clear()
+            if impatient:
+                graceful = False
+                self.log.info("Quick shutdown requested while stopping gracefully")
+                self._signal_workers(signal.SIGQUIT)
+                deadline = min(deadline, time.monotonic() + 2.0)
             if self.systemd is not None:
                 self.systemd.watchdog()  # a graceful stop may outlast WatchdogSec=
             self._reap_quietly()

@@ -103,7 +103,7 @@ class GeventWorker:
         from gevent.server import StreamServer
 
         hub = gevent.get_hub()
-        pool = Pool(self.cfg.worker_connections)
+        pool = self._pool = Pool(self.cfg.worker_connections)
         multiprocess = self.cfg.workers > 1
         scheme = "https" if self.ssl_context is not None else "http"
         for listener in self.listeners:
@@ -113,6 +113,10 @@ class GeventWorker:
             sock = socket.socket(fileno=os.dup(listener.fileno()))
             sock.setblocking(False)
             server = StreamServer(sock, lambda s, a, b=builder: self.serve(s, a, b), spawn=pool)
+            if multiprocess:
+                # One connection per wake-up, so the workers woken together share new clients
+                # rather than the first taking a burst of them (gevent's default takes 100).
+                server.max_accept = 1
             self.servers.append(server)
         stopped = Event()
         self._stopped = stopped
@@ -138,6 +142,7 @@ class GeventWorker:
         pool.kill(block=True, timeout=1)
 
     _graceful = True
+    _pool: Any = None
     _stopped: Any = None
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -150,6 +155,9 @@ class GeventWorker:
     def _on_stop_signal(self, signum: int) -> None:
         if signum != signal.SIGTERM:
             self.ctx.on_interrupt()
+            if self.closing:
+                # INT/QUIT during a graceful stop: stop waiting for the requests in flight.
+                self._pool.kill(block=False)
             self._graceful = False
         if not self.closing:
             self.closing = True
