@@ -39,7 +39,7 @@ def _hold_request(server, address: str, release: Path):  # type: ignore[no-untyp
 # -- TERM, INT, QUIT -------------------------------------------------------------------------------------
 
 def test_term_finishes_the_request_in_flight_and_a_second_term_changes_nothing(  # type: ignore[no-untyped-def]
-        start_server, tmp_path: Path) -> None:
+        start_server, tmp_path: Path, worker_class: str) -> None:
     server, (address,) = start_server(APP, "-w", "2")
     release = tmp_path / "release"
     sock, reader = _hold_request(server, address, release)
@@ -52,7 +52,11 @@ def test_term_finishes_the_request_in_flight_and_a_second_term_changes_nothing( 
         release.touch()
         response = reader.read_response()
         assert response.status == 200 and response.body == b"released"
-        assert response.closes, response.head
+        if worker_class == "sync":
+            # The handler runs in the app's own thread, at once: the head says close. In the other
+            # classes the app can finish before the handler has run (another thread or greenlet);
+            # then the head promised keep-alive, and the promise is kept until the idle close.
+            assert response.closes, response.head
         assert reader.closed()
     assert server.proc.wait(timeout=30) == 0, server.output
     assert count_lines(server, "Handling signal: term") == 1, server.output
