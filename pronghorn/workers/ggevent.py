@@ -405,14 +405,7 @@ class _Connection:
         framer = exchange.framer
         send = self._send
         if type(result) is list or type(result) is tuple:
-            head = b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))
-            out = [head]
-            for piece in result:
-                if type(piece) is not bytes:
-                    raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
-                out.append(framer.body(piece))
-            out.append(framer.end())
-            send(b"".join(out))
+            send(exchange.whole(result))
             return
         if isinstance(result, FileWrapper) and not exchange.head_sent and not self.tls:
             where = result.sendfile_range()

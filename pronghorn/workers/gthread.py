@@ -134,15 +134,7 @@ class ThreadWorker(SyncWorker):
                 self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
             result = self.app(environ, exchange.start_response)
             if type(result) is list or type(result) is tuple:
-                # The whole body is in memory: its length is known, one write for all of it.
-                out = [b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))]
-                for piece in result:
-                    if type(piece) is not bytes:
-                        raise TypeError(
-                            f"the application returned {type(piece).__name__}, not bytes")
-                    out.append(framer.body(piece))
-                out.append(framer.end())
-                post(proto.write, b"".join(out))
+                post(proto.write, exchange.whole(result))
             else:
                 self._stream(proto, exchange, result)
             finished = True

@@ -290,16 +290,7 @@ class SyncWorker:
         """The common case: the whole body is already in memory; one write for head and body."""
         try:
             framer = exchange.framer
-            # The body is all here, so its length is known: keep-alive even without the app's
-            # Content-Length, and no chunked framing.
-            head = b"" if exchange.head_sent else exchange.head_bytes(sum(map(len, result)))
-            out = [head]
-            for piece in result:
-                if type(piece) is not bytes:
-                    raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
-                out.append(framer.body(piece))
-            out.append(framer.end())
-            proto.write(b"".join(out))
+            proto.write(exchange.whole(result))
         except Exception:
             self.log.exception("Error handling request %s", proto.target_for_log())
             proto.fail(exchange)

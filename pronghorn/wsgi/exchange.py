@@ -55,3 +55,16 @@ class Exchange:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         out = b"" if self.head_sent else self.head_bytes()
         self._send(out + self.framer.body(data))
+
+    def whole(self, pieces: list[bytes] | tuple[bytes, ...]) -> bytes:
+        """A body the app returned as a list or tuple, framed behind the head, as one buffer: the
+        body is all in memory, so its length is known (keep-alive without the app's
+        Content-Length, no chunked framing) and one write sends the response."""
+        framer = self.framer
+        out = [b"" if self.head_sent else self.head_bytes(sum(map(len, pieces)))]
+        for piece in pieces:
+            if type(piece) is not bytes:
+                raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+            out.append(framer.body(piece))
+        out.append(framer.end())
+        return b"".join(out)
