@@ -29,9 +29,18 @@ the app ran (a ProxyFix that rewrote REMOTE_ADDR is honoured), with Gunicorn's q
 ``\\"``; in addition control characters (``\\x00``-``\\x1f``, ``\\x7f``) are written as ``\\xNN`` so a
 request cannot forge log lines or drive a terminal (Gunicorn writes them raw).
 
+Most lines need no escaping, so the generated function fills the template with the raw values and
+checks the whole line once (its quotes are the template's own, and it is all printable); only a line
+that fails the check is made again value by value.
+
 When the access logger is exactly what we set up (our one file or stdout handler, no filters), a
-request's line is written straight to the handler's stream under its lock, one write per line: Python
-logging's record machinery costs ~7 µs a line, the write ~1 µs. Otherwise (syslog, a logging config)
+request's line is written straight to the handler's stream under its lock: Python logging's record
+machinery costs ~7 µs a line. The sync worker, whose requests all finish on its loop's thread, goes
+further: the lines of one turn of the loop are written together, once the turn's ready work is done
+(a write system call per turn, not per request: on a busy worker a turn finishes many requests).
+Anything logged on the error log, a USR1 reopen and the worker's exit write the gathered lines
+first, so a file both logs share keeps its order and a worker that stops, or is aborted for
+--timeout, loses no line (one killed outright, by SIGKILL or a crash, loses those of its last turn). Otherwise (syslog, a logging config)
 the line goes through ``logger.info(format, atoms)`` exactly as Gunicorn logs it, so formatters and
 filters written for Gunicorn see the same record (``record.args`` is the atoms mapping).
 
@@ -188,7 +197,9 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 
 def escape(value: str) -> str:
     """Gunicorn's quoting (``"`` → ``\\"``), and control characters as ``\\xNN``."""
-    if _UNSAFE.search(value) is None:
+    # isprintable() is a C loop, several times faster than the regex: a printable value has no
+    # control character (the regex still decides for values with other non-printables).
+    if '"' not in value and (value.isprintable() or _UNSAFE.search(value) is None):
         return value
     return value.translate(_ESCAPES)
 
@@ -278,6 +289,18 @@ _ATOM_CODE = {
     "L": "'%d.%06d' % divmod(us, 1000000)",
     "p": "'<%d>' % getpid()",
 }
+# The same atoms unescaped, for the line that needs no escaping (see _compiled_line).
+_RAW_ATOM_CODE = {
+    "h": "E.get('REMOTE_ADDR', '-')",
+    "u": "(basic_user(E) or '-') if 'HTTP_AUTHORIZATION' in E else '-'",
+    "r": "'%s %s %s' % (E['REQUEST_METHOD'], E['RAW_URI'], E['SERVER_PROTOCOL'])",
+    "m": "E.get('REQUEST_METHOD')",
+    "U": "E.get('PATH_INFO')",
+    "q": "E.get('QUERY_STRING')",
+    "H": "E.get('SERVER_PROTOCOL')",
+    "f": "E.get('HTTP_REFERER', '-')",
+    "a": "E.get('HTTP_USER_AGENT', '-')",
+}
 _SAMPLES = {"B": 0, "T": 0, "D": 0, "M": 0}
 _SPEC = re.compile(r"[#0\- +]*(?:\d+)?(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsa]")
 _NAMESPACE = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
@@ -347,24 +370,43 @@ def compile_access_format(fmt: str) -> Callable[..., str]:
     if parsed is None:
         def generic(E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> str:
             return fmt % AccessAtoms(E, R, X, us, S, N)
-        line = generic
-        samples: Any = _SampleAtoms()
-        check = fmt
-    else:
-        template, keys = parsed
-        exprs = [_atom_code(key) for key in keys]
-        source = ("def line(E, R, X, us, S, N):\n"
-                  f"    return {template!r} % ({''.join(e + ', ' for e in exprs)})\n")
-        namespace = dict(_NAMESPACE)
-        exec(compile(source, "<access log format>", "exec"), namespace)
-        line = namespace["line"]
-        samples = tuple(_SAMPLES.get(key, "-") for key in keys)
-        check = template
+        try:
+            fmt % _SampleAtoms()
+        except (TypeError, ValueError, KeyError) as exc:
+            raise AccessFormatError(f"{fmt!r}: {exc}") from None
+        return generic
+    template, keys = parsed
     try:
-        check % samples
+        template % tuple(_SAMPLES.get(key, "-") for key in keys)
     except (TypeError, ValueError, KeyError) as exc:
         raise AccessFormatError(f"{fmt!r}: {exc}") from None
-    return line
+    return _compiled_line(template, keys)
+
+
+def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
+    """Generate the line function for a positional template and its atoms.
+
+    Escaping each value costs a call and a scan per atom, yet almost no request has a '"' or a
+    control character in what is logged. So the generated function first fills the template with
+    the raw values and scans the whole line once: when it holds exactly the template's own quotes
+    and is all printable (so no control character), escaping would change nothing and the line is
+    returned as it is; otherwise it is made again the careful way, value by value."""
+    escaped = [_atom_code(key) for key in keys]
+    raw = [_RAW_ATOM_CODE.get(key, code) for key, code in zip(keys, escaped)]
+    source = ("def careful(E, R, X, us, S, N):\n"
+              f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
+    quotes = (template % tuple(_SAMPLES.get(key, "-") for key in keys)).count('"')
+    if template.isprintable() and raw != escaped:
+        source += ("def line(E, R, X, us, S, N):\n"
+                   f"    text = {template!r} % ({''.join(e + ', ' for e in raw)})\n"
+                   f"    if text.count('\"') == {quotes} and text.isprintable():\n"
+                   "        return text\n"
+                   "    return careful(E, R, X, us, S, N)\n")
+    else:
+        source += "line = careful\n"
+    namespace = dict(_NAMESPACE)
+    exec(compile(source, "<access log format>", "exec"), namespace)
+    return namespace["line"]  # type: ignore[no-any-return]
 
 
 class _SampleAtoms(dict):  # type: ignore[type-arg]
@@ -452,7 +494,8 @@ _json_encode = json.JSONEncoder(default=str).encode
 class RequestLogger:
     """What a worker calls once per finished request: the access line and the statsd metrics."""
 
-    __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log")
+    __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log", "_defer",
+                 "_pending", "_flush_due", "_write")
 
     def __init__(self, line: Callable[..., str] | None, fmt: str | None, logger: logging.Logger,
                  statsd: "Statsd | None", error_log: logging.Logger) -> None:
@@ -462,6 +505,10 @@ class RequestLogger:
         self._statsd = statsd
         self._error_log = error_log
         self._emit: Callable[..., None] = self._first_emit
+        self._defer: Callable[..., Any] | None = None
+        self._pending: list[str] = []
+        self._flush_due = False
+        self._write: Callable[[str], None] | None = None
 
     def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
                  seconds: float) -> None:
@@ -477,13 +524,45 @@ class RequestLogger:
         except Exception:
             self._error_log.exception("Error writing the access log")
 
+    def write_once_per_turn(self, call_soon: Callable[..., Any]) -> None:
+        """Gather the lines of one turn of an event loop and write them together (``call_soon``
+        runs the write once the loop has handled what is ready). For a worker whose requests all
+        finish on the loop's thread. A write per line is a system call per request; on a busy
+        worker one turn finishes many requests. Anything logged on the error log first writes the
+        lines gathered so far, so a file both logs share keeps requests in order."""
+        self._defer = call_soon
+        self._emit = self._first_emit  # choose again, knowing this
+        self._error_log.addFilter(self._flush_before_error)
+
+    def _flush_before_error(self, record: logging.LogRecord) -> bool:
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Write the gathered lines now (the loop's turn is over, the worker is stopping, the logs
+        are being reopened, or an error line is about to be written)."""
+        self._flush_due = False  # before taking the lines: one added meanwhile schedules anew
+        lines = self._pending
+        if lines and self._write is not None:
+            self._pending = []
+            try:
+                self._write("\n".join(lines) + "\n")
+            except Exception:
+                self._error_log.exception("Error writing the access log")
+
     def _first_emit(self, *atoms: Any) -> None:
         """Choose how to write, once per process (after the app was imported): straight to our
         handler's stream when the logger is only that, else through logging like Gunicorn."""
-        self._emit = self._direct_emitter() or self._logging_emit
+        self._write = self._direct_writer()
+        if self._write is None:
+            self._emit = self._logging_emit
+        elif self._defer is not None:
+            self._emit = self._gather
+        else:
+            self._emit = self._write_now
         self._emit(*atoms)
 
-    def _direct_emitter(self) -> Callable[..., None] | None:
+    def _direct_writer(self) -> Callable[[str], None] | None:
         logger = self._logger
         handlers = logger.handlers
         if (len(handlers) != 1 or logger.filters or logger.disabled or logger.propagate
@@ -494,18 +573,25 @@ class RequestLogger:
                 or not getattr(handler, "_pronghorn", False) or handler.filters
                 or handler.level > logging.INFO or handler.lock is None):
             return None
-        line, lock = self._line, handler.lock
-        assert line is not None
+        lock = handler.lock
 
-        def emit(*atoms: Any) -> None:
-            text = line(*atoms) + "\n"
+        def write(text: str) -> None:
             with lock:
                 stream = handler.stream
                 if stream is None:  # a reopen failed; try again
                     stream = handler.stream = handler._open()  # type: ignore[attr-defined]
                 stream.write(text)
                 stream.flush()
-        return emit
+        return write
+
+    def _write_now(self, *atoms: Any) -> None:
+        self._write(self._line(*atoms) + "\n")  # type: ignore[misc]
+
+    def _gather(self, *atoms: Any) -> None:
+        self._pending.append(self._line(*atoms))  # type: ignore[misc]
+        if not self._flush_due:
+            self._flush_due = True
+            self._defer(self.flush)  # type: ignore[misc]
 
     def _logging_emit(self, *atoms: Any) -> None:
         if self._format is None:
@@ -850,6 +936,8 @@ def _all_loggers() -> list[logging.Logger]:
 
 def reopen_logs() -> None:
     """USR1 (logrotate): reopen every log file so writes go to the new file, losing no line."""
+    if _request_logger is not None:
+        _request_logger.flush()  # the lines of requests that finished before the signal
     if _captured["path"] is not None:
         try:
             _capture_output(_captured["path"])

@@ -41,11 +41,18 @@ def _hold_request(server, address: str, release: Path):  # type: ignore[no-untyp
 def test_term_finishes_the_request_in_flight_and_a_second_term_changes_nothing(  # type: ignore[no-untyped-def]
         start_server, tmp_path: Path, worker_class: str) -> None:
     server, (address,) = start_server(APP, "-w", "2")
+    # Both workers booted (a TERM during its boot ends a worker silently, with no line to wait for).
+    answered: set[int] = set()
+    poll(lambda: answered.add(int(get(address, "/pid").body)) or len(answered) == 2,
+         "both workers answering")
     release = tmp_path / "release"
     sock, reader = _hold_request(server, address, release)
     with sock:
         server.proc.send_signal(signal.SIGTERM)
         server.wait_for_line("Handling signal: term")
+        # The idle worker exits at once; by then the master has signalled both (it logs "Handling
+        # signal" before it signals, and a release sooner could let the app finish first).
+        server.wait_for_line("Worker exiting")
         server.proc.send_signal(signal.SIGTERM)  # an impatient operator
         # The request is still held by the app, so the master is still waiting for its worker.
         assert server.proc.poll() is None, server.output

@@ -63,6 +63,7 @@ class _Call:
 
 class ThreadWorker(SyncWorker):
     multithread = True
+    gathers_access_lines = False  # lines are written by the app's threads, as they finish
 
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext) -> None:

@@ -68,6 +68,9 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 class SyncWorker:
     multithread = False  # wsgi.multithread
+    # Every request finishes on the loop's thread, so the access log can gather a turn's lines and
+    # write them together (RequestLogger.write_once_per_turn).
+    gathers_access_lines = True
     protocol_class: type["HTTPProtocol"]  # set below, once the class exists
 
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
@@ -131,6 +134,8 @@ class SyncWorker:
             signal.signal(sig, self._on_stop_signal)
         self.ctx.call_soon = loop.call_soon_threadsafe
         self.ctx.install_signals()
+        if self._request_log is not None and self.gathers_access_lines:
+            self._request_log.write_once_per_turn(loop.call_soon)
         for server in self.servers:
             if not self.closing:  # a TERM that came meanwhile has closed them
                 loop.run_until_complete(server.start_serving())
@@ -144,6 +149,8 @@ class SyncWorker:
                 proto.abort()
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
+            if self._request_log is not None:
+                self._request_log.flush()
 
     async def create_server(self, sock: socket.socket, builder: EnvironBuilder,
                             start_serving: bool = True) -> asyncio.AbstractServer:
