@@ -11,19 +11,29 @@ SPOOL_LIMIT = 1024 * 1024
 
 
 class BodyBuffer:
-    __slots__ = ("_file", "_size")
+    """A request body as it arrives. In memory it is kept as the pieces the connection handed over
+    (immutable bytes), joined once when the app gets it: a body that came in one piece reaches
+    wsgi.input without a copy (BytesIO shares the bytes it starts from, and a read of all of it
+    returns them), where writing into a BytesIO and reading back cost two copies of every byte."""
+
+    __slots__ = ("_pieces", "_file", "_size")
 
     def __init__(self) -> None:
-        self._file: BinaryIO = io.BytesIO()
+        self._pieces: list[bytes] = []
+        self._file: BinaryIO | None = None  # the temporary file, once past SPOOL_LIMIT
         self._size = 0
 
     def write(self, data: bytes) -> None:
         self._size += len(data)
-        if self._size > SPOOL_LIMIT and isinstance(self._file, io.BytesIO):
+        if self._file is not None:
+            self._file.write(data)
+            return
+        self._pieces.append(data)
+        if self._size > SPOOL_LIMIT:
             spooled = tempfile.TemporaryFile()
-            spooled.write(self._file.getbuffer())
+            spooled.writelines(self._pieces)
+            self._pieces = []
             self._file = spooled
-        self._file.write(data)
 
     @property
     def size(self) -> int:
@@ -31,8 +41,11 @@ class BodyBuffer:
 
     def as_input(self) -> BinaryIO:
         """The body as wsgi.input: read(), read(n), readline(n), readlines(), iteration, b"" at the end."""
-        self._file.seek(0)
-        return self._file
+        if self._file is not None:
+            self._file.seek(0)
+            return self._file
+        pieces = self._pieces
+        return io.BytesIO(pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
 
 EMPTY_INPUT_BYTES = b""
