@@ -40,9 +40,10 @@ further: the lines of one turn of the loop are written together, once the turn's
 (a write system call per turn, not per request: on a busy worker a turn finishes many requests).
 Anything logged on the error log, a USR1 reopen and the worker's exit write the gathered lines
 first, so a file both logs share keeps its order and a worker that stops, or is aborted for
---timeout, loses no line (one killed outright, by SIGKILL or a crash, loses those of its last turn). Otherwise (syslog, a logging config)
-the line goes through ``logger.info(format, atoms)`` exactly as Gunicorn logs it, so formatters and
-filters written for Gunicorn see the same record (``record.args`` is the atoms mapping).
+--timeout, loses no line (one killed outright, by SIGKILL or a crash, loses those of its last
+turn). Otherwise (syslog, a logging config) the line goes through ``logger.info(format, atoms)``
+exactly as Gunicorn logs it, so formatters and filters written for Gunicorn see the same record
+(``record.args`` is the atoms mapping).
 
 USR1 (logrotate): ``reopen_logs`` reopens every FileHandler of every logger (and the captured
 output), in the master from its main loop and in workers from their event loop (never inside a signal
@@ -54,12 +55,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import configparser
 import copy
 import json
 import logging
-import logging.config
-import logging.handlers
 import os
 import re
 import socket
@@ -712,11 +710,20 @@ def _remove_handlers(logger: logging.Logger) -> None:
             handler.close()
 
 
+# logging.handlers, logging.config and configparser are imported where they are used: most
+# deployments never need them, and each worker would carry them (~1.5 MiB).
+
+def _syslog_handler_class() -> type:
+    import logging.handlers as handlers
+
+    return handlers.SysLogHandler
+
+
 def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
                  formatter: logging.Formatter, flag: str, owner: Any = None) -> None:
     for handler in list(logger.handlers):
         if getattr(handler, "_pronghorn", False) and not isinstance(
-                handler, (logging.handlers.SysLogHandler, _StatsdLogCounter)):
+                handler, (_syslog_handler_class(), _StatsdLogCounter)):
             logger.removeHandler(handler)
             handler.close()
     if target is None:
@@ -758,8 +765,8 @@ def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
             from None
     socktype, address = parse_syslog_address(cfg.syslog_addr)
     try:
-        handler = logging.handlers.SysLogHandler(address=address, facility=facility,
-                                                 socktype=socktype)  # type: ignore[arg-type]
+        handler = _syslog_handler_class()(address=address, facility=facility,
+                                          socktype=socktype)
     except OSError as exc:
         raise ValueError(f"--log-syslog-to: cannot reach {cfg.syslog_addr!r}: "
                          f"{exc.strerror or exc}") from None
@@ -792,6 +799,8 @@ def _capture_output(path: str | None) -> None:
 
 
 def _configured_names_ini(path: str) -> set[str]:
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path)
@@ -819,10 +828,15 @@ def _merged_config(user: dict[str, Any], level: str) -> dict[str, Any]:
 def _apply_logging_config(cfg: Any) -> set[str] | None:
     """logconfig_dict, else --log-config-json, else --log-config; the logger names it configured
     (None when there is no logging config)."""
+    if not (cfg.logconfig_dict or cfg.logconfig_json or cfg.logconfig):
+        return None
+    import configparser
+    import logging.config as logging_config
+
     if cfg.logconfig_dict:
         config = _merged_config(cfg.logconfig_dict, cfg.loglevel)
         try:
-            logging.config.dictConfig(config)
+            logging_config.dictConfig(config)
         except (AttributeError, ImportError, ValueError, TypeError) as exc:
             raise ValueError(f"logconfig_dict: {exc}") from None
         return set(config.get("loggers", {}))
@@ -833,7 +847,7 @@ def _apply_logging_config(cfg: Any) -> set[str] | None:
             if not isinstance(loaded, dict):
                 raise ValueError("the file does not hold a JSON object")
             config = _merged_config(loaded, cfg.loglevel)
-            logging.config.dictConfig(config)
+            logging_config.dictConfig(config)
         except OSError as exc:
             raise ValueError(f"--log-config-json: cannot read {cfg.logconfig_json!r}: "
                              f"{exc.strerror or exc}") from None
@@ -846,7 +860,7 @@ def _apply_logging_config(cfg: Any) -> set[str] | None:
             raise ValueError(f"--log-config: the log config {path!r} does not exist")
         defaults = {"__file__": path, "here": os.path.dirname(path)}
         try:
-            logging.config.fileConfig(path, defaults=defaults, disable_existing_loggers=False)
+            logging_config.fileConfig(path, defaults=defaults, disable_existing_loggers=False)
         except (KeyError, ValueError, TypeError, AttributeError, ImportError,
                 configparser.Error) as exc:
             raise ValueError(f"--log-config: {path}: {type(exc).__name__}: {exc}") from None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import tempfile
 from typing import BinaryIO, Callable, Iterator
 
 SPOOL_LIMIT = 1024 * 1024
@@ -30,6 +29,8 @@ class BodyBuffer:
             return
         self._pieces.append(data)
         if self._size > SPOOL_LIMIT:
+            import tempfile  # here: most workers never spool, and it costs a worker ~1 MiB
+
             spooled = tempfile.TemporaryFile()
             spooled.writelines(self._pieces)
             self._pieces = []
