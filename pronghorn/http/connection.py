@@ -16,6 +16,13 @@ through llhttp via httptools, with a fixed request line in front, and our policy
 Content-Length, Transfer-Encoding, Expect, limits); the body is counted (Content-Length) or decoded by
 our chunked decoder (see chunked.py for why). llhttp is fed exactly the header section, never a byte
 beyond it, so the message boundary is always known here.
+
+Repeated heads. Clients repeat themselves: a keep-alive client asks for the same URL with the same
+headers, a proxy's health check never changes, a load generator sends one head forever. A head
+without a body that arrived whole is parsed and checked as above once; its exact bytes then key the
+resulting Request (``shared``), and an identical head later gets that same object without being
+parsed again. Identical bytes under the same limits always get the same verdict, so no check is
+skipped; only heads that passed every check are kept, in a bounded table per set of limits.
 """
 
 from __future__ import annotations
@@ -34,6 +41,23 @@ _SYNTHETIC_LINE = b"PUT / HTTP/1.1\r\n"
 
 _IDLE, _HEAD, _BODY_LENGTH, _BODY_CHUNKED, _DONE, _PAUSED, _ERROR = range(7)
 _CRLF = b"\r\n"
+_HEAD_END = b"\r\n\r\n"
+
+# Repeated heads (see above): heads up to this size are kept, this many per set of limits.
+_SHARED_HEAD_MAX = 1024
+_SHARED_HEADS = 256
+# Per Limits object given (a worker has one): its normalized form and its table of shared heads.
+_PER_LIMITS: dict[int, tuple[Limits | None, Limits, dict[bytes, Request]]] = {}
+
+
+def _limits_entry(limits: Limits | None) -> tuple[Limits | None, Limits, dict[bytes, Request]]:
+    entry = _PER_LIMITS.get(id(limits))
+    if entry is None or entry[0] is not limits:
+        if len(_PER_LIMITS) >= 16:  # one per worker in a server; tests make many
+            _PER_LIMITS.clear()
+        # The entry holds the object given, so its id is not reused while the entry lives.
+        entry = _PER_LIMITS[id(limits)] = (limits, (limits or Limits()).normalized(), {})
+    return entry
 
 
 class _HeaderCollector:
@@ -83,11 +107,12 @@ class HTTPConnection:
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
-        "_line", "_remaining", "_decoder", "_spare", "_upgraded",
+        "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_shared", "_head_key",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = (limits or Limits()).normalized()
+        _, self.limits, self._shared = _limits_entry(limits)
+        self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
         self._state = _IDLE
         self._eof = False
@@ -165,6 +190,16 @@ class HTTPConnection:
         # RFC 9112 2.2: a server SHOULD ignore at least one empty line received before the request line.
         while buf[:2] == _CRLF:
             del buf[:2]
+        end = buf.find(_HEAD_END, 0, _SHARED_HEAD_MAX)
+        if end > 0:
+            key = bytes(buf[:end + 4])
+            request = self._shared.get(key)
+            if request is not None:  # these very bytes passed every check before
+                del buf[:end + 4]
+                self._request = request
+                self._state = _DONE
+                return request
+            self._head_key = key
         limit = self.limits.request_line
         end = buf.find(_CRLF, 0, limit + 2)
         if end < 0:
@@ -228,11 +263,19 @@ class HTTPConnection:
         del buf[:end]
         parser = self._parser
         self._parser = None
+        key, self._head_key = self._head_key, None
         request = self._make_request(collector.headers)
         self._collector = None
         self._request = request
-        if request.keep_alive and not request.has_body and not self._upgraded:
-            self._spare = (parser, collector)  # type: ignore[assignment]
+        if not request.has_body and not self._upgraded:
+            if request.keep_alive:
+                self._spare = (parser, collector)  # type: ignore[assignment]
+            if key is not None:
+                shared = self._shared
+                if len(shared) >= _SHARED_HEADS:
+                    shared.clear()
+                request.shared = True
+                shared[key] = request
         self._upgraded = False
         if request.chunked:
             limits = self.limits

@@ -23,6 +23,9 @@ class Request:
     chunked: bool
     host: bytes | None                        # the Host, or the authority of an absolute-form target
     trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # True when the connection keeps this object as the parse of its exact head bytes and hands
+    # it out again for every identical head (see HTTPConnection): it is shared, never mutate it.
+    shared: bool = field(default=False, compare=False)
 
     @property
     def has_body(self) -> bool:

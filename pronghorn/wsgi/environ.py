@@ -68,8 +68,38 @@ class EnvironBuilder:
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
+        # id(shared request) → (that request, the environ keys made from it alone).
+        self._from_shared: dict[int, tuple[Request, dict[str, Any]]] = {}
 
     def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
+        if request.shared:
+            # The same head as before (see HTTPConnection): what the environ takes from the request
+            # alone was made then; copy it.
+            kept = self._from_shared.get(id(request))
+            if kept is not None and kept[0] is request:
+                environ = kept[1].copy()
+            else:
+                environ = self._from_request(request, body)
+                if len(self._from_shared) >= 256:
+                    self._from_shared.clear()
+                # The entry holds the request, so its id is not reused while the entry lives.
+                self._from_shared[id(request)] = (request, environ.copy())
+        else:
+            environ = self._from_request(request, body)
+        environ["wsgi.input"] = body
+        last = self._last_peer
+        if last[0] is not peer:
+            last = self._last_peer = (
+                peer, (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", ""))
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
+        if self.forwarded is not None:
+            # May raise HTTPError(400): contradictory scheme headers from a trusted proxy.
+            self.forwarded.apply(environ, peer)
+        return environ
+
+    def _from_request(self, request: Request, body: BinaryIO) -> dict[str, Any]:
+        """The environ's keys that depend on the request alone (and, for a chunked body, its
+        length): no peer, no wsgi.input."""
         environ = self.base.copy()
         path = request.path
         if b"%" in path:
@@ -82,12 +112,6 @@ class EnvironBuilder:
         environ["QUERY_STRING"] = request.query.decode("latin-1")
         environ["RAW_URI"] = request.target.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
-        environ["wsgi.input"] = body
-        last = self._last_peer
-        if last[0] is not peer:
-            last = self._last_peer = (
-                peer, (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", ""))
-        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
 
         for name, value in request.headers:
             key = _environ_key(name)
@@ -120,9 +144,6 @@ class EnvironBuilder:
         else:
             environ["SERVER_NAME"] = self.server_name
             environ["SERVER_PORT"] = self.server_port
-        if self.forwarded is not None:
-            # May raise HTTPError(400): contradictory scheme headers from a trusted proxy.
-            self.forwarded.apply(environ, peer)
         return environ
 
 

@@ -1,0 +1,113 @@
+"""Repeated heads: a head that passed every check is kept, by its exact bytes, and an identical head
+later gets the same Request without being parsed again. No verdict may change because of it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from pronghorn.http import END_OF_MESSAGE, HTTPConnection, HTTPError, Limits, Request
+from pronghorn.wsgi.environ import EnvironBuilder
+
+HEAD = b"GET /shared?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n"
+
+
+def request_of(conn: HTTPConnection, data: bytes) -> Request:
+    conn.receive_data(data)
+    event = conn.next_event()
+    assert isinstance(event, Request)
+    assert conn.next_event() is END_OF_MESSAGE
+    conn.start_next_cycle()
+    return event
+
+
+def test_an_identical_head_gets_the_same_request_on_any_connection() -> None:
+    limits = Limits()
+    first_conn, second_conn = HTTPConnection(limits), HTTPConnection(limits)
+    first = request_of(first_conn, HEAD)
+    assert first.shared
+    assert request_of(first_conn, HEAD) is first
+    assert request_of(second_conn, HEAD) is first
+    # One byte apart is another head, parsed on its own.
+    other = request_of(second_conn, HEAD.replace(b"q=1", b"q=2"))
+    assert other is not first and other.query == b"q=2"
+
+
+def test_heads_that_fail_are_never_kept() -> None:
+    limits = Limits()
+    bad = b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"  # two Hosts: 400
+    for _ in range(3):
+        conn = HTTPConnection(limits)
+        conn.receive_data(bad)
+        with pytest.raises(HTTPError) as caught:
+            conn.next_event()
+        assert caught.value.status == 400
+
+
+def test_a_head_kept_under_one_set_of_limits_is_judged_anew_under_another() -> None:
+    request_of(HTTPConnection(Limits()), HEAD)  # kept under the defaults
+    strict = HTTPConnection(Limits(request_line=10))
+    strict.receive_data(HEAD)
+    with pytest.raises(HTTPError) as caught:
+        strict.next_event()
+    assert caught.value.status == 414
+
+
+def test_heads_with_a_body_are_not_kept() -> None:
+    conn = HTTPConnection(Limits())
+    post = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"
+    seen = []
+    for _ in range(2):
+        conn.receive_data(post)
+        request = conn.next_event()
+        assert isinstance(request, Request) and not request.shared
+        seen.append(request)
+        while conn.next_event() is not END_OF_MESSAGE:
+            pass
+        conn.start_next_cycle()
+    assert seen[0] is not seen[1]
+
+
+def test_a_head_cut_across_reads_is_parsed_as_usual() -> None:
+    conn = HTTPConnection(Limits())
+    conn.receive_data(HEAD[:20])
+    conn.next_event()
+    conn.receive_data(HEAD[20:])
+    request = conn.next_event()
+    assert isinstance(request, Request) and request.target == b"/shared?q=1"
+
+
+def test_every_environ_is_the_apps_own() -> None:
+    """An app may change its environ; the next request with the same head must not see it."""
+    conn = HTTPConnection(Limits())
+    builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False)
+    peer = ("10.0.0.1", 4000)
+    first = builder.build(request_of(conn, HEAD), io.BytesIO(), peer)
+    expected = dict(first)
+    assert first["HTTP_X_TWICE"] == "a,b" and first["SERVER_PORT"] == "8080"
+    first["PATH_INFO"] = "/changed"
+    first["HTTP_X_NEW"] = "1"
+    del first["HTTP_HOST"]
+    body = io.BytesIO(b"")
+    second = builder.build(request_of(conn, HEAD), body, ("10.0.0.2", 4001))
+    assert second["wsgi.input"] is body
+    assert (second["REMOTE_ADDR"], second["REMOTE_PORT"]) == ("10.0.0.2", "4001")
+    expected.update({"wsgi.input": body, "REMOTE_ADDR": "10.0.0.2", "REMOTE_PORT": "4001"})
+    assert second == expected
+
+
+def test_forwarding_headers_are_judged_per_peer() -> None:
+    """The same head from an untrusted peer and from the trusted proxy: trust is the peer's."""
+    from pronghorn.wsgi.forwarded import DEFAULT_SECURE_SCHEME_HEADERS, ForwardedPolicy
+
+    conn = HTTPConnection(Limits())
+    builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False, False,
+                             ForwardedPolicy("127.0.0.1", DEFAULT_SECURE_SCHEME_HEADERS))
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n"
+    for peer, client, scheme in [(("10.0.0.9", 1), "10.0.0.9", "http"),
+                                 (("127.0.0.1", 2), "1.2.3.4", "https"),
+                                 (("10.0.0.9", 3), "10.0.0.9", "http")]:
+        environ = builder.build(request_of(conn, head), io.BytesIO(), peer)
+        assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == (client, scheme), peer
+        assert ("HTTP_X_FORWARDED_FOR" in environ) is (client == "1.2.3.4"), peer
