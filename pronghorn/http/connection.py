@@ -18,11 +18,13 @@ our chunked decoder (see chunked.py for why). llhttp is fed exactly the header s
 beyond it, so the message boundary is always known here.
 
 Repeated heads. Clients repeat themselves: a keep-alive client asks for the same URL with the same
-headers, a proxy's health check never changes, a load generator sends one head forever. A head
-without a body that arrived whole is parsed and checked as above once; its exact bytes then key the
-resulting Request (``shared``), and an identical head later gets that same object without being
-parsed again. Identical bytes under the same limits always get the same verdict, so no check is
-skipped; only heads that passed every check are kept, in a bounded table per set of limits.
+headers, a proxy's health check never changes, a load generator sends one head forever. A head that
+arrived whole is parsed and checked as above once; its exact bytes then key the resulting Request
+(``shared``), and an identical head later gets that same object without being parsed again. A head
+with a Content-Length body is kept too (the body is not part of it); a chunked one is not, since its
+trailers are written into its Request. Identical bytes under the same limits always get the same
+verdict, so no check is skipped; only heads that passed every check are kept, in a bounded table
+per set of limits.
 """
 
 from __future__ import annotations
@@ -197,7 +199,11 @@ class HTTPConnection:
             if request is not None:  # these very bytes passed every check before
                 del buf[:end + 4]
                 self._request = request
-                self._state = _DONE
+                if request.content_length:
+                    self._remaining = request.content_length
+                    self._state = _BODY_LENGTH
+                else:
+                    self._state = _DONE
                 return request
             self._head_key = key
         limit = self.limits.request_line
@@ -267,9 +273,10 @@ class HTTPConnection:
         request = self._make_request(collector.headers)
         self._collector = None
         self._request = request
-        if not request.has_body and not self._upgraded:
-            if request.keep_alive:
-                self._spare = (parser, collector)  # type: ignore[assignment]
+        if not request.has_body and not self._upgraded and request.keep_alive:
+            self._spare = (parser, collector)  # type: ignore[assignment]
+        # Kept for identical heads: not a chunked one (its trailers are written into the Request).
+        if not request.chunked and not self._upgraded:
             if key is not None:
                 shared = self._shared
                 if len(shared) >= _SHARED_HEADS:

@@ -54,19 +54,26 @@ def test_a_head_kept_under_one_set_of_limits_is_judged_anew_under_another() -> N
     assert caught.value.status == 414
 
 
-def test_heads_with_a_body_are_not_kept() -> None:
+@pytest.mark.parametrize("framing", [b"Content-Length: 2\r\n\r\nhi",
+                                     b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"])
+def test_bodies_are_read_after_a_kept_head_and_chunked_heads_are_not_kept(framing: bytes) -> None:
     conn = HTTPConnection(Limits())
-    post = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"
+    post = b"POST /p HTTP/1.1\r\nHost: a\r\n" + framing
     seen = []
-    for _ in range(2):
+    for _ in range(3):
         conn.receive_data(post)
         request = conn.next_event()
-        assert isinstance(request, Request) and not request.shared
+        assert isinstance(request, Request)
         seen.append(request)
-        while conn.next_event() is not END_OF_MESSAGE:
-            pass
+        body = b""
+        while (event := conn.next_event()) is not END_OF_MESSAGE:
+            body += event.data  # type: ignore[union-attr]
+        assert body == b"hi"
         conn.start_next_cycle()
-    assert seen[0] is not seen[1]
+    if b"chunked" in framing:
+        assert not any(request.shared for request in seen) and seen[0] is not seen[1]
+    else:
+        assert seen[0].shared and seen[0] is seen[1] is seen[2]
 
 
 def test_a_head_cut_across_reads_is_parsed_as_usual() -> None:
