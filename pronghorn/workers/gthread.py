@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
 import socket
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable
 
@@ -61,6 +62,37 @@ class _Call:
         return f"{request.method} {request.target[:200].decode('latin-1')} from {self.proto.peer}"
 
 
+class _ThreadPool:
+    """``--threads`` threads taking calls from one queue. Leaner than concurrent.futures'
+    executor, whose Future, work item, locks and semaphore cost more per request than the
+    hand-over itself: nothing here waits on a result (the thread posts its outcome to the loop)."""
+
+    def __init__(self, threads: int) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
+            queue.SimpleQueue()
+        for number in range(threads):
+            # Daemon threads: one still inside the app past the graceful timeout ends with the
+            # process instead of holding it open.
+            threading.Thread(target=self._run, name=f"pronghorn-thread-{number}",
+                             daemon=True).start()
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        self._calls.put((function, args))
+
+    def shutdown(self, threads: int) -> None:
+        for _ in range(threads):
+            self._calls.put(None)
+
+    def _run(self) -> None:
+        calls = self._calls
+        while True:
+            item = calls.get()
+            if item is None:
+                return
+            function, args = item
+            function(*args)  # _serve: it catches and reports what the app raises
+
+
 class ThreadWorker(SyncWorker):
     multithread = True
     gathers_access_lines = False  # lines are written by the app's threads, as they finish
@@ -69,8 +101,7 @@ class ThreadWorker(SyncWorker):
                  log: logging.Logger, ctx: WorkerContext) -> None:
         super().__init__(app, cfg, listeners, log, ctx)
         self.threads: int = cfg.threads
-        self.pool = ThreadPoolExecutor(max_workers=self.threads,
-                                       thread_name_prefix="pronghorn-thread")
+        self.pool = _ThreadPool(self.threads)
         self.active: set[_Call] = set()
         self.max_connections: int = cfg.worker_connections
         self._accept_paused = False
@@ -79,8 +110,9 @@ class ThreadWorker(SyncWorker):
         try:
             super().run()
         finally:
-            # Threads still inside the app (past the graceful timeout) end with the process.
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            # Idle threads stop; any still inside the app (past the graceful timeout) end with
+            # the process.
+            self.pool.shutdown(self.threads)
 
     async def create_server(self, sock: socket.socket, builder: EnvironBuilder,
                             start_serving: bool = True) -> asyncio.AbstractServer:
@@ -128,6 +160,7 @@ class ThreadWorker(SyncWorker):
         environ: dict[str, Any] = {}
         result: Any = None
         finished = False
+        out = b""  # a whole response, written by the loop with _finished (one hand-over, not two)
         started = time.perf_counter()
         try:
             environ = proto.builder.build(request, body, proto.peer)
@@ -135,7 +168,7 @@ class ThreadWorker(SyncWorker):
                 self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
             result = self.app(environ, exchange.start_response)
             if type(result) is list or type(result) is tuple:
-                post(proto.write, exchange.whole(result))
+                out = exchange.whole(result)
             else:
                 self._stream(proto, exchange, result)
             finished = True
@@ -160,7 +193,7 @@ class ThreadWorker(SyncWorker):
                                 HookResponse(exchange.status, exchange.headers, framer.status_code,
                                              framer.sent))
             try:
-                post(self._finished, call, finished)
+                post(self._finished, call, finished, out)
             except RuntimeError:
                 pass  # the loop is closed: the worker is exiting past its graceful timeout
 
@@ -204,7 +237,9 @@ class ThreadWorker(SyncWorker):
 
     # -- back in the loop -----------------------------------------------------------------------------
 
-    def _finished(self, call: _Call, finished: bool) -> None:
+    def _finished(self, call: _Call, finished: bool, out: bytes) -> None:
+        if out:
+            call.proto.write(out)
         self.active.discard(call)
         if finished:
             call.proto.response_done(call.exchange.framer.keep_alive)
