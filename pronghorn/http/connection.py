@@ -139,6 +139,21 @@ class HTTPConnection:
         else:
             self._eof = True
 
+    def receive_repeated_head(self, data: bytes) -> Request | None:
+        """A shortcut for the commonest read: when the connection is between requests with nothing
+        buffered and ``data`` is exactly a whole head without a body that was seen before (see
+        "Repeated heads" above), take it and return its Request: the connection is then where
+        receive_data(data) and next_event() until END_OF_MESSAGE would have left it (PAUSED).
+        Otherwise None, and nothing was taken: go the usual way with receive_data(data)."""
+        if self._state != _IDLE or self._buf:
+            return None
+        request = self._shared.get(data)
+        if request is None or request.content_length:
+            return None
+        self._request = request
+        self._state = _PAUSED
+        return request
+
     @property
     def buffered(self) -> int:
         """Bytes received and not yet parsed (read-side backpressure uses this)."""

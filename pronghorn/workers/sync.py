@@ -304,7 +304,8 @@ class SyncWorker:
         else:
             proto.response_done(framer.keep_alive)
         finally:
-            close_iterable(result, self.log)
+            if type(result) is not list:  # (a plain list has no close())
+                close_iterable(result, self.log)
         self._done()
 
     async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
@@ -454,6 +455,14 @@ class HTTPProtocol(asyncio.Protocol):
         self.worker._maybe_stopped()
 
     def data_received(self, data: bytes) -> None:
+        if self.phase == _IDLE and self.proxy_pending is None:
+            # A keep-alive client repeating a request it made before: nothing to parse.
+            request = self.conn.receive_repeated_head(data)
+            if request is not None:
+                self.request = request
+                self.phase = _WAITING
+                self.worker.submit(self)
+                return
         if self.proxy_pending is not None:
             rest = self._take_proxy_header(data)
             if not rest:

@@ -61,6 +61,11 @@ class Exchange:
         body is all in memory, so its length is known (keep-alive without the app's
         Content-Length, no chunked framing) and one write sends the response."""
         framer = self.framer
+        if len(pieces) == 1 and not self.head_sent:  # the usual body: one piece
+            piece = pieces[0]
+            if type(piece) is not bytes:
+                raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+            return self.head_bytes(len(piece)) + framer.body(piece) + framer.end()
         out = [b"" if self.head_sent else self.head_bytes(sum(map(len, pieces)))]
         for piece in pieces:
             if type(piece) is not bytes:

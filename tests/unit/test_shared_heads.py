@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from pronghorn.http import END_OF_MESSAGE, HTTPConnection, HTTPError, Limits, Request
+from pronghorn.http import END_OF_MESSAGE, PAUSED, HTTPConnection, HTTPError, Limits, Request
 from pronghorn.wsgi.environ import EnvironBuilder
 
 HEAD = b"GET /shared?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n"
@@ -118,3 +118,27 @@ def test_forwarding_headers_are_judged_per_peer() -> None:
         environ = builder.build(request_of(conn, head), io.BytesIO(), peer)
         assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == (client, scheme), peer
         assert ("HTTP_X_FORWARDED_FOR" in environ) is (client == "1.2.3.4"), peer
+
+
+def test_a_repeated_head_taken_whole_leaves_the_connection_as_parsing_would() -> None:
+    conn = HTTPConnection(Limits())
+    assert conn.receive_repeated_head(HEAD) is None  # never seen: nothing taken
+    assert conn.buffered == 0
+    first = request_of(conn, HEAD)
+    taken = conn.receive_repeated_head(HEAD)
+    assert taken is first
+    assert conn.next_event() is PAUSED  # as after END_OF_MESSAGE
+    conn.start_next_cycle()
+    # Not between requests (something buffered), or more than the head: the usual way.
+    conn.receive_data(b"GET")
+    assert conn.receive_repeated_head(HEAD) is None
+    conn2 = HTTPConnection(Limits())
+    assert conn2.receive_repeated_head(HEAD + HEAD) is None
+    post = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"
+    conn3 = HTTPConnection(Limits())
+    conn3.receive_data(post + b"hi")
+    assert conn3.next_event().shared  # type: ignore[union-attr]
+    assert conn3.next_event().data == b"hi"  # type: ignore[union-attr]
+    assert conn3.next_event() is END_OF_MESSAGE
+    conn3.start_next_cycle()
+    assert conn3.receive_repeated_head(post) is None  # its body is still to come: parse it
