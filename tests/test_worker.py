@@ -126,3 +126,22 @@ def test_int_stops_at_once_with_exit_zero(start_server) -> None:  # type: ignore
             assert reader.closed()
         except (ConnectionResetError, socket.timeout) as exc:
             raise AssertionError(f"connection not closed: {exc!r}") from None
+
+
+def test_a_keep_alive_client_that_asks_while_the_worker_is_busy_is_answered(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A keep-alive client sends its next request while the worker is held up past --keep-alive
+    (the sync worker runs the app on its loop). When the worker gets back, its idle check must not
+    take the client, whose request is already in the socket, for an idle one: it was closed
+    unanswered when the deadline check ran before the read."""
+    server, (address,) = start_server(APP, "--keep-alive", "1")
+    with connect(address, timeout=20) as client:
+        client.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(client)
+        assert reader.read_response().status == 200
+        with connect(address, timeout=20) as busy:
+            busy.sendall(b"GET /sleep?seconds=2.5&marker=hold HTTP/1.1\r\nHost: t\r\n"
+                         b"Connection: close\r\n\r\n")
+            server.wait_for_line("sleeping hold")
+            client.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")  # while the worker is busy
+            assert Reader(busy).read_response().status == 200
+        assert reader.read_response().status == 200

@@ -692,7 +692,7 @@ class HTTPProtocol(asyncio.Protocol):
         if phase == _IDLE:
             if self.worker.closing:
                 keepalive = min(keepalive, GRACEFUL_IDLE)
-            if self.conn.idle and now - self.since >= keepalive:
+            if self.conn.idle and now - self.since >= keepalive and not self._input_waiting():
                 self.close()
         elif phase == _HEAD:
             if now - self.since >= header_timeout:
@@ -700,6 +700,20 @@ class HTTPProtocol(asyncio.Protocol):
         elif phase == _BODY:
             if now - self.since >= header_timeout:
                 self.refuse(408, "request body stalled")
+
+    def _input_waiting(self) -> bool:
+        """Whether the client's next bytes are already in the socket, unread: a loop that was held
+        up (a busy machine, a slow request on another connection) runs its timers before reading,
+        and must not take a client that has just sent its next request for an idle one. (Rare,
+        so its cost does not matter.)"""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def target_for_log(self) -> str:
         return self.request.target.decode("latin-1") if self.request is not None else "-"
