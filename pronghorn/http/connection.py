@@ -145,8 +145,8 @@ class HTTPConnection:
         "Repeated heads" above), take it and return its Request: the connection is then where
         receive_data(data) and next_event() until END_OF_MESSAGE would have left it (PAUSED).
         Otherwise None, and nothing was taken: go the usual way with receive_data(data)."""
-        if self._state != _IDLE or self._buf:
-            return None
+        if self._state != _IDLE or self._buf or len(data) > _SHARED_HEAD_MAX:
+            return None  # (a key is hashed whole: never hash a large read, an upload's say)
         request = self._shared.get(data)
         if request is None or request.content_length:
             return None
