@@ -214,12 +214,7 @@ class HTTPConnection:
             if request is not None:  # these very bytes passed every check before
                 del buf[:end + 4]
                 self._request = request
-                if request.content_length:
-                    self._remaining = request.content_length
-                    self._state = _BODY_LENGTH
-                else:
-                    self._state = _DONE
-                return request
+                return self._begin_body(request)
             self._head_key = key
         limit = self.limits.request_line
         end = buf.find(_CRLF, 0, limit + 2)
@@ -288,7 +283,7 @@ class HTTPConnection:
         request = self._make_request(collector.headers)
         self._collector = None
         self._request = request
-        if not request.has_body and not self._upgraded and request.keep_alive:
+        if request.keep_alive and not request.has_body and not self._upgraded:
             self._spare = (parser, collector)  # type: ignore[assignment]
         # Kept for identical heads: not a chunked one (its trailers are written into the Request).
         if not request.chunked and not self._upgraded:
@@ -299,6 +294,10 @@ class HTTPConnection:
                 request.shared = True
                 shared[key] = request
         self._upgraded = False
+        return self._begin_body(request)
+
+    def _begin_body(self, request: Request) -> Request:
+        """After a head (parsed, or a repeated one): read its body as its framing says."""
         if request.chunked:
             limits = self.limits
             self._decoder = ChunkedDecoder(limits.chunk_line, limits.request_field_size,
