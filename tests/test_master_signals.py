@@ -97,6 +97,21 @@ def test_term_right_after_a_fork_reaches_the_new_worker(start_server) -> None:  
         assert code == 0, server.output
 
 
+def test_term_closes_an_idle_keep_alive_connection_without_waiting_for_keep_alive(  # type: ignore[no-untyped-def]
+        start_server) -> None:
+    """A client idle on keep-alive holds nothing up: after TERM its connection is closed soon,
+    not after --keep-alive (here far beyond the guard), and the stop ends with exit 0."""
+    server, (address,) = start_server(APP, "--keep-alive", "300", "--graceful-timeout", "300")
+    with connect(address, timeout=60) as sock:
+        reader = Reader(sock)
+        sock.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = reader.read_response()
+        assert response.status == 200 and not response.closes
+        server.proc.send_signal(signal.SIGTERM)
+        assert reader.closed(), reader.received  # closed by the worker, with nothing more said
+        assert server.proc.wait(timeout=30) == 0, server.output
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT])
 def test_int_and_quit_stop_quickly_with_exit_zero(start_server, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                   sig: signal.Signals) -> None:

@@ -7,12 +7,20 @@ anything that opens sockets is imported (the master imports neither gevent nor s
 imported unpatched). From then on the app's sockets, ``time.sleep``, locks and database drivers
 that use sockets switch greenlets instead of blocking the process.
 
-Each listening socket gets a gevent StreamServer whose pool holds at most ``--worker-connections``
-greenlets; when it is full the server stops accepting, so further clients wait in the kernel's
-listen queue. A connection's greenlet reads with plain blocking calls and the same sans-IO
-HTTPConnection as every other worker class: the HTTP rules are identical. Deadlines are socket
-timeouts: ``--keep-alive`` between requests, ``--header-timeout`` for a head (408) or a stalled body.
-The response is written with ``sendall``, which waits for the client: backpressure for free.
+Each listening socket gets an accepting greenlet that spawns connections into a pool of at most
+``--worker-connections`` greenlets; when it is full the greenlet stops accepting, so further clients
+wait in the kernel's listen queue. A connection's greenlet reads and writes its non-blocking socket
+itself and, when the socket is not ready, waits on one libev watcher per direction in the hub
+(gevent's own socket methods would arm a Timeout and raise EWOULDBLOCK on each wait: a third of the
+worker's time). It feeds the same sans-IO HTTPConnection as every other worker class: the HTTP rules
+are identical. Writes wait for the client as long as it takes: backpressure for free.
+
+Read deadlines (``--keep-alive`` between requests, ``--header-timeout`` for a head, 408, or a stalled
+body) are not a timer per wait but a field of the connection: a sweep in the hub, every
+``SWEEP_INTERVAL``, throws ``socket.timeout`` into each greenlet still reading past its deadline.
+The sweep runs in the hub, so it sees the greenlet's state as it is (the greenlet is not running),
+and a deadline is kept to within the interval. TLS connections read through gevent's SSL socket
+and take the same sweep.
 
 ``--timeout`` watches the hub: a greenlet ticks the heartbeat, so an app that computes without
 yielding (or blocks in C code) for longer stops the ticks and the master replaces the worker. A
@@ -28,6 +36,8 @@ import socket
 import sys
 import time
 from typing import Any, Callable
+
+import _socket  # the unpatched socket type: the worker waits on its descriptors itself
 
 from gevent import getcurrent  # gevent itself may load before patching; patch_all comes from it
 
@@ -53,6 +63,16 @@ from .clock import DateCache
 SERVER = SERVER_SOFTWARE.encode()
 READ_SIZE = 256 * 1024
 GRACEFUL_IDLE = 1.0  # as the sync worker: idle keep-alive connections close this soon after TERM
+SWEEP_INTERVAL = 0.25  # how often read deadlines are checked: how late a 408 or an idle close may be
+ACCEPT_BURST = 100  # connections accepted per wake-up with one worker (as gevent's StreamServer)
+ACCEPT_ERROR_DELAY = 0.1  # out of descriptors, say: wait before accepting again, do not spin
+
+
+def _select_poll() -> Any:
+    """select.poll as it was before gevent patched it: a look at a descriptor that never waits."""
+    from gevent.monkey import get_original
+
+    return get_original("select", "poll")()
 
 
 def prepare_process() -> None:
@@ -86,7 +106,9 @@ class GeventWorker:
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
         self.ssl_context = ctx.ssl_context
         self.closing = False
-        self.servers: list[Any] = []
+        self.closing_at = 0.0
+        self.accepting: list[Any] = []
+        self.connections: set[_Connection] = set()  # the ones alive, for the deadline sweep
         # greenlet → (its request, the peer, its response's framer): for the abort log (made only
         # then), and for a TERM that arrives before the response head is out (it can say "close").
         self.in_flight: dict[Any, tuple[Request, Any, ResponseFramer]] = {}
@@ -100,24 +122,22 @@ class GeventWorker:
         import gevent
         from gevent.event import Event
         from gevent.pool import Pool
-        from gevent.server import StreamServer
 
-        hub = gevent.get_hub()
-        pool = self._pool = Pool(self.cfg.worker_connections)
+        hub = self.hub = gevent.get_hub()
+        self._pool = Pool(self.cfg.worker_connections)
         multiprocess = self.cfg.workers > 1
         scheme = "https" if self.ssl_context is not None else "http"
+        # One connection per wake-up with several workers, so the workers woken together share
+        # new clients rather than the first taking a burst of them.
+        burst = 1 if multiprocess else ACCEPT_BURST
         for listener in self.listeners:
             builder = EnvironBuilder(server_address(listener), scheme, self.errors, multiprocess,
                                      True, self.forwarded)
-            # A gevent socket on a copy of the master's descriptor: the original stays as it is.
-            sock = socket.socket(fileno=os.dup(listener.fileno()))
+            # Our own copy of the master's descriptor, so that closing it leaves the master's.
+            sock = _socket.socket(listener.family, listener.type, listener.proto,
+                                  fileno=os.dup(listener.fileno()))
             sock.setblocking(False)
-            server = StreamServer(sock, lambda s, a, b=builder: self.serve(s, a, b), spawn=pool)
-            if multiprocess:
-                # One connection per wake-up, so the workers woken together share new clients
-                # rather than the first taking a burst of them (gevent's default takes 100).
-                server.max_accept = 1
-            self.servers.append(server)
+            self.accepting.append(gevent.spawn(self._accept, sock, builder, burst))
         stopped = Event()
         self._stopped = stopped
         # Plain Python handlers, as in the sync worker: they run between bytecodes, so a TERM that
@@ -129,21 +149,53 @@ class GeventWorker:
             signal.signal(sig, self._on_signal)
         self.ctx.call_soon = lambda fn: hub.loop.run_callback_threadsafe(fn)
         self.ctx.install_signals()
-        for server in self.servers:
-            server.start()
+        sweeper = hub.loop.timer(SWEEP_INTERVAL, SWEEP_INTERVAL)
+        sweeper.start(self._sweep)
         ticker = gevent.spawn(self._tick)
         self.ctx.notify_ready()
         stopped.wait()
         ticker.kill(block=False)
-        graceful = self._graceful
-        if graceful:
+        if self._graceful:
             # In-flight requests finish (up to --graceful-timeout); idle connections close soon.
-            pool.join(timeout=self.cfg.graceful_timeout)
-        pool.kill(block=True, timeout=1)
+            self._pool.join(timeout=self.cfg.graceful_timeout)
+        self._pool.kill(block=True, timeout=1)
+        sweeper.stop()
+
+    def _accept(self, sock: Any, builder: EnvironBuilder, burst: int) -> None:
+        """Accept connections off one listener while the pool has room; each gets a greenlet."""
+        import gevent
+
+        hub = self.hub
+        ready = hub.loop.io(sock.fileno(), 1)
+        pool = self._pool
+        family, kind = sock.family, sock.type
+        try:
+            while True:
+                pool.wait_available()  # full: leave further clients in the listen queue
+                hub.wait(ready)
+                for _ in range(burst):
+                    try:
+                        fd, peer = sock._accept()
+                    except (BlockingIOError, ConnectionAbortedError):
+                        break  # another worker took it, the burst emptied the queue, or it left
+                    except OSError as exc:
+                        # Out of descriptors or memory: say so, and try again a little later.
+                        self.log.error("Could not accept a connection: %s", exc)
+                        gevent.sleep(ACCEPT_ERROR_DELAY)
+                        break
+                    conn = _socket.socket(family, kind, 0, fileno=fd)
+                    conn.setblocking(False)
+                    pool.spawn(self.serve, conn, peer, builder)
+                    if pool.full():
+                        break
+        finally:
+            ready.close()
+            sock.close()
 
     _graceful = True
     _pool: Any = None
     _stopped: Any = None
+    hub: Any = None
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
@@ -161,9 +213,25 @@ class GeventWorker:
             self._graceful = False
         if not self.closing:
             self.closing = True
-            for server in self.servers:
-                server.close()  # stop accepting; the listening descriptor copy is closed
+            self.closing_at = time.monotonic()
+            for accepting in self.accepting:
+                accepting.kill(block=False)  # stop accepting; the listening descriptor copy closes
+            # Idle connections have GRACEFUL_IDLE to live from now: the next sweeps see to it.
         self._stopped.set()
+
+    def _sweep(self) -> None:
+        """Runs in the hub: throw socket.timeout into each connection reading past its deadline."""
+        now = time.monotonic()
+        grace = self.closing_at + GRACEFUL_IDLE if self.closing else now + 3600.0
+        late = [c for c in self.connections
+                if c.read_deadline and (now >= c.read_deadline or (c.idle and now >= grace))]
+        for connection in late:
+            # Throwing runs that greenlet until it waits again, which may change another's state:
+            # look again, as at first.
+            deadline = connection.read_deadline
+            if (deadline and (now >= deadline or (connection.idle and now >= grace))
+                    and not connection.input_waiting()):
+                connection.greenlet.throw(socket.timeout("timed out"))
 
     def _tick(self) -> None:
         import gevent
@@ -179,15 +247,16 @@ class GeventWorker:
 
     # -- one connection ---------------------------------------------------------------------------------
 
-    def serve(self, sock: socket.socket, peer: Any, builder: EnvironBuilder) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
+    def serve(self, sock: Any, peer: Any, builder: EnvironBuilder) -> None:
+        if sock.family != socket.AF_UNIX:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        if not isinstance(peer, tuple):
-            peer = None  # a unix socket
+        else:
+            peer = None
         connection = _Connection(self, sock, peer, builder)
+        self.connections.add(connection)
         try:
             connection.run()
         except _Closed:
@@ -195,11 +264,9 @@ class GeventWorker:
         except OSError:
             pass  # the client went away: nothing to answer
         finally:
-            self.in_flight.pop(getcurrent(), None)
-            try:
-                sock.close()
-            except OSError:
-                pass
+            self.connections.discard(connection)
+            self.in_flight.pop(connection.greenlet, None)
+            connection.close()
 
     def done(self, request: Request, environ: dict[str, Any], exchange: Exchange, peer: Any,
              started: float) -> None:
@@ -216,53 +283,104 @@ class GeventWorker:
 class _Connection:
     """Reads requests off one socket and answers them, in its own greenlet."""
 
-    def __init__(self, worker: GeventWorker, sock: socket.socket, peer: Any,
+    def __init__(self, worker: GeventWorker, sock: Any, peer: Any,
                  builder: EnvironBuilder) -> None:
         self.worker = worker
-        self.sock = sock
+        self.hub = worker.hub
+        self.sock = sock  # a non-blocking _socket.socket; gevent's SSL socket once TLS is up
+        self.fd = sock.fileno()
         self.peer = peer
         self.builder = builder
         self.conn = HTTPConnection(worker.limits)
         self.tls = False
+        self.greenlet = getcurrent()
+        self.readable = self.hub.loop.io(self.fd, 1)
+        self.writable: Any = None  # made on the first write that has to wait
+        # While this greenlet waits to read: when the sweep is to throw socket.timeout into it.
+        self.read_deadline = 0.0
+        self.idle = False  # the wait is between requests (a TERM shortens it)
+
+    def close(self) -> None:
+        self.readable.close()
+        if self.writable is not None:
+            self.writable.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def _recv(self, timeout: float) -> bytes:
-        self.sock.settimeout(max(timeout, 0.001))
+    def _recv(self, deadline: float, wait_first: bool = False) -> bytes:
+        """The client's next bytes (b"" when it has finished sending); socket.timeout once
+        ``deadline`` passes. ``wait_first`` skips the read that would only find nothing yet (the
+        next request right after a response)."""
+        if self.tls:
+            return self._recv_tls(deadline)
+        sock = self.sock
+        if not wait_first:
+            try:
+                return sock.recv(READ_SIZE)
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                return b""
+        while True:
+            if time.monotonic() >= deadline:
+                raise socket.timeout("timed out")
+            self.read_deadline = deadline
+            try:
+                self.hub.wait(self.readable)
+            finally:
+                self.read_deadline = 0.0
+            try:
+                return sock.recv(READ_SIZE)
+            except BlockingIOError:
+                continue  # woken, and another reader was faster (cannot happen; harmless)
+            except ConnectionResetError:
+                return b""
+
+    def _recv_tls(self, deadline: float) -> bytes:
+        if time.monotonic() >= deadline:
+            raise socket.timeout("timed out")
+        self.read_deadline = deadline  # gevent's SSL socket waits inside recv; the sweep ends it
         try:
             return self.sock.recv(READ_SIZE)
         except ConnectionResetError:
             return b""
+        finally:
+            self.read_deadline = 0.0
+
+    def input_waiting(self) -> bool:
+        """Whether the client's next bytes are already here, unread: the sweep may run before the
+        wake-up that would read them, and must not take such a client for an idle or slow one."""
+        if self.tls and self.sock.pending():
+            return True
+        poller = _select_poll()
+        poller.register(self.fd, 1)  # POLLIN
+        return bool(poller.poll(0))
 
     def _read_more(self, deadline: float, what: str) -> None:
         """More bytes of a request under way, or 408 at the head's/body's deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            self.refuse(408, f"{what} not received in time")
         try:
-            data = self._recv(remaining)
+            data = self._recv(deadline)
         except socket.timeout:
             self.refuse(408, f"{what} not received in time")
         self.conn.receive_data(data)
 
-    def _wait_for_request(self) -> bool:
-        """Idle on keep-alive until the next request begins; False when the connection should end."""
-        cfg = self.worker.cfg
-        idle_since = time.monotonic()
-        while True:
-            limit = cfg.keepalive
-            if self.worker.closing:
-                limit = min(limit, GRACEFUL_IDLE)
-            remaining = idle_since + limit - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                # Short slices, so a TERM that comes meanwhile shortens the wait.
-                data = self._recv(min(remaining, GRACEFUL_IDLE))
-            except socket.timeout:
-                continue
-            self.conn.receive_data(data)
-            return True
+    def _wait_for_request(self, first: bool) -> bytes | None:
+        """Idle on keep-alive until the next request begins: its first bytes (b"" if the client
+        closed), or None when the wait is over (--keep-alive, or soon after TERM)."""
+        limit = self.worker.cfg.keepalive
+        if self.worker.closing:
+            limit = min(limit, GRACEFUL_IDLE)
+        self.idle = True
+        try:
+            return self._recv(time.monotonic() + limit, wait_first=not first)
+        except socket.timeout:
+            return None
+        finally:
+            self.idle = False
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -274,14 +392,25 @@ class _Connection:
             self._read_proxy_header()
         conn = self.conn
         header_timeout = worker.cfg.header_timeout
+        first = True
         while True:
-            if conn.idle and not self._wait_for_request():
-                return
+            request: Any = None  # set here when the head is a repeated one, already whole
+            if conn.idle:
+                data = self._wait_for_request(first)
+                if data is None:
+                    return
+                # A keep-alive client repeating a request it made before: nothing to parse.
+                request = conn.receive_repeated_head(data)
+                if request is None:
+                    conn.receive_data(data)
+            first = False
             deadline = time.monotonic() + header_timeout
-            request = self._next(deadline, "request head")
-            if request is None:
-                return
-            assert isinstance(request, Request)
+            repeated = request is not None
+            if not repeated:
+                request = self._next(deadline, "request head")
+                if request is None:
+                    return
+                assert isinstance(request, Request)
             body: Any
             if request.has_body and request.expect_continue:
                 body = DeferredInput(self._fetch_deferred_body)
@@ -291,7 +420,7 @@ class _Connection:
                 except HTTPError as exc:
                     self.refuse(exc.status, exc.reason)
             else:
-                if self._next(deadline, "request head") is not END_OF_MESSAGE:
+                if not repeated and self._next(deadline, "request head") is not END_OF_MESSAGE:
                     raise _Closed()
                 body = empty_input()
             keep_alive = self._respond(request, body)
@@ -346,13 +475,10 @@ class _Connection:
             if event is NEED_DATA:
                 if conn.at_eof:
                     raise HTTPError(400, "incomplete request body")
-                remaining = deadline - time.monotonic()
                 try:
-                    data = self._recv(remaining) if remaining > 0 else None
+                    data = self._recv(deadline)
                 except socket.timeout:
-                    data = None
-                if data is None:
-                    raise HTTPError(408, "request body stalled")
+                    raise HTTPError(408, "request body stalled") from None
                 conn.receive_data(data)
                 continue
             if event is END_OF_MESSAGE or event.__class__ is Data:
@@ -423,15 +549,13 @@ class _Connection:
         send((b"" if exchange.head_sent else exchange.head_bytes()) + framer.end())
 
     def _send_file(self, fd: int, offset: int, count: int) -> None:
-        from gevent.socket import wait_write
-
-        out = self.sock.fileno()
+        out = self.fd
         sent_total = 0
         while sent_total < count:
             try:
                 sent = os.sendfile(out, fd, offset + sent_total, count - sent_total)
             except BlockingIOError:
-                wait_write(out)  # no deadline on writes, as for _send
+                self._wait_writable()  # no deadline on writes, as for _send
                 continue
             except OSError:
                 raise _Closed() from None  # the client went away
@@ -441,22 +565,44 @@ class _Connection:
 
     def _send(self, data: bytes) -> None:
         """Bytes to the client, waiting (yielding) while it reads slowly. Writes have no deadline,
-        as in the sync worker, so the timeout the last read left on the socket is cleared first
-        (it cut a slow reader's response after a second). A client that went away ends the
-        connection (_Closed), never as an error of the app's."""
-        sock = self.sock
-        sock.settimeout(None)
+        as in the sync worker. A client that went away ends the connection (_Closed), never as an
+        error of the app's."""
+        if self.tls:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                raise _Closed() from None
+            return
         try:
-            sock.sendall(data)
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
         except OSError:
             raise _Closed() from None
+        if sent < len(data):
+            self._send_rest(memoryview(data)[sent:])
+
+    def _send_rest(self, rest: memoryview) -> None:
+        while rest:
+            self._wait_writable()
+            try:
+                rest = rest[self.sock.send(rest):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise _Closed() from None
+
+    def _wait_writable(self) -> None:
+        if self.writable is None:
+            self.writable = self.hub.loop.io(self.fd, 2)
+        self.hub.wait(self.writable)
 
     def refuse(self, status: int, reason: str, log: bool = True) -> None:
         if log:
             self.worker.log.debug("Refused request from %s: %d %s", self.peer, status, reason)
         try:
-            self.sock.sendall(error_response(status, reason, self.worker.dates.get(), SERVER))
-        except OSError:
+            self._send(error_response(status, reason, self.worker.dates.get(), SERVER))
+        except _Closed:
             pass
         raise _Closed()
 
@@ -465,11 +611,16 @@ class _Connection:
     def _handshake(self) -> None:
         context = self.worker.ssl_context
         cfg = self.worker.cfg
-        self.sock.settimeout(min(HANDSHAKE_TIMEOUT, cfg.header_timeout or HANDSHAKE_TIMEOUT))
+        # gevent's SSL socket does the handshake and the TLS records; it needs gevent's socket.
+        raw = self.sock
+        plain = socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+        self.sock = plain
+        plain.settimeout(min(HANDSHAKE_TIMEOUT, cfg.header_timeout or HANDSHAKE_TIMEOUT))
         try:
-            self.sock = context.wrap_socket(self.sock, server_side=True)
+            self.sock = context.wrap_socket(plain, server_side=True)
         except (OSError, ValueError):
             raise _Closed() from None  # plain HTTP, a scanner, a slow or failed handshake: close
+        self.sock.settimeout(None)  # from here the sweep keeps the read deadlines
         self.tls = True
 
     def _read_proxy_header(self) -> None:
@@ -486,9 +637,8 @@ class _Connection:
                 self.refuse(400, str(exc))
             if header is not None:
                 break
-            remaining = deadline - time.monotonic()
             try:
-                data = self._recv(remaining) if remaining > 0 else b""
+                data = self._recv(deadline)
             except socket.timeout:
                 data = b""
             if not data:
