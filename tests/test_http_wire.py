@@ -93,6 +93,25 @@ def test_keep_alive_timeout_closes_a_connection_that_never_sent_anything(short_t
 
 # -- pipelining ---------------------------------------------------------------------------------------
 
+def test_the_same_upload_again_and_again_gets_each_body_to_the_app(address: str) -> None:
+    """The same head with a new body each time, as a client repeating an upload does: each body
+    reaches the app whole and as sent, whether it came in the head's read or after it (a repeated
+    head is not parsed again; its body must never be taken from an earlier request)."""
+    with connect(address) as sock:
+        reader = Reader(sock)
+        for i, split in enumerate([None, None, None, 0, 1500, None]):
+            body = bytes([65 + i]) * 3000
+            whole = req("/up", method="POST", body=body)
+            if split is None:
+                sock.sendall(whole)
+            else:  # the head (and part of the body), then the rest
+                cut = len(whole) - len(body) + split
+                sock.sendall(whole[:cut])
+                sock.sendall(whole[cut:])
+            answer = reader.read_response()
+            assert answer.status == 200 and answer.json()["body"] == body.decode(), (i, split)
+
+
 def test_pipelined_requests_are_answered_in_order(address: str) -> None:
     batch = (req("/p/1") + req("/p/2", method="POST", body=b"second body")
              + req("/p/3", method="HEAD") + req("/stream", "X-Seq: 4")

@@ -24,7 +24,9 @@ arrived whole is parsed and checked as above once; its exact bytes then key the 
 with a Content-Length body is kept too (the body is not part of it); a chunked one is not, since its
 trailers are written into its Request. Identical bytes under the same limits always get the same
 verdict, so no check is skipped; only heads that passed every check are kept, in a bounded table
-per set of limits.
+per set of limits. A driver may offer a whole read to ``receive_repeated_request`` first: a read that
+is exactly a kept head, or a kept head and all of its Content-Length body, is taken without copying it
+through the buffer (an upload's body reaches the app as the very bytes read).
 """
 
 from __future__ import annotations
@@ -48,11 +50,14 @@ _HEAD_END = b"\r\n\r\n"
 # Repeated heads (see above): heads up to this size are kept, this many per set of limits.
 _SHARED_HEAD_MAX = 1024
 _SHARED_HEADS = 256
-# Per Limits object given (a worker has one): its normalized form and its table of shared heads.
-_PER_LIMITS: dict[int, tuple[Limits | None, Limits, dict[bytes, Request]]] = {}
+# Per Limits object given (a worker has one): its normalized form and its table of shared heads,
+# head bytes -> (its Request, b""): the pair receive_repeated_request returns for a bodyless one, made
+# once rather than per request.
+_SharedHeads = dict[bytes, tuple[Request, bytes]]
+_PER_LIMITS: dict[int, tuple[Limits | None, Limits, _SharedHeads]] = {}
 
 
-def _limits_entry(limits: Limits | None) -> tuple[Limits | None, Limits, dict[bytes, Request]]:
+def _limits_entry(limits: Limits | None) -> tuple[Limits | None, Limits, _SharedHeads]:
     entry = _PER_LIMITS.get(id(limits))
     if entry is None or entry[0] is not limits:
         if len(_PER_LIMITS) >= 16:  # one per worker in a server; tests make many
@@ -139,20 +144,38 @@ class HTTPConnection:
         else:
             self._eof = True
 
-    def receive_repeated_head(self, data: bytes) -> Request | None:
-        """A shortcut for the commonest read: when the connection is between requests with nothing
-        buffered and ``data`` is exactly a whole head without a body that was seen before (see
-        "Repeated heads" above), take it and return its Request: the connection is then where
-        receive_data(data) and next_event() until END_OF_MESSAGE would have left it (PAUSED).
-        Otherwise None, and nothing was taken: go the usual way with receive_data(data)."""
-        if self._state != _IDLE or self._buf or len(data) > _SHARED_HEAD_MAX:
-            return None  # (a key is hashed whole: never hash a large read, an upload's say)
-        request = self._shared.get(data)
-        if request is None or request.content_length:
+    def receive_repeated_request(self, data: bytes) -> tuple[Request, bytes] | None:
+        """A shortcut for the commonest reads: when the connection is between requests with nothing
+        buffered and ``data`` is exactly one whole request whose head was seen before (see
+        "Repeated heads" above), either that head alone or the head followed by all of its
+        Content-Length body, take it and return the Request with its body (b"" for none). The
+        connection is then where receive_data(data) and next_event() until END_OF_MESSAGE would have
+        left it (PAUSED), and the body was not copied through the buffer. Otherwise None, and
+        nothing was taken: go the usual way with receive_data(data)."""
+        if self._state != _IDLE or self._buf:
             return None
+        if len(data) <= _SHARED_HEAD_MAX:
+            whole = self._shared.get(data)
+            if whole is None or whole[0].content_length:
+                return None  # unknown, or its body is still to come
+            self._request = whole[0]
+            self._state = _PAUSED
+            return whole
+        # An upload in one read. A key is hashed whole, so a large read is never looked up whole:
+        # only what precedes the first blank line within a kept head's size is.
+        end = data.find(_HEAD_END, 0, _SHARED_HEAD_MAX)
+        if end < 0:
+            return None
+        start = end + 4
+        kept = self._shared.get(data[:start])
+        if kept is None:
+            return None
+        request = kept[0]
+        if request.content_length != len(data) - start or request.expect_continue:
+            return None  # a body not (or not only) its own, or one to ask for first
         self._request = request
         self._state = _PAUSED
-        return request
+        return request, data[start:]
 
     @property
     def buffered(self) -> int:
@@ -210,8 +233,9 @@ class HTTPConnection:
         end = buf.find(_HEAD_END, 0, _SHARED_HEAD_MAX)
         if end > 0:
             key = bytes(buf[:end + 4])
-            request = self._shared.get(key)
-            if request is not None:  # these very bytes passed every check before
+            kept = self._shared.get(key)
+            if kept is not None:  # these very bytes passed every check before
+                request = kept[0]
                 del buf[:end + 4]
                 self._request = request
                 return self._begin_body(request)
@@ -292,7 +316,7 @@ class HTTPConnection:
                 if len(shared) >= _SHARED_HEADS:
                     shared.clear()
                 request.shared = True
-                shared[key] = request
+                shared[key] = (request, b"")
         self._upgraded = False
         return self._begin_body(request)
 

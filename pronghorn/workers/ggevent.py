@@ -394,35 +394,37 @@ class _Connection:
         header_timeout = worker.cfg.header_timeout
         first = True
         while True:
-            request: Any = None  # set here when the head is a repeated one, already whole
+            whole = None
             if conn.idle:
                 data = self._wait_for_request(first)
                 if data is None:
                     return
                 # A keep-alive client repeating a request it made before: nothing to parse.
-                request = conn.receive_repeated_head(data)
-                if request is None:
+                whole = conn.receive_repeated_request(data)
+                if whole is None:
                     conn.receive_data(data)
             first = False
             deadline = time.monotonic() + header_timeout
-            repeated = request is not None
-            if not repeated:
+            body: Any
+            if whole is not None:
+                request, received = whole
+                body = BodyBuffer.holding(received).as_input() if received else empty_input()
+            else:
                 request = self._next(deadline, "request head")
                 if request is None:
                     return
                 assert isinstance(request, Request)
-            body: Any
-            if request.has_body and request.expect_continue:
-                body = DeferredInput(self._fetch_deferred_body)
-            elif request.has_body:
-                try:
-                    body = self._read_body(time.monotonic() + header_timeout).as_input()
-                except HTTPError as exc:
-                    self.refuse(exc.status, exc.reason)
-            else:
-                if not repeated and self._next(deadline, "request head") is not END_OF_MESSAGE:
-                    raise _Closed()
-                body = empty_input()
+                if request.has_body and request.expect_continue:
+                    body = DeferredInput(self._fetch_deferred_body)
+                elif request.has_body:
+                    try:
+                        body = self._read_body(time.monotonic() + header_timeout).as_input()
+                    except HTTPError as exc:
+                        self.refuse(exc.status, exc.reason)
+                else:
+                    if self._next(deadline, "request head") is not END_OF_MESSAGE:
+                        raise _Closed()
+                    body = empty_input()
             keep_alive = self._respond(request, body)
             if isinstance(body, DeferredInput) and not body.consumed:
                 keep_alive = False  # the unread body must never be parsed as a request

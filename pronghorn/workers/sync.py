@@ -457,9 +457,11 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.phase == _IDLE and self.proxy_pending is None:
             # A keep-alive client repeating a request it made before: nothing to parse.
-            request = self.conn.receive_repeated_head(data)
-            if request is not None:
-                self.request = request
+            whole = self.conn.receive_repeated_request(data)
+            if whole is not None:
+                self.request, body = whole
+                if body:
+                    self.body = BodyBuffer.holding(body)
                 self.phase = _WAITING
                 self.worker.submit(self)
                 return

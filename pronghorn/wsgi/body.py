@@ -36,6 +36,14 @@ class BodyBuffer:
             self._pieces = []
             self._file = spooled
 
+    @classmethod
+    def holding(cls, data: bytes) -> "BodyBuffer":
+        """A body that arrived whole, in one piece."""
+        body = cls()
+        body._pieces.append(data)
+        body._size = len(data)
+        return body
+
     @property
     def size(self) -> int:
         return self._size
