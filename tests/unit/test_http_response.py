@@ -329,3 +329,41 @@ def test_head_204_gets_no_length() -> None:
     f = framer(head=True)
     _, fields = parse_head(f.head("204 No Content", [], DATE, SERVER, body_length=0))
     assert values(fields, b"Content-Length") == []
+
+
+# -- whole(): a body given in one piece ----------------------------------------------------------------
+
+def _state(f: ResponseFramer) -> tuple[object, ...]:
+    return (f.keep_alive, f.status_code, f.sent, f.end())
+
+
+@given(status=st.sampled_from(["200 OK", "204 No Content", "304 Not Modified", "404 Not Found",
+                               "101 Switching Protocols"]),
+       length=st.sampled_from([None, 0, 3, 5, 9]),
+       extra=st.sampled_from([[], [("Connection", "close")], [("Date", "x")], [("Server", "y")]]),
+       body=st.sampled_from([b"", b"abc", b"hello", b"too long!"]),
+       version=st.sampled_from([(1, 0), (1, 1)]), keep_alive=st.booleans(), head=st.booleans())
+@settings(max_examples=400)
+def test_whole_is_head_body_and_end(status: str, length: int | None, extra: list[tuple[str, str]],
+                                    body: bytes, version: tuple[int, int], keep_alive: bool,
+                                    head: bool) -> None:
+    """Its short way (keep-alive HTTP/1.1, the app's matching Content-Length) and the general one
+    frame exactly as head() + body() + end() would, and leave the framer in the same state."""
+    headers = [("Content-Type", "text/plain"), *extra]
+    if length is not None:
+        headers.append(("Content-Length", str(length)))
+    general = framer(version, keep_alive, head)
+    expected = general.head(status, headers, DATE, SERVER, len(body)) + general.body(body)
+    for _ in range(2):  # the second time from the head kept for this second
+        got = framer(version, keep_alive, head)
+        assert got.whole(status, headers, DATE, SERVER, body) == expected + general.end()
+        assert _state(got) == _state(general)
+
+
+def test_whole_makes_a_new_head_when_the_date_changes() -> None:
+    headers = [("Content-Length", "2")]
+    first = framer().whole("200 OK", headers, DATE, SERVER, b"hi")
+    later = b"Sat, 28 Nov 2026 04:00:01 GMT"
+    second = framer().whole("200 OK", headers, later, SERVER, b"hi")
+    assert DATE in first and later in second and DATE not in second
+    assert framer().whole("200 OK", headers, later, b"other", b"hi").count(b"Server: other\r\n") == 1
