@@ -19,3 +19,18 @@ def test_http_date_matches_the_standard_library() -> None:
 def test_the_cache_gives_the_current_second() -> None:
     value = DateCache().get()
     assert value.endswith(b" GMT") and len(value) == 29
+
+
+def test_the_cache_follows_the_wall_clock_forward_and_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pronghorn.workers.clock as clock
+
+    now = [784111777.2]
+    monkeypatch.setattr(clock.time, "time", lambda: now[0])
+    cache = DateCache()
+    first = cache.get()
+    assert first == http_date(784111777)
+    now[0] = 784111777.999
+    assert cache.get() is first  # the same second: made once
+    for moment in (784111778.0, 784111776.5, 784111777.0):  # the next second; the clock set back
+        now[0] = moment
+        assert cache.get() == http_date(int(moment)), moment

@@ -19,15 +19,19 @@ def http_date(seconds: int) -> bytes:
 
 
 class DateCache:
-    __slots__ = ("_second", "_value")
+    """The Date header's value, made once per second of the wall clock."""
+
+    __slots__ = ("_since", "_until", "_value")
 
     def __init__(self) -> None:
-        self._second = -1
+        self._since = self._until = 0.0  # the second _value stands for, as [since, until)
         self._value = b""
 
     def get(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = http_date(now)
+        now = time.time()
+        if self._since <= now < self._until:  # (a clock set back is a new second too)
+            return self._value
+        second = int(now)
+        self._since, self._until = float(second), float(second + 1)
+        self._value = http_date(second)
         return self._value

@@ -68,22 +68,28 @@ class EnvironBuilder:
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
-        # id(shared request) → (that request, the environ keys made from it alone).
-        self._from_shared: dict[int, tuple[Request, dict[str, Any]]] = {}
+        # id(shared request) → (that request, the environ keys made from it alone, whether it has
+        # any header the forwarded policy reads).
+        self._from_shared: dict[int, tuple[Request, dict[str, Any], bool]] = {}
 
     def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
+        forwarded = self.forwarded
         if request.shared:
             # The same head as before (see HTTPConnection): what the environ takes from the request
             # alone was made then; copy it.
             kept = self._from_shared.get(id(request))
             if kept is not None and kept[0] is request:
                 environ = kept[1].copy()
+                if not kept[2]:
+                    forwarded = None  # none of its headers: nothing for the policy to do
             else:
                 environ = self._from_request(request, body)
                 if len(self._from_shared) >= 256:
                     self._from_shared.clear()
                 # The entry holds the request, so its id is not reused while the entry lives.
-                self._from_shared[id(request)] = (request, environ.copy())
+                self._from_shared[id(request)] = (
+                    request, environ.copy(),
+                    forwarded is not None and forwarded.consulted_by(environ))
         else:
             environ = self._from_request(request, body)
         environ["wsgi.input"] = body
@@ -92,9 +98,9 @@ class EnvironBuilder:
             last = self._last_peer = (
                 peer, (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", ""))
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
-        if self.forwarded is not None:
+        if forwarded is not None:
             # May raise HTTPError(400): contradictory scheme headers from a trusted proxy.
-            self.forwarded.apply(environ, peer)
+            forwarded.apply(environ, peer)
         return environ
 
     def _from_request(self, request: Request, body: BinaryIO) -> dict[str, Any]:

@@ -42,6 +42,10 @@ class ForwardedPolicy:
         # Every key this policy reads, so a request without any of them costs a few lookups.
         self.keys = tuple(dict.fromkeys([_FOR, _FORWARDED, *(k for k, _ in self.scheme_headers)]))
 
+    def consulted_by(self, environ: Mapping[str, Any]) -> bool:
+        """Whether ``environ`` holds any header this policy reads (without one, apply does nothing)."""
+        return any(key in environ for key in self.keys)
+
     def apply(self, environ: dict[str, Any], peer: Any) -> None:
         for key in self.keys:
             if key in environ:
