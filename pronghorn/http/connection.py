@@ -187,6 +187,12 @@ class HTTPConnection:
         return self._eof
 
     @property
+    def input_left(self) -> bool:
+        """Bytes not yet parsed, or the end of input not yet acted on: between requests, the driver
+        has more to parse before it reads again (``buffered or at_eof``, in one look)."""
+        return bool(self._buf) or self._eof
+
+    @property
     def idle(self) -> bool:
         """No request in progress and nothing buffered: the keep-alive timer may run."""
         return self._state == _IDLE and not self._buf

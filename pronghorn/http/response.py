@@ -172,7 +172,10 @@ class ResponseFramer:
         piece, framed at once. The commonest response of all (a keep-alive HTTP/1.1 request
         answered with a body and the app's own Content-Length, matching it) takes a short way with
         its head made once a second; every other goes the general way."""
-        section = _app_section(status, headers)
+        try:  # (_app_section's lookup, inline: this is every small response's path)
+            section = _SECTIONS.get((status, tuple(headers))) or _app_section(status, headers)
+        except TypeError:
+            section = _app_section(status, headers)  # unhashable: says what is wrong
         if (section.plain and section.content_length == len(body) and self.keep_alive
                 and self._version == (1, 1) and not self._head_request):
             self.status_code = section.code

@@ -601,7 +601,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
-        if self.conn.buffered or self.conn.at_eof:
+        if self.conn.input_left:
             # Pipelined input waits; parse it from the loop, not from inside this call chain.
             self.worker.loop.call_soon(self.process)
 
