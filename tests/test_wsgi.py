@@ -324,6 +324,26 @@ def test_close_is_called_after_a_normal_response(address: str, server: Server) -
         server.wait_for_line(f"iterable closed {tag}")
 
 
+def test_a_response_object_over_a_list_goes_out_whole_and_is_closed(address: str,
+                                                                   server: Server) -> None:
+    """An iterable whose iterator walks a list (Django's HttpResponse) has its body in memory: it is
+    sent whole with its length, as a list would be, and still closed."""
+    tag = marker()
+    response = request(address, req(f"/closing?marker={tag}&mode=list"))
+    assert response.status == 200 and response.body == b"piece1;piece2;"
+    assert response.header("Content-Length") == "14" and not response.chunked
+    server.wait_for_line(f"iterable closed {tag}")
+
+
+def test_an_iterable_that_cannot_be_iterated_is_a_500_and_is_closed(address: str,
+                                                                   server: Server) -> None:
+    tag = marker()
+    response = request(address, req(f"/closing?marker={tag}&mode=iter-raises"))
+    assert response.status == 500
+    server.wait_for_line(f"RuntimeError: no iterator {tag}")
+    server.wait_for_line(f"iterable closed {tag}")
+
+
 def test_close_is_called_when_iteration_raises(address: str, server: Server) -> None:
     tag = marker()
     with connect(address) as sock:

@@ -12,7 +12,7 @@ import random
 import signal
 import socket
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..http import Limits
 from ..master.heartbeat import READY, RETIRING, Heartbeat
@@ -150,6 +150,23 @@ def limits_from(cfg: Any) -> Limits:
         request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
         request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
     ).normalized()
+
+
+# The iterators of list and tuple: a body behind one is in memory already.
+_SEQUENCE_ITERATORS = (type(iter([])), type(iter(())))
+
+
+def body_pieces(result: Any) -> "list[bytes] | tuple[bytes, ...] | Iterator[bytes]":
+    """The app's response iterable as the server writes it: a list or tuple as it is; an iterator
+    over one drained into a list, since its pieces are all in memory already (Django's HttpResponse
+    iterates over its list of content), so it goes out whole, in one write, like a list; anything
+    else as its iterator, to be streamed piece by piece. Raises what the app's __iter__ raises."""
+    if type(result) is list or type(result) is tuple:
+        return result
+    pieces = iter(result)
+    if type(pieces) in _SEQUENCE_ITERATORS:
+        return list(pieces)
+    return pieces
 
 
 def close_iterable(result: Any, log: logging.Logger) -> None:

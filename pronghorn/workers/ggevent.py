@@ -56,8 +56,8 @@ from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
-from .base import (HookRequest, HookResponse, WorkerContext, close_iterable, limits_from,
-                   server_address)
+from .base import (HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable,
+                   limits_from, server_address)
 from .clock import DateCache
 
 SERVER = SERVER_SOFTWARE.encode()
@@ -511,7 +511,8 @@ class _Connection:
         try:
             try:
                 result = worker.app(environ, exchange.start_response)
-                self._send_body(exchange, result)
+                self._send_body(exchange, result,
+                                result if type(result) is list else body_pieces(result))
             finally:
                 if result is not None:
                     close_iterable(result, worker.log)
@@ -529,11 +530,11 @@ class _Connection:
             worker.done(request, environ, exchange, peer, started)
         return framer.keep_alive
 
-    def _send_body(self, exchange: Exchange, result: Any) -> None:
+    def _send_body(self, exchange: Exchange, result: Any, pieces: Any) -> None:
         framer = exchange.framer
         send = self._send
-        if type(result) is list or type(result) is tuple:
-            send(exchange.whole(result))
+        if type(pieces) is list or type(pieces) is tuple:
+            send(exchange.whole(pieces))
             return
         if isinstance(result, FileWrapper) and not exchange.head_sent and not self.tls:
             where = result.sendfile_range()
@@ -543,7 +544,7 @@ class _Connection:
                 self._send_file(fd, offset, framer.reserve(count))
                 send(framer.end())
                 return
-        for piece in result:
+        for piece in pieces:
             if type(piece) is not bytes:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
             if piece:

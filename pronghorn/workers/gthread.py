@@ -35,14 +35,14 @@ import socket
 import threading
 import time
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..http import CONTINUE, END_OF_MESSAGE, Data, HTTPError, Request, ResponseFramer
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
-from .base import HookRequest, HookResponse, WorkerContext, close_iterable
+from .base import HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable
 from .sync import SERVER, WRITE_HIGH_WATER, HTTPProtocol, SyncWorker
 
 
@@ -167,10 +167,11 @@ class ThreadWorker(SyncWorker):
             if self._pre_request_hook:
                 self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
             result = self.app(environ, exchange.start_response)
-            if type(result) is list or type(result) is tuple:
-                out = exchange.whole(result)
+            pieces = result if type(result) is list else body_pieces(result)
+            if type(pieces) is list or type(pieces) is tuple:
+                out = exchange.whole(pieces)
             else:
-                self._stream(proto, exchange, result)
+                self._stream(proto, exchange, result, pieces)
             finished = True
         except HTTPError as exc:
             if environ:  # raised making the response (an invalid header from the app): a 500
@@ -197,7 +198,8 @@ class ThreadWorker(SyncWorker):
             except RuntimeError:
                 pass  # the loop is closed: the worker is exiting past its graceful timeout
 
-    def _stream(self, proto: "ThreadedProtocol", exchange: Exchange, result: Any) -> None:
+    def _stream(self, proto: "ThreadedProtocol", exchange: Exchange, result: Any,
+                pieces: Iterator[bytes]) -> None:
         loop = self.loop
         framer = exchange.framer
         if isinstance(result, FileWrapper) and not exchange.head_sent:
@@ -210,7 +212,7 @@ class ThreadWorker(SyncWorker):
                         loop.call_soon_threadsafe(proto.write, framer.end())
                     return
         unsynced = 0
-        for piece in result:
+        for piece in pieces:
             if type(piece) is not bytes:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
             if not piece:

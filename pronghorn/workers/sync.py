@@ -28,7 +28,7 @@ import signal
 import socket
 import sys
 from time import perf_counter
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import SERVER_SOFTWARE
 from ..http import (
@@ -45,8 +45,8 @@ from ..wsgi.errors_stream import ErrorStream
 from ..wsgi.exchange import Exchange
 from ..wsgi.forwarded import ForwardedPolicy
 from ..wsgi.file_wrapper import FileWrapper
-from .base import (HookRequest, HookResponse, WorkerContext, close_iterable, limits_from,
-                   server_address)
+from .base import (HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable,
+                   limits_from, server_address)
 from .clock import DateCache
 
 SERVER = SERVER_SOFTWARE.encode()
@@ -281,23 +281,28 @@ class SyncWorker:
         self._current = (request, environ, exchange, proto.peer)
         if self._pre_request_hook:
             self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
+        result: Any = None
         try:
             result = self.app(environ, exchange.start_response)
+            pieces = result if type(result) is list else body_pieces(result)
         except Exception:
             self.log.exception("Error handling request %s", request.target.decode("latin-1"))
             proto.fail(exchange)
+            if result is not None:
+                close_iterable(result, self.log)
             self._done()
             return
-        if type(result) is list or type(result) is tuple:
-            self._write_sequence(proto, exchange, result)
+        if type(pieces) is list or type(pieces) is tuple:
+            self._write_sequence(proto, exchange, pieces, result)
             return
-        self.loop.create_task(self._stream(proto, exchange, result))
+        self.loop.create_task(self._stream(proto, exchange, result, pieces))
 
-    def _write_sequence(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
+    def _write_sequence(self, proto: "HTTPProtocol", exchange: Exchange, pieces: Any,
+                        result: Any) -> None:
         """The common case: the whole body is already in memory; one write for head and body."""
         try:
             framer = exchange.framer
-            proto.write(exchange.whole(result))
+            proto.write(exchange.whole(pieces))
         except Exception:
             self.log.exception("Error handling request %s", proto.target_for_log())
             proto.fail(exchange)
@@ -308,14 +313,15 @@ class SyncWorker:
                 close_iterable(result, self.log)
         self._done()
 
-    async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any) -> None:
+    async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any,
+                      pieces: Iterator[bytes]) -> None:
         framer = exchange.framer
         try:
             sendfile = result.sendfile_range() if isinstance(result, FileWrapper) else None
             if sendfile is not None and not exchange.head_sent and proto.can_sendfile():
                 await self._send_file(proto, exchange, *sendfile)
             else:
-                for piece in result:
+                for piece in pieces:
                     if type(piece) is not bytes:
                         raise TypeError(
                             f"the application returned {type(piece).__name__}, not bytes")

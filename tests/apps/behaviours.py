@@ -281,7 +281,11 @@ class ClosingIterable:
         self.mode = mode
         self.count = 0
 
-    def __iter__(self) -> "ClosingIterable":
+    def __iter__(self) -> Any:
+        if self.mode == "list":  # as Django's HttpResponse: an iterator over its list of content
+            return iter([b"piece1;", b"piece2;"])
+        if self.mode == "iter-raises":
+            raise RuntimeError("no iterator " + self.marker)
         return self
 
     def __next__(self) -> bytes:
