@@ -17,6 +17,7 @@ _STATUS = re.compile(r"([1-9][0-9][0-9]) [\t -~\x80-\xff]*")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
+_CONNECTION_CLOSE = b"Connection: close\r\n"
 
 # Headers the server owns: the app's are dropped (framing) or read for meaning (Connection: close).
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "proxy-connection"})
@@ -27,7 +28,7 @@ class _AppSection:
     app's own fields (without the hop-by-hop ones the server owns)."""
 
     __slots__ = ("text", "code", "content_length", "have_date", "have_server", "close", "plain",
-                 "last")
+                 "last", "last_close")
 
     def __init__(self, text: bytes, code: int, content_length: int | None, have_date: bool,
                  have_server: bool, close: bool) -> None:
@@ -39,10 +40,12 @@ class _AppSection:
         self.close = close
         # A response with a body that lets the connection live: ResponseFramer.whole's fast path.
         self.plain = code >= 200 and code not in (204, 304) and not close
-        # (date, server, the whole head for a keep-alive HTTP/1.1 response with the app's own
-        # Content-Length): the Date changes once a second, so that head is made once a second.
-        # One tuple, replaced whole: gthread's threads read it while another may replace it.
+        # (date, server, the whole head) for a response with the app's own Content-Length that
+        # keeps an HTTP/1.1 connection (last) or closes it (last_close): the Date changes once a
+        # second, so each head is made once a second. One tuple, replaced whole: gthread's
+        # threads read it while another may replace it.
         self.last: tuple[bytes, bytes, bytes] = (b"", b"", b"")
+        self.last_close: tuple[bytes, bytes, bytes] = (b"", b"", b"")
 
     def closing_lines(self, date: bytes, server: bytes) -> bytes:
         """Date and Server (unless the app gave its own) and the blank line that ends the head."""
@@ -134,7 +137,10 @@ class ResponseFramer:
         """The status line and header section. ``body_length`` is a length the server knows for
         certain (a one-item body) and may use when the app gave none. Raises HTTPError(500) for a
         status or header the app should not have produced."""
-        section = _app_section(status, headers)
+        return self._head(_app_section(status, headers), date, server, body_length)
+
+    def _head(self, section: _AppSection, date: bytes, server: bytes,
+              body_length: int | None) -> bytes:
         code = self.status_code = section.code
         if section.close:
             self.keep_alive = False
@@ -161,7 +167,7 @@ class ResponseFramer:
             self.keep_alive = False
 
         if not self.keep_alive:
-            framing += b"Connection: close\r\n"
+            framing += _CONNECTION_CLOSE
         elif self._version == (1, 0):
             framing += b"Connection: keep-alive\r\n"
         return section.text + framing + section.closing_lines(date, server)
@@ -169,23 +175,32 @@ class ResponseFramer:
     def whole(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
               body: bytes) -> bytes:
         """``head(..., len(body)) + body(body) + end()``: a response whose body the app gave in one
-        piece, framed at once. The commonest response of all (a keep-alive HTTP/1.1 request
-        answered with a body and the app's own Content-Length, matching it) takes a short way with
-        its head made once a second; every other goes the general way."""
+        piece, framed at once. The commonest responses (a body with the app's own Content-Length,
+        matching it, on a keep-alive HTTP/1.1 connection or one that closes after it) take a short
+        way: their head is made once a second. Every other goes the general way."""
         try:  # (_app_section's lookup, inline: this is every small response's path)
             section = _SECTIONS.get((status, tuple(headers))) or _app_section(status, headers)
         except TypeError:
             section = _app_section(status, headers)  # unhashable: says what is wrong
-        if (section.plain and section.content_length == len(body) and self.keep_alive
-                and self._version == (1, 1) and not self._head_request):
+        keep_alive = self.keep_alive
+        if (section.plain and section.content_length == len(body) and not self._head_request
+                and (self._version == (1, 1) or not keep_alive)):
             self.status_code = section.code
             self._mode = _LENGTH  # with nothing remaining: the whole body is here
             self.sent = len(body)
-            last = section.last
-            if last[0] is not date or last[1] is not server:
-                last = section.last = (date, server, section.text + section.closing_lines(date, server))
+            if keep_alive:
+                last = section.last
+                if last[0] is not date or last[1] is not server:
+                    last = section.last = (
+                        date, server, section.text + section.closing_lines(date, server))
+            else:
+                last = section.last_close
+                if last[0] is not date or last[1] is not server:
+                    last = section.last_close = (
+                        date, server,
+                        section.text + _CONNECTION_CLOSE + section.closing_lines(date, server))
             return last[2] + body
-        return self.head(status, headers, date, server, len(body)) + self.body(body) + self.end()
+        return self._head(section, date, server, len(body)) + self.body(body) + self.end()
 
     def body(self, data: bytes) -> bytes:
         mode = self._mode

@@ -411,6 +411,8 @@ class HTTPProtocol(asyncio.Protocol):
     reads_deferred_body_in_loop = False
 
     def __init__(self, worker: SyncWorker, builder: EnvironBuilder) -> None:
+        # Every attribute is set here, in one order, though most start as None or False: the
+        # instances then share one key layout and each read on the request path stays a fast one.
         self.worker = worker
         self.builder = builder
         self.conn = HTTPConnection(worker.limits)
@@ -435,7 +437,8 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
-        self.tls = transport.get_extra_info("sslcontext") is not None
+        if self.worker.ctx.ssl_context is not None:  # (every listener is TLS then, or none)
+            self.tls = True
         # TCP_NODELAY: uvloop (and asyncio) set it on every accepted TCP socket. Setting it again
         # here went through get_extra_info("socket"), whose socket object costs two getsockname
         # calls: ~8 % of a Connection: close request.
