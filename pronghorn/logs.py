@@ -206,16 +206,22 @@ def _escape_any(value: Any) -> Any:
     return escape(value) if value.__class__ is str else value
 
 
-_clf_cache: list[Any] = [-1, ""]
+# (the second it stands for as [since, until), the text): one tuple, replaced whole, since gthread's
+# threads log too.
+_clf_cache: tuple[float, float, str] = (0.0, 0.0, "")
 
 
 def clf_now() -> str:
     """The time in Common Log Format, as Gunicorn writes it: [10/Oct/2000:13:55:36 -0700]."""
-    now = int(time.time())
-    if now != _clf_cache[0]:
-        _clf_cache[1] = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now))
-        _clf_cache[0] = now
-    return _clf_cache[1]
+    global _clf_cache
+    now = time.time()
+    cached = _clf_cache
+    if cached[0] <= now < cached[1]:  # (a clock set back is a new second too)
+        return cached[2]
+    second = int(now)
+    text = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
+    _clf_cache = (float(second), float(second + 1), text)
+    return text
 
 
 def basic_user(environ: dict[str, Any]) -> str | None:
@@ -381,20 +387,99 @@ def compile_access_format(fmt: str) -> Callable[..., str]:
     return _compiled_line(template, keys)
 
 
+# What the raw line puts in place of an atom formatted with a plain %s (see _compiled_line): the
+# request line as its three parts, and the numbers as they are (they are str()'d there anyway). A
+# %r or a width would tell them apart, so only a plain %s gets these.
+_PLAIN_RAW_ATOM_CODE = {"r": ["E['REQUEST_METHOD']", "E['RAW_URI']", "E['SERVER_PROTOCOL']"],
+                        "s": ["S"], "b": ["N"]}
+_CONVERSION = re.compile(r"(%%|%[^%a-zA-Z]*[a-zA-Z])")
+
+
+# Atoms whose values are made here (a time, numbers, a constant): never a '"' or a control character.
+_SAFE_ATOMS = frozenset("ltsbBTDMLp")
+_CLEAN_MAX = 256  # value combinations remembered as clean, per format
+
+
+def _all_clean(values: tuple[Any, ...], seen: set[tuple[Any, ...]]) -> bool:
+    """Whether escaping would leave every value as it is (plain str, no '"', all printable);
+    a clean combination is remembered in ``seen``, which is bounded."""
+    for value in values:
+        if value.__class__ is not str or '"' in value or not value.isprintable():
+            return False
+    if len(seen) >= _CLEAN_MAX:
+        seen.clear()
+    seen.add(values)
+    return True
+
+
+_NAMESPACE["all_clean"] = _all_clean
+
+
+def _raw_line_body(template: str, keys: list[str],
+                   raw: list[str]) -> tuple[str, list[str]] | None:
+    """The statements that make the raw line as ``text`` (each value into a local, then one
+    f-string: no format string to interpret per request, unlike ``template % values``), and the
+    locals holding values that may need escaping. None when the template's conversions cannot be
+    told apart (then it is formatted with %)."""
+    pieces = _CONVERSION.split(template)
+    if len([p for p in pieces[1::2] if p != "%%"]) != len(keys):
+        return None
+    lines: list[str] = []
+    text: list[str] = []
+    checked: list[str] = []
+    index = 0
+    for i, piece in enumerate(pieces):
+        if not i % 2:
+            text.append(piece.replace("{", "{{").replace("}", "}}"))
+        elif piece == "%%":
+            text.append("%")
+        else:
+            plain = _PLAIN_RAW_ATOM_CODE.get(keys[index]) if piece == "%s" else None
+            if plain is None:
+                code = raw[index] if piece == "%s" else f"{piece!r} % ({raw[index]},)"
+                plain = [code]
+            names = []
+            for code in plain:
+                name = f"v{len(lines)}"
+                lines.append(f"    {name} = {code}\n")
+                names.append("{" + name + "!s}")
+                if keys[index] not in _SAFE_ATOMS:
+                    checked.append(name)
+            text.append(" ".join(names))
+            index += 1
+    return "".join(lines) + f"    text = f{''.join(text)!r}\n", checked
+
+
 def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     """Generate the line function for a positional template and its atoms.
 
     Escaping each value costs a call and a scan per atom, yet almost no request has a '"' or a
-    control character in what is logged. So the generated function first fills the template with
-    the raw values and scans the whole line once: when it holds exactly the template's own quotes
-    and is all printable (so no control character), escaping would change nothing and the line is
-    returned as it is; otherwise it is made again the careful way, value by value."""
+    control character in what is logged. So the generated function first makes the line from the
+    raw values; when none of them would change by escaping, that line is the answer, and otherwise
+    it is made again the careful way, value by value. Whether they would change is known without
+    a scan for most requests: the same values come again and again (a client's User-Agent, a
+    repeated request's line, whose strings are the very same objects each time), so the
+    combinations found clean are remembered. (Scanning the whole line for quotes and unprintable
+    characters cost more than making it.)"""
     escaped = [_atom_code(key) for key in keys]
     raw = [_RAW_ATOM_CODE.get(key, code) for key, code in zip(keys, escaped)]
-    source = ("def careful(E, R, X, us, S, N):\n"
+    source = ("CLEAN = set()\n"
+              "def careful(E, R, X, us, S, N):\n"
               f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
     quotes = (template % tuple(_SAMPLES.get(key, "-") for key in keys)).count('"')
-    if template.isprintable() and raw != escaped:
+    made = _raw_line_body(template, keys, raw) if template.isprintable() and raw != escaped else None
+    if made is not None:
+        body, checked = made
+        source += ("def line(E, R, X, us, S, N):\n" + body +
+                   f"    values = ({''.join(name + ', ' for name in checked)})\n"
+                   "    try:\n"
+                   "        known = values in CLEAN\n"
+                   "    except TypeError:  # an unhashable value (an app's own, in the environ)\n"
+                   "        return careful(E, R, X, us, S, N)\n"
+                   "    if known or all_clean(values, CLEAN):\n"
+                   "        return text\n"
+                   "    return careful(E, R, X, us, S, N)\n")
+    elif template.isprintable() and raw != escaped:
         source += ("def line(E, R, X, us, S, N):\n"
                    f"    text = {template!r} % ({''.join(e + ', ' for e in raw)})\n"
                    f"    if text.count('\"') == {quotes} and text.isprintable():\n"
@@ -493,7 +578,7 @@ class RequestLogger:
     """What a worker calls once per finished request: the access line and the statsd metrics."""
 
     __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log", "_defer",
-                 "_pending", "_flush_due", "_write")
+                 "_pending", "_flush_due", "_write", "_gathering")
 
     def __init__(self, line: Callable[..., str] | None, fmt: str | None, logger: logging.Logger,
                  statsd: "Statsd | None", error_log: logging.Logger) -> None:
@@ -507,6 +592,7 @@ class RequestLogger:
         self._pending: list[str] = []
         self._flush_due = False
         self._write: Callable[[str], None] | None = None
+        self._gathering = False  # _emit is _gather (then __call__ does its work itself)
 
     def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
                  seconds: float) -> None:
@@ -515,7 +601,13 @@ class RequestLogger:
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
             us = int(seconds * 1000000)
-            if self._line is not None:
+            if self._gathering:  # (_gather, inline: the sync worker's every request)
+                self._pending.append(self._line(  # type: ignore[misc]
+                    environ, request, exchange, us, status, framer.sent))
+                if not self._flush_due:
+                    self._flush_due = True
+                    self._defer(self.flush)  # type: ignore[misc]
+            elif self._line is not None:
                 self._emit(environ, request, exchange, us, status, framer.sent)
             if self._statsd is not None:
                 self._statsd.request(us, status)
@@ -530,6 +622,7 @@ class RequestLogger:
         lines gathered so far, so a file both logs share keeps requests in order."""
         self._defer = call_soon
         self._emit = self._first_emit  # choose again, knowing this
+        self._gathering = False
         self._error_log.addFilter(self._flush_before_error)
 
     def _flush_before_error(self, record: logging.LogRecord) -> bool:
@@ -548,7 +641,7 @@ class RequestLogger:
             except Exception:
                 self._error_log.exception("Error writing the access log")
 
-    def _first_emit(self, *atoms: Any) -> None:
+    def _first_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         """Choose how to write, once per process (after the app was imported): straight to our
         handler's stream when the logger is only that, else through logging like Gunicorn."""
         self._write = self._direct_writer()
@@ -556,9 +649,10 @@ class RequestLogger:
             self._emit = self._logging_emit
         elif self._defer is not None:
             self._emit = self._gather
+            self._gathering = True
         else:
             self._emit = self._write_now
-        self._emit(*atoms)
+        self._emit(E, R, X, us, S, N)
 
     def _direct_writer(self) -> Callable[[str], None] | None:
         logger = self._logger
@@ -582,20 +676,21 @@ class RequestLogger:
                 stream.flush()
         return write
 
-    def _write_now(self, *atoms: Any) -> None:
-        self._write(self._line(*atoms) + "\n")  # type: ignore[misc]
+    # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.)
+    def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
+        self._write(self._line(E, R, X, us, S, N) + "\n")  # type: ignore[misc]
 
-    def _gather(self, *atoms: Any) -> None:
-        self._pending.append(self._line(*atoms))  # type: ignore[misc]
+    def _gather(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
+        self._pending.append(self._line(E, R, X, us, S, N))  # type: ignore[misc]
         if not self._flush_due:
             self._flush_due = True
             self._defer(self.flush)  # type: ignore[misc]
 
-    def _logging_emit(self, *atoms: Any) -> None:
+    def _logging_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         if self._format is None:
-            self._logger.info(self._line(*atoms))  # type: ignore[misc]
+            self._logger.info(self._line(E, R, X, us, S, N))  # type: ignore[misc]
         else:
-            self._logger.info(self._format, AccessAtoms(*atoms))
+            self._logger.info(self._format, AccessAtoms(E, R, X, us, S, N))
 
 
 def request_logger() -> RequestLogger | None:

@@ -695,6 +695,10 @@ FORMATS = [
     "%({x-a}i)s %({X-A}I)s %({x_under}i)s %({x-out}o)s %({transfer-encoding}o)s",
     "%({wsgi.version}e)s %({mixed_case}e)s %({MIXED_CASE}e)r %({nope}e)s",
     "%(zz)s %(h(x))s 100%% done",
+    '"%(r)s" %(r)s|%(r)20s|%(r).3s',  # the raw line splits a plain %(r)s into its three parts
+    "%(r)r %(r)s %%(r)s",
+    "%(s)r %(s)s %(b)5s %(b)s %(s)-4s|",  # and passes the numbers to a plain %s as they are
+    "{%(h)s} {{x}} }{ %(m)s",  # braces are literal text (the raw line is an f-string)
     "no atoms at all",
     "",
 ]
@@ -720,6 +724,27 @@ def test_compiled_format_equals_gunicorns_way(fmt: str, values: str,
     args = _fake() if values == "to escape" else _clean_fake()
     compiled = logs.compile_access_format(fmt)(*args)
     assert compiled == fmt % logs.AccessAtoms(*args)
+
+
+class _Shown(str):
+    def __str__(self) -> str:
+        return "shown"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_one_compiled_format_over_clean_and_dirty_values(fmt: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same compiled line, fed values it has seen clean, then ones that need escaping, then the
+    clean ones again (it remembers clean combinations), then values an app may have put in the
+    environ (a str subclass, something unhashable): always what Gunicorn's way gives."""
+    frozen = lambda: "[FROZEN]"  # noqa: E731
+    monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
+    monkeypatch.setattr(logs, "clf_now", frozen)
+    line = logs.compile_access_format(fmt)
+    odd = _clean_fake()
+    odd[0].update(REMOTE_ADDR=_Shown('1"2'), HTTP_REFERER=["un", "hashable"])
+    for args in (_clean_fake(), _clean_fake(), _fake(), _clean_fake(), odd, _fake()):
+        assert line(*args) == fmt % logs.AccessAtoms(*args)
 
 
 def test_compiled_values() -> None:
