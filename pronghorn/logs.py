@@ -592,7 +592,7 @@ class RequestLogger:
         self._pending: list[str] = []
         self._flush_due = False
         self._write: Callable[[str], None] | None = None
-        self._gathering = False  # _emit is _gather (then __call__ does its work itself)
+        self._gathering = False  # lines are gathered for a write per turn (by __call__ itself)
 
     def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
                  seconds: float) -> None:
@@ -601,14 +601,15 @@ class RequestLogger:
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
             us = int(seconds * 1000000)
-            if self._gathering:  # (_gather, inline: the sync worker's every request)
+            if self._line is not None and not self._gathering:
+                # (The first line chooses how to write; choosing to gather leaves it to below.)
+                self._emit(environ, request, exchange, us, status, framer.sent)
+            if self._gathering:  # here, not in an emitter: the sync worker's every request
                 self._pending.append(self._line(  # type: ignore[misc]
                     environ, request, exchange, us, status, framer.sent))
                 if not self._flush_due:
                     self._flush_due = True
                     self._defer(self.flush)  # type: ignore[misc]
-            elif self._line is not None:
-                self._emit(environ, request, exchange, us, status, framer.sent)
             if self._statsd is not None:
                 self._statsd.request(us, status)
         except Exception:
@@ -648,8 +649,8 @@ class RequestLogger:
         if self._write is None:
             self._emit = self._logging_emit
         elif self._defer is not None:
-            self._emit = self._gather
-            self._gathering = True
+            self._gathering = True  # __call__ gathers this line and every later one
+            return
         else:
             self._emit = self._write_now
         self._emit(E, R, X, us, S, N)
@@ -679,12 +680,6 @@ class RequestLogger:
     # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         self._write(self._line(E, R, X, us, S, N) + "\n")  # type: ignore[misc]
-
-    def _gather(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
-        self._pending.append(self._line(E, R, X, us, S, N))  # type: ignore[misc]
-        if not self._flush_due:
-            self._flush_due = True
-            self._defer(self.flush)  # type: ignore[misc]
 
     def _logging_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         if self._format is None:

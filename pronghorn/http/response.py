@@ -28,7 +28,7 @@ class _AppSection:
     app's own fields (without the hop-by-hop ones the server owns)."""
 
     __slots__ = ("text", "code", "content_length", "have_date", "have_server", "close", "plain",
-                 "last", "last_close")
+                 "heads")
 
     def __init__(self, text: bytes, code: int, content_length: int | None, have_date: bool,
                  have_server: bool, close: bool) -> None:
@@ -40,12 +40,11 @@ class _AppSection:
         self.close = close
         # A response with a body that lets the connection live: ResponseFramer.whole's fast path.
         self.plain = code >= 200 and code not in (204, 304) and not close
-        # (date, server, the whole head) for a response with the app's own Content-Length that
-        # keeps an HTTP/1.1 connection (last) or closes it (last_close): the Date changes once a
-        # second, so each head is made once a second. One tuple, replaced whole: gthread's
-        # threads read it while another may replace it.
-        self.last: tuple[bytes, bytes, bytes] = (b"", b"", b"")
-        self.last_close: tuple[bytes, bytes, bytes] = (b"", b"", b"")
+        # Indexed by keep-alive (False, True): (date, server, the whole head) for a response with
+        # the app's own Content-Length that closes the connection or keeps an HTTP/1.1 one. The
+        # Date changes once a second, so each head is made once a second. Each is one tuple,
+        # replaced whole: gthread's threads read it while another may replace it.
+        self.heads: list[tuple[bytes, bytes, bytes]] = [(b"", b"", b""), (b"", b"", b"")]
 
     def closing_lines(self, date: bytes, server: bytes) -> bytes:
         """Date and Server (unless the app gave its own) and the blank line that ends the head."""
@@ -188,17 +187,11 @@ class ResponseFramer:
             self.status_code = section.code
             self._mode = _LENGTH  # with nothing remaining: the whole body is here
             self.sent = len(body)
-            if keep_alive:
-                last = section.last
-                if last[0] is not date or last[1] is not server:
-                    last = section.last = (
-                        date, server, section.text + section.closing_lines(date, server))
-            else:
-                last = section.last_close
-                if last[0] is not date or last[1] is not server:
-                    last = section.last_close = (
-                        date, server,
-                        section.text + _CONNECTION_CLOSE + section.closing_lines(date, server))
+            last = section.heads[keep_alive]
+            if last[0] is not date or last[1] is not server:
+                last = section.heads[keep_alive] = (
+                    date, server, b"".join((section.text, b"" if keep_alive else _CONNECTION_CLOSE,
+                                            section.closing_lines(date, server))))
             return last[2] + body
         return self._head(section, date, server, len(body)) + self.body(body) + self.end()
 

@@ -47,10 +47,7 @@ class ForwardedPolicy:
         return any(key in environ for key in self.keys)
 
     def apply(self, environ: dict[str, Any], peer: Any) -> None:
-        for key in self.keys:
-            if key in environ:
-                break
-        else:
+        if not self.consulted_by(environ):
             return
         if not self.trusted(peer):
             for key in self.keys:
