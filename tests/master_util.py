@@ -4,6 +4,7 @@ masters the test did not start itself, and a load client that counts every faile
 from __future__ import annotations
 
 import contextlib
+import json
 import ctypes
 import os
 import re
@@ -285,3 +286,16 @@ def _close(sock: socket.socket | None) -> None:
     if sock is not None:
         sock.close()
     return None
+
+
+def master_modules_config(tmp_path: Path, names: tuple[str, ...]) -> tuple[Path, Callable[[], dict[str, bool]]]:
+    """A config file whose when_ready hook (run in the master once it serves) records which of
+    these modules the master has imported; and how to read that record."""
+    report = tmp_path / "master-modules.json"
+    conf = tmp_path / "modules_conf.py"
+    conf.write_text(
+        "import json, sys\n"
+        "def when_ready(server):\n"
+        f"    with open({str(report)!r}, 'w') as out:\n"
+        f"        json.dump({{name: name in sys.modules for name in {names!r}}}, out)\n")
+    return conf, lambda: json.loads(report.read_text())

@@ -7,7 +7,9 @@ this module holds what only gevent does."""
 from __future__ import annotations
 
 import json
+import os
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, connect
-from master_util import wait_children, wait_gone
+from master_util import master_modules_config, wait_children, wait_gone
 from wire import Reader, get
 
 pytest.importorskip("gevent", reason="the gevent worker needs gevent (pip install -e '.[test]')")
@@ -25,20 +27,12 @@ APP = "threads_app:app"
 
 def test_the_worker_is_patched_before_the_app_and_the_master_imports_nothing_to_patch(  # type: ignore[no-untyped-def]
         start_server, tmp_path: Path) -> None:
-    report = tmp_path / "master-modules.json"
-    conf = tmp_path / "conf.py"
-    # when_ready runs in the master once it is serving: what has it imported by then?
-    conf.write_text(
-        "import json, sys\n"
-        "def when_ready(server):\n"
-        f"    with open({str(report)!r}, 'w') as out:\n"
-        "        json.dump({name: name in sys.modules for name in\n"
-        "                   ('gevent', 'ssl', 'asyncio', 'threads_app')}, out)\n")
+    conf, master_modules = master_modules_config(tmp_path, ("gevent", "ssl", "asyncio", "threads_app"))
     _, (address,) = start_server(APP, "-k", "gevent", "-c", str(conf))
     patched = json.loads(get(address, "/patched").body)
     assert patched == {"gevent": True, "socket": True, "threading": True, "ssl": True,
                        "sleep_is_gevents": True}
-    assert json.loads(report.read_text()) == {
+    assert master_modules() == {
         "gevent": False, "ssl": False, "asyncio": False, "threads_app": False}
 
 
@@ -121,3 +115,20 @@ def test_int_during_a_graceful_stop_stops_at_once(start_server) -> None:  # type
         # Well before the 60 s graceful timeout (and the master's SIGKILL after it).
         assert server.proc.wait(timeout=20) == 0, server.output
     server.wait_for_line(r"Worker exiting")
+
+
+def test_hup_from_sync_to_gevent_patches_the_new_workers_and_says_ssl_came_first(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path) -> None:
+    """A sync master has ssl imported (for its workers' sake); a HUP to gevent still brings patched
+    workers, and the log says a fresh master would patch ssl cleanly."""
+    conf = tmp_path / "conf.py"
+    conf.write_text("worker_class = 'sync'\n")
+    server, (address,) = start_server(APP, "-c", str(conf))
+    master = server.proc.pid
+    (old,) = wait_children(server, master, 1)
+    conf.write_text("worker_class = 'gevent'\n")
+    os.kill(master, signal.SIGHUP)
+    server.wait_for_line("The master has ssl imported from the previous worker class")
+    wait_gone(old, server)
+    patched = json.loads(get(address, "/patched").body)
+    assert patched["socket"] and patched["threading"] and patched["sleep_is_gevents"]

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, connect
-from master_util import (LoadClient, children, count_lines, poll, wait_children, wait_gone)
+from master_util import (LoadClient, children, count_lines, master_modules_config, poll,
+                         wait_children, wait_gone)
 from wire import Reader, get
 
 APP = "master_app:app"
@@ -201,3 +202,19 @@ def test_wrk_sees_no_socket_error_and_no_non_2xx(start_server) -> None:  # type:
     assert "Socket errors" not in output, output
     assert "Non-2xx" not in output, output
     assert server.stop() == 0, server.output
+
+
+# -- what the master loads before forking --------------------------------------------------------------
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_the_master_loads_the_event_loop_before_forking_but_not_the_app(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path, loop: str, worker_class: str) -> None:
+    """The workers then share the loop's modules and OpenSSL's setup with the master instead of
+    each doing it again (about 5 MiB of every worker's resident set)."""
+    conf, master_modules = master_modules_config(tmp_path, ("asyncio", "ssl", "uvloop", "master_app"))
+    server, (address,) = start_server(APP, "-k", worker_class, "-c", str(conf),
+                                      env=_loop_env(loop, tmp_path))
+    assert get(address, "/").status == 200
+    assert master_modules() == {
+        "asyncio": True, "ssl": True, "uvloop": loop == "uvloop", "master_app": False}

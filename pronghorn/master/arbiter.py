@@ -14,8 +14,10 @@ wake-up pipe); only then does the master send it TERM. So there is always a work
 old one finishes what it holds with ``Connection: close``. If a new generation cannot boot, the old
 workers keep serving and the log says why.
 
-The master never imports the application (unless --preload), asyncio, uvloop or gevent: workers do that
-after the fork.
+The master never imports the application (unless --preload) or gevent: workers do that after the
+fork. For the sync and gthread classes it imports the event loop (uvloop, asyncio, and through them
+ssl) before the first fork, so that the workers share OpenSSL's pages and setup instead of each
+redoing them (see workers.preload_in_master).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
+from ..workers import preload_in_master
 from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
@@ -180,6 +183,7 @@ class Arbiter:
                 raise HaltServer(f"Cannot write the pidfile: {exc}") from None
         self._open_listeners()
         log.info("Using worker: %s", cfg.worker_class)
+        preload_in_master(cfg.worker_class)
         self._install_signals()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
@@ -336,6 +340,8 @@ class Arbiter:
                 self.log.error("Reload failed, the old configuration and workers stay: %s", exc)
                 return
             old_binds = list(self.cfg.bind)
+            if new_cfg.worker_class != self.cfg.worker_class:
+                self._switch_worker_class(new_cfg.worker_class)
             self.cfg = new_cfg
             if list(new_cfg.bind) != old_binds:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
@@ -351,6 +357,15 @@ class Arbiter:
         self._set_worker_count(self.cfg.workers)
         self._replace_workers()
         self.hooks.call("on_reload", self)
+
+    def _switch_worker_class(self, canonical: str) -> None:
+        self.log.info("Using worker: %s", canonical)
+        preload_in_master(canonical)
+        if canonical == "gevent" and "ssl" in sys.modules:
+            # This master imported ssl for the previous class; gevent patches it late, with a
+            # warning, in each new worker. A fresh master (USR2, or a restart) has no such history.
+            self.log.warning("The master has ssl imported from the previous worker class; for gevent "
+                             "to patch it cleanly, upgrade the master with USR2 or restart")
 
     def _replace_workers(self) -> None:
         """HUP, and --reload on a file change: a new generation. New workers start now; the old ones

@@ -2,8 +2,10 @@
 
 A worker class is a module with ``run_worker(app, cfg, listeners, log, ctx)`` and, optionally,
 ``prepare_process()``, which the forked worker calls before it imports anything else of the app
-(gevent's monkey-patching must come first). The master only resolves names here: it never imports a
-worker class module, so it never imports asyncio, threads or gevent before forking.
+(gevent's monkey-patching must come first). The master resolves names here and never imports a
+worker class module. For the classes that run on an event loop it does import the loop's native
+libraries before the first fork (:func:`preload_in_master`); for gevent it imports nothing that
+gevent patches.
 """
 
 from __future__ import annotations
@@ -76,6 +78,31 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
     if canonical == "gevent" and importlib.util.find_spec("gevent") is None:
         raise WorkerClassError(GEVENT_MISSING)
     return canonical
+
+
+#: What the master imports before its first fork, per worker class. Importing uvloop (and asyncio)
+#: loads and initialises OpenSSL through ``ssl``: done once in the master, every worker shares those
+#: pages instead of touching them again, which is about 5 MiB of each worker's resident set on
+#: Linux (Gunicorn's master has ``ssl`` imported too, as its modules import it). Nothing for gevent:
+#: it has to patch ``ssl`` and ``socket`` in the worker before they are imported.
+_MASTER_PRELOADS: dict[str, tuple[str, ...]] = {
+    "sync": ("asyncio", "uvloop"),
+    "gthread": ("asyncio", "uvloop"),
+    "gevent": (),
+}
+
+
+def preload_in_master(canonical: str) -> list[str]:
+    """Import, in the master, the libraries the workers of this class will import anyway; the
+    names that were imported. uvloop is optional: without it the workers run on asyncio."""
+    loaded: list[str] = []
+    for name in _MASTER_PRELOADS[canonical]:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue  # the worker reports it, or falls back to asyncio, after the fork
+        loaded.append(name)
+    return loaded
 
 
 def load_worker_class(canonical: str) -> ModuleType:
