@@ -145,10 +145,14 @@ def parse_address(address: str) -> tuple[int, object]:
     return socket.AF_INET, (match.group(1), int(match.group(2)))
 
 
-def connect(address: str, timeout: float = 10.0) -> socket.socket:
+def connect(address: str, timeout: float = 10.0, rcvbuf: int | None = None) -> socket.socket:
+    """A client socket connected to ``address``; ``rcvbuf`` sets its receive buffer before the
+    connection is made (after, TCP would already have offered the peer a larger window)."""
     family, where = parse_address(address)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(where)  # type: ignore[arg-type]
     return sock
 

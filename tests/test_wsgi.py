@@ -344,6 +344,23 @@ def test_an_iterable_that_cannot_be_iterated_is_a_500_and_is_closed(address: str
     server.wait_for_line(f"iterable closed {tag}")
 
 
+def test_a_long_streamed_body_outpacing_its_client_arrives_whole(address: str) -> None:
+    """16 MiB from a generator to a client with a small receive buffer: the server's buffers fill,
+    the transport pushes back mid-body (the sync worker then carries on from a task instead of
+    inline), and every piece still arrives once, in order, with the connection fit for the next
+    request."""
+    count, size = 256, 65536
+    with connect(address, rcvbuf=4096) as sock:
+        sock.sendall(req(f"/stream?count={count}&size={size}") + req("/stream?pieces=after"))
+        reader = Reader(sock)
+        response = reader.read_response()
+        assert response.status == 200
+        assert len(response.body) == count * size
+        expected = hashlib.sha256(b"".join((b"%08d" % i) * (size // 8) for i in range(count)))
+        assert hashlib.sha256(response.body).hexdigest() == expected.hexdigest()
+        assert reader.read_response().body == b"after"
+
+
 def test_close_is_called_when_iteration_raises(address: str, server: Server) -> None:
     tag = marker()
     with connect(address) as sock:

@@ -545,10 +545,7 @@ class _Connection:
                 send(framer.end())
                 return
         for piece in pieces:
-            if type(piece) is not bytes:
-                raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
-            if piece:
-                exchange.write(piece)
+            exchange.write_piece(piece)
         send((b"" if exchange.head_sent else exchange.head_bytes()) + framer.end())
 
     def _send_file(self, fd: int, offset: int, count: int) -> None:

@@ -213,11 +213,8 @@ class ThreadWorker(SyncWorker):
                     return
         unsynced = 0
         for piece in pieces:
-            if type(piece) is not bytes:
-                raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
-            if not piece:
+            if not exchange.write_piece(piece):
                 continue
-            exchange.write(piece)
             if proto.gone():
                 return
             unsynced += len(piece)

@@ -66,6 +66,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _pump(proto: "HTTPProtocol", exchange: Exchange, pieces: Iterator[bytes]) -> bool:
+    """Write a streamed body's pieces as they come, until it ends or the client is gone (False)
+    or the transport pushes back (True: wait for it to drain, then pump again)."""
+    for piece in pieces:
+        if not exchange.write_piece(piece):
+            continue
+        if proto.gone():
+            return False
+        if proto.write_paused:
+            return True
+    return False
+
+
 class SyncWorker:
     multithread = False  # wsgi.multithread
     # Every request finishes on the loop's thread, so the access log can gather a turn's lines and
@@ -294,8 +307,10 @@ class SyncWorker:
             return
         if type(pieces) is list or type(pieces) is tuple:
             self._write_sequence(proto, exchange, pieces, result)
-            return
-        self.loop.create_task(self._stream(proto, exchange, result, pieces))
+        elif isinstance(result, FileWrapper):
+            self.loop.create_task(self._stream(proto, exchange, result, pieces))  # sendfile, maybe
+        else:
+            self._stream_inline(proto, exchange, result, pieces)
 
     def _write_sequence(self, proto: "HTTPProtocol", exchange: Exchange, pieces: Any,
                         result: Any) -> None:
@@ -313,36 +328,55 @@ class SyncWorker:
                 close_iterable(result, self.log)
         self._done()
 
+    def _stream_inline(self, proto: "HTTPProtocol", exchange: Exchange, result: Any,
+                       pieces: Iterator[bytes]) -> None:
+        """A body the app yields piece by piece (a generator; Flask's and Django's streaming
+        responses), pulled here, inline, as the app itself was called: each piece is written as it
+        comes. Only when the transport pushes back does a task take over the same iterator and wait
+        for it to drain; most responses end before that, without a task or a turn of the loop."""
+        handed_over = False
+        try:
+            if _pump(proto, exchange, pieces):
+                self.loop.create_task(self._stream(proto, exchange, result, pieces))
+                handed_over = True
+                return
+            self._end_stream(proto, exchange)
+        except Exception:
+            self.log.exception("Error handling request %s", proto.target_for_log())
+            proto.fail(exchange)
+        finally:
+            if not handed_over:
+                close_iterable(result, self.log)
+                self._done()
+
     async def _stream(self, proto: "HTTPProtocol", exchange: Exchange, result: Any,
                       pieces: Iterator[bytes]) -> None:
-        framer = exchange.framer
+        """A file to send with sendfile, or a streamed body that the transport paused (see
+        _stream_inline): the rest of the response, waiting for the client as it must."""
         try:
             sendfile = result.sendfile_range() if isinstance(result, FileWrapper) else None
             if sendfile is not None and not exchange.head_sent and proto.can_sendfile():
                 await self._send_file(proto, exchange, *sendfile)
             else:
-                for piece in pieces:
-                    if type(piece) is not bytes:
-                        raise TypeError(
-                            f"the application returned {type(piece).__name__}, not bytes")
-                    if not piece:
-                        continue
-                    exchange.write(piece)
-                    if proto.gone():
-                        break
-                    if proto.write_paused:
-                        await proto.drain()
-            if not proto.gone():
-                tail = b"" if exchange.head_sent else exchange.head_bytes()
-                proto.write(tail + framer.end())
+                await proto.drain()  # (handed over from _stream_inline while paused)
+                while _pump(proto, exchange, pieces):
+                    await proto.drain()
+            self._end_stream(proto, exchange)
         except Exception:
             self.log.exception("Error handling request %s", proto.target_for_log())
             proto.fail(exchange)
-        else:
-            proto.response_done(framer.keep_alive)
         finally:
             close_iterable(result, self.log)
             self._done()
+
+    def _end_stream(self, proto: "HTTPProtocol", exchange: Exchange) -> None:
+        """After the last piece: the head if nothing was written, the framing's end, and on to the
+        next request (or the close)."""
+        framer = exchange.framer
+        if not proto.gone():
+            tail = b"" if exchange.head_sent else exchange.head_bytes()
+            proto.write(tail + framer.end())
+        proto.response_done(framer.keep_alive)
 
     async def _send_file(self, proto: "HTTPProtocol", exchange: Exchange, fd: int, offset: int,
                          count: int) -> None:

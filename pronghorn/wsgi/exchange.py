@@ -56,6 +56,17 @@ class Exchange:
         out = b"" if self.head_sent else self.head_bytes()
         self._send(out + self.framer.body(data))
 
+    def write_piece(self, piece: Any) -> bool:
+        """One piece of a response iterable being streamed, written at once (head first); False for
+        an empty piece, which writes nothing (it must not end a chunked body). Raises TypeError
+        for a piece that is not bytes."""
+        if type(piece) is not bytes:
+            raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
+        if not piece:
+            return False
+        self.write(piece)
+        return True
+
     def whole(self, pieces: list[bytes] | tuple[bytes, ...]) -> bytes:
         """A body the app returned as a list or tuple, framed behind the head, as one buffer: the
         body is all in memory, so its length is known (keep-alive without the app's

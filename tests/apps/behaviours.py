@@ -151,9 +151,15 @@ def content_length(environ: dict[str, Any], start_response: StartResponse) -> It
 
 
 def stream(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """A generator body with no Content-Length: the server must frame it."""
-    pieces = _query(environ).get("pieces", "alpha,beta,gamma").split(",")
+    """A generator body with no Content-Length: the server must frame it. ``count=N&size=K``
+    streams N pieces of K bytes instead, piece i made of its own number over and over (so a piece
+    lost, repeated or reordered shows)."""
+    query = _query(environ)
     start_response("200 OK", [("Content-Type", "text/plain")])
+    if "count" in query:
+        count, size = int(query["count"]), int(query["size"])
+        return ((b"%08d" % i) * (size // 8) for i in range(count))
+    pieces = query.get("pieces", "alpha,beta,gamma").split(",")
 
     def generate() -> Iterator[bytes]:
         for piece in pieces:
