@@ -119,6 +119,9 @@ class SyncWorker:
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
         # The access log and statsd (None when both are off: then a request pays one None check).
         self._request_log = request_logger()
+        # Whether anything follows each request (an access log line, a post_request hook): one
+        # look per request when nothing does.
+        self._follows_requests = self._request_log is not None or self._post_request_hook
         self._request_started = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -405,6 +408,18 @@ class SyncWorker:
         if sent_total < allowed:
             proto.abort()  # the file shrank under us: the framing promised bytes we do not have
 
+    def _after_request(self, current: tuple[Request, dict[str, Any], Exchange, Any]) -> None:
+        """The access log line and the post_request hook, for a request just answered."""
+        request, environ, exchange, peer = current
+        if self._request_log is not None:
+            # Before post_request, as Gunicorn logs it.
+            self._request_log(request, environ, exchange, perf_counter() - self._request_started)
+        if self._post_request_hook:
+            framer = exchange.framer
+            self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
+                            HookResponse(exchange.status, exchange.headers, framer.status_code,
+                                         framer.sent))
+
     def _describe_current(self) -> str:
         """The request in hand, for the log when the master aborts us for silence."""
         current = self._current
@@ -415,16 +430,8 @@ class SyncWorker:
 
     def _done(self) -> None:
         current, self._current = self._current, None
-        if current is not None and self._request_log is not None:
-            # Before post_request, as Gunicorn logs it.
-            self._request_log(current[0], current[1], current[2],
-                              perf_counter() - self._request_started)
-        if current is not None and self._post_request_hook:
-            request, environ, exchange, peer = current
-            framer = exchange.framer
-            self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
-                            HookResponse(exchange.status, exchange.headers, framer.status_code,
-                                         framer.sent))
+        if current is not None and self._follows_requests:
+            self._after_request(current)
         self.ctx.request_finished()
         self.busy = False
         self.current_framer = None
