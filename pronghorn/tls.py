@@ -2,8 +2,8 @@
 --ciphers, --ssl-version and the ssl_context hook) turned into one server SSLContext.
 
 The context is made in each worker, never in the master: with the gevent class the master must not
-import ``ssl`` before it forks (gevent has to patch it first in its workers). The master only checks, with
-:func:`check_settings`, what it can without ``ssl``: that the files exist and the names are known.
+import ``ssl`` before it forks (gevent has to patch it first in its workers). The master only checks,
+with :func:`check_settings`, what it can without ``ssl``: that the files exist and the names are known.
 TLS 1.2 is the floor unless --ssl-version asks for 1.3; older versions are refused.
 """
 

@@ -92,17 +92,14 @@ _MASTER_PRELOADS: dict[str, tuple[str, ...]] = {
 }
 
 
-def preload_in_master(canonical: str) -> list[str]:
-    """Import, in the master, the libraries the workers of this class will import anyway; the
-    names that were imported. uvloop is optional: without it the workers run on asyncio."""
-    loaded: list[str] = []
+def preload_in_master(canonical: str) -> None:
+    """Import, in the master, the libraries the workers of this class will import anyway. uvloop
+    is optional: without it the workers run on asyncio."""
     for name in _MASTER_PRELOADS[canonical]:
         try:
             importlib.import_module(name)
         except ImportError:
-            continue  # the worker reports it, or falls back to asyncio, after the fork
-        loaded.append(name)
-    return loaded
+            pass  # the worker falls back to asyncio (or reports what is missing) after the fork
 
 
 def load_worker_class(canonical: str) -> ModuleType:
