@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,6 +158,24 @@ def connect(address: str, timeout: float = 10.0, rcvbuf: int | None = None) -> s
     return sock
 
 
+def free_port_on_both_loopbacks(attempts: int = 50) -> int:
+    """A port free on 127.0.0.1 and on ::1 at once, for a server bound to the same port on both.
+
+    The kernel hands out a free IPv4 port; the same number may be taken on ::1, so the next one is
+    tried. The port is free when this returns, not reserved: nothing holds it after."""
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
+            v4.bind(("127.0.0.1", 0))
+            port = v4.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as v6:
+                    v6.bind(("::1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no port free on both 127.0.0.1 and ::1")
+
+
 def wait_ready(address: str, timeout: float = 15.0) -> None:
     """Poll until a worker answers a request on ``address``."""
     deadline = time.monotonic() + timeout
@@ -186,6 +205,45 @@ def exchange(address: str, raw: bytes, timeout: float = 10.0, half_close: bool =
                 break
             chunks.append(data)
     return b"".join(chunks)
+
+
+# -- outside tools ---------------------------------------------------------------------------------
+
+_NGINX_CONF = """
+{user}
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+{http}
+}}
+"""
+
+
+def nginx_conf(directory: Path, http: str, group: str = "nogroup") -> str:
+    """An nginx.conf for an nginx in the foreground whose pid, log and temporary files all stay in
+    ``directory``, with ``http`` (upstreams, servers) inside its http block.
+
+    As root, nginx's workers run as nobody, as on a real host; ``group`` is theirs, the one that
+    must be let into a unix socket the upstream listens on."""
+    user = f"user nobody {group};" if os.geteuid() == 0 else ""
+    return _NGINX_CONF.format(user=user, dir=directory, http=http)
+
+
+def systemd_analyze_verify(*units: Path) -> None:
+    """``systemd-analyze verify`` on unit files, which must pass without a word. It needs no running
+    systemd (it loads the files offline); callers skip when it is not installed."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None
+    result = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stderr, result.stdout) == (0, "", ""), \
+        "\n".join(path.read_text() for path in units)
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import json
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -110,6 +112,19 @@ def read_pid(path: Path) -> int | None:
     except FileNotFoundError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def unshare_works() -> bool:
+    """Whether this process can run a command as PID 1 of a new PID namespace with its own /proc
+    (``unshare --pid --fork --mount-proc``), as a container runs its CMD: it needs root and an
+    unshare(1) that the kernel lets through, so it is tried once rather than assumed."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def count_lines(server: Server, pattern: str) -> int:

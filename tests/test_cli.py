@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, connect, parse_address, wait_ready
+from conftest import Server, connect, free_port_on_both_loopbacks, parse_address, wait_ready
 from wire import get
 
 APP = "behaviours:app"
@@ -185,23 +185,9 @@ def test_fd_bind(start_server) -> None:  # type: ignore[no-untyped-def]
     assert get(address, "/through-fd").json()["path"] == "/through-fd"
 
 
-def _port_free_on_both_loopbacks() -> int:
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
-            v4.bind(("127.0.0.1", 0))
-            port = v4.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no port free on both 127.0.0.1 and ::1")
-
-
 @needs_ipv6
 def test_ipv4_and_ipv6_on_the_same_port(start_server) -> None:  # type: ignore[no-untyped-def]
-    port = _port_free_on_both_loopbacks()
+    port = free_port_on_both_loopbacks()
     server, addresses = start_server(APP, f"--bind=127.0.0.1:{port}", f"--bind=[::1]:{port}")
     assert sorted(addresses) == sorted([f"http://127.0.0.1:{port}", f"http://[::1]:{port}"])
     for address in addresses:

@@ -40,8 +40,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import ROOT, Server, connect, wait_ready
-from master_util import children, poll
+from conftest import ROOT, Server, connect, nginx_conf, systemd_analyze_verify, wait_ready
+from master_util import children, poll, unshare_works
 from wire import Reader, Response
 
 GUIDE = ROOT / "docs" / "deploying.md"
@@ -273,14 +273,6 @@ def as_documented(unit: str, cwd: Path) -> str:
             .replace(f"WorkingDirectory={cwd}\n", "WorkingDirectory=/opt/proj\n"))
 
 
-def verify(*units: Path) -> None:
-    assert ANALYZE is not None
-    result = subprocess.run([ANALYZE, "verify", *map(str, units)], capture_output=True, text=True,
-                            timeout=60)
-    assert (result.returncode, result.stderr, result.stdout) == (0, "", ""), \
-        "\n".join(path.read_text() for path in units)
-
-
 def test_the_systemd_unit_command_runs_the_seed() -> None:
     invocation = Invocation(block("systemd-unit-command"))
     assert invocation.env == SEED.env and invocation.cwd == SEED.cwd
@@ -297,7 +289,7 @@ def test_the_documented_service_unit_is_what_systemd_unit_writes(tmp_path: Path)
     assert printed == f"{out / 'proj.service'}\n"
     service = out / "proj.service"
     assert as_documented(service.read_text(), cwd) == block("service")
-    verify(service)
+    systemd_analyze_verify(service)
 
 
 @needs_analyze
@@ -311,7 +303,7 @@ def test_the_documented_socket_units_are_what_systemd_unit_writes(tmp_path: Path
     service, sock = out / "proj.service", out / "proj.socket"
     assert as_documented(service.read_text(), cwd) == block("service-socket-activated")
     assert sock.read_text() == block("socket")
-    verify(sock, service)
+    systemd_analyze_verify(sock, service)
 
 
 @needs_analyze
@@ -326,7 +318,7 @@ def test_the_unix_socket_unit_and_the_socket_drop_in_verify(tmp_path: Path) -> N
     exec_start = next(line for line in lines if line.startswith("ExecStart="))
     assert exec_start.endswith("--bind=unix:/run/proj/pronghorn.sock --umask=007")
     (out / "proj.service").write_text(unit)
-    verify(out / "proj.service")
+    systemd_analyze_verify(out / "proj.service")
     # The same binds as socket activation, with the drop-in's lines in the .socket unit.
     activated = Invocation(block("systemd-unit-unix"))
     app = activated.args.index("proj.wsgi:application")
@@ -339,26 +331,10 @@ def test_the_unix_socket_unit_and_the_socket_drop_in_verify(tmp_path: Path) -> N
     assert dropin.startswith("[Socket]\n")
     sock.write_text(sock.read_text().replace("[Socket]\n", dropin, 1))
     assert "ListenStream=/run/proj/pronghorn.sock" in sock.read_text().splitlines()
-    verify(sock, socket_dir / "proj.service")
+    systemd_analyze_verify(sock, socket_dir / "proj.service")
 
 
 # -- 4. nginx --------------------------------------------------------------------------------------
-
-NGINX_MAIN = """
-{user}
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-{site}
-}}
-"""
-
 
 def nginx_site(upstream: str, port: int, static: Path) -> str:
     """The guide's TCP site, listening on ``port`` instead of 80, with ``upstream`` as its
@@ -374,11 +350,10 @@ class Nginx:
     def __init__(self, site: str, group: str) -> None:
         assert NGINX is not None
         self.dir = shared_tempdir()
-        # As root, nginx's workers run as nobody, as on a real host; ``group`` is the one the
-        # service's socket belongs to (www-data joining the proj group in the guide).
-        user = f"user nobody {group};" if os.geteuid() == 0 else ""
+        # As root, nginx's workers run as nobody in ``group``, the one the service's socket belongs
+        # to (www-data joining the proj group in the guide).
         self.conf = self.dir / "nginx.conf"
-        self.conf.write_text(NGINX_MAIN.format(user=user, dir=self.dir, site=site))
+        self.conf.write_text(nginx_conf(self.dir, site, group))
         test = subprocess.run([NGINX, "-t", "-c", str(self.conf), "-p", str(self.dir)],
                               capture_output=True, text=True, timeout=60)
         assert test.returncode == 0, test.stderr
@@ -569,16 +544,6 @@ class ContainerServer(Server):
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-
-
-def unshare_works() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 def test_the_container_cmd_serves_as_pid_1_and_stops_on_term(tmp_path: Path) -> None:

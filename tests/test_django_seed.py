@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, connect, wait_ready
+from conftest import Server, connect, free_port_on_both_loopbacks, wait_ready
 from master_util import poll
 from wire import Reader
 
@@ -43,21 +43,6 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
-def _free_port_on_both() -> int:
-    """A port free on 127.0.0.1 and on ::1 at once (the seed binds the same one twice)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
-            v4.bind(("127.0.0.1", 0))
-            port = v4.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no port free on both 127.0.0.1 and ::1")
-
-
 def _ask(address: str, target: str, host: str) -> tuple[int, bytes]:
     with connect(address) as sock:
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
@@ -77,7 +62,7 @@ def test_the_seed_command_serves_django_on_both_addresses(tmp_path: Path) -> Non
                    capture_output=True, timeout=120)
     (etc / "settings.py").write_text(HOST_SETTINGS)
     log = tmp_path / "pronghorn.log"
-    port = _free_port_on_both()
+    port = free_port_on_both_loopbacks()  # the seed binds the same one twice
     server = Server(["--worker-class=gevent", "--workers=1", f"--log-file={log}",
                      f"--bind=127.0.0.1:{port}", f"--bind=[::1]:{port}", "project.wsgi:application"],
                     env={"PYTHONPATH": f"{etc}:{code}", "DJANGO_SETTINGS_MODULE": "settings"},

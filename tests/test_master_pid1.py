@@ -4,7 +4,6 @@ but acts only on its own workers. Run in a new PID namespace with `unshare` (nee
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,23 +12,13 @@ import threading
 import pytest
 
 from conftest import APPS, ROOT, Server, wait_ready
-from master_util import children, count_lines, poll, status_field, wait_children
+from master_util import children, count_lines, poll, status_field, unshare_works, wait_children
 from wire import get
 
 APP = "master_app:app"
 
 
-def _unshare_works() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _unshare_works(),
+pytestmark = pytest.mark.skipif(not unshare_works(),
                                 reason="needs root and a working `unshare --pid --mount-proc`")
 
 

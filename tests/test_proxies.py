@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import connect
+from conftest import connect, nginx_conf
 from wire import Reader, Response
 
 APP = "behaviours:app"
@@ -84,17 +84,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 # -- nginx ----------------------------------------------------------------------------------------------
 
-NGINX_CONF = """
-{user}
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
+NGINX_HTTP = """\
     upstream app {{ server {upstream} fail_timeout=0; }}
     server {{
         listen 127.0.0.1:{port};
@@ -106,9 +96,7 @@ http {{
             proxy_set_header Connection "";
             proxy_pass http://app;
         }}
-    }}
-}}
-"""
+    }}"""
 
 
 @pytest.fixture
@@ -122,10 +110,10 @@ def nginx(tmp_path: Path) -> Iterator[Any]:
         port = free_port()
         where = tmp_path / f"nginx-{port}"
         where.mkdir()
-        # As root, nginx's workers run as nobody, as on a real host: the unix socket must let them in.
-        user = "user nobody nogroup;" if os.geteuid() == 0 else ""
+        # As root, nginx's workers run as nobody:nogroup, as on a real host: the unix socket must
+        # let them in.
         conf = where / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, dir=where, upstream=upstream, port=port))
+        conf.write_text(nginx_conf(where, NGINX_HTTP.format(upstream=upstream, port=port)))
         os.chmod(where, 0o755)
         proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(where)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

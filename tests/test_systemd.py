@@ -26,7 +26,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import APPS, ROOT, Server, wait_ready
+from conftest import APPS, ROOT, Server, systemd_analyze_verify, wait_ready
 from master_util import Subreaper, count_lines, poll, wait_children
 from wire import get
 
@@ -335,14 +335,6 @@ def run_unit(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpro
                           capture_output=True, text=True, timeout=60)
 
 
-def verify(*units: Path) -> None:
-    assert ANALYZE is not None
-    result = subprocess.run([ANALYZE, "verify", *map(str, units)], capture_output=True, text=True,
-                            timeout=60)
-    assert (result.returncode, result.stderr, result.stdout) == (0, "", ""), \
-        "\n".join(path.read_text() for path in units)
-
-
 @needs_analyze
 def test_service_unit_for_the_command_line_verifies(tmp_path: Path) -> None:
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -366,7 +358,7 @@ def test_service_unit_for_the_command_line_verifies(tmp_path: Path) -> None:
     assert f"ExecStart={PRONGHORN} -w 3 --graceful-timeout 20 -b 127.0.0.1:8000 -b " \
            f'unix:/run/mysite/web.sock --env "GREETING=hello world $$HOME 100%%" ' \
            "mysite.wsgi:application" in lines
-    verify(service)
+    systemd_analyze_verify(service)
 
 
 @needs_analyze
@@ -387,7 +379,7 @@ def test_socket_unit_matches_the_binds_and_verifies(tmp_path: Path) -> None:
     assert "BindIPv6Only=ipv6-only" in socket_lines
     assert "WantedBy=sockets.target" in socket_lines
     assert "SocketMode=0777" in socket_lines  # the default --umask, 0, as pronghorn's own socket
-    verify(sock, service)
+    systemd_analyze_verify(sock, service)
 
 
 @needs_analyze
@@ -402,7 +394,7 @@ def test_a_unix_socket_unit_takes_the_umask_user_and_group(tmp_path: Path) -> No
     socket_lines = (tmp_path / "web.socket").read_text().splitlines()
     assert "SocketMode=0770" in socket_lines
     assert f"SocketUser={user}" in socket_lines and "SocketGroup=root" in socket_lines
-    verify(tmp_path / "web.socket", tmp_path / "web.service")
+    systemd_analyze_verify(tmp_path / "web.socket", tmp_path / "web.service")
 
 
 def test_printed_units_and_errors(tmp_path: Path) -> None:

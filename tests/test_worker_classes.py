@@ -6,7 +6,6 @@ conftest.py); this module holds what differs between them."""
 
 from __future__ import annotations
 
-import select
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import pytest
 from conftest import ROOT, connect
 from master_util import wait_children, wait_gone
 from pronghorn.workers import GEVENT_MISSING, WorkerClassError, resolve_worker_class
-from wire import Reader, get
+from wire import check_worker_connections, get
 
 APP = "threads_app:app"
 
@@ -139,18 +138,4 @@ def test_gthread_worker_whose_every_thread_hangs_is_replaced(start_server) -> No
 
 def test_gthread_holds_at_most_worker_connections_and_the_rest_wait(start_server) -> None:  # type: ignore[no-untyped-def]
     _, (address,) = start_server(APP, "-k", "gthread", "--worker-connections", "2")
-    held = [connect(address, timeout=30) for _ in range(2)]
-    try:
-        for sock in held:  # both accepted and served, and kept alive
-            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert Reader(sock).read_response().status == 200
-        with connect(address, timeout=30) as waiting:
-            # The kernel completes the handshake (the listen queue), the worker does not accept.
-            waiting.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            readable, _, _ = select.select([waiting], [], [], 1.0)
-            assert not readable, "a third connection was served past --worker-connections 2"
-            held.pop().close()  # room for one more: the waiting client is taken and answered
-            assert Reader(waiting).read_response().status == 200
-    finally:
-        for sock in held:
-            sock.close()
+    check_worker_connections(address, 2)

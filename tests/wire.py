@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -193,6 +194,27 @@ def post(address: str, target: str, body: bytes, *headers: str) -> Response:
     head = (f"POST {target} HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\n"
             f"Content-Length: {len(body)}\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n")
     return request(address, head.encode("latin-1") + body)
+
+
+def check_worker_connections(address: str, limit: int) -> None:
+    """Against a single worker run with ``--worker-connections limit``: ``limit`` connections are
+    served and held open; one more waits unanswered until one of them closes, then is served."""
+    held = [connect(address, timeout=30) for _ in range(limit)]
+    try:
+        for sock in held:  # all accepted and served, and kept alive
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert Reader(sock).read_response().status == 200
+        with connect(address, timeout=30) as waiting:
+            # The kernel completes the handshake (the listen queue), the worker does not accept.
+            waiting.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            readable, _, _ = select.select([waiting], [], [], 1.0)
+            assert not readable, \
+                f"connection {limit + 1} was served past --worker-connections {limit}"
+            held.pop().close()  # room for one more: the waiting client is taken and answered
+            assert Reader(waiting).read_response().status == 200
+    finally:
+        for sock in held:
+            sock.close()
 
 
 @contextlib.contextmanager
