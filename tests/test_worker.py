@@ -145,3 +145,55 @@ def test_a_keep_alive_client_that_asks_while_the_worker_is_busy_is_answered(star
             client.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")  # while the worker is busy
             assert Reader(busy).read_response().status == 200
         assert reader.read_response().status == 200
+
+
+def test_clients_that_connect_while_keep_alive_ones_keep_the_worker_busy_are_not_starved(  # type: ignore[no-untyped-def]
+        start_server, worker_class: str) -> None:
+    """Ten keep-alive clients keep one worker busy with slow (5 ms) requests; ten new clients
+    connect at once. Each new client must be answered within a few dozen requests of the others,
+    not after a round of all ten keep-alive ones per connection ahead of it (the sync worker runs
+    a turn of the loop's requests inline, and libuv accepts one connection per turn)."""
+    if worker_class != "sync":
+        pytest.skip("the sync worker's turns of inline requests; gthread and gevent accept as "
+                    "they serve")
+    _, (address,) = start_server(APP)
+    busy, new = 10, 10
+    request = b"GET /served?seconds=0.005 HTTP/1.1\r\nHost: t\r\n\r\n"
+    stop = threading.Event()
+    latest = [0] * busy
+    errors: list[BaseException] = []
+
+    def keep_busy(index: int) -> None:
+        try:
+            with connect(address, timeout=30) as sock:
+                reader = Reader(sock)
+                while not stop.is_set():
+                    sock.sendall(request)
+                    latest[index] = reader.read_response().json()["served"]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=keep_busy, args=(i,)) for i in range(busy)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while min(latest) == 0 and not errors and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling until every busy client has been answered once
+        assert min(latest) > 0, errors
+        arrivals = [connect(address, timeout=30) for _ in range(new)]
+        before = max(latest)
+        for sock in arrivals:
+            sock.sendall(request)
+        answered = [Reader(sock).read_response().json()["served"] for sock in arrivals]
+        for sock in arrivals:
+            sock.close()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not errors, errors
+    # Fair: a new connection is taken every request or two, and its request waits behind at most
+    # one of each busy client: the last is answered ~30 requests later. Starved (one connection
+    # taken per turn of all ten busy clients): ~110.
+    assert max(answered) - before <= 3 * (busy + new), (before, answered)

@@ -94,6 +94,7 @@ class _ThreadPool:
 
 
 class ThreadWorker(SyncWorker):
+    __slots__ = ("threads", "max_connections", "pool", "active", "_accept_paused")
     multithread = True
     gathers_access_lines = False  # lines are written by the app's threads, as they finish
 

@@ -345,6 +345,20 @@ def concurrency(environ: dict[str, Any], start_response: StartResponse) -> Itera
     return _json(start_response, {"pid": os.getpid(), "max_active": _max_active})
 
 
+_served = 0
+
+
+def served(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """Take ``seconds`` (a slow page), then say how many calls of this endpoint this process has
+    begun so far, this one included: the order in which the worker ran them."""
+    global _served
+    with _lock:
+        _served += 1
+        number = _served
+    time.sleep(float(_query(environ).get("seconds", "0.005")))
+    return _json(start_response, {"served": number})
+
+
 def pid(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     return _text(start_response, str(os.getpid()))
 
@@ -371,6 +385,7 @@ ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = 
     "/sleep": sleep,
     "/concurrency": concurrency,
     "/pid": pid,
+    "/served": served,
 }
 
 
