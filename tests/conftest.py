@@ -158,6 +158,24 @@ def connect(address: str, timeout: float = 10.0, rcvbuf: int | None = None) -> s
     return sock
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now, on 127.0.0.1, for tools that need a number rather than 0
+    (nginx, systemd-socket-activate). Free when this returns, not reserved."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here (some containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def free_port_on_both_loopbacks(attempts: int = 50) -> int:
     """A port free on 127.0.0.1 and on ::1 at once, for a server bound to the same port on both.
 
@@ -208,6 +226,9 @@ def exchange(address: str, raw: bytes, timeout: float = 10.0, half_close: bool =
 
 
 # -- outside tools ---------------------------------------------------------------------------------
+
+#: nginx, where users have it (Debian's nginx-light puts it in /usr/sbin, which may not be on PATH).
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 _NGINX_CONF = """
 {user}

@@ -15,23 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, connect, free_port_on_both_loopbacks, parse_address, wait_ready
+from conftest import (Server, connect, free_port_on_both_loopbacks, has_ipv6_loopback, parse_address,
+                      wait_ready)
 from wire import get
 
 APP = "behaviours:app"
 SCRIPT = Path(sys.executable).parent / "pronghorn"
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
 
 
 def write_module(directory: Path, text: str) -> str:

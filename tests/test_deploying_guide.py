@@ -40,14 +40,14 @@ from typing import Iterator
 
 import pytest
 
-from conftest import ROOT, Server, connect, nginx_conf, systemd_analyze_verify, wait_ready
+from conftest import (NGINX, ROOT, Server, connect, free_port, nginx_conf, systemd_analyze_verify,
+                      wait_ready)
 from master_util import children, poll, unshare_works
 from wire import Reader, Response
 
 GUIDE = ROOT / "docs" / "deploying.md"
 PRONGHORN = Path(sys.executable).with_name("pronghorn")  # the venv's console script
 ANALYZE = shutil.which("systemd-analyze")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 GEVENT, SYNC = "--worker-class=gevent", "--worker-class=sync"
 CLIENT = "127.0.0.2"  # an address no proxy list trusts: what the app sees proves the hop
 
@@ -122,12 +122,6 @@ class Invocation:
 
 
 SEED = Invocation(block("seed"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def shared_tempdir() -> Path:

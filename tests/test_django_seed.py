@@ -12,14 +12,13 @@ and builds on the project's, as in the seed.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import Server, connect, free_port_on_both_loopbacks, wait_ready
+from conftest import Server, connect, free_port_on_both_loopbacks, has_ipv6_loopback, wait_ready
 from master_util import poll
 from wire import Reader
 
@@ -34,15 +33,6 @@ ALLOWED_HOSTS = ["127.0.0.1", "[::1]", "localhost"]
 """
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 def _ask(address: str, target: str, host: str) -> tuple[int, bytes]:
     with connect(address) as sock:
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
@@ -50,7 +40,7 @@ def _ask(address: str, target: str, host: str) -> tuple[int, bytes]:
     return response.status, response.body
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1): "
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1): "
                                                       "the seed binds [::1] too")
 def test_the_seed_command_serves_django_on_both_addresses(tmp_path: Path) -> None:
     code, etc = tmp_path / "opt-proj", tmp_path / "etc-opt-proj"

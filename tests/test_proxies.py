@@ -21,19 +21,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import connect, nginx_conf
+from conftest import NGINX, connect, free_port, nginx_conf
 from wire import Reader, Response
 
 APP = "behaviours:app"
 CLIENT = "127.0.0.2"
 
 pytestmark = pytest.mark.usefixtures("worker_class")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ask(host: str, port: int, raw: bytes, source: str = CLIENT, timeout: float = 10.0) -> Response:
@@ -101,7 +95,7 @@ NGINX_HTTP = """\
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Any]:
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    binary = NGINX
     if binary is None:
         pytest.skip("needs nginx (apt-get install nginx-light; .ci/run installs it)")
     procs: list[subprocess.Popen[bytes]] = []

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import APPS, ROOT, Server, systemd_analyze_verify, wait_ready
+from conftest import APPS, ROOT, Server, free_port, systemd_analyze_verify, wait_ready
 from master_util import Subreaper, count_lines, poll, wait_children
 from wire import get
 
@@ -42,13 +42,6 @@ needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is n
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A port nobody listens on now (systemd-socket-activate needs a number, not 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def listening(pid: int) -> set[str]:
     """What process ``pid`` listens on, from /proc: "tcp:PORT" and "unix:PATH" entries."""
