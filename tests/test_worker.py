@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from conftest import connect
+from master_util import poll
 from wire import Reader, get
 
 APP = "behaviours:app"
@@ -177,10 +178,8 @@ def test_clients_that_connect_while_keep_alive_ones_keep_the_worker_busy_are_not
     for thread in threads:
         thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while min(latest) == 0 and not errors and time.monotonic() < deadline:
-            time.sleep(0.01)  # polling until every busy client has been answered once
-        assert min(latest) > 0, errors
+        poll(lambda: min(latest) > 0 or errors, "every busy client answered once")
+        assert not errors, errors
         arrivals = [connect(address, timeout=30) for _ in range(new)]
         before = max(latest)
         for sock in arrivals:

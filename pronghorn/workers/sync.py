@@ -291,14 +291,14 @@ class SyncWorker:
             if not proto.closed:
                 self.run_request(proto)
 
-    # A turn of the loop runs requests for TURN_BUDGET at most; the requests left wait, in order, for
-    # the next turn. The app is called inline, so a turn with many slow requests ready is long, and
-    # libuv accepts one connection per turn: without a bound, a client that connects while
-    # keep-alive ones keep the worker busy waits a whole turn per connection ahead of it (a p99 of
-    # 1.3 s at the start of a load of 50 connections on a 1.4 ms Django page; 0.25 s with it).
-
     def _start_turn(self) -> bool:
-        """The first request of a turn starts its time (True); False once that time is spent."""
+        """The first request of a turn of the loop starts its time (True); False once that time is
+        spent. A turn runs requests for TURN_BUDGET at most; the requests left wait, in order, for
+        the next turn. The app is called inline, so a turn with many slow requests ready is long,
+        and libuv accepts one connection per turn: without a bound, a client that connects while
+        keep-alive ones keep the worker busy waits a whole turn per connection ahead of it (a p99
+        of 1.3 s at the start of a load of 50 connections on a 1.4 ms Django page; 0.25 s with
+        it)."""
         if self._turn_ends:
             return False
         self._turn_ends = perf_counter() + TURN_BUDGET
