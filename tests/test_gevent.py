@@ -103,12 +103,12 @@ def test_int_during_a_graceful_stop_stops_at_once(start_server) -> None:  # type
     server.wait_for_line(r"Worker exiting")
 
 
-def test_hup_from_sync_to_gevent_patches_the_new_workers_and_says_ssl_came_first(  # type: ignore[no-untyped-def]
+def test_hup_from_gthread_to_gevent_patches_the_new_workers_and_says_ssl_came_first(  # type: ignore[no-untyped-def]
         start_server, tmp_path: Path) -> None:
-    """A sync master has ssl imported (for its workers' sake); a HUP to gevent still brings patched
-    workers, and the log says a fresh master would patch ssl cleanly."""
+    """A gthread master has ssl imported (for its workers' sake, with uvloop); a HUP to gevent
+    still brings patched workers, and the log says a fresh master would patch ssl cleanly."""
     conf = tmp_path / "conf.py"
-    conf.write_text("worker_class = 'sync'\n")
+    conf.write_text("worker_class = 'gthread'\n")
     server, (address,) = start_server(APP, "-c", str(conf))
     master = server.proc.pid
     (old,) = wait_children(server, master, 1)

@@ -15,9 +15,9 @@ old one finishes what it holds with ``Connection: close``. If a new generation c
 workers keep serving and the log says why.
 
 The master never imports the application (unless --preload) or gevent: workers do that after the
-fork. For the sync and gthread classes it imports the event loop (uvloop, asyncio, and through them
-ssl) before the first fork, so that the workers share OpenSSL's pages and setup instead of each
-redoing them (see workers.preload_in_master).
+fork. For the classes that run on uvloop (gthread, and sync with TLS) it imports the event loop
+(uvloop, asyncio, and through them ssl) before the first fork, so that the workers share OpenSSL's
+pages and setup instead of each redoing them (see workers.preload_in_master).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
+from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
 from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
@@ -183,7 +184,7 @@ class Arbiter:
                 raise HaltServer(f"Cannot write the pidfile: {exc}") from None
         self._open_listeners()
         log.info("Using worker: %s", cfg.worker_class)
-        preload_in_master(cfg.worker_class)
+        preload_in_master(cfg.worker_class, tls_enabled(cfg))
         self._install_signals()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
@@ -341,7 +342,7 @@ class Arbiter:
                 return
             old_binds = list(self.cfg.bind)
             if new_cfg.worker_class != self.cfg.worker_class:
-                self._switch_worker_class(new_cfg.worker_class)
+                self._switch_worker_class(new_cfg.worker_class, tls_enabled(new_cfg))
             self.cfg = new_cfg
             if list(new_cfg.bind) != old_binds:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
@@ -358,9 +359,9 @@ class Arbiter:
         self._replace_workers()
         self.hooks.call("on_reload", self)
 
-    def _switch_worker_class(self, canonical: str) -> None:
+    def _switch_worker_class(self, canonical: str, tls: bool) -> None:
         self.log.info("Using worker: %s", canonical)
-        preload_in_master(canonical)
+        preload_in_master(canonical, tls)
         if canonical == "gevent" and "ssl" in sys.modules:
             # This master imported ssl for the previous class; gevent patches it late, with a
             # warning, in each new worker. A fresh master (USR2, or a restart) has no such history.
@@ -478,7 +479,7 @@ class Arbiter:
             log.error("Exception in worker process (worker class %s):\n%s", cfg.worker_class,
                       traceback.format_exc().rstrip())
             return WORKER_BOOT_ERROR
-        from ..tls import enabled as tls_enabled, server_context
+        from ..tls import server_context
         from ..workers.base import WorkerContext
         from ..wsgi.loader import load_app
 

@@ -3,7 +3,7 @@
 A worker class is a module with ``run_worker(app, cfg, listeners, log, ctx)`` and, optionally,
 ``prepare_process()``, which the forked worker calls before it imports anything else of the app
 (gevent's monkey-patching must come first). The master resolves names here and never imports a
-worker class module. For the classes that run on an event loop it does import the loop's native
+worker class module. For the classes that run on uvloop it does import the loop's native
 libraries before the first fork (:func:`preload_in_master`); for gevent it imports nothing that
 gevent patches.
 """
@@ -80,22 +80,26 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
     return canonical
 
 
-#: What the master imports before its first fork, per worker class. Importing uvloop (and asyncio)
-#: loads and initialises OpenSSL through ``ssl``: done once in the master, every worker shares those
-#: pages instead of touching them again, which is about 5 MiB of each worker's resident set on
-#: Linux (Gunicorn's master has ``ssl`` imported too, as its modules import it). Nothing for gevent:
-#: it has to patch ``ssl`` and ``socket`` in the worker before they are imported.
-_MASTER_PRELOADS: dict[str, tuple[str, ...]] = {
-    "sync": ("asyncio", "uvloop"),
-    "gthread": ("asyncio", "uvloop"),
-    "gevent": (),
+#: What the master imports before its first fork, per worker class and whether the listeners are
+#: TLS. Importing uvloop (and asyncio) loads and initialises OpenSSL through ``ssl``: done once in
+#: the master, every worker shares those pages instead of touching them again, which is about 5 MiB
+#: of each worker's resident set on Linux. The sync worker on plain HTTP runs on its own epoll loop
+#: and imports none of them, so nor does its master. Nothing for gevent: it has to patch ``ssl``
+#: and ``socket`` in the worker before they are imported.
+_MASTER_PRELOADS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("sync", False): (),
+    ("sync", True): ("asyncio", "uvloop"),
+    ("gthread", False): ("asyncio", "uvloop"),
+    ("gthread", True): ("asyncio", "uvloop"),
+    ("gevent", False): (),
+    ("gevent", True): (),
 }
 
 
-def preload_in_master(canonical: str) -> None:
+def preload_in_master(canonical: str, tls: bool) -> None:
     """Import, in the master, the libraries the workers of this class will import anyway. uvloop
     is optional: without it the workers run on asyncio."""
-    for name in _MASTER_PRELOADS[canonical]:
+    for name in _MASTER_PRELOADS[canonical, tls]:
         try:
             importlib.import_module(name)
         except ImportError:

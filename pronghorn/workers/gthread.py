@@ -43,7 +43,7 @@ from ..wsgi.environ import EnvironBuilder
 from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from .base import HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable
-from .sync import SERVER, WRITE_HIGH_WATER, HTTPProtocol, SyncWorker
+from .sync import SERVER, WRITE_HIGH_WATER, HTTPProtocol, SyncWorker, new_asyncio_loop
 
 
 class _Call:
@@ -106,6 +106,11 @@ class ThreadWorker(SyncWorker):
         self.active: set[_Call] = set()
         self.max_connections: int = cfg.worker_connections
         self._accept_paused = False
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        # Threads hand their results back with call_soon_threadsafe and asyncio's futures
+        # (run_coroutine_threadsafe): this worker runs on uvloop (or asyncio's own loop).
+        return new_asyncio_loop()
 
     def run(self) -> None:
         try:
