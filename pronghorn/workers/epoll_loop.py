@@ -653,6 +653,9 @@ class SocketTransport:
         try:
             self.protocol.connection_lost(exc)
         finally:
+            # The protocol holds this transport: let go of it, or the pair is a cycle that only
+            # the garbage collector frees (~4 % of a Connection: close request, in callgrind).
+            self.protocol = None
             if self._sock is not None:
                 self._sock.close()
             else:
