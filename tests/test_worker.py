@@ -196,3 +196,37 @@ def test_clients_that_connect_while_keep_alive_ones_keep_the_worker_busy_are_not
     # one of each busy client: the last is answered ~30 requests later. Starved (one connection
     # taken per turn of all ten busy clients): ~110.
     assert max(answered) - before <= 3 * (busy + new), (before, answered)
+
+
+def test_out_of_descriptors_the_worker_waits_and_serves_on(start_server, tmp_path,  # type: ignore[no-untyped-def]
+                                                           worker_class: str) -> None:
+    """accept() failing with EMFILE neither kills the worker nor spins it: a client it could not
+    take waits in the listen queue and is answered once descriptors are free again."""
+    if worker_class == "gthread":
+        pytest.skip("gthread runs on uvloop, whose libuv closes the connections it cannot accept "
+                    "(its EMFILE trick) and says nothing")
+    conf = tmp_path / "few_fds.py"
+    # The worker may open a dozen descriptors more than it has after post_worker_init (its loop,
+    # wake-up pipes, the app's first connection); past that, accepting fails.
+    conf.write_text(
+        "import os, resource\n"
+        "def post_worker_init(worker):\n"
+        "    used = len(os.listdir('/proc/self/fd'))\n"
+        "    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "    resource.setrlimit(resource.RLIMIT_NOFILE, (used + 12, hard))\n")
+    server, (address,) = start_server(APP, "-c", str(conf), "--keep-alive", "1")
+    pid = get(address, "/concurrency?seconds=0").json()["pid"]
+    # Idle connections until the worker runs out: it holds each until --keep-alive.
+    idle = [connect(address, timeout=10) for _ in range(30)]
+    try:
+        poll(lambda: "Too many open files" in server.output,
+             "the worker to report that it cannot accept", server=server)
+        late = connect(address, timeout=20)
+        late.sendall(b"GET /concurrency?seconds=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    finally:
+        for sock in idle:
+            sock.close()
+    with late:
+        response = Reader(late).read_response()
+    assert response.status == 200
+    assert response.json()["pid"] == pid  # the same worker: it neither died nor was replaced

@@ -42,7 +42,6 @@ _ioctl = fcntl.ioctl
 _FIONBIO = termios.FIONBIO
 _ON = (1).to_bytes(4, sys.byteorder)  # FIONBIO's argument: a pointer to a C int
 _EPOLLIN = select.EPOLLIN
-_EPOLLOUT = select.EPOLLOUT
 # A hang-up or an error wakes both sides: the read sees the EOF or the error, a pending write its
 # error, and each side's handler then cleans up.
 _READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
