@@ -143,10 +143,12 @@ def _loop_env(loop: str, tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(shadow), str(APPS)])}
 
 
-@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+# The sync worker (on its own epoll loop) and gthread on plain asyncio (uvloop made unimportable):
+# a worker that stops or retires must lose no connection on either loop.
+@pytest.mark.parametrize(("worker_class", "loop"), [("sync", "uvloop"), ("gthread", "asyncio")])
 def test_recycling_and_signals_under_load_drop_no_request(start_server, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                          loop: str) -> None:
-    server, (address,) = start_server(APP, "-w", "2", "--max-requests", "60",
+                                                          worker_class: str, loop: str) -> None:
+    server, (address,) = start_server(APP, "-k", worker_class, "-w", "2", "--max-requests", "60",
                                       "--max-requests-jitter", "30", env=_loop_env(loop, tmp_path))
     master = server.proc.pid
     first = wait_children(server, master, 2)
