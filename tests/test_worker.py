@@ -230,3 +230,13 @@ def test_out_of_descriptors_the_worker_waits_and_serves_on(start_server, tmp_pat
         response = Reader(late).read_response()
     assert response.status == 200
     assert response.json()["pid"] == pid  # the same worker: it neither died nor was replaced
+
+
+def test_the_app_may_call_asyncio_run(start_server, worker_class: str) -> None:  # type: ignore[no-untyped-def]
+    """As under Gunicorn, no event loop is running in the thread that calls the app: a sync view
+    can asyncio.run() a coroutine. (When the sync worker ran on uvloop, this raised "asyncio.run()
+    cannot be called from a running event loop".)"""
+    _, (address,) = start_server(APP)
+    response = get(address, "/asyncio-run")
+    assert response.status == 200, response.body
+    assert response.body == b"ran in asyncio.run"

@@ -363,6 +363,18 @@ def pid(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
     return _text(start_response, str(os.getpid()))
 
 
+def asyncio_run(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """What a sync view does when it needs a coroutine's result (asgiref's async_to_sync does the
+    same on a thread of its own when this thread has a running loop)."""
+    import asyncio
+
+    async def compute() -> str:
+        await asyncio.sleep(0)
+        return "ran in asyncio.run"
+
+    return _text(start_response, asyncio.run(compute()))
+
+
 ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
     "/environ": environ_dump,
     "/input": input_ops,
@@ -385,6 +397,7 @@ ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = 
     "/sleep": sleep,
     "/concurrency": concurrency,
     "/pid": pid,
+    "/asyncio-run": asyncio_run,
     "/served": served,
 }
 
