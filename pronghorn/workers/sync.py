@@ -2,11 +2,12 @@
 
 Theory of operation
 -------------------
-Each connection is a protocol (asyncio's interface) around a sans-IO HTTPConnection. Bytes arrive, events come
-out; a request is buffered completely (body spooled past 1 MiB) before the app sees it. Complete
-requests from all connections go through one queue, so the app is called once at a time per process,
-exactly as under Gunicorn's sync worker, while idle keep-alive connections, slow clients and pipelined
-requests wait in the loop at no cost to the app.
+Each connection is a protocol (asyncio's interface; the loop is epoll_loop's, or uvloop's with TLS)
+around a sans-IO HTTPConnection. Bytes arrive, events come out; a request is buffered completely
+(body spooled past 1 MiB) before the app sees it. Complete requests from all connections go through
+one queue, so the app is called once at a time per process, exactly as under Gunicorn's sync worker,
+while idle keep-alive connections, slow clients and pipelined requests wait in the loop at no cost
+to the app.
 
 A response whose body is a list is written at once (the app already holds it in memory). Any other
 iterable is pulled piece by piece, waiting for the socket to drain between pieces, so a slow reader
@@ -160,8 +161,8 @@ class SyncWorker:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def new_loop(self) -> Any:
-        """The loop this worker runs on: its own epoll loop for plain HTTP (see epoll_loop: the
-        same speed as uvloop, and no asyncio or ssl in the worker's memory), uvloop for TLS."""
+        """The loop this worker runs on: pronghorn's epoll loop for plain HTTP (see epoll_loop: no
+        asyncio or ssl in the worker's memory), uvloop for TLS (ssl is loaded then anyway)."""
         if self.ctx.ssl_context is None and hasattr(select, "epoll"):
             return EpollLoop(self.log)
         return new_asyncio_loop()
