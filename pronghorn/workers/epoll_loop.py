@@ -207,10 +207,12 @@ class EpollLoop:
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> Handle:
         handle = self.call_soon(callback, *args)  # (a deque's append is atomic)
+        if self._closed:
+            return handle  # the pipe's numbers may belong to other files by now
         try:
             os.write(self._wake_w, b"\0")
-        except (BlockingIOError, OSError):
-            pass  # full: the loop is woken already; closed: the loop is gone
+        except OSError:
+            pass  # full (BlockingIOError): the loop is woken already
         return handle
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Handle:
