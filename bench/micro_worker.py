@@ -13,7 +13,6 @@ functions.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import logging
 import os
@@ -95,7 +94,7 @@ def run(count: int) -> float:
         for done in range(0, requests, TURN):
             for _ in range(min(TURN, requests - done)):
                 feed(REQUEST)
-            worker.loop.run_until_complete(asyncio.sleep(0))
+            worker.loop.run_until_complete(sync.sleep(worker.loop, 0))
 
     turns(1000)
     start = time.perf_counter()

@@ -141,7 +141,8 @@ class Future:
 
 
 class Task(Future):
-    """Runs a coroutine that awaits Futures, resuming it when each is done."""
+    """Runs a coroutine that awaits Futures (or yields bare, to let the loop turn), resuming it when
+    each is done."""
 
     __slots__ = ("_coro", "_waiting", "_cancelled")
 
@@ -164,6 +165,10 @@ class Task(Future):
         except Exception:
             self._loop.log.exception("Unhandled error in a task of the event loop")
             self.set_result(None)
+            return
+        if awaited is None:
+            # A bare yield (asyncio.sleep(0) is one): give the loop a turn, as asyncio's tasks do.
+            self._loop.call_soon(self._step)
             return
         self._waiting = awaited
         awaited.add_done_callback(self._step)
