@@ -297,8 +297,18 @@ class EpollLoop:
         self._handlers[fd] = handler
         self._epoll.register(fd, mask)
 
-    def _modify(self, fd: int, mask: int) -> None:
-        self._epoll.modify(fd, mask)
+    def _rewatch(self, fd: int, old: int, new: int, handler: Callable[[int], None]) -> None:
+        """Change the events fd is watched for from old to new (0: not in epoll at all, as libuv
+        does with an fd that waits for nothing: a hang-up is reported whatever the mask, and
+        level-triggered it would be reported at every turn)."""
+        if new == old:
+            return
+        if not new:
+            self._unregister(fd)
+        elif old:
+            self._epoll.modify(fd, new)
+        else:
+            self._register(fd, new, handler)
 
     def _unregister(self, fd: int) -> None:
         if self._handlers.pop(fd, None) is not None and not self._closed:
@@ -330,7 +340,7 @@ class EpollLoop:
         if watch is None or watch.handles[side] is None:
             return False
         watch.set(side, None)
-        if watch.handles == [None, None]:
+        if not watch.mask:
             del self._watches[fd]
         return True
 
@@ -350,23 +360,19 @@ class EpollLoop:
 class _Watch:
     """add_reader / add_writer on one fd: asyncio's generic interface, off the hot path."""
 
-    __slots__ = ("loop", "fd", "handles")
+    __slots__ = ("loop", "fd", "handles", "mask")
 
     def __init__(self, loop: EpollLoop, fd: int) -> None:
         self.loop = loop
         self.fd = fd
         self.handles: list[Handle | None] = [None, None]
+        self.mask = 0
 
     def set(self, side: int, handle: Handle | None) -> None:
-        registered = self.handles != [None, None]
         self.handles[side] = handle
         mask = (_READABLE if self.handles[0] else 0) | (_WRITABLE if self.handles[1] else 0)
-        if not mask:
-            self.loop._unregister(self.fd)
-        elif registered:
-            self.loop._modify(self.fd, mask)
-        else:
-            self.loop._register(self.fd, mask, self.on_events)
+        self.loop._rewatch(self.fd, self.mask, mask, self.on_events)
+        self.mask = mask
 
     def on_events(self, events: int) -> None:
         reader, writer = self.handles
@@ -555,20 +561,11 @@ class SocketTransport:
     # -- the loop's side -----------------------------------------------------------------------------
 
     def _update_mask(self) -> None:
-        """Tell epoll what this connection waits for. With nothing, it leaves epoll (as libuv
-        does): a hang-up is reported whatever the mask, and level-triggered it would be reported
-        at every turn while reading is paused."""
+        """Tell epoll what this connection waits for now (see EpollLoop._rewatch)."""
         if self._lost:
             return
         mask = (_READABLE if self._reading else 0) | (_WRITABLE if self._writing else 0)
-        if mask == self._mask:
-            return
-        if not mask:
-            self.loop._unregister(self.fd)
-        elif self._mask:
-            self.loop._modify(self.fd, mask)
-        else:
-            self.loop._register(self.fd, mask, self._on_events)
+        self.loop._rewatch(self.fd, self._mask, mask, self._on_events)
         self._mask = mask
 
     def _on_events(self, events: int) -> None:
