@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import select
 from types import ModuleType
 
 #: Our worker classes and the modules that implement them.
@@ -80,30 +81,27 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
     return canonical
 
 
-#: What the master imports before its first fork, per worker class and whether the listeners are
-#: TLS. Importing uvloop (and asyncio) loads and initialises OpenSSL through ``ssl``: done once in
-#: the master, every worker shares those pages instead of touching them again, which is about 5 MiB
-#: of each worker's resident set on Linux. The sync worker on plain HTTP runs on its own epoll loop
-#: and imports none of them, so nor does its master. Nothing for gevent: it has to patch ``ssl``
-#: and ``socket`` in the worker before they are imported.
-_MASTER_PRELOADS: dict[tuple[str, bool], tuple[str, ...]] = {
-    ("sync", False): (),
-    ("sync", True): ("asyncio", "uvloop"),
-    ("gthread", False): ("asyncio", "uvloop"),
-    ("gthread", True): ("asyncio", "uvloop"),
-    ("gevent", False): (),
-    ("gevent", True): (),
-}
+def runs_on_uvloop(canonical: str, tls: bool) -> bool:
+    """Whether the workers of this class run on uvloop (asyncio's own loop without it): gthread
+    always, sync with TLS or where there is no epoll. The sync worker otherwise runs on its own
+    epoll loop (workers/epoll_loop.py), gevent on its hub."""
+    return canonical == "gthread" or (canonical == "sync" and (tls or not hasattr(select, "epoll")))
 
 
 def preload_in_master(canonical: str, tls: bool) -> None:
-    """Import, in the master, the libraries the workers of this class will import anyway. uvloop
-    is optional: without it the workers run on asyncio."""
-    for name in _MASTER_PRELOADS[canonical, tls]:
+    """Import, in the master, the libraries the workers of this class will import anyway.
+    Importing uvloop (and asyncio) loads and initialises OpenSSL through ``ssl``: done once in the
+    master, every worker shares those pages instead of touching them again, about 5 MiB of each
+    worker's resident set on Linux. Only for the classes on uvloop: the sync worker's epoll loop
+    needs none of them, and gevent has to patch ``ssl`` and ``socket`` in the worker before they
+    are imported. uvloop is optional: without it the workers run on asyncio."""
+    if not runs_on_uvloop(canonical, tls):
+        return
+    for name in ("asyncio", "uvloop"):
         try:
             importlib.import_module(name)
         except ImportError:
-            pass  # the worker falls back to asyncio (or reports what is missing) after the fork
+            pass  # the worker falls back to asyncio after the fork
 
 
 def load_worker_class(canonical: str) -> ModuleType:

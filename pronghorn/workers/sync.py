@@ -47,6 +47,7 @@ from ..wsgi.forwarded import ForwardedPolicy
 from ..wsgi.file_wrapper import FileWrapper
 from .base import (HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable,
                    limits_from, server_address)
+from . import runs_on_uvloop
 from .clock import DateCache
 from .epoll_loop import EpollLoop
 
@@ -162,10 +163,11 @@ class SyncWorker:
 
     def new_loop(self) -> Any:
         """The loop this worker runs on: pronghorn's epoll loop for plain HTTP (see epoll_loop: no
-        asyncio or ssl in the worker's memory), uvloop for TLS (ssl is loaded then anyway)."""
-        if self.ctx.ssl_context is None and hasattr(select, "epoll"):
-            return EpollLoop(self.log)
-        return new_asyncio_loop()
+        asyncio or ssl in the worker's memory), uvloop for TLS (ssl is loaded then anyway); the
+        master preloads by the same rule (workers.runs_on_uvloop)."""
+        if runs_on_uvloop("sync", self.ctx.ssl_context is not None):
+            return new_asyncio_loop()
+        return EpollLoop(self.log)
 
     def run(self) -> None:
         loop = self.loop
