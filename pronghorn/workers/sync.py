@@ -326,10 +326,10 @@ class SyncWorker:
         """The first request of a turn of the loop starts its time (True); False once that time is
         spent. A turn runs requests for TURN_BUDGET at most; the requests left wait, in order, for
         the next turn. The app is called inline, so a turn with many slow requests ready is long,
-        and libuv accepts one connection per turn: without a bound, a client that connects while
-        keep-alive ones keep the worker busy waits a whole turn per connection ahead of it (a p99
-        of 1.3 s at the start of a load of 50 connections on a 1.4 ms Django page; 0.25 s with
-        it)."""
+        and the loop accepts and reads only between turns (libuv, under TLS, one connection per
+        turn): without a bound, a client that connects while keep-alive ones keep the worker busy
+        waits whole turns ahead of it (on uvloop, a p99 of 1.3 s at the start of a load of 50
+        connections on a 1.4 ms Django page; 0.25 s with it)."""
         if self._turn_ends:
             return False
         self._turn_ends = perf_counter() + TURN_BUDGET
@@ -553,9 +553,10 @@ class HTTPProtocol:
         self.peer = transport.get_extra_info("peername")
         if self.worker.ctx.ssl_context is not None:  # (every listener is TLS then, or none)
             self.tls = True
-        # TCP_NODELAY: uvloop (and asyncio) set it on every accepted TCP socket. Setting it again
-        # here went through get_extra_info("socket"), whose socket object costs two getsockname
-        # calls: ~8 % of a Connection: close request.
+        # TCP_NODELAY: every loop sets it on accepted TCP sockets (uvloop and asyncio on each, the
+        # epoll loop on the listener, which passes it on). Setting it again here would go through
+        # get_extra_info("socket"), whose socket object costs getsockname calls: ~8 % of a
+        # Connection: close request.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.since = self.worker.loop.time()
         self.worker.connections.add(self)
