@@ -303,14 +303,26 @@ def _close(sock: socket.socket | None) -> None:
     return None
 
 
-def master_modules_config(tmp_path: Path, names: tuple[str, ...]) -> tuple[Path, Callable[[], dict[str, bool]]]:
+def modules_hook(call: str, report: Path, names: tuple[str, ...]) -> str:
+    """Config-file source for a hook (``call`` is its def line's name and arguments) that records
+    which of these modules its process has imported, in ``report``: written whole, then renamed,
+    so a test may read it as soon as it exists. The config must import json, os and sys."""
+    partial = str(report) + ".tmp"
+    return (f"def {call}:\n"
+            f"    with open({partial!r}, 'w') as out:\n"
+            f"        json.dump({{name: name in sys.modules for name in {names!r}}}, out)\n"
+            f"    os.replace({partial!r}, {str(report)!r})\n")
+
+
+def master_modules_config(tmp_path: Path, names: tuple[str, ...],
+                          worker_report: Path | None = None) -> tuple[Path, Callable[[], dict[str, bool]]]:
     """A config file whose when_ready hook (run in the master once it serves) records which of
-    these modules the master has imported; and how to read that record."""
+    these modules the master has imported; and how to read that record. With ``worker_report``,
+    its post_request hook records the same of the worker that answered, there."""
     report = tmp_path / "master-modules.json"
     conf = tmp_path / "modules_conf.py"
-    conf.write_text(
-        "import json, sys\n"
-        "def when_ready(server):\n"
-        f"    with open({str(report)!r}, 'w') as out:\n"
-        f"        json.dump({{name: name in sys.modules for name in {names!r}}}, out)\n")
+    source = "import json, os, sys\n" + modules_hook("when_ready(server)", report, names)
+    if worker_report is not None:
+        source += modules_hook("post_request(worker, req, environ, resp)", worker_report, names)
+    conf.write_text(source)
     return conf, lambda: json.loads(report.read_text())

@@ -227,15 +227,8 @@ def test_the_sync_worker_on_plain_http_imports_no_asyncio_and_no_ssl(  # type: i
     """It runs on pronghorn's own epoll loop: neither it nor its master imports asyncio, uvloop or
     ssl, about 9.5 MiB of a worker's resident set."""
     names = ("asyncio", "ssl", "uvloop")
-    conf, master_modules = master_modules_config(tmp_path, names)
     report = tmp_path / "worker-modules.json"
-    with conf.open("a") as out:
-        # (Written whole, then renamed: the test reads it as soon as it exists.)
-        out.write("import os\n"
-                  "def post_request(worker, req, environ, resp):\n"
-                  f"    with open({str(report) + '.tmp'!r}, 'w') as out:\n"
-                  f"        json.dump({{name: name in sys.modules for name in {names!r}}}, out)\n"
-                  f"    os.replace({str(report) + '.tmp'!r}, {str(report)!r})\n")
+    conf, master_modules = master_modules_config(tmp_path, names, worker_report=report)
     server, (address,) = start_server(APP, "-k", "sync", "-c", str(conf))
     assert get(address, "/").status == 200
     poll(report.exists, "the post_request hook's report", server=server)
