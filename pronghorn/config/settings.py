@@ -203,6 +203,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("header_timeout", ("--header-timeout",), 30.0, "Security",
             "Seconds a client has to send a whole request head (408 after that); stops slowloris.",
             positive_float, "INT"),
+    Setting("write_timeout", ("--write-timeout",), 30.0, "Security",
+            "Seconds a response write may make no progress (the client reads nothing) before the "
+            "connection is dropped and logged; the worker serves its other clients meanwhile. "
+            "0 means never (a pronghorn addition).", positive_float, "INT"),
+    Setting("max_unsent_bytes", ("--max-unsent-bytes",), 64 * 1024 * 1024, "Security",
+            "The most response bytes one worker holds for clients that are not reading them; past "
+            "it, the connection that has made no write progress for the longest is dropped and "
+            "logged (a pronghorn addition).", positive_int, "INT"),
     Setting("limit_request_line", ("--limit-request-line",), 4094, "Security",
             "The longest request line in bytes (414 beyond it); 0 means the 8190 ceiling.",
             positive_int, "INT"),
