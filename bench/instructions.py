@@ -26,11 +26,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONNECTIONS = 50
 
-# The child: pronghorn's SyncWorker on a listener of its own, stopping after exactly N requests.
+# The child: pronghorn's sync worker (LoopWorker with InlineCalls) on a listener of its own, stopping after exactly N requests.
 WORKER = r'''
 import logging, os, socket, sys
 from pronghorn.config.settings import Config
 from pronghorn.workers import sync
+from pronghorn.workers.aio import LoopWorker
 from pronghorn.workers.base import WorkerContext
 sync.TURN_BUDGET = float("inf")
 port, total = int(sys.argv[1]), int(sys.argv[2])
@@ -53,7 +54,7 @@ log = logging.getLogger("instructions")
 ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, Config(), log)
 ctx.tick = lambda: True
 ctx.notify_ready = lambda: None
-worker = sync.SyncWorker(hello, Config(), [listener], log, ctx)
+worker = LoopWorker(hello, Config(), [listener], log, ctx, sync.InlineCalls())
 worker.run()
 '''
 

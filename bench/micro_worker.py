@@ -13,6 +13,7 @@ functions.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 from pronghorn.config.settings import Config
 from pronghorn.workers.base import WorkerContext
 from pronghorn.workers import sync
-from pronghorn.workers.sync import HTTPProtocol, SyncWorker
+from pronghorn.workers.aio import HTTPProtocol, LoopWorker
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
 TURN = 50  # requests per turn of the loop
@@ -68,19 +69,16 @@ class _Transport:
         pass
 
 
-def make_protocol() -> tuple[SyncWorker, HTTPProtocol, _Transport]:
+def make_protocol() -> tuple[LoopWorker, HTTPProtocol, _Transport]:
     cfg = Config()
     listener = socket.socket()
-    ctx = WorkerContext(1, os.getppid(), _Heartbeat(), -1, cfg, logging.getLogger("micro"))  # type: ignore[arg-type]
-    worker = SyncWorker(hello, cfg, [listener], logging.getLogger("micro"), ctx)
-    builder = worker._builders.get(0)
-    if builder is None:
-        from pronghorn.wsgi.environ import EnvironBuilder
-        builder = EnvironBuilder(("127.0.0.1", 8000), "http", worker.errors, False, False,
-                                 worker.forwarded)
-    proto = HTTPProtocol(worker, builder)
+    ctx = WorkerContext(1, os.getppid(), _Heartbeat(), -1, cfg, logging.getLogger("micro"))  # type: ignore[arg-type]  # a stand-in heartbeat
+    calls = sync.InlineCalls()
+    worker = LoopWorker(hello, cfg, [listener], logging.getLogger("micro"), ctx, calls)
+    calls.start(worker)
+    proto = HTTPProtocol(worker, worker.cycle.builder(("127.0.0.1", 8000), False))
     transport = _Transport()
-    proto.connection_made(transport)  # type: ignore[arg-type]
+    proto.connection_made(transport)  # type: ignore[arg-type]  # a stand-in transport
     return worker, proto, transport
 
 
@@ -94,7 +92,7 @@ def run(count: int) -> float:
         for done in range(0, requests, TURN):
             for _ in range(min(TURN, requests - done)):
                 feed(REQUEST)
-            worker.loop.run_until_complete(sync.sleep(worker.loop, 0))
+            worker.loop.run_until_complete(asyncio.sleep(0))
 
     turns(1000)
     start = time.perf_counter()

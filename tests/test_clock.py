@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from email.utils import formatdate
 
-from pronghorn.workers.clock import DateCache, http_date
+from pronghorn.cycle.clock import DateCache, http_date
 
 
 def test_http_date_matches_the_standard_library() -> None:
@@ -22,7 +22,7 @@ def test_the_cache_gives_the_current_second() -> None:
 
 
 def test_the_cache_follows_the_wall_clock_forward_and_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import pronghorn.workers.clock as clock
+    import pronghorn.cycle.clock as clock
 
     now = [784111777.2]
     monkeypatch.setattr(clock.time, "time", lambda: now[0])

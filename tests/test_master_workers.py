@@ -3,7 +3,6 @@ and max-requests recycling, HUP, TTIN and TTOU under keep-alive load without one
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -209,29 +208,16 @@ def test_wrk_sees_no_socket_error_and_no_non_2xx(start_server) -> None:  # type:
 
 # -- what the master loads before forking --------------------------------------------------------------
 
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
-def test_a_gthread_master_loads_the_event_loop_before_forking_but_not_the_app(  # type: ignore[no-untyped-def]
-        start_server, tmp_path: Path, loop: str) -> None:
-    """The workers then share the loop's modules and OpenSSL's setup with the master instead of
-    each doing it again (about 5 MiB of every worker's resident set)."""
+def test_the_master_loads_the_event_loop_before_forking_but_not_the_app(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path, loop: str, worker_class: str) -> None:
+    """The sync and gthread workers run on uvloop (asyncio without it): the workers then share the
+    loop's modules and OpenSSL's setup with the master instead of each doing it again (about 5 MiB
+    of every worker's resident set)."""
     conf, master_modules = master_modules_config(tmp_path, ("asyncio", "ssl", "uvloop", "master_app"))
-    server, (address,) = start_server(APP, "-k", "gthread", "-c", str(conf),
+    server, (address,) = start_server(APP, "-k", worker_class, "-c", str(conf),
                                       env=_loop_env(loop, tmp_path))
     assert get(address, "/").status == 200
     assert master_modules() == {
         "asyncio": True, "ssl": True, "uvloop": loop == "uvloop", "master_app": False}
-
-
-def test_the_sync_worker_on_plain_http_imports_no_asyncio_and_no_ssl(  # type: ignore[no-untyped-def]
-        start_server, tmp_path: Path) -> None:
-    """It runs on pronghorn's own epoll loop: neither it nor its master imports asyncio, uvloop or
-    ssl, about 9.5 MiB of a worker's resident set."""
-    names = ("asyncio", "ssl", "uvloop")
-    report = tmp_path / "worker-modules.json"
-    conf, master_modules = master_modules_config(tmp_path, names, worker_report=report)
-    server, (address,) = start_server(APP, "-k", "sync", "-c", str(conf))
-    assert get(address, "/").status == 200
-    poll(report.exists, "the post_request hook's report", server=server)
-    nothing = {name: False for name in names}
-    assert master_modules() == nothing
-    assert json.loads(report.read_text()) == nothing

@@ -184,7 +184,7 @@ class Arbiter:
                 raise HaltServer(f"Cannot write the pidfile: {exc}") from None
         self._open_listeners()
         log.info("Using worker: %s", cfg.worker_class)
-        preload_in_master(cfg.worker_class, tls_enabled(cfg))
+        preload_in_master(cfg.worker_class)
         self._install_signals()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
@@ -361,7 +361,7 @@ class Arbiter:
 
     def _switch_worker_class(self, canonical: str, tls: bool) -> None:
         self.log.info("Using worker: %s", canonical)
-        preload_in_master(canonical, tls)
+        preload_in_master(canonical)
         if canonical == "gevent" and "ssl" in sys.modules:
             # This master imported ssl for the previous class; gevent patches it late, with a
             # warning, in each new worker. A fresh master (USR2, or a restart) has no such history.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import select
 from types import ModuleType
 
 #: Our worker classes and the modules that implement them.
@@ -81,21 +80,21 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
     return canonical
 
 
-def runs_on_uvloop(canonical: str, tls: bool) -> bool:
-    """Whether the workers of this class run on uvloop (asyncio's own loop without it): gthread
-    always, sync with TLS or where there is no epoll. The sync worker otherwise runs on its own
-    epoll loop (workers/epoll_loop.py), gevent on its hub."""
-    return canonical == "gthread" or (canonical == "sync" and (tls or not hasattr(select, "epoll")))
+def runs_on_uvloop(canonical: str) -> bool:
+    """Whether the workers of this class run on uvloop (asyncio's own loop without it): sync and
+    gthread (workers/aio.py); gevent runs on its hub. Asked by the master (what to preload) and
+    by nothing else: the worker classes' modules say it themselves by what they import."""
+    return canonical in ("sync", "gthread")
 
 
-def preload_in_master(canonical: str, tls: bool) -> None:
+def preload_in_master(canonical: str) -> None:
     """Import, in the master, the libraries the workers of this class will import anyway.
     Importing uvloop (and asyncio) loads and initialises OpenSSL through ``ssl``: done once in the
     master, every worker shares those pages instead of touching them again, about 5 MiB of each
-    worker's resident set on Linux. Only for the classes on uvloop: the sync worker's epoll loop
-    needs none of them, and gevent has to patch ``ssl`` and ``socket`` in the worker before they
-    are imported. uvloop is optional: without it the workers run on asyncio."""
-    if not runs_on_uvloop(canonical, tls):
+    worker's resident set on Linux. Not for gevent, which has to patch ``ssl`` and ``socket`` in
+    the worker before they are imported. uvloop is optional: without it the workers run on
+    asyncio."""
+    if not runs_on_uvloop(canonical):
         return
     for name in ("asyncio", "uvloop"):
         try:

@@ -12,9 +12,8 @@ import random
 import signal
 import socket
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from ..http import Limits
 from ..master.heartbeat import READY, RETIRING, Heartbeat
 
 
@@ -114,70 +113,7 @@ class WorkerContext:
         self.hooks.call("worker_int", self)
 
 
-class HookRequest:
-    """The ``req`` that pre_request/post_request hooks receive, shaped like Gunicorn's."""
-
-    __slots__ = ("method", "uri", "path", "query", "version", "headers", "remote_addr")
-
-    def __init__(self, request: Any, peer: Any) -> None:
-        self.method = request.method
-        self.uri = request.target.decode("latin-1")
-        self.path = request.path.decode("latin-1")
-        self.query = request.query.decode("latin-1")
-        self.version = request.version
-        self.headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in request.headers]
-        self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
-
-
-class HookResponse:
-    """The ``resp`` that post_request hooks receive."""
-
-    __slots__ = ("status", "status_code", "headers", "sent")
-
-    def __init__(self, status: str | None, headers: list[tuple[str, str]] | None, status_code: int,
-                 sent: int) -> None:
-        self.status = status
-        self.status_code = status_code
-        self.headers = headers or []
-        self.sent = sent
-
-
 # -- small things every worker class needs ---------------------------------------------------------
-
-def limits_from(cfg: Any) -> Limits:
-    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
-    return Limits(
-        request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
-        request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
-    ).normalized()
-
-
-# The iterators of list and tuple: a body behind one is in memory already.
-_SEQUENCE_ITERATORS = (type(iter([])), type(iter(())))
-
-
-def body_pieces(result: Any) -> "list[bytes] | tuple[bytes, ...] | Iterator[bytes]":
-    """The app's response iterable as the server writes it: a list or tuple as it is; an iterator
-    over one drained into a list, since its pieces are all in memory already (Django's HttpResponse
-    iterates over its list of content), so it goes out whole, in one write, like a list; anything
-    else as its iterator, to be streamed piece by piece. Raises what the app's __iter__ raises."""
-    if type(result) is list or type(result) is tuple:
-        return result
-    pieces = iter(result)
-    if type(pieces) in _SEQUENCE_ITERATORS:
-        return list(pieces)
-    return pieces
-
-
-def close_iterable(result: Any, log: logging.Logger) -> None:
-    """PEP 3333: the server calls the response iterable's close(), whatever happened."""
-    close = getattr(result, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            log.exception("Error closing the response iterable")
-
 
 def server_address(sock: socket.socket) -> Any:
     """A listener's address (SERVER_NAME/SERVER_PORT when a request has no Host)."""

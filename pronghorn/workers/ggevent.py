@@ -12,15 +12,14 @@ Each listening socket gets an accepting greenlet that spawns connections into a 
 wait in the kernel's listen queue. A connection's greenlet reads and writes its non-blocking socket
 itself and, when the socket is not ready, waits on one libev watcher per direction in the hub
 (gevent's own socket methods would arm a Timeout and raise EWOULDBLOCK on each wait: a third of the
-worker's time). It feeds the same sans-IO HTTPConnection as every other worker class: the HTTP rules
-are identical. Writes wait for the client as long as it takes: backpressure for free.
+worker's time). It feeds the shared connection policy and runs the shared request cycle
+(pronghorn/cycle), as every worker class does: the HTTP rules are identical. Its writes block (the
+greenlet yields), so a streamed body never has to wait any other way.
 
-Read deadlines (``--keep-alive`` between requests, ``--header-timeout`` for a head, 408, or a stalled
-body) are not a timer per wait but a field of the connection: a sweep in the hub, every
-``SWEEP_INTERVAL``, throws ``socket.timeout`` into each greenlet still reading past its deadline.
-The sweep runs in the hub, so it sees the greenlet's state as it is (the greenlet is not running),
-and a deadline is kept to within the interval. TLS connections read through gevent's SSL socket
-and take the same sweep.
+Deadlines are not a timer per wait but the policy's: a sweep in the hub, every ``SWEEP_INTERVAL``,
+throws into each greenlet still waiting past its deadline — ``socket.timeout`` into a read
+(``--keep-alive``, ``--header-timeout``), ``_Dropped`` into a write that has made no progress for
+``--write-timeout``. The sweep runs in the hub, so it sees each greenlet's state as it is.
 
 ``--timeout`` watches the hub: a greenlet ticks the heartbeat, so an app that computes without
 yielding (or blocks in C code) for longer stops the ticks and the master replaces the worker. A
@@ -35,35 +34,24 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 import _socket  # the unpatched socket type: the worker waits on its descriptors itself
 
 from gevent import getcurrent  # gevent itself may load before patching; patch_all comes from it
 
-from .. import SERVER_SOFTWARE
-from ..http import (
-    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
-    ResponseFramer, error_response,
+from ..cycle.connection import (
+    BODY_DONE, CLOSE, IDLE, IDLE_OVER, READ, READY, REFUSE, ConnectionPolicy, UnsentOutput,
 )
-from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
-from ..logs import request_logger
+from ..cycle.request import Job, RequestCycle, Wait
+from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
-from ..trust import matcher
-from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
+from ..wsgi.body import DeferredInput
 from ..wsgi.environ import EnvironBuilder
-from ..wsgi.errors_stream import ErrorStream
-from ..wsgi.exchange import Exchange
-from ..wsgi.file_wrapper import FileWrapper
-from ..wsgi.forwarded import ForwardedPolicy
-from .base import (HookRequest, HookResponse, WorkerContext, body_pieces, close_iterable,
-                   limits_from, server_address)
-from .clock import DateCache
+from .base import WorkerContext, server_address
 
-SERVER = SERVER_SOFTWARE.encode()
 READ_SIZE = 256 * 1024
-GRACEFUL_IDLE = 1.0  # as the sync worker: idle keep-alive connections close this soon after TERM
-SWEEP_INTERVAL = 0.25  # how often read deadlines are checked: how late a 408 or an idle close may be
+SWEEP_INTERVAL = 0.25  # how often deadlines are checked: how late a 408 or an idle close may be
 ACCEPT_BURST = 100  # connections accepted per wake-up with one worker (as gevent's StreamServer)
 ACCEPT_ERROR_DELAY = 0.1  # out of descriptors, say: wait before accepting again, do not spin
 
@@ -82,39 +70,23 @@ def prepare_process() -> None:
     monkey.patch_all()
 
 
-class _Closed(Exception):
-    """The connection is over (the client left, or we refused it)."""
+class _Dropped(Exception):
+    """Thrown into a greenlet whose write has made no progress for too long."""
 
 
 class GeventWorker:
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext) -> None:
-        self.app = app
         self.cfg = cfg
         self.listeners = listeners
         self.log = log
         self.ctx = ctx
-        self.hooks = ctx.hooks
-        self._pre_request_hook = self.hooks.has("pre_request")
-        self._post_request_hook = self.hooks.has("post_request")
-        self._request_log = request_logger()
-        self.limits = limits_from(cfg)
-        self.dates = DateCache()
-        self.errors = ErrorStream(log)
-        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
-        self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
-        self.proxy_allowed = matcher(cfg.proxy_allow_ips)
+        self.cycle = RequestCycle(app, cfg, ctx, log, multithread=True)
         self.ssl_context = ctx.ssl_context
         self.closing = False
-        self.closing_at = 0.0
         self.accepting: list[Any] = []
-        self.connections: set[_Connection] = set()  # the ones alive, for the deadline sweep
-        # greenlet → (its request, the peer, its response's framer): for the abort log (made only
-        # then), and for a TERM that arrives before the response head is out (it can say "close").
-        self.in_flight: dict[Any, tuple[Request, Any, ResponseFramer]] = {}
-        ctx.describe_current = lambda: "; ".join(
-            f"{r.method} {r.target[:200].decode('latin-1')} from {p}"
-            for r, p, _ in list(self.in_flight.values()))
+        self.connections: set[_Connection] = set()  # the ones alive, for the sweep
+        self.unsent = UnsentOutput(cfg.max_unsent_bytes)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -125,14 +97,11 @@ class GeventWorker:
 
         hub = self.hub = gevent.get_hub()
         self._pool = Pool(self.cfg.worker_connections)
-        multiprocess = self.cfg.workers > 1
-        scheme = "https" if self.ssl_context is not None else "http"
         # One connection per wake-up with several workers, so the workers woken together share
         # new clients rather than the first taking a burst of them.
-        burst = 1 if multiprocess else ACCEPT_BURST
+        burst = 1 if self.cfg.workers > 1 else ACCEPT_BURST
         for listener in self.listeners:
-            builder = EnvironBuilder(server_address(listener), scheme, self.errors, multiprocess,
-                                     True, self.forwarded)
+            builder = self.cycle.builder(server_address(listener), self.ssl_context is not None)
             # Our own copy of the master's descriptor, so that closing it leaves the master's.
             sock = _socket.socket(listener.family, listener.type, listener.proto,
                                   fileno=os.dup(listener.fileno()))
@@ -140,10 +109,9 @@ class GeventWorker:
             self.accepting.append(gevent.spawn(self._accept, sock, builder, burst))
         stopped = Event()
         self._stopped = stopped
-        # Plain Python handlers, as in the sync worker: they run between bytecodes, so a TERM that
-        # arrives while the app makes a response reaches that response before its head is written
-        # (a gevent.signal_handler callback waits its turn in the hub, and could come too late to
-        # say "Connection: close"). The rest of the stop runs from the hub.
+        # Plain Python handlers, as in the other workers: they run between bytecodes, so a TERM
+        # that arrives while the app makes a response reaches that response before its head is
+        # written. The rest of the stop runs from the hub.
         self._run_in_hub = hub.loop.run_callback_threadsafe
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._on_signal)
@@ -160,6 +128,8 @@ class GeventWorker:
             self._pool.join(timeout=self.cfg.graceful_timeout)
         self._pool.kill(block=True, timeout=1)
         sweeper.stop()
+        if self.cycle.request_log is not None:
+            self.cycle.request_log.flush()
 
     def _accept(self, sock: Any, builder: EnvironBuilder, burst: int) -> None:
         """Accept connections off one listener while the pool has room; each gets a greenlet."""
@@ -199,9 +169,7 @@ class GeventWorker:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
-            for _, _, framer in list(self.in_flight.values()):
-                if not framer.status_code:
-                    framer.keep_alive = False  # its head is not out yet: it can say close
+            self.cycle.close_after_current()
         self._run_in_hub(lambda: self._on_stop_signal(signum))
 
     def _on_stop_signal(self, signum: int) -> None:
@@ -213,25 +181,22 @@ class GeventWorker:
             self._graceful = False
         if not self.closing:
             self.closing = True
-            self.closing_at = time.monotonic()
+            self.cycle.closing = True
             for accepting in self.accepting:
                 accepting.kill(block=False)  # stop accepting; the listening descriptor copy closes
             # Idle connections have GRACEFUL_IDLE to live from now: the next sweeps see to it.
         self._stopped.set()
 
     def _sweep(self) -> None:
-        """Runs in the hub: throw socket.timeout into each connection reading past its deadline."""
+        """Runs in the hub: throw into each greenlet waiting past its deadline."""
         now = time.monotonic()
-        grace = self.closing_at + GRACEFUL_IDLE if self.closing else now + 3600.0
-        late = [c for c in self.connections
-                if c.read_deadline and (now >= c.read_deadline or (c.idle and now >= grace))]
+        late = [c for c in self.connections if c.late(now)]
         for connection in late:
             # Throwing runs that greenlet until it waits again, which may change another's state:
             # look again, as at first.
-            deadline = connection.read_deadline
-            if (deadline and (now >= deadline or (connection.idle and now >= grace))
-                    and not connection.input_waiting()):
-                connection.greenlet.throw(socket.timeout("timed out"))
+            if connection.late(now) and not (connection.reading and connection.input_waiting()):
+                connection.greenlet.throw(
+                    socket.timeout("timed out") if connection.reading else _Dropped())
 
     def _tick(self) -> None:
         import gevent
@@ -244,6 +209,28 @@ class GeventWorker:
                 self._on_stop_signal(signal.SIGTERM)
                 return
             gevent.sleep(interval)
+
+    def output_held(self, keep: "_Connection | None") -> bool:
+        """--max-unsent-bytes: drop the stalest holders when the worker holds too much (never
+        keep, which has just written). Whether any is to be dropped."""
+        dropped = self.unsent.to_drop(keep.policy if keep is not None else None)
+        for other in dropped:
+            if not other.dropping:
+                other.dropping = "--max-unsent-bytes is reached"
+                # From the hub, and only if it still waits to write then: thrown anywhere else,
+                # the exception would land in the app's code.
+                self.hub.loop.run_callback(other.throw_if_writing)
+        return bool(dropped)
+
+    def room_for_a_response(self) -> None:
+        """Before a greenlet calls the app: while the worker holds more than --max-unsent-bytes
+        for clients that do not read, let the drops run first. Every connection's greenlet calls
+        the app at once, so without this the responses of a burst would all be made (and held)
+        before the first drop could free one."""
+        import gevent
+
+        while self.unsent.total > self.unsent.limit and self.output_held(None):
+            gevent.sleep(0)
 
     # -- one connection ---------------------------------------------------------------------------------
 
@@ -259,29 +246,16 @@ class GeventWorker:
         self.connections.add(connection)
         try:
             connection.run()
-        except _Closed:
-            pass
         except OSError:
             pass  # the client went away: nothing to answer
         finally:
             self.connections.discard(connection)
-            self.in_flight.pop(connection.greenlet, None)
             connection.close()
-
-    def done(self, request: Request, environ: dict[str, Any], exchange: Exchange, peer: Any,
-             started: float) -> None:
-        if self._request_log is not None:
-            self._request_log(request, environ, exchange, time.perf_counter() - started)
-        if self._post_request_hook:
-            framer = exchange.framer
-            self.hooks.call("post_request", self.ctx, HookRequest(request, peer), environ,
-                            HookResponse(exchange.status, exchange.headers, framer.status_code,
-                                         framer.sent))
-        self.ctx.request_finished()
 
 
 class _Connection:
-    """Reads requests off one socket and answers them, in its own greenlet."""
+    """Reads requests off one socket and answers them, in its own greenlet; the request cycle's
+    Channel for them."""
 
     def __init__(self, worker: GeventWorker, sock: Any, peer: Any,
                  builder: EnvironBuilder) -> None:
@@ -289,16 +263,19 @@ class _Connection:
         self.hub = worker.hub
         self.sock = sock  # a non-blocking _socket.socket; gevent's SSL socket once TLS is up
         self.fd = sock.fileno()
-        self.peer = peer
         self.builder = builder
-        self.conn = HTTPConnection(worker.limits)
         self.tls = False
         self.greenlet = getcurrent()
         self.readable = self.hub.loop.io(self.fd, 1)
         self.writable: Any = None  # made on the first write that has to wait
-        # While this greenlet waits to read: when the sweep is to throw socket.timeout into it.
-        self.read_deadline = 0.0
-        self.idle = False  # the wait is between requests (a TERM shortens it)
+        self.policy = ConnectionPolicy(worker.cycle, builder, peer, time.monotonic(), self._send,
+                                       defer_continue=True)
+        self.body_error: HTTPError | None = None
+        self.closed = False
+        self.reading = False  # waiting in a read (the sweep checks its deadline)
+        self.writing = False  # waiting to write (the sweep checks its progress)
+        self.dropping = ""  # why the connection is dropped while a write waits
+        self.keep_alive = False  # what the response just completed said
 
     def close(self) -> None:
         self.readable.close()
@@ -309,47 +286,42 @@ class _Connection:
         except OSError:
             pass
 
+    def throw_if_writing(self) -> None:
+        if self.writing:
+            self.greenlet.throw(_Dropped())
+
+    def late(self, now: float) -> bool:
+        if self.reading:
+            deadline = self.policy.read_deadline()
+            return bool(deadline) and now >= deadline
+        return self.writing and self.policy.write_stalled(now)
+
     # -- reading --------------------------------------------------------------------------------------
 
-    def _recv(self, deadline: float, wait_first: bool = False) -> bytes:
-        """The client's next bytes (b"" when it has finished sending); socket.timeout once
-        ``deadline`` passes. ``wait_first`` skips the read that would only find nothing yet (the
-        next request right after a response)."""
-        if self.tls:
-            return self._recv_tls(deadline)
+    def _recv(self, wait_first: bool = False) -> bytes:
+        """The client's next bytes (b"" when it has finished sending); socket.timeout once the
+        policy's read deadline passes (the sweep throws it). ``wait_first`` skips the read that
+        would only find nothing yet (the next request right after a response)."""
         sock = self.sock
-        if not wait_first:
-            try:
-                return sock.recv(READ_SIZE)
-            except BlockingIOError:
-                pass
-            except ConnectionResetError:
-                return b""
-        while True:
-            if time.monotonic() >= deadline:
-                raise socket.timeout("timed out")
-            self.read_deadline = deadline
-            try:
-                self.hub.wait(self.readable)
-            finally:
-                self.read_deadline = 0.0
-            try:
-                return sock.recv(READ_SIZE)
-            except BlockingIOError:
-                continue  # woken, and another reader was faster (cannot happen; harmless)
-            except ConnectionResetError:
-                return b""
-
-    def _recv_tls(self, deadline: float) -> bytes:
-        if time.monotonic() >= deadline:
-            raise socket.timeout("timed out")
-        self.read_deadline = deadline  # gevent's SSL socket waits inside recv; the sweep ends it
+        self.reading = True
         try:
-            return self.sock.recv(READ_SIZE)
+            if self.tls:
+                return sock.recv(READ_SIZE)  # gevent's SSL socket waits inside; the sweep ends it
+            if not wait_first:
+                try:
+                    return sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    pass
+            while True:
+                self.hub.wait(self.readable)
+                try:
+                    return sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    continue  # woken, and another reader was faster (cannot happen; harmless)
         except ConnectionResetError:
             return b""
         finally:
-            self.read_deadline = 0.0
+            self.reading = False
 
     def input_waiting(self) -> bool:
         """Whether the client's next bytes are already here, unread: the sweep may run before the
@@ -360,255 +332,180 @@ class _Connection:
         poller.register(self.fd, 1)  # POLLIN
         return bool(poller.poll(0))
 
-    def _read_more(self, deadline: float, what: str) -> None:
-        """More bytes of a request under way, or 408 at the head's/body's deadline."""
-        try:
-            data = self._recv(deadline)
-        except socket.timeout:
-            self.refuse(408, f"{what} not received in time")
-        self.conn.receive_data(data)
-
-    def _wait_for_request(self, first: bool) -> bytes | None:
-        """Idle on keep-alive until the next request begins: its first bytes (b"" if the client
-        closed), or None when the wait is over (--keep-alive, or soon after TERM)."""
-        limit = self.worker.cfg.keepalive
-        if self.worker.closing:
-            limit = min(limit, GRACEFUL_IDLE)
-        self.idle = True
-        try:
-            return self._recv(time.monotonic() + limit, wait_first=not first)
-        except socket.timeout:
-            return None
-        finally:
-            self.idle = False
+    def _next_step(self, wait_first: bool) -> int:
+        """Read and feed the policy until it has something to say."""
+        policy = self.policy
+        while True:
+            try:
+                data = self._recv(wait_first)
+            except socket.timeout:
+                step = policy.expired(time.monotonic())
+            else:
+                step = policy.feed(data, time.monotonic())
+            wait_first = False
+            if step != READ:
+                return step
 
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> None:
         worker = self.worker
-        if worker.ssl_context is not None:
-            self._handshake()
-        if worker.proxy_mode is not None:
-            self._read_proxy_header()
-        conn = self.conn
-        header_timeout = worker.cfg.header_timeout
-        first = True
-        while True:
-            whole = None
-            if conn.idle:
-                data = self._wait_for_request(first)
-                if data is None:
-                    return
-                # A keep-alive client repeating a request it made before: nothing to parse.
-                whole = conn.receive_repeated_request(data)
-                if whole is None:
-                    conn.receive_data(data)
-            first = False
-            deadline = time.monotonic() + header_timeout
-            body: Any
-            if whole is not None:
-                request, received = whole
-                body = BodyBuffer.holding(received).as_input() if received else empty_input()
-            else:
-                request = self._next(deadline, "request head")
-                if request is None:
-                    return
-                assert isinstance(request, Request)
-                if request.has_body and request.expect_continue:
-                    body = DeferredInput(self._fetch_deferred_body)
-                elif request.has_body:
-                    try:
-                        body = self._read_body(time.monotonic() + header_timeout).as_input()
-                    except HTTPError as exc:
-                        self.refuse(exc.status, exc.reason)
-                else:
-                    if self._next(deadline, "request head") is not END_OF_MESSAGE:
-                        raise _Closed()
-                    body = empty_input()
-            keep_alive = self._respond(request, body)
-            if isinstance(body, DeferredInput) and not body.consumed:
-                keep_alive = False  # the unread body must never be parsed as a request
-            if not keep_alive:
-                return
-            conn.start_next_cycle()
-
-    def _next(self, deadline: float, what: str) -> Any:
-        conn = self.conn
-        while True:
-            try:
-                event = conn.next_event()
-            except HTTPError as exc:
-                self.refuse(exc.status, exc.reason)
-            if event is NEED_DATA:
-                if conn.at_eof:
-                    return None
-                self._read_more(deadline, what)
-                continue
-            if event is PAUSED:
-                raise _Closed()  # cannot happen: we answer before asking for more
-            return event
-
-    def _fetch_deferred_body(self) -> BodyBuffer:
-        """The app asked for a body that waits for our word (Expect: 100-continue): give it, then
-        read it. A bad body is an OSError to the app (as a broken connection would be) and its
-        4xx goes to the client once the app returns."""
-        try:
-            return self._read_body(time.monotonic() + self.worker.cfg.header_timeout,
-                                   send_continue=True)
-        except HTTPError as exc:
-            self.body_error = exc
-            raise OSError(f"invalid request body: {exc.reason}") from None
-
-    def _read_body(self, deadline: float, send_continue: bool = False) -> BodyBuffer:
-        if send_continue:
-            self.sock.sendall(CONTINUE)
-        body = BodyBuffer()
-        while True:
-            event = self._next_body_event(deadline)
-            if event is END_OF_MESSAGE:
-                return body
-            body.write(event.data)
-            deadline = time.monotonic() + self.worker.cfg.header_timeout  # it is still arriving
-
-    def _next_body_event(self, deadline: float) -> Any:
-        conn = self.conn
-        while True:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                if conn.at_eof:
-                    raise HTTPError(400, "incomplete request body")
-                try:
-                    data = self._recv(deadline)
-                except socket.timeout:
-                    raise HTTPError(408, "request body stalled") from None
-                conn.receive_data(data)
-                continue
-            if event is END_OF_MESSAGE or event.__class__ is Data:
-                return event
-            raise HTTPError(400, "unexpected event in a request body")
-
-    body_error: HTTPError | None = None
-
-    # -- answering ---------------------------------------------------------------------------------------
-
-    def _respond(self, request: Request, body: Any) -> bool:
-        """Call the app and send its response; whether the connection may carry another request."""
-        worker = self.worker
-        peer = self.peer
-        started = time.perf_counter()
-        try:
-            environ = self.builder.build(request, body, peer)
-        except HTTPError as exc:  # what a trusted proxy said does not add up
-            self.refuse(exc.status, exc.reason)
-        framer = ResponseFramer(request.version, request.keep_alive and not worker.closing,
-                                request.method == "HEAD")
-        exchange = Exchange(framer, self._send, worker.dates.get(), SERVER)
-        me = getcurrent()
-        worker.in_flight[me] = (request, peer, framer)
-        if worker._pre_request_hook:
-            worker.hooks.call("pre_request", worker.ctx, HookRequest(request, peer))
-        result: Any = None
-        try:
-            try:
-                result = worker.app(environ, exchange.start_response)
-                self._send_body(exchange, result,
-                                result if type(result) is list else body_pieces(result))
-            finally:
-                if result is not None:
-                    close_iterable(result, worker.log)
-        except _Closed:  # the client went away while we wrote: nothing more to say to it
-            raise
-        except Exception:  # the app's own errors, OSErrors included (a missing file is a 500)
-            worker.log.exception("Error handling request %s", request.target.decode("latin-1"))
-            if self.body_error is not None:
-                self.refuse(self.body_error.status, self.body_error.reason)
-            if exchange.head_sent:
-                raise _Closed() from None
-            self.refuse(500, "the application raised an error", log=False)
-        finally:
-            worker.in_flight.pop(me, None)
-            worker.done(request, environ, exchange, peer, started)
-        return framer.keep_alive
-
-    def _send_body(self, exchange: Exchange, result: Any, pieces: Any) -> None:
-        framer = exchange.framer
-        send = self._send
-        if type(pieces) is list or type(pieces) is tuple:
-            send(exchange.whole(pieces))
+        policy = self.policy
+        if worker.ssl_context is not None and not self._handshake():
             return
-        if isinstance(result, FileWrapper) and not exchange.head_sent and not self.tls:
-            where = result.sendfile_range()
-            if where is not None:
-                fd, offset, count = where
-                send(exchange.head_bytes(count))
-                self._send_file(fd, offset, framer.reserve(count))
-                send(framer.end())
+        if policy.start() == CLOSE:
+            return
+        step = self._next_step(wait_first=False)
+        while not self.closed:
+            if step == READY:
+                if not self._respond():
+                    return
+                step = policy.pull(time.monotonic()) if policy.input_left else READ
+                if step == READ:
+                    step = self._next_step(wait_first=True)
+            elif step == REFUSE:
+                status, reason = policy.refusal
+                self.refuse(status, reason)
+            else:  # CLOSE, IDLE_OVER (a keep-alive wait that ended), and what cannot happen here
                 return
-        for piece in pieces:
-            exchange.write_piece(piece)
-        send((b"" if exchange.head_sent else exchange.head_bytes()) + framer.end())
 
-    def _send_file(self, fd: int, offset: int, count: int) -> None:
-        out = self.fd
+    def _respond(self) -> bool:
+        """Call the app and send its response; whether the connection carries another request."""
+        policy = self.policy
+        assert policy.request is not None
+        body: Any = policy.body if policy.body is not None else DeferredInput(self._fetch_body)
+        self.keep_alive = False
+        self.worker.room_for_a_response()
+        stream = self.worker.cycle.run(Job(policy.request, body, self, self.builder, policy.peer))
+        if stream is not None:
+            for _ in stream:  # (never waits: this channel's writes block, and it never backlogs)
+                pass
+        self.worker.ctx.request_finished()
+        return not self.closed and policy.response_done(self.keep_alive, time.monotonic())
+
+    def _fetch_body(self) -> Any:
+        """The app asked for a body that waits for our word (Expect: 100-continue): say it, then
+        read the body. A bad body is an OSError to the app (as a broken connection would be) and
+        its 4xx goes to the client once the app returns."""
+        policy = self.policy
+        if not policy.want_body(time.monotonic()):
+            while self._next_step(wait_first=False) != BODY_DONE:
+                pass
+        try:
+            return policy.deferred_result()
+        except OSError:
+            self.body_error = policy.body_error
+            raise
+
+    # -- the request cycle's Channel ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._send(data)
+
+    def complete(self, data: bytes, keep_alive: bool) -> None:
+        if data:
+            self._send(data)
+        self.keep_alive = keep_alive
+
+    def backlogged(self) -> bool:
+        return False  # writes wait for the client themselves
+
+    def gone(self) -> bool:
+        return self.closed
+
+    def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        if log:
+            self.worker.log.debug("Refused request from %s: %d %s", self.policy.peer, status,
+                                  reason)
+        self._send(self.worker.cycle.error_page(status, reason))
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def can_sendfile(self) -> bool:
+        return not self.tls and not self.closed  # (with TLS the bytes go through the TLS layer)
+
+    def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
         sent_total = 0
-        while sent_total < count:
+        while sent_total < count and not self.closed:
             try:
-                sent = os.sendfile(out, fd, offset + sent_total, count - sent_total)
+                sent = os.sendfile(self.fd, fd, offset + sent_total, count - sent_total)
             except BlockingIOError:
-                self._wait_writable()  # no deadline on writes, as for _send
+                self._wait_writable(count - sent_total)
                 continue
             except OSError:
-                raise _Closed() from None  # the client went away
+                self.closed = True  # the client went away
+                break
             if sent == 0:
-                raise _Closed()  # the file shrank under us: the framing promised bytes we lack
+                break
             sent_total += sent
+        self._progress(0)
+        return sent_total
+        yield  # (a generator, as the Channel's sendfile is; it never has to yield here)
+
+    # -- writing ------------------------------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
-        """Bytes to the client, waiting (yielding) while it reads slowly. Writes have no deadline,
-        as in the sync worker. A client that went away ends the connection (_Closed), never as an
-        error of the app's."""
+        """Bytes to the client, waiting (yielding) while it reads slowly, up to --write-timeout
+        without progress. A client that went away closes the connection, never as an error of the
+        app's: the cycle sees gone() and stops."""
+        if self.closed:
+            return
         if self.tls:
             try:
                 self.sock.sendall(data)
             except OSError:
-                raise _Closed() from None
+                self.closed = True
             return
         try:
             sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError:
-            raise _Closed() from None
+            self.closed = True
+            return
         if sent < len(data):
             self._send_rest(memoryview(data)[sent:])
 
     def _send_rest(self, rest: memoryview) -> None:
-        while rest:
-            self._wait_writable()
-            try:
-                rest = rest[self.sock.send(rest):]
-            except BlockingIOError:
-                continue
-            except OSError:
-                raise _Closed() from None
+        try:
+            while rest and not self.closed:
+                self._wait_writable(len(rest))
+                try:
+                    rest = rest[self.sock.send(rest):]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self.closed = True
+        except _Dropped:
+            why = self.dropping or f"no write progress for {self.worker.cfg.write_timeout:g} s"
+            self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
+                                    "(%d bytes unsent)", self.policy.peer, why, len(rest))
+            self.closed = True
+        finally:
+            self._progress(0)
 
-    def _wait_writable(self) -> None:
+    def _wait_writable(self, unsent: int) -> None:
+        if self.dropping:
+            raise _Dropped()
+        self._progress(unsent)
+        self.worker.output_held(self)
         if self.writable is None:
             self.writable = self.hub.loop.io(self.fd, 2)
-        self.hub.wait(self.writable)
-
-    def refuse(self, status: int, reason: str, log: bool = True) -> None:
-        if log:
-            self.worker.log.debug("Refused request from %s: %d %s", self.peer, status, reason)
+        self.writing = True
         try:
-            self._send(error_response(status, reason, self.worker.dates.get(), SERVER))
-        except _Closed:
-            pass
-        raise _Closed()
+            self.hub.wait(self.writable)
+        finally:
+            self.writing = False
+
+    def _progress(self, unsent: int) -> None:
+        self.worker.unsent.note(self.policy, self, unsent, time.monotonic())
 
     # -- before HTTP ---------------------------------------------------------------------------------
 
-    def _handshake(self) -> None:
+    def _handshake(self) -> bool:
         context = self.worker.ssl_context
         cfg = self.worker.cfg
         # gevent's SSL socket does the handshake and the TLS records; it needs gevent's socket.
@@ -619,36 +516,10 @@ class _Connection:
         try:
             self.sock = context.wrap_socket(plain, server_side=True)
         except (OSError, ValueError):
-            raise _Closed() from None  # plain HTTP, a scanner, a slow or failed handshake: close
+            return False  # plain HTTP, a scanner, a slow or failed handshake: close
         self.sock.settimeout(None)  # from here the sweep keeps the read deadlines
         self.tls = True
-
-    def _read_proxy_header(self) -> None:
-        worker = self.worker
-        if not worker.proxy_allowed(self.peer if self.peer is not None else ""):
-            worker.log.debug("Closed a connection from %s: not in --proxy-allow-from", self.peer)
-            raise _Closed()
-        received = b""
-        deadline = time.monotonic() + worker.cfg.header_timeout
-        while True:
-            try:
-                header = parse_proxy_header(received, worker.proxy_mode or "auto")
-            except ProxyProtocolError as exc:
-                self.refuse(400, str(exc))
-            if header is not None:
-                break
-            try:
-                data = self._recv(deadline)
-            except socket.timeout:
-                data = b""
-            if not data:
-                raise _Closed()
-            received += data
-        if header.source is not None:
-            self.peer = header.source
-        rest = received[header.consumed:]
-        if rest:
-            self.conn.receive_data(rest)
+        return True
 
 
 def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],

@@ -11,6 +11,12 @@ from typing import Any, Callable
 from ..http import HTTPError, ResponseFramer
 
 
+# A body the app gave whole but larger than this is written behind its head rather than copied into
+# one buffer with it: one system call more, instead of a second copy of a large body in memory
+# while the client takes it.
+JOIN_LIMIT = 256 * 1024
+
+
 class Exchange:
     __slots__ = ("framer", "_send", "_date", "_server", "status", "headers", "head_sent")
 
@@ -68,9 +74,11 @@ class Exchange:
         return True
 
     def whole(self, pieces: list[bytes] | tuple[bytes, ...]) -> bytes:
-        """A body the app returned as a list or tuple, framed behind the head, as one buffer: the
-        body is all in memory, so its length is known (keep-alive without the app's
-        Content-Length, no chunked framing) and one write sends the response."""
+        """A body the app returned as a list or tuple, framed behind the head: the body is all in
+        memory, so its length is known (keep-alive without the app's Content-Length, no chunked
+        framing). Returns the response's bytes, as one buffer so that one write sends it; a body
+        past JOIN_LIMIT is not copied behind the head: the head (and all pieces but the last)
+        are sent first, and the last piece returned as it is."""
         framer = self.framer
         if len(pieces) == 1 and not self.head_sent:  # the usual body: one piece
             piece = pieces[0]
@@ -78,13 +86,24 @@ class Exchange:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
             if self.status is None or self.headers is None:
                 raise HTTPError(500, "the application did not call start_response()")
+            if len(piece) > JOIN_LIMIT:
+                self._send(self.head_bytes(len(piece)))
+                return framer.body(piece) + framer.end()  # (+ b"": the same object, no copy)
             out = framer.whole(self.status, self.headers, self._date, self._server, piece)
             self.head_sent = True  # (after: a status or header refused above is still a 500)
             return out
-        out = [b"" if self.head_sent else self.head_bytes(sum(map(len, pieces)))]
         for piece in pieces:
             if type(piece) is not bytes:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
-            out.append(framer.body(piece))
+        total = sum(map(len, pieces))
+        out = [b"" if self.head_sent else self.head_bytes(total)]
+        out.extend(map(framer.body, pieces))
         out.append(framer.end())
-        return b"".join(out)
+        if total <= JOIN_LIMIT:
+            return b"".join(out)
+        end = out.pop()
+        last = out.pop() + end  # (a last piece behind an empty end is not copied)
+        for part in out:
+            if part:
+                self._send(part)
+        return last

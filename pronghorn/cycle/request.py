@@ -1,0 +1,344 @@
+"""One request's life, the same under every worker class: environ, hooks, the app, framing, error page,
+access log, statsd, post_request.
+
+The driver (a worker class) makes a ``Job`` for a complete request and calls ``RequestCycle.run``
+from wherever its app calls happen (inline on the loop, a pool thread, a greenlet). ``run`` returns
+None when the response is complete, or a generator for a body that is streamed: the driver runs it
+to its end, waiting as each yielded ``Wait`` asks (see the package's docstring).
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+from typing import Any, Callable, Generator, Iterator, Protocol
+
+from .. import SERVER_SOFTWARE
+from ..http import HTTPError, Limits, Request, ResponseFramer, error_response
+from ..logs import request_logger
+from ..trust import matcher
+from ..wsgi.environ import EnvironBuilder
+from ..wsgi.errors_stream import ErrorStream
+from ..wsgi.exchange import Exchange
+from ..wsgi.file_wrapper import FileWrapper
+from ..wsgi.forwarded import ForwardedPolicy
+from .clock import DateCache
+
+SERVER = SERVER_SOFTWARE.encode()
+
+
+class Wait:
+    """What a streamed response waits for before it goes on (yielded by the cycle's generator)."""
+
+    __slots__ = ("what", "fd")
+
+    def __init__(self, what: str, fd: int = -1) -> None:
+        self.what = what
+        self.fd = fd
+
+    def __repr__(self) -> str:
+        return f"Wait({self.what!r}, {self.fd})"
+
+
+#: The connection's buffered output to fall below its low-water mark (the client reads again).
+DRAIN = Wait("drain")
+#: The connection's buffered output to be all sent (before sendfile writes past the buffer).
+EMPTY = Wait("empty")
+
+
+def writable(fd: int) -> Wait:
+    """A descriptor to become writable (sendfile's duplicate of the socket)."""
+    return Wait("writable", fd)
+
+
+Stream = Generator[Wait, None, None]
+
+
+class Channel(Protocol):
+    """What the request cycle asks of a connection; each worker class implements it once."""
+
+    #: The 4xx a body the app asked for late turned out to deserve (Expect: 100-continue), if any.
+    body_error: HTTPError | None
+
+    def write(self, data: bytes) -> None:
+        """Bytes of the response, in order (the driver may hand them over later, never reorder)."""
+
+    def complete(self, data: bytes, keep_alive: bool) -> None:
+        """The response's last bytes: the connection may carry the next request, or closes."""
+
+    def backlogged(self) -> bool:
+        """Whether a streamed body must wait (yield DRAIN) before its next piece."""
+
+    def gone(self) -> bool:
+        """Whether no more bytes can reach the client."""
+
+    def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        """An error page instead of the response (nothing of it is sent yet), then close."""
+
+    def abort(self) -> None:
+        """Cut the connection: a response under way cannot be finished."""
+
+    def can_sendfile(self) -> bool:
+        """Whether sendfile can put a file on this connection's wire (not through TLS)."""
+
+    def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
+        """A generator putting count bytes of the file on the wire, returning how many went."""
+
+
+class WorkerIdentity(Protocol):
+    """The part of the worker (``workers.base.WorkerContext``, the ``worker`` hooks receive) that
+    the cycle uses."""
+
+    hooks: Any
+    describe_current: Callable[[], str]
+
+
+class Job:
+    """One request on its way through the cycle."""
+
+    __slots__ = ("request", "body", "channel", "builder", "peer", "exchange", "environ", "started")
+
+    def __init__(self, request: Request, body: Any, channel: Channel, builder: EnvironBuilder,
+                 peer: Any) -> None:
+        self.request = request
+        self.body = body
+        self.channel = channel
+        self.builder = builder
+        self.peer = peer  # the client's address (a PROXY header's or a unix socket's None)
+        self.exchange: Exchange | None = None
+        self.environ: dict[str, Any] | None = None
+        self.started = 0.0
+
+    def describe(self) -> str:
+        request = self.request
+        return (f"{request.method} {request.target[:200].decode('latin-1')} "
+                f"from {self.peer}")
+
+
+def limits_from(cfg: Any) -> Limits:
+    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
+    return Limits(
+        request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
+        request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+    ).normalized()
+
+
+# The iterators of list and tuple: a body behind one is in memory already.
+_SEQUENCE_ITERATORS = (type(iter([])), type(iter(())))
+
+
+def body_pieces(result: Any) -> "list[bytes] | tuple[bytes, ...] | Iterator[bytes]":
+    """The app's response iterable as the server writes it: a list or tuple as it is; an iterator
+    over one drained into a list, since its pieces are all in memory already (Django's HttpResponse
+    iterates over its list of content), so it goes out whole, in one write, like a list; anything
+    else as its iterator, to be streamed piece by piece. Raises what the app's __iter__ raises."""
+    if type(result) is list or type(result) is tuple:
+        return result
+    pieces = iter(result)
+    if type(pieces) in _SEQUENCE_ITERATORS:
+        return list(pieces)
+    return pieces
+
+
+def close_iterable(result: Any, log: logging.Logger) -> None:
+    """PEP 3333: the server calls the response iterable's close(), whatever happened."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("Error closing the response iterable")
+
+
+class RequestCycle:
+    """Everything one worker's requests share, and the cycle itself. Made once per worker."""
+
+    def __init__(self, app: Callable[..., Any], cfg: Any, ctx: WorkerIdentity,
+                 log: logging.Logger, multithread: bool) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.ctx = ctx
+        self.log = log
+        self.hooks = ctx.hooks
+        self.multithread = multithread
+        # Per-request hooks cost a call and two objects per request: skipped when unset.
+        self.pre_request_hook = self.hooks.has("pre_request")
+        self.post_request_hook = self.hooks.has("post_request")
+        # The access log and statsd (None when both are off: then a request pays one None check).
+        self.request_log = request_logger()
+        self.limits = limits_from(cfg)
+        self.dates = DateCache()
+        self.errors = ErrorStream(log)
+        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
+        # --proxy-protocol: the mode, and which peers may send the header (None: off).
+        self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
+        self.proxy_allowed = matcher(cfg.proxy_allow_ips)
+        self.closing = False  # TERM: responses from now on say "Connection: close"
+        # The requests the app is on: a TERM makes the ones whose head is not out yet the
+        # connection's last, and the master's abort names them.
+        self.in_flight: set[Job] = set()
+        ctx.describe_current = self.describe_in_flight
+
+    def builder(self, server_address: Any, tls: bool) -> EnvironBuilder:
+        """The environ maker for one listener."""
+        return EnvironBuilder(server_address, "https" if tls else "http", self.errors,
+                              self.cfg.workers > 1, self.multithread, self.forwarded)
+
+    def error_page(self, status: int, reason: str) -> bytes:
+        return error_response(status, reason, self.dates.get(), SERVER)
+
+    # -- the cycle ------------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Stream | None:
+        """Call the app for job's request and write its response. None once the response is
+        complete (or refused); a generator for the rest of a streamed body."""
+        request = job.request
+        channel = job.channel
+        job.started = perf_counter()
+        try:
+            environ = job.builder.build(request, job.body, job.peer)
+        except HTTPError as exc:  # what a trusted proxy said does not add up
+            channel.refuse(exc.status, exc.reason)
+            return None
+        framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
+                                request.method == "HEAD")
+        exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
+        job.exchange = exchange
+        job.environ = environ
+        self.in_flight.add(job)
+        if self.pre_request_hook:
+            self.hooks.call("pre_request", self.ctx, HookRequest(request, job.peer))
+        result: Any = None
+        try:
+            result = self.app(environ, exchange.start_response)
+            pieces = result if type(result) is list else body_pieces(result)
+            if type(pieces) is list or type(pieces) is tuple:
+                # The common case: the whole body is in memory; one write for head and body.
+                channel.complete(exchange.whole(pieces), framer.keep_alive)
+                if type(result) is not list:  # (a plain list has no close())
+                    close_iterable(result, self.log)
+                self.finish(job)
+                return None
+        except Exception:
+            self.log.exception("Error handling request %s", request.target.decode("latin-1"))
+            self.fail(job)
+            if result is not None:
+                close_iterable(result, self.log)
+            self.finish(job)
+            return None
+        return self._stream(job, result, pieces)
+
+    def _stream(self, job: Job, result: Any, pieces: Iterator[bytes]) -> Stream:
+        """A body the app yields piece by piece (a generator; Flask's and Django's streaming
+        responses), or a file: each piece is written as it comes, and the client's pace is awaited
+        wherever the connection pushes back, so a slow reader never makes the worker hold an
+        unbounded response."""
+        channel = job.channel
+        exchange = job.exchange
+        assert exchange is not None
+        framer = exchange.framer
+        try:
+            where = (result.sendfile_range()
+                     if isinstance(result, FileWrapper) and not exchange.head_sent else None)
+            if where is not None and channel.can_sendfile():
+                fd, offset, count = where
+                channel.write(exchange.head_bytes(count))
+                allowed = framer.reserve(count)  # (the app's Content-Length may say less)
+                if allowed:
+                    sent = yield from channel.sendfile(fd, offset, allowed)
+                    if sent < allowed:
+                        channel.abort()  # the file shrank: the framing promised bytes we lack
+                        return
+                if not channel.gone():
+                    channel.complete(framer.end(), framer.keep_alive)
+                return
+            for piece in pieces:
+                if not exchange.write_piece(piece):
+                    continue
+                if channel.gone():
+                    return
+                if channel.backlogged():
+                    yield DRAIN
+                    if channel.gone():
+                        return
+            if not channel.gone():
+                tail = b"" if exchange.head_sent else exchange.head_bytes()
+                channel.complete(tail + framer.end(), framer.keep_alive)
+        except Exception:
+            self.log.exception("Error handling request %s", job.request.target.decode("latin-1"))
+            self.fail(job)
+        finally:
+            close_iterable(result, self.log)
+            self.finish(job)
+
+    def fail(self, job: Job) -> None:
+        """The app raised: a 500 if nothing was sent yet, else cut the connection. If it raised
+        because a body it asked for late was malformed, the client gets that body's 4xx."""
+        channel = job.channel
+        exchange = job.exchange
+        if exchange is not None and exchange.head_sent:
+            channel.abort()
+            return
+        error = channel.body_error
+        if error is not None:
+            channel.refuse(error.status, error.reason)
+        else:
+            channel.refuse(500, "the application raised an error", log=False)
+
+    def finish(self, job: Job) -> None:
+        """After the response: the access log line (before post_request, as Gunicorn logs it) and
+        the post_request hook."""
+        self.in_flight.discard(job)
+        exchange = job.exchange
+        if exchange is None or job.environ is None:
+            return
+        if self.request_log is not None:
+            self.request_log(job.request, job.environ, exchange, perf_counter() - job.started)
+        if self.post_request_hook:
+            framer = exchange.framer
+            self.hooks.call("post_request", self.ctx, HookRequest(job.request, job.peer),
+                            job.environ, HookResponse(exchange.status, exchange.headers,
+                                                      framer.status_code, framer.sent))
+
+    # -- stopping ---------------------------------------------------------------------------------------
+
+    def close_after_current(self) -> None:
+        """TERM: the responses whose head is not written yet say "Connection: close". Safe from a
+        signal handler: it only flips flags. Once written, a promised keep-alive is kept."""
+        self.closing = True
+        for job in list(self.in_flight):
+            exchange = job.exchange
+            if exchange is not None and not exchange.framer.status_code:
+                exchange.framer.keep_alive = False
+
+    def describe_in_flight(self) -> str:
+        """The requests in hand, for the log when the master aborts us for silence."""
+        return "; ".join(job.describe() for job in list(self.in_flight))
+
+
+class HookRequest:
+    """The ``req`` that pre_request/post_request hooks receive, shaped like Gunicorn's."""
+
+    __slots__ = ("method", "uri", "path", "query", "version", "headers", "remote_addr")
+
+    def __init__(self, request: Any, peer: Any) -> None:
+        self.method = request.method
+        self.uri = request.target.decode("latin-1")
+        self.path = request.path.decode("latin-1")
+        self.query = request.query.decode("latin-1")
+        self.version = request.version
+        self.headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in request.headers]
+        self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
+
+
+class HookResponse:
+    """The ``resp`` that post_request hooks receive."""
+
+    __slots__ = ("status", "status_code", "headers", "sent")
+
+    def __init__(self, status: str | None, headers: list[tuple[str, str]] | None, status_code: int,
+                 sent: int) -> None:
+        self.status = status
+        self.status_code = status_code
+        self.headers = headers or []
+        self.sent = sent

@@ -1,0 +1,504 @@
+"""The asyncio driver the sync and gthread workers share: uvloop (asyncio's own loop without it) holds
+the connections; a ``Calls`` object, the worker class's one decision, says who calls the app.
+
+Theory of operation
+-------------------
+Each connection is an asyncio protocol (``HTTPProtocol``) around the shared connection policy
+(``cycle.connection``): bytes arrive, the policy answers with what to do, and a complete request goes
+to the worker's ``Calls`` — inline on the loop, one at a time (sync), or to a pool of threads
+(gthread). The protocol is also the request cycle's ``Channel`` for calls made on the loop's thread;
+gthread wraps it in a channel that hands everything to the loop.
+
+One ticker beats the heartbeat several times per ``--timeout`` and, once a second, sweeps the
+connections' deadlines: idle keep-alive, a head or body that does not arrive (408), and a write that
+makes no progress (``--write-timeout``). Output the clients do
+not read is bounded per worker (``--max-unsent-bytes``): past it, the connection with no write
+progress for the longest is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import select
+import signal
+import socket
+from typing import Any, Callable, Generator, Protocol
+
+from ..cycle.connection import (
+    CLOSE, IDLE, IDLE_OVER, PAUSE, READ, READY, REFUSE, STALLED, ConnectionPolicy,
+    UnsentOutput,
+)
+from ..cycle.request import DRAIN, EMPTY, Job, RequestCycle, Wait, writable
+from ..http import HTTPError
+from ..tls import HANDSHAKE_TIMEOUT
+from ..wsgi.environ import EnvironBuilder
+from .base import WorkerContext, server_address
+
+# Above this many bytes buffered for a client, a streamed body waits for it (DRAIN).
+WRITE_HIGH_WATER = 256 * 1024
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop, or asyncio's own without uvloop, set as the thread's current loop."""
+    try:
+        import uvloop
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+class Calls(Protocol):
+    """Who calls the app: the one thing the sync and gthread workers do differently."""
+
+    #: Whether the app's calls run on other threads (wsgi.multithread).
+    multithread: bool
+
+    def start(self, worker: "LoopWorker") -> None:
+        """The loop exists; the servers are not serving yet."""
+
+    def submit(self, proto: "HTTPProtocol") -> None:
+        """proto's request is ready (proto.policy.request and .body)."""
+
+    def idle(self) -> bool:
+        """No app call is under way (the graceful stop waits for this)."""
+
+    def stuck(self) -> bool:
+        """Whether to let the heartbeat lapse although the loop runs (every call hangs)."""
+
+    def shutdown(self) -> None:
+        """The worker is exiting."""
+
+
+class LoopWorker:
+    """The loop, the listeners, the signals and the sweep; see the module's docstring."""
+
+    def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+                 log: logging.Logger, ctx: WorkerContext, calls: Calls,
+                 max_connections: int = 0) -> None:
+        self.cfg = cfg
+        self.listeners = listeners
+        self.log = log
+        self.ctx = ctx
+        self.calls = calls
+        self.cycle = RequestCycle(app, cfg, ctx, log, calls.multithread)
+        self.tls = ctx.ssl_context is not None
+        self.loop = new_loop()
+        self.connections: set[HTTPProtocol] = set()
+        self.servers: list[asyncio.AbstractServer] = []
+        self.builders: dict[int, EnvironBuilder] = {}
+        self.closing = False
+        self._settled = False  # closing, and every connection accepted before is known
+        self._stopped: asyncio.Future[None] | None = None
+        # --worker-connections (gthread): at the bound, stop accepting; further clients wait in the
+        # kernel's listen queue, where another worker can take them.
+        self.max_connections = max_connections
+        self._accept_paused = False
+        self.unsent = UnsentOutput(cfg.max_unsent_bytes)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        loop = self.loop
+        self._stopped = loop.create_future()
+        self.calls.start(self)
+        for sock in self.listeners:
+            builder = self.cycle.builder(server_address(sock), self.tls)
+            self.builders[sock.fileno()] = builder
+            # Not serving yet: a request already waiting in the backlog would be accepted and run
+            # while the loop creates the next server, before the signal handlers below exist.
+            self.servers.append(loop.run_until_complete(
+                self._create_server(sock, builder, start_serving=False)))
+        # Plain Python handlers, not loop.add_signal_handler(): Python runs them between bytecodes,
+        # so a TERM that arrives in the middle of the app's call is seen at once and the response
+        # being made can announce the close. They also cannot be lost: uvloop drops a signal that
+        # lands after add_signal_handler() but before the loop runs.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, self._on_stop_signal)
+        self.ctx.call_soon = loop.call_soon_threadsafe
+        self.ctx.install_signals()
+        for server in self.servers:
+            if not self.closing:  # a TERM that came meanwhile has closed them
+                loop.run_until_complete(server.start_serving())
+        ticker = loop.create_task(self._tick())
+        self.ctx.notify_ready()
+        try:
+            loop.run_until_complete(self._stopped)
+        finally:
+            ticker.cancel()
+            for proto in list(self.connections):
+                proto.abort()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+            self.calls.shutdown()
+            if self.cycle.request_log is not None:
+                self.cycle.request_log.flush()
+
+    async def _create_server(self, sock: socket.socket, builder: EnvironBuilder,
+                             start_serving: bool = True) -> asyncio.AbstractServer:
+        if self.max_connections:
+            # A server closes the socket it serves when it closes; at --worker-connections the
+            # servers close to stop accepting, so each gets its own descriptor of the listener.
+            sock = sock.dup()
+        tls = self.ctx.ssl_context
+        return await self.loop.create_server(
+            lambda: HTTPProtocol(self, builder), sock=sock, backlog=self.cfg.backlog,
+            start_serving=start_serving, ssl=tls,
+            # The handshake counts against the head's deadline too, and never takes longer than
+            # HANDSHAKE_TIMEOUT: a TLS port is otherwise an open door for idle connections.
+            ssl_handshake_timeout=(min(HANDSHAKE_TIMEOUT, self.cfg.header_timeout or HANDSHAKE_TIMEOUT)
+                                   if tls is not None else None))
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
+        responses in progress as their connections' last and hand the real work to the loop."""
+        if signum == signal.SIGTERM:
+            self.cycle.close_after_current()
+        else:
+            self.ctx.on_interrupt()
+        if self.loop.is_closed():
+            return  # already on the way out
+        self.loop.call_soon_threadsafe(
+            self.stop_gracefully if signum == signal.SIGTERM else self.stop_now)
+
+    def stop_gracefully(self) -> None:
+        """Stop accepting; let in-flight requests finish; idle connections close soon (TERM)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.cycle.closing = True
+        if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
+            # Plain asyncio drops a connection it has accepted but not yet given a transport when
+            # the server closes meanwhile: stop accepting now, close once those are known.
+            for server in self.servers:
+                for sock in server.sockets:
+                    self.loop.remove_reader(sock.fileno())
+        else:
+            for server in self.servers:
+                server.close()
+        # Idle keep-alive connections are not cut at once: a client may be sending its next request
+        # right now, and would see a reset. Each gets its next request answered with
+        # "Connection: close", or is closed after a short idle spell (see the sweep).
+        self.loop.call_later(self.cfg.graceful_timeout, self.stop_now)
+        # A connection accepted just before the close may not have reached connection_made yet
+        # (uvloop takes one callback to get there, asyncio two): look once those have run.
+        self.loop.call_soon(self.loop.call_soon, self._accepts_settled)
+
+    def _accepts_settled(self) -> None:
+        self._settled = True
+        for server in self.servers:
+            server.close()  # (again: closing twice is nothing)
+        self.maybe_stopped()
+
+    def stop_now(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def maybe_stopped(self) -> None:
+        if self.closing and self._settled and not self.connections and self.calls.idle():
+            self.stop_now()
+
+    async def _tick(self) -> None:
+        """The heartbeat, several times per --timeout, so that only a loop blocked for the whole
+        timeout looks dead to the master; and the connections' deadlines, once a second."""
+        cfg = self.cfg
+        interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
+        next_sweep = 0.0
+        while True:
+            if self.calls.stuck():
+                pass  # let the heartbeat lapse: the master replaces a worker whose calls all hang
+            elif not self.ctx.tick():
+                self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
+                self.stop_gracefully()
+            now = self.loop.time()
+            if now >= next_sweep:
+                next_sweep = now + 1.0
+                for proto in list(self.connections):
+                    proto.sweep(now)
+            await asyncio.sleep(interval)
+
+    # -- connections -----------------------------------------------------------------------------------
+
+    def connection_opened(self, proto: "HTTPProtocol") -> None:
+        self.connections.add(proto)
+        if self.max_connections and not self._accept_paused and not self.closing \
+                and len(self.connections) >= self.max_connections:
+            self._accept_paused = True
+            for server in self.servers:
+                server.close()
+            self.servers = []
+
+    def connection_closed(self, proto: "HTTPProtocol") -> None:
+        self.connections.discard(proto)
+        if self._accept_paused and not self.closing and len(self.connections) < self.max_connections:
+            self._accept_paused = False
+            self.loop.create_task(self._resume_accepting())
+        self.maybe_stopped()
+
+    async def _resume_accepting(self) -> None:
+        for sock in self.listeners:
+            server = await self._create_server(sock, self.builders[sock.fileno()])
+            if self.closing or self._accept_paused:  # things changed while it was being made
+                server.close()
+            else:
+                self.servers.append(server)
+
+    def output_held(self, proto: "HTTPProtocol") -> None:
+        """proto holds output its client has not taken: within --max-unsent-bytes for the
+        worker, or the stalest holders are dropped."""
+        for other in self.unsent.to_drop(keep=proto.policy):
+            other.drop_stalled("--max-unsent-bytes is reached")
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One client connection: the transport's side of the connection policy, and the request
+    cycle's Channel for calls made on the loop's thread."""
+
+    def __init__(self, worker: LoopWorker, builder: EnvironBuilder) -> None:
+        # Every attribute is set here, in one order: the instances then share one key layout.
+        self.worker = worker
+        self.builder = builder
+        self.loop = worker.loop
+        self.transport: asyncio.Transport | None = None
+        self.policy: ConnectionPolicy = None  # type: ignore[assignment]  # made in connection_made
+        self.body_error: HTTPError | None = None  # (bodies are read before the app runs: none)
+        self.closed = False
+        self.write_paused = False
+        self.reading_paused = False
+        self.job: Job | None = None
+        self._resume: Callable[[], None] | None = None  # a parked stream's waiter
+
+    # -- asyncio callbacks ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # (a stream transport)
+        worker = self.worker
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        # Expect: 100-continue is answered at once and the body buffered before the app is called
+        # (see cycle.connection): here the app's call never waits for a client.
+        self.policy = ConnectionPolicy(worker.cycle, self.builder,
+                                       transport.get_extra_info("peername"), self.loop.time(),
+                                       self._send, defer_continue=False)
+        worker.connection_opened(self)
+        if self.policy.start() == CLOSE:
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.worker.connection_closed(self)
+        if self.policy.unsent:
+            self.worker.unsent.note(self.policy, self, 0, self.loop.time())
+        if self._resume is not None:
+            self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        self._act(self.policy.feed(data, self.loop.time()))
+
+    def eof_received(self) -> bool:
+        self._act(self.policy.feed(b"", self.loop.time()))
+        # Keep the write side open: a request may still be owed its answer. (TLS cannot half-close;
+        # there the transport closes after this whatever we return, so say False.)
+        return not self.worker.tls
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._note_output(self.loop.time())
+        self.worker.output_held(self)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._note_output(self.loop.time())
+        if self._resume is not None:
+            self._wake()
+
+    # -- what the policy says ----------------------------------------------------------------------------
+
+    def _act(self, step: int) -> None:
+        if step == READ:
+            return
+        if step == READY:
+            self.worker.calls.submit(self)
+        elif step == REFUSE:
+            status, reason = self.policy.refusal
+            self.refuse(status, reason)
+        elif step == CLOSE:
+            self.close()
+        elif step == PAUSE:
+            if not self.reading_paused and not self.closed:
+                self.reading_paused = True
+                self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def pull(self) -> None:
+        """Parse pipelined input (scheduled after a response, never from inside it)."""
+        if not self.closed and self.policy.phase == IDLE:
+            self._act(self.policy.pull(self.loop.time()))
+
+    def sweep(self, now: float) -> None:
+        """The deadlines, from the worker's once-a-second sweep."""
+        policy = self.policy
+        if policy.unsent or self.write_paused:
+            self._note_output(now)
+        step = policy.expired(now)
+        if step == READ:
+            return
+        if step == IDLE_OVER:
+            if not self._input_waiting():
+                self.close()
+        elif step == STALLED:
+            self.drop_stalled(f"no write progress for {self.worker.cfg.write_timeout:g} s")
+        else:
+            self._act(step)
+
+    def _note_output(self, now: float) -> None:
+        transport = self.transport
+        unsent = transport.get_write_buffer_size() if transport is not None and not self.closed else 0
+        self.worker.unsent.note(self.policy, self, unsent, now)
+
+    def drop_stalled(self, why: str) -> None:
+        self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
+                                "(%d bytes unsent)", self.policy.peer, why, self.policy.unsent)
+        self.abort()
+
+    def _input_waiting(self) -> bool:
+        """Whether the client's next bytes are already in the socket, unread: a loop that was held
+        up runs its timers before reading, and must not take a client that has just sent its next
+        request for an idle one. (Rare, so its cost does not matter.)"""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
+
+    # -- the request cycle's Channel (on the loop's thread) ------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and data:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def complete(self, data: bytes, keep_alive: bool) -> None:
+        if data and not self.closed:
+            self.transport.write(data)  # type: ignore[union-attr]
+        self.response_done(keep_alive)
+
+    def backlogged(self) -> bool:
+        return self.write_paused
+
+    def gone(self) -> bool:
+        """No more bytes can reach the client: we closed, or the transport hit an error and is
+        closing (it then drops writes without pausing us, and connection_lost comes only once we
+        yield to the loop: a generator that never ends would be pulled forever without this)."""
+        return self.closed or (self.transport is not None and self.transport.is_closing())
+
+    def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        if log:
+            self.worker.log.debug("Refused request from %s: %d %s", self.policy.peer, status,
+                                  reason)
+        if not self.closed:
+            self.transport.write(self.worker.cycle.error_page(status, reason))  # type: ignore[union-attr]
+        self.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def can_sendfile(self) -> bool:
+        # With TLS the bytes must go through the TLS layer, not straight to the socket.
+        return not self.worker.tls and not self.closed and self.transport is not None
+
+    def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
+        return _send_file(self, fd, offset, count)
+
+    # -- between responses ----------------------------------------------------------------------------------
+
+    def response_done(self, keep_alive: bool) -> None:
+        """The response is fully handed to the transport: close, or go on to the next request."""
+        self.job = None
+        if self.closed:
+            return
+        if not self.policy.response_done(keep_alive, self.loop.time()):
+            self.close()
+            return
+        # Stopping or not, a connection whose response promised keep-alive stays open: closing it
+        # now could reset a request the client is already sending. Its next request is answered
+        # with "Connection: close"; if none comes, the sweep closes it.
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        if self.policy.input_left:
+            self.loop.call_soon(self.pull)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()  # type: ignore[union-attr]
+
+    # -- waiting, for the cycle's streams ---------------------------------------------
+
+    def park(self, wait: Wait, resume: Callable[[], None]) -> None:
+        """Call resume (from the loop) once wait is satisfied, or the connection is gone."""
+        if self.closed or self.gone():
+            self.loop.call_soon(resume)
+        elif wait is DRAIN:
+            if self.write_paused:
+                self._resume = resume
+            else:
+                self.loop.call_soon(resume)
+        elif wait is EMPTY:
+            if self.transport is not None and self.transport.get_write_buffer_size():
+                # asyncio has no "buffer empty" callback; look again shortly.
+                self.loop.call_later(0.001, self.park, wait, resume)
+            else:
+                self.loop.call_soon(resume)
+        else:  # writable(fd): sendfile's own descriptor
+            fd = wait.fd
+
+            def ready() -> None:
+                self.loop.remove_writer(fd)
+                if self._resume is ready:
+                    self._resume = None
+                resume()
+
+            self._resume = ready
+            self.loop.add_writer(fd, ready)
+
+    def _wake(self) -> None:
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            resume()
+
+
+def _send_file(proto: HTTPProtocol, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
+    """Put a regular file on the wire with os.sendfile (no copy through Python), on a duplicate of
+    the socket's descriptor, once the head and anything before it have left."""
+    yield EMPTY
+    if proto.gone() or proto.transport is None:
+        return 0
+    out = os.dup(proto.transport.get_extra_info("socket").fileno())
+    sent_total = 0
+    try:
+        while sent_total < count and not proto.closed:
+            try:
+                sent = os.sendfile(out, fd, offset + sent_total, count - sent_total)
+            except BlockingIOError:
+                yield writable(out)
+                continue
+            except OSError:
+                break  # the client went away
+            if sent == 0:
+                break
+            sent_total += sent
+    finally:
+        os.close(out)
+    return sent_total
