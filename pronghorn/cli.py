@@ -373,7 +373,7 @@ def prepare_process(cfg: Config, detach: bool = True) -> None:
 
     The process umask is left as it was inherited: --umask applies only while a unix socket is
     bound (master.listeners), so the pidfile, the logs and the app's files follow the operator's
-    umask."""
+    umask (or a daemon's 022, see daemonize)."""
     from .master.process import daemonize, parse_env, resolve_group, resolve_user
 
     resolve_user(cfg.user)  # an unknown user or group stops us here, with its name

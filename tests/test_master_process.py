@@ -175,7 +175,7 @@ def _serve_files(peer: str, tmp_path: Path, umask: int, *flags: str
     """Start ``peer`` (pronghorn, or Gunicorn as the reference) under an inherited ``umask`` with
     ``flags``, a unix socket bound with --umask 0o007, a pidfile and both logs; have the app write
     a file. Returns every file the server or the app created, by name, and the launched process
-    (the server itself)."""
+    (the server itself, or with -D the launcher, which has exited)."""
     if peer == "gunicorn" and not os.access(GUNICORN, os.X_OK):
         pytest.skip(f"no Gunicorn at {GUNICORN} (python3 -m venv /tmp/gvenv && "
                     "/tmp/gvenv/bin/pip install gunicorn, or set GUNICORN)")
@@ -214,7 +214,7 @@ def _modes(files: dict[str, Path]) -> dict[str, str]:
 # What Gunicorn does: --umask is in force only while the unix socket is bound (sock.py,
 # UnixSocket.bind: umask set, bind, chown, umask restored); the pidfile is chmod 0644
 # (pidfile.py); everything else the master, the workers and the app create takes the umask the
-# server inherited.
+# server inherited, or 022 when -D detaches (util.py, daemonize).
 AS_GUNICORN = {"socket": "0o770", "pidfile": "0o644", "error log": "0o644", "access log": "0o644",
                "app's file": "0o644"}
 
@@ -233,6 +233,22 @@ def test_files_follow_the_inherited_umask_and_umask_shapes_only_the_socket(  # t
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("peer", ["pronghorn", "gunicorn"])
+def test_a_daemon_writes_its_files_under_umask_022(tmp_path: Path, peer: str) -> None:
+    """-D from a shell whose umask is 077: detaching sets 022, as Gunicorn's daemon does, so the
+    files come out 0644 (and the socket still follows --umask)."""
+    with Subreaper() as reaper:
+        files, launcher = _serve_files(peer, tmp_path, 0o077, "-D")
+        daemon = read_pid(files["pidfile"])
+        assert daemon is not None and daemon != launcher.pid
+        reaper.adopt(daemon)
+        assert launcher.wait(30) == 0
+        assert _modes(files) == AS_GUNICORN
+        assert int(status_field(daemon, "Umask"), 8) == 0o022
+        os.kill(daemon, signal.SIGTERM)
+        assert reaper.wait(daemon) == 0, files["error log"].read_text()
 
 
 # -- where the app comes from ----------------------------------------------------------------------------
