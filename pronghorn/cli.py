@@ -303,7 +303,7 @@ def format_config(cfg: Config) -> str:
 
 def check_config(cfg: Config) -> int:
     """--check-config (and --print-config, which implies it, as in Gunicorn): print the configuration
-    if asked, then do what the master does before it starts — --env, --chdir, --pythonpath, umask,
+    if asked, then do what the master does before it starts — --env, --chdir, --pythonpath,
     --user/--group lookups, never --daemon — and import the application, without binding a socket or
     forking a worker. 0 if all went well; else 1, with the error (an import error's traceback)."""
     if cfg.print_config:
@@ -369,7 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def prepare_process(cfg: Config, detach: bool = True) -> None:
     """What the master does to itself before anything else: environment, directory, import path,
-    umask, and detaching (-D; not when ``detach`` is false, as for --check-config)."""
+    and detaching (-D; not when ``detach`` is false, as for --check-config).
+
+    The process umask is left as it was inherited: --umask applies only while a unix socket is
+    bound (master.listeners), so the pidfile, the logs and the app's files follow the operator's
+    umask (or a daemon's 022, see daemonize)."""
     from .master.process import daemonize, parse_env, resolve_group, resolve_user
 
     resolve_user(cfg.user)  # an unknown user or group stops us here, with its name
@@ -379,7 +383,6 @@ def prepare_process(cfg: Config, detach: bool = True) -> None:
         os.chdir(cfg.chdir)
     if cfg.pythonpath:
         sys.path[0:0] = [path for path in cfg.pythonpath.split(",") if path]
-    os.umask(cfg.umask)
     # A USR2 re-exec (PRONGHORN_FD handed over) is already a daemon's child: detaching again would
     # look to the old master like the new one exited at once.
     if cfg.daemon and detach and not os.environ.get("PRONGHORN_FD"):

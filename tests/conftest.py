@@ -58,7 +58,9 @@ class Server:
     """A running pronghorn: its process, its addresses and everything it logged so far."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None, pass_fds: tuple[int, ...] = ()) -> None:
+                 cwd: str | Path | None = None, pass_fds: tuple[int, ...] = (),
+                 umask: int = -1) -> None:
+        """``umask`` (-1: this process's) is the one the server inherits from its launcher."""
         args = _with_worker_class(args)
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
@@ -69,7 +71,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pronghorn", *args], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=full_env, cwd=str(cwd or ROOT), text=True,
-            pass_fds=pass_fds,
+            pass_fds=pass_fds, umask=umask,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -274,12 +276,12 @@ def start_server(tmp_path: Path) -> Iterator:
 
     def start(app: str, *flags: str, env: dict[str, str] | None = None, binds: int | None = None,
               ready: bool = True, cwd: str | Path | None = None,
-              pass_fds: tuple[int, ...] = ()) -> tuple[Server, list[str]]:
+              pass_fds: tuple[int, ...] = (), umask: int = -1) -> tuple[Server, list[str]]:
         args = list(flags)
         if not any(f in ("-b", "--bind") or f.startswith("--bind=") for f in flags):
             args += ["-b", "127.0.0.1:0"]
         count = binds or sum(1 for f in flags if f in ("-b", "--bind") or f.startswith("--bind="))
-        server = Server(args + [app], env=env, cwd=cwd, pass_fds=pass_fds)
+        server = Server(args + [app], env=env, cwd=cwd, pass_fds=pass_fds, umask=umask)
         servers.append(server)
         addresses = server.addresses(max(count, 1))
         if ready:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, Server, wait_ready
-from master_util import (Subreaper, comm, cmdline, poll, proc_stat, read_pid, status_field,
-                         wait_children)
+from master_util import (Subreaper, children, comm, cmdline, poll, proc_stat, read_pid,
+                         status_field, wait_children)
 from wire import get
 
 APP = "master_app:app"
@@ -155,17 +155,100 @@ def test_numeric_user_without_group_takes_the_users_primary_group(start_server) 
 
 @pytest.mark.parametrize("flags, mode", [((), 0o777), (("-m", "0o007"), 0o770),
                                          (("--umask", "23"), 0o750)])
-def test_umask_shapes_the_unix_socket_and_the_workers(start_server, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                      flags: tuple[str, ...], mode: int) -> None:
+def test_umask_shapes_the_unix_socket_not_the_processes(start_server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                        flags: tuple[str, ...], mode: int) -> None:
     unix_path = tmp_path / "app.sock"
-    server, (address,) = start_server(APP, *flags, "-b", f"unix:{unix_path}")
+    server, (address,) = start_server(APP, *flags, "-b", f"unix:{unix_path}", umask=0o022)
     assert stat.S_IMODE(unix_path.stat().st_mode) == mode
-    umask = 0o777 & ~mode
     (worker,) = wait_children(server, server.proc.pid, 1)
-    assert int(status_field(worker, "Umask"), 8) == umask
-    assert int(status_field(server.proc.pid, "Umask"), 8) == umask
+    for pid in (server.proc.pid, worker):  # the umask they were started with, whatever --umask
+        assert int(status_field(pid, "Umask"), 8) == 0o022
     assert get(address, "/pid").status == 200
     assert server.stop() == 0
+
+
+GUNICORN = os.environ.get("GUNICORN", "/tmp/gvenv/bin/gunicorn")
+
+
+def _serve_files(peer: str, tmp_path: Path, umask: int, *flags: str
+                 ) -> tuple[dict[str, Path], subprocess.Popen]:  # type: ignore[type-arg]
+    """Start ``peer`` (pronghorn, or Gunicorn as the reference) under an inherited ``umask`` with
+    ``flags``, a unix socket bound with --umask 0o007, a pidfile and both logs; have the app write
+    a file. Returns every file the server or the app created, by name, and the launched process
+    (the server itself, or with -D the launcher, which has exited)."""
+    if peer == "gunicorn" and not os.access(GUNICORN, os.X_OK):
+        pytest.skip(f"no Gunicorn at {GUNICORN} (python3 -m venv /tmp/gvenv && "
+                    "/tmp/gvenv/bin/pip install gunicorn, or set GUNICORN)")
+    files = {"socket": tmp_path / "app.sock", "pidfile": tmp_path / "app.pid",
+             "error log": tmp_path / "error.log", "access log": tmp_path / "access.log",
+             "app's file": tmp_path / "written.txt"}
+    command = ([GUNICORN, "--no-control-socket"] if peer == "gunicorn"
+               else [sys.executable, "-m", "pronghorn"])
+    command += [*flags, "-w", "1", "-b", f"unix:{files['socket']}", "--umask", "0o007",
+                "--pid", str(files["pidfile"]), "--error-logfile", str(files["error log"]),
+                "--access-logfile", str(files["access log"]), APP]
+    proc = subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=str(APPS)), cwd=tmp_path,
+                            umask=umask, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    address = f"unix:{files['socket']}"
+    try:
+        wait_ready(address, timeout=30)
+        written = files["app's file"]
+        assert get(address, f"/write?path={written}").body == b"written"
+        poll(lambda: files["access log"].exists() and "/write" in files["access log"].read_text(),
+             f"{peer}'s access log line")
+    except BaseException:
+        master = read_pid(files["pidfile"])
+        if master is not None:  # a -D server is not ``proc``
+            os.kill(master, signal.SIGKILL)
+        proc.kill()
+        proc.wait(30)
+        raise
+    return files, proc
+
+
+def _modes(files: dict[str, Path]) -> dict[str, str]:
+    return {name: oct(stat.S_IMODE(path.stat().st_mode)) for name, path in files.items()}
+
+
+# What Gunicorn does: --umask is in force only while the unix socket is bound (sock.py,
+# UnixSocket.bind: umask set, bind, chown, umask restored); the pidfile is chmod 0644
+# (pidfile.py); everything else the master, the workers and the app create takes the umask the
+# server inherited, or 022 when -D detaches (util.py, daemonize).
+AS_GUNICORN = {"socket": "0o770", "pidfile": "0o644", "error log": "0o644", "access log": "0o644",
+               "app's file": "0o644"}
+
+
+@pytest.mark.parametrize("peer", ["pronghorn", "gunicorn"])
+def test_files_follow_the_inherited_umask_and_umask_shapes_only_the_socket(  # type: ignore[no-untyped-def]
+        tmp_path: Path, peer: str) -> None:
+    files, proc = _serve_files(peer, tmp_path, 0o022)
+    try:
+        assert _modes(files) == AS_GUNICORN
+        master = read_pid(files["pidfile"])
+        assert master == proc.pid
+        (worker,) = poll(lambda: children(master), f"{peer}'s worker")  # type: ignore[arg-type]
+        for pid in (master, worker):
+            assert int(status_field(pid, "Umask"), 8) == 0o022
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.parametrize("peer", ["pronghorn", "gunicorn"])
+def test_a_daemon_writes_its_files_under_umask_022(tmp_path: Path, peer: str) -> None:
+    """-D from a shell whose umask is 077: detaching sets 022, as Gunicorn's daemon does, so the
+    files come out 0644 (and the socket still follows --umask)."""
+    with Subreaper() as reaper:
+        files, launcher = _serve_files(peer, tmp_path, 0o077, "-D")
+        daemon = read_pid(files["pidfile"])
+        assert daemon is not None and daemon != launcher.pid
+        reaper.adopt(daemon)
+        assert launcher.wait(30) == 0
+        assert _modes(files) == AS_GUNICORN
+        assert int(status_field(daemon, "Umask"), 8) == 0o022
+        os.kill(daemon, signal.SIGTERM)
+        assert reaper.wait(daemon) == 0, files["error log"].read_text()
 
 
 # -- where the app comes from ----------------------------------------------------------------------------

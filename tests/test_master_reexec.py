@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import APPS, Server, wait_ready
 from master_util import (LoadClient, Subreaper, alive, children, count_lines, poll, read_pid,
-                         wait_children, wait_gone)
+                         status_field, wait_children, wait_gone)
 from wire import get
 
 APP = "master_app:app"
@@ -159,6 +160,33 @@ def test_usr2_with_a_relative_chdir(start_server, tmp_path: Path) -> None:  # ty
         assert server.proc.wait(timeout=30) == 0
         poll(lambda: int(get(address, "/").body) == new, "the new master's worker answering",
              server=server)
+        os.kill(new, signal.SIGTERM)
+        assert reaper.wait(new) == 0, server.output
+
+
+def test_a_new_master_starts_with_the_umask_the_first_one_inherited(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path) -> None:
+    """--umask is in force only while a unix socket is bound, so the old master's umask, which the
+    new one inherits across fork and exec, is still the one it was started with: the new
+    generation writes its files 0644, not under --umask."""
+    pidfile = tmp_path / "app.pid"
+    unix_path = tmp_path / "app.sock"
+    with Subreaper() as reaper:
+        server, (address,) = start_server(APP, "--pid", str(pidfile), "-b", f"unix:{unix_path}",
+                                          "--umask", "0o007", umask=0o022)
+        old = server.proc.pid
+        os.kill(old, signal.SIGUSR2)
+        new = _new_master(pidfile, old, server)
+        reaper.adopt(new)
+        (worker,) = wait_children(server, new, 1)
+        for pid in (new, worker):
+            assert int(status_field(pid, "Umask"), 8) == 0o022
+        os.kill(old, signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0, server.output
+        written = tmp_path / "written.txt"
+        assert get(address, f"/write?path={written}").body == b"written"  # the new worker, now
+        assert oct(stat.S_IMODE(written.stat().st_mode)) == "0o644"
+        assert oct(stat.S_IMODE(unix_path.stat().st_mode)) == "0o770"  # handed over, not rebound
         os.kill(new, signal.SIGTERM)
         assert reaper.wait(new) == 0, server.output
 

@@ -233,13 +233,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pidfile", ("-p", "--pid"), None, "Server Mechanics",
             "Write the master's pid to this file.", str, "FILE"),
     Setting("daemon", ("-D", "--daemon"), False, "Server Mechanics",
-            "Detach from the terminal and run in the background.", flag_only=True),
+            "Detach from the terminal and run in the background, with umask 022 (as Gunicorn).",
+            flag_only=True),
     Setting("user", ("-u", "--user"), None, "Server Mechanics",
             "Run the workers as this user (name or uid).", str, "USER"),
     Setting("group", ("-g", "--group"), None, "Server Mechanics",
             "Run the workers as this group (name or gid).", str, "GROUP"),
     Setting("umask", ("-m", "--umask"), 0, "Server Mechanics",
-            "The file mode creation mask (octal like 0o027 or decimal).", parse_umask, "INT"),
+            "The umask a unix socket is bound under (octal like 0o007 or decimal): the socket file "
+            "gets mode 0o777 & ~umask, so 0o007 lets its owner and group connect, not others. "
+            "Nothing else: the pidfile (always 0644), the logs and the app's files follow the "
+            "umask pronghorn was started with (022 under --daemon).", parse_umask, "INT"),
     Setting("chdir", ("--chdir",), None, "Server Mechanics",
             "Change to this directory before loading the application.", str, "DIR"),
     Setting("pythonpath", ("--pythonpath",), None, "Server Mechanics",

@@ -210,7 +210,8 @@ class Arbiter:
         try:
             for address, sock in zip(self.cfg.bind, inherited):
                 if sock is None:
-                    sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port)
+                    sock = create_listener(address, self.cfg.backlog, self.cfg.reuse_port,
+                                           self.cfg.umask)
                     self._chown_unix_socket(sock)
                 self.listeners.append(sock)
                 self.log.info("Listening at: %s (%d)",

@@ -10,14 +10,28 @@ from typing import Any
 from ..config import parse_bind
 
 
-def create_listener(address: str, backlog: int, reuse_port: bool = False) -> socket.socket:
+def create_listener(address: str, backlog: int, reuse_port: bool = False,
+                    umask: int = 0) -> socket.socket:
+    """A listening socket for one --bind address; a unix socket file is created under ``umask``
+    (--umask), which sets who may connect to it."""
     kind, where = parse_bind(address)
     if kind == "fd":
         sock = socket.socket(fileno=where)
     elif kind == "unix":
         _remove_stale_socket(where)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(where)
+        # The kernel creates the socket file with mode 0o777 & ~umask. Setting the mode through
+        # the umask, not a chmod after bind, leaves no moment in which anyone may connect. As in
+        # Gunicorn, --umask is in force for this one call: everything else (the pidfile, the
+        # logs, the app's files) keeps the umask the server was started with.
+        inherited = os.umask(umask)
+        try:
+            sock.bind(where)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(inherited)
     else:
         host, port = where
         family = socket.AF_INET6 if kind == "inet6" else socket.AF_INET

@@ -63,12 +63,16 @@ def _alive(pid: int) -> bool:
 # -- daemon ------------------------------------------------------------------------------------------
 
 def daemonize() -> None:
-    """Detach from the terminal: fork, new session, fork again, stdio to /dev/null."""
+    """Detach from the terminal: fork, new session, fork again, umask 022, stdio to /dev/null."""
     if os.fork():
         os._exit(0)
     os.setsid()
     if os.fork():
         os._exit(0)
+    # Gunicorn's daemon sets 022 here, so a -D server writes its logs, and the app its files, 0644
+    # whichever shell, cron job or init script launched it. A USR2 re-exec does not come here: it
+    # inherits this from the old master.
+    os.umask(0o022)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         # stdout and stderr stay where they are when they are files the operator chose

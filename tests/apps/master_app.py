@@ -68,6 +68,14 @@ def _log(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byt
     return _text(start_response, str(os.getpid()))
 
 
+def _write(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """?path=P: create the file P the way an app usually does (open(P, "w"): the mode is left to
+    the process umask)."""
+    with open(_query(environ)["path"], "w") as handle:
+        handle.write("written by the app\n")
+    return _text(start_response, "written")
+
+
 def _ids(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """uid gid euid egid groups(comma-separated) and whether setuid(0) was refused."""
     try:
@@ -149,6 +157,7 @@ ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = 
     "/block": _block,
     "/log": _log,
     "/ids": _ids,
+    "/write": _write,
     "/env": _env,
     "/orphan": _orphan,
     "/zombies": _zombies,
