@@ -145,7 +145,7 @@ class ConnectionPolicy:
                     self.phase = HEAD
                 return READ
             if event.__class__ is Request:
-                request: Request = event  # type: ignore[assignment]  # (the check above)
+                request: Request = event
                 self.request = request
                 if not request.has_body:
                     continue  # its END_OF_MESSAGE follows
@@ -170,7 +170,7 @@ class ConnectionPolicy:
                 return READY
             elif event.__class__ is Data:
                 assert self.deferred_body is not None
-                self.deferred_body.write(event.data)  # type: ignore[union-attr]  # (a Data)
+                self.deferred_body.write(event.data)
             elif event is PAUSED:  # (cannot happen: a request is answered before the next is read)
                 return PAUSE
 
@@ -236,7 +236,7 @@ class ConnectionPolicy:
                 self.body_error = exc
                 return self._body_over(f"invalid request body: {exc.reason}")
             if event.__class__ is Data:
-                body.write(event.data)  # type: ignore[union-attr]  # (a Data)
+                body.write(event.data)
             elif event is END_OF_MESSAGE:
                 return self._body_over("complete")
             else:

@@ -57,8 +57,9 @@ Stream = Generator[Wait, None, None]
 class Channel(Protocol):
     """What the request cycle asks of a connection; each worker class implements it once."""
 
-    #: The 4xx a body the app asked for late turned out to deserve (Expect: 100-continue), if any.
-    body_error: HTTPError | None
+    @property
+    def body_error(self) -> HTTPError | None:
+        """The 4xx a body the app asked for late turned out to deserve (Expect: 100-continue)."""
 
     def write(self, data: bytes) -> None:
         """Bytes of the response, in order (the driver may hand them over later, never reorder)."""
@@ -124,7 +125,7 @@ def limits_from(cfg: Any) -> Limits:
 
 
 # The iterators of list and tuple: a body behind one is in memory already.
-_SEQUENCE_ITERATORS = (type(iter([])), type(iter(())))
+_SEQUENCE_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
 
 
 def body_pieces(result: Any) -> "list[bytes] | tuple[bytes, ...] | Iterator[bytes]":
@@ -134,7 +135,7 @@ def body_pieces(result: Any) -> "list[bytes] | tuple[bytes, ...] | Iterator[byte
     else as its iterator, to be streamed piece by piece. Raises what the app's __iter__ raises."""
     if type(result) is list or type(result) is tuple:
         return result
-    pieces = iter(result)
+    pieces: Iterator[bytes] = iter(result)
     if type(pieces) in _SEQUENCE_ITERATORS:
         return list(pieces)
     return pieces
@@ -226,7 +227,7 @@ class RequestCycle:
                 close_iterable(result, self.log)
             self.finish(job)
             return None
-        return self._stream(job, result, pieces)
+        return self._stream(job, result, pieces)  # type: ignore[arg-type]  # (not a sequence)
 
     def _stream(self, job: Job, result: Any, pieces: Iterator[bytes]) -> Stream:
         """A body the app yields piece by piece (a generator; Flask's and Django's streaming

@@ -24,7 +24,7 @@ import os
 import select
 import signal
 import socket
-from typing import Any, Callable, Generator, Protocol
+from typing import Any, Callable, Generator, Protocol, cast
 
 from ..cycle.connection import (
     CLOSE, IDLE, IDLE_OVER, PAUSE, READ, READY, REFUSE, STALLED, ConnectionPolicy,
@@ -89,7 +89,7 @@ class LoopWorker:
         self.tls = ctx.ssl_context is not None
         self.loop = new_loop()
         self.connections: set[HTTPProtocol] = set()
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[asyncio.Server] = []
         self.builders: dict[int, EnvironBuilder] = {}
         self.closing = False
         self._settled = False  # closing, and every connection accepted before is known
@@ -139,7 +139,7 @@ class LoopWorker:
                 self.cycle.request_log.flush()
 
     async def _create_server(self, sock: socket.socket, builder: EnvironBuilder,
-                             start_serving: bool = True) -> asyncio.AbstractServer:
+                             start_serving: bool = True) -> asyncio.Server:
         if self.max_connections:
             # A server closes the socket it serves when it closes; at --worker-connections the
             # servers close to stop accepting, so each gets its own descriptor of the listener.
@@ -258,13 +258,14 @@ class HTTPProtocol(asyncio.Protocol):
     """One client connection: the transport's side of the connection policy, and the request
     cycle's Channel for calls made on the loop's thread."""
 
+    # Set by connection_made, which the loop calls before anything else.
+    transport: asyncio.Transport
+    policy: ConnectionPolicy
+
     def __init__(self, worker: LoopWorker, builder: EnvironBuilder) -> None:
-        # Every attribute is set here, in one order: the instances then share one key layout.
         self.worker = worker
         self.builder = builder
         self.loop = worker.loop
-        self.transport: asyncio.Transport | None = None
-        self.policy: ConnectionPolicy = None  # type: ignore[assignment]  # made in connection_made
         self.body_error: HTTPError | None = None  # (bodies are read before the app runs: none)
         self.closed = False
         self.write_paused = False
@@ -275,9 +276,9 @@ class HTTPProtocol(asyncio.Protocol):
     # -- asyncio callbacks ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # (a stream transport)
+        self.transport = cast(asyncio.Transport, transport)  # (a stream server's)
         worker = self.worker
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # Expect: 100-continue is answered at once and the body buffered before the app is called
         # (see cycle.connection): here the app's call never waits for a client.
         self.policy = ConnectionPolicy(worker.cycle, self.builder,
@@ -330,7 +331,7 @@ class HTTPProtocol(asyncio.Protocol):
         elif step == PAUSE:
             if not self.reading_paused and not self.closed:
                 self.reading_paused = True
-                self.transport.pause_reading()  # type: ignore[union-attr]
+                self.transport.pause_reading()
 
     def pull(self) -> None:
         """Parse pipelined input (scheduled after a response, never from inside it)."""
@@ -354,8 +355,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._act(step)
 
     def _note_output(self, now: float) -> None:
-        transport = self.transport
-        unsent = transport.get_write_buffer_size() if transport is not None and not self.closed else 0
+        unsent = 0 if self.closed else self.transport.get_write_buffer_size()
         self.worker.unsent.note(self.policy, self, unsent, now)
 
     def drop_stalled(self, why: str) -> None:
@@ -367,7 +367,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Whether the client's next bytes are already in the socket, unread: a loop that was held
         up runs its timers before reading, and must not take a client that has just sent its next
         request for an idle one. (Rare, so its cost does not matter.)"""
-        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        sock = self.transport.get_extra_info("socket")
         if sock is None:
             return False
         try:
@@ -380,15 +380,15 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _send(self, data: bytes) -> None:
         if not self.closed:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self.transport.write(data)
 
     def write(self, data: bytes) -> None:
         if not self.closed and data:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self.transport.write(data)
 
     def complete(self, data: bytes, keep_alive: bool) -> None:
         if data and not self.closed:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self.transport.write(data)
         self.response_done(keep_alive)
 
     def backlogged(self) -> bool:
@@ -398,24 +398,23 @@ class HTTPProtocol(asyncio.Protocol):
         """No more bytes can reach the client: we closed, or the transport hit an error and is
         closing (it then drops writes without pausing us, and connection_lost comes only once we
         yield to the loop: a generator that never ends would be pulled forever without this)."""
-        return self.closed or (self.transport is not None and self.transport.is_closing())
+        return self.closed or self.transport.is_closing()
 
     def refuse(self, status: int, reason: str, log: bool = True) -> None:
         if log:
             self.worker.log.debug("Refused request from %s: %d %s", self.policy.peer, status,
                                   reason)
         if not self.closed:
-            self.transport.write(self.worker.cycle.error_page(status, reason))  # type: ignore[union-attr]
+            self.transport.write(self.worker.cycle.error_page(status, reason))
         self.close()
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.closed = True
-            self.transport.abort()
+        self.closed = True
+        self.transport.abort()
 
     def can_sendfile(self) -> bool:
         # With TLS the bytes must go through the TLS layer, not straight to the socket.
-        return not self.worker.tls and not self.closed and self.transport is not None
+        return not self.worker.tls and not self.closed
 
     def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
         return _send_file(self, fd, offset, count)
@@ -435,14 +434,14 @@ class HTTPProtocol(asyncio.Protocol):
         # with "Connection: close"; if none comes, the sweep closes it.
         if self.reading_paused:
             self.reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+            self.transport.resume_reading()
         if self.policy.input_left:
             self.loop.call_soon(self.pull)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.transport.close()  # type: ignore[union-attr]
+            self.transport.close()
 
     # -- waiting, for the cycle's streams ---------------------------------------------
 
@@ -456,7 +455,7 @@ class HTTPProtocol(asyncio.Protocol):
             else:
                 self.loop.call_soon(resume)
         elif wait is EMPTY:
-            if self.transport is not None and self.transport.get_write_buffer_size():
+            if self.transport.get_write_buffer_size():
                 # asyncio has no "buffer empty" callback; look again shortly.
                 self.loop.call_later(0.001, self.park, wait, resume)
             else:
@@ -483,7 +482,7 @@ def _send_file(proto: HTTPProtocol, fd: int, offset: int, count: int) -> Generat
     """Put a regular file on the wire with os.sendfile (no copy through Python), on a duplicate of
     the socket's descriptor, once the head and anything before it have left."""
     yield EMPTY
-    if proto.gone() or proto.transport is None:
+    if proto.gone():
         return 0
     out = os.dup(proto.transport.get_extra_info("socket").fileno())
     sent_total = 0
