@@ -38,7 +38,7 @@ from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
 from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
-from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
+from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)

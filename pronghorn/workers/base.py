@@ -15,7 +15,7 @@ import sys
 from typing import Any, Callable, Iterator
 
 from ..http import Limits
-from ..master.heartbeat import READY, RETIRING, Heartbeat
+from .heartbeat import READY, RETIRING, Heartbeat
 
 
 class WorkerContext:
