@@ -18,9 +18,8 @@ from typing import Any, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
 from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting, parse_bind
-from .config.file import (APP_NAME, convert_value, inert_flag_value, load as load_config_file,
-                          unsupported_message)
-from .config.settings import DEFAULT_SOURCE, SECTIONS, environment_defaults
+from .config.file import APP_NAME, inert_flag_value, load as load_config_file, unsupported_message
+from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
 from .logs import setup_logging
 
 COMMAND_LINE = "command line"

@@ -66,6 +66,15 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
+# What a setting's value means is defined with the setting (the configuration checks it when it is
+# read); the names stay importable from here, where they are used.
+from .config.values import (
+    DEFAULT_ACCESS_LOG_FORMAT as DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES as SYSLOG_FACILITIES,
+    ACCESS_FORMAT_SAMPLES, AccessFormatError as AccessFormatError, parse_access_format,
+    parse_statsd_address as parse_statsd_address, parse_syslog_address as parse_syslog_address,
+    resolve_group, resolve_user,
+)
+
 LOGGER_NAME = "pronghorn.error"
 ACCESS_LOGGER_NAME = "pronghorn.access"
 _FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
@@ -73,15 +82,6 @@ _DATEFMT = "%Y-%m-%d %H:%M:%S %z"
 _SYSLOG_FORMAT = "[%(process)d] %(message)s"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-
-DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-
-#: Gunicorn's syslog facility names.
-SYSLOG_FACILITIES = {
-    "auth": 4, "authpriv": 10, "cron": 9, "daemon": 3, "ftp": 11, "kern": 0, "lpr": 6, "mail": 2,
-    "news": 7, "security": 4, "syslog": 5, "user": 1, "uucp": 8, "local0": 16, "local1": 17,
-    "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
-}
 
 #: What logconfig_dict and --log-config-json are merged over (top-level keys replace ours), shaped
 #: like Gunicorn's glogging.CONFIG_DEFAULTS with our loggers' names. Unlike Gunicorn's, our loggers do
@@ -113,71 +113,7 @@ _statsd: "Statsd | None" = None
 _captured: dict[str, Any] = {"path": None, "file": None}
 
 
-# -- values checked when the configuration is read -----------------------------------------------------
-
-def parse_syslog_address(addr: str) -> tuple[int | None, Any]:
-    """Gunicorn's --log-syslog-to: unix://PATH[#dgram|#stream], udp://HOST[:PORT], tcp://HOST[:PORT]
-    → (socket type or None, address). ValueError says what is wrong."""
-    if addr.startswith("unix://"):
-        sock_type = None
-        path, _, kind = addr.partition("#")
-        if kind == "dgram":
-            sock_type = socket.SOCK_DGRAM
-        elif kind == "stream":
-            sock_type = socket.SOCK_STREAM
-        elif kind:
-            raise ValueError(f"{addr!r}: the socket type after '#' is 'stream' or 'dgram'")
-        return sock_type, path[len("unix://"):]
-    if addr.startswith("udp://"):
-        rest, sock_type = addr[len("udp://"):], socket.SOCK_DGRAM
-    elif addr.startswith("tcp://"):
-        rest, sock_type = addr[len("tcp://"):], socket.SOCK_STREAM
-    else:
-        raise ValueError(f"{addr!r} is not an address like udp://HOST:PORT, tcp://HOST:PORT or "
-                         "unix://PATH")
-    if "[" in rest and "]" in rest:
-        host = rest.split("]")[0][1:].lower()
-    elif ":" in rest:
-        host = rest.split(":")[0].lower()
-    elif rest == "":
-        host = "localhost"
-    else:
-        host = rest.lower()
-    rest = rest.split("]")[-1]
-    port = 514
-    if ":" in rest:
-        text = rest.split(":", 1)[1]
-        if not text.isdigit():
-            raise ValueError(f"{addr!r}: {text!r} is not a port number")
-        port = int(text)
-    return sock_type, (host, port)
-
-
-def parse_statsd_address(text: str) -> tuple[int, Any]:
-    """Gunicorn's --statsd-host: HOST:PORT (port 8125 if left out), [IPV6]:PORT, unix://PATH (also
-    unix:PATH) → (address family, address)."""
-    match = re.fullmatch(r"unix:(\d+)", text)  # Gunicorn reads "unix:8125" as host "unix"
-    if match:
-        return socket.AF_INET, ("unix", int(match.group(1)))
-    if re.match(r"unix:(//)?", text):
-        path = re.split(r"unix:(//)?", text)[-1]
-        if not path:
-            raise ValueError(f"{text!r}: no socket path after 'unix:'")
-        return socket.AF_UNIX, path
-    netloc = text[len("tcp://"):] if text.startswith("tcp://") else text
-    host, port = netloc, "8125"
-    if "[" in netloc and "]" in netloc:
-        host = netloc.split("]")[0][1:]
-        port = (netloc.split("]:") + ["8125"])[1]
-    elif ":" in netloc:
-        host, port = (netloc.split(":") + ["8125"])[:2]
-    elif netloc == "":
-        host = "0.0.0.0"
-    if not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r}: {port!r} is not a port number")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return family, (host.lower(), int(port))
-
+# -- statsd's prefix --------------------------------------------------------------------------------
 
 def statsd_prefix(prefix: str) -> str:
     """As Gunicorn does it: a trailing '.' is added (to prefixes of two characters or more)."""
@@ -305,15 +241,9 @@ _RAW_ATOM_CODE = {
     "f": "E.get('HTTP_REFERER', '-')",
     "a": "E.get('HTTP_USER_AGENT', '-')",
 }
-_SAMPLES = {"B": 0, "T": 0, "D": 0, "M": 0}
-_SPEC = re.compile(r"[#0\- +]*(?:\d+)?(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsa]")
 _NAMESPACE = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
               "request_header": request_header, "response_header": response_header,
               "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod}
-
-
-class AccessFormatError(ValueError):
-    pass
 
 
 def _atom_code(key: str) -> str:
@@ -329,61 +259,15 @@ def _atom_code(key: str) -> str:
     return _ATOM_CODE.get(key, "'-'")
 
 
-def _parse(fmt: str) -> tuple[str, list[str]] | None:
-    """``fmt`` → (positional template, atom names), or None for what only the generic path can do
-    (a '%' without a (name), '*' widths). Follows the % operator's rules, nested parentheses in
-    names included."""
-    template: list[str] = []
-    keys: list[str] = []
-    i, n = 0, len(fmt)
-    while i < n:
-        j = fmt.find("%", i)
-        if j < 0:
-            template.append(fmt[i:])
-            break
-        template.append(fmt[i:j])
-        if fmt.startswith("%%", j):
-            template.append("%%")
-            i = j + 2
-            continue
-        if not fmt.startswith("(", j + 1):
-            return None
-        depth, k = 1, j + 2
-        while k < n and depth:
-            if fmt[k] == "(":
-                depth += 1
-            elif fmt[k] == ")":
-                depth -= 1
-            k += 1
-        if depth:
-            raise AccessFormatError(f"{fmt!r}: a '%(' without its ')'")
-        spec = _SPEC.match(fmt, k)
-        if spec is None:
-            raise AccessFormatError(f"{fmt!r}: '%({fmt[j + 2:k - 1]})' is not followed by a "
-                                    "conversion like 's'")
-        keys.append(fmt[j + 2:k - 1])
-        template.append("%" + spec.group())
-        i = spec.end()
-    return "".join(template), keys
-
-
 def compile_access_format(fmt: str) -> Callable[..., str]:
     """One function ``line(environ, request, exchange, us, status, sent) -> str`` for ``fmt``.
     Raises AccessFormatError (a ValueError) for a format that cannot work."""
-    parsed = _parse(fmt)
+    parsed = parse_access_format(fmt)
     if parsed is None:
         def generic(E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> str:
             return fmt % AccessAtoms(E, R, X, us, S, N)
-        try:
-            fmt % _SampleAtoms()
-        except (TypeError, ValueError, KeyError) as exc:
-            raise AccessFormatError(f"{fmt!r}: {exc}") from None
         return generic
     template, keys = parsed
-    try:
-        template % tuple(_SAMPLES.get(key, "-") for key in keys)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise AccessFormatError(f"{fmt!r}: {exc}") from None
     return _compiled_line(template, keys)
 
 
@@ -466,7 +350,7 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     source = ("CLEAN = set()\n"
               "def careful(E, R, X, us, S, N):\n"
               f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
-    quotes = (template % tuple(_SAMPLES.get(key, "-") for key in keys)).count('"')
+    quotes = (template % tuple(ACCESS_FORMAT_SAMPLES.get(key, "-") for key in keys)).count('"')
     made = _raw_line_body(template, keys, raw) if template.isprintable() and raw != escaped else None
     if made is not None:
         body, checked = made
@@ -490,11 +374,6 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     namespace = dict(_NAMESPACE)
     exec(compile(source, "<access log format>", "exec"), namespace)
     return namespace["line"]  # type: ignore[no-any-return]
-
-
-class _SampleAtoms(dict):  # type: ignore[type-arg]
-    def __getitem__(self, key: str) -> Any:
-        return _SAMPLES.get(key, "-")
 
 
 class AccessAtoms(dict):  # type: ignore[type-arg]
@@ -839,8 +718,6 @@ def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
 def _owner(cfg: Any) -> tuple[int, int] | None:
     if not (getattr(cfg, "user", None) or getattr(cfg, "group", None)):
         return None
-    from .master.process import resolve_group, resolve_user
-
     user = resolve_user(cfg.user)
     gid = resolve_group(cfg.group)
     return (user[0] if user else -1, gid if gid is not None else -1)

@@ -18,14 +18,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping
 
-from ..logs import (
-    DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES, compile_access_format, parse_statsd_address,
-    parse_syslog_address,
-)
-from ..tls import cert_reqs as tls_cert_reqs, ssl_version as tls_ssl_version
-from ..trust import allow_list
-from ..wsgi.forwarded import DEFAULT_SECURE_SCHEME_HEADERS
 from .hooks import Hooks
+from .values import (
+    DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SECURE_SCHEME_HEADERS, SYSLOG_FACILITIES, access_log_format,
+    accepts_objects, allow_list, cert_reqs, parse_statsd_address, parse_syslog_address, ssl_version,
+    takes_objects,
+)
 
 
 def positive_int(text: str) -> int:
@@ -53,12 +51,6 @@ def parse_umask(text: str) -> int:
     return value
 
 
-def access_log_format(text: str) -> str:
-    """Gunicorn's access log format, checked by compiling it."""
-    compile_access_format(text)
-    return text
-
-
 def statsd_address(text: str) -> str:
     parse_statsd_address(text)
     return text
@@ -75,6 +67,7 @@ def syslog_facility(text: str) -> str:
     return text
 
 
+@takes_objects  # config files pass the dict as is
 def json_dict(value: Any) -> dict[str, Any]:
     """A dict: in a config file a Python dict, on the command line a JSON object."""
     if isinstance(value, str):
@@ -87,9 +80,7 @@ def json_dict(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-json_dict.takes_objects = True  # type: ignore[attr-defined]  # config files pass the dict as is
-
-
+@takes_objects
 def scheme_headers(value: Any) -> dict[str, str]:
     """secure_scheme_headers: {header: value meaning https}; a JSON object on the command line."""
     headers = json_dict(value)
@@ -99,9 +90,7 @@ def scheme_headers(value: Any) -> dict[str, str]:
     return {name.strip().upper(): meaning for name, meaning in headers.items()}
 
 
-scheme_headers.takes_objects = True  # type: ignore[attr-defined]
-
-
+@takes_objects  # True/False, as older Gunicorn config files say it
 def proxy_protocol_mode(value: Any) -> str:
     """--proxy-protocol: off, v1, v2 or auto; True/False as older Gunicorn config files say it."""
     if value is True:
@@ -114,9 +103,6 @@ def proxy_protocol_mode(value: Any) -> str:
     if text not in ("off", "v1", "v2", "auto"):
         raise ValueError(f"{value!r} is not off, v1, v2 or auto")
     return text
-
-
-proxy_protocol_mode.takes_objects = True  # type: ignore[attr-defined]
 
 
 def key_value(text: str) -> str:
@@ -348,13 +334,13 @@ SETTINGS: tuple[Setting, ...] = (
             "CA certificates that client certificates are checked against.", str, "FILE"),
     Setting("cert_reqs", ("--cert-reqs",), 0, "SSL",
             "Client certificates: 0 not asked for, 1 optional, 2 required (needs --ca-certs).",
-            tls_cert_reqs, "INT"),
+            cert_reqs, "INT"),
     Setting("ciphers", ("--ciphers",), None, "SSL",
             "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's); default: Python's.",
             str, "STRING"),
     Setting("ssl_version", ("--ssl-version",), "TLSv1_2", "SSL",
             "The lowest TLS version: TLS (the default, 1.2 or newer) or TLSv1_3. Older versions "
-            "are refused. Gunicorn's numeric values are understood.", tls_ssl_version, "STRING"),
+            "are refused. Gunicorn's numeric values are understood.", ssl_version, "STRING"),
     Setting("do_handshake_on_connect", ("--do-handshake-on-connect",), False, "SSL",
             "Accepted for Gunicorn compatibility: the handshake always completes, within "
             "10 seconds, before the request is read.", flag_only=True),
@@ -362,6 +348,79 @@ SETTINGS: tuple[Setting, ...] = (
             "Accepted for Gunicorn compatibility: a client that closes without TLS close_notify "
             "is treated as closing.", flag_only=True),
 )
+
+
+# -- converting a value -------------------------------------------------------------------------------------------
+
+_KINDS: dict[Callable[..., Any], str] = {
+    positive_int: "an integer",
+    positive_float: "a number",
+    parse_umask: "a umask",
+}
+
+
+_INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
+
+
+def convert_value(setting: Setting, value: Any) -> Any:
+    """A value for ``setting`` → the value the Config holds; ValueError says why not. The value is
+    text from the command line or the environment, or any Python value from a config file."""
+    if setting.flag_only:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError(f"{value!r} is not a boolean (True or False)")
+    if setting.multiple:
+        if isinstance(value, (str, os.PathLike)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{value!r} is not a string or a list of strings")
+        items = []
+        for item in value:
+            if not isinstance(item, (str, os.PathLike)):
+                raise ValueError(f"{item!r} in {value!r} is not a string")
+            items.append(_convert_one(setting, os.fspath(item)))
+        return items
+    if value is None and setting.default is None:
+        return None
+    return _convert_one(setting, value)
+
+
+def _convert_one(setting: Setting, value: Any) -> Any:
+    convert = setting.convert
+    if accepts_objects(convert):  # a dict setting (logconfig_dict), ssl constants: its own checks
+        return convert(value)
+    kind = _KINDS.get(convert)
+    if isinstance(value, os.PathLike) and convert is str:
+        value = os.fspath(value)
+    if isinstance(value, str):
+        try:
+            return convert(value)
+        except ValueError as exc:
+            if kind is not None and str(exc).startswith(("invalid literal", "could not convert")):
+                raise ValueError(f"{value!r} is not {kind}") from None
+            raise
+    if convert is str or kind is None:  # a text setting (a path, a level, KEY=VALUE, ...)
+        if setting.name in _INT_AS_STR and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
+    if convert is positive_int or convert is parse_umask:
+        if not isinstance(value, int):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif convert is positive_float:
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, (int, float)) and value < 0 and convert is not parse_umask:
+        raise ValueError(f"{value!r} is negative")
+    try:  # the converter's own checks (range, ...) on the number's text
+        return convert(str(value))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(repr(str(value)), repr(value))) from None
 
 
 DEFAULT_SOURCE = "default"
@@ -372,8 +431,6 @@ def environment_defaults(environ: Mapping[str, str],
     """name → (value, variable) for each setting whose ``env`` variable is set (and not blank) in
     ``environ``, except the names in ``skip`` (set elsewhere, so a bad variable does not matter).
     Raises ValueError naming the variable: "WEB_CONCURRENCY: 'two' is not an integer (...)"."""
-    from .file import convert_value  # file.py imports this module
-
     found: dict[str, tuple[Any, str]] = {}
     for setting in SETTINGS:
         if setting.env is None or setting.name in skip:
