@@ -337,11 +337,8 @@ def check_config(cfg: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server (``pronghorn systemd-unit`` is told apart before this, in __main__.py)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["systemd-unit"]:  # a subcommand: no module name has a "-"
-        from .systemd_unit import main as systemd_unit
-
-        return systemd_unit(args[1:])
     start_cwd = os.getcwd()  # HUP re-reads a relative -c path from here, whatever --chdir did
     cfg = parse_config(args)
     cfg.argv = args  # USR2 re-executes the same command line
