@@ -16,7 +16,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 from .hooks import Hooks
 from .values import (
@@ -448,7 +448,13 @@ def environment_defaults(environ: Mapping[str, str],
 
 
 class Config:
-    """Resolved values, attribute access by setting name.
+    """The resolved configuration: one typed attribute per setting, and where each value came from.
+
+    The attributes below are the registry seen by the type checker: one per :data:`SETTINGS` entry,
+    in its order, typed as its converter returns it (a list for a repeatable setting, ``| None``
+    when the default is None, bool for a switch). tests/unit/test_config_types.py checks that they
+    and the registry agree, so a setting is still declared once, in SETTINGS; add its annotation
+    here as that test prints it.
 
     ``sources[name]`` says where each value came from: "default", "config file PATH",
     "PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS", "command line", or an environment variable such as
@@ -457,10 +463,89 @@ class Config:
     or the environment's (``Setting.env``).
     """
 
-    def __init__(self, **values: Any) -> None:
-        given_sources: dict[str, str] = dict(values.get("sources") or {})
+    # -- the settings --
+    config: str | None
+    bind: list[str]
+    backlog: int
+    reuse_port: bool
+    workers: int
+    worker_class: str
+    threads: int
+    worker_connections: int
+    timeout: float
+    graceful_timeout: float
+    keepalive: float
+    header_timeout: float
+    write_timeout: float
+    max_unsent_bytes: int
+    limit_request_line: int
+    limit_request_fields: int
+    limit_request_field_size: int
+    limit_request_body: int
+    max_requests: int
+    max_requests_jitter: int
+    preload_app: bool
+    pidfile: str | None
+    daemon: bool
+    user: str | None
+    group: str | None
+    umask: int
+    chdir: str | None
+    pythonpath: str | None
+    raw_env: list[str]
+    proc_name: str | None
+    worker_tmp_dir: str | None
+    reload: bool
+    reload_engine: str
+    reload_extra_files: list[str]
+    check_config: bool
+    print_config: bool
+    loglevel: str
+    errorlog: str
+    accesslog: str | None
+    access_log_format: str
+    access_log_json: bool
+    disable_redirect_access_to_syslog: bool
+    capture_output: bool
+    logconfig: str | None
+    logconfig_dict: dict[str, Any]
+    logconfig_json: str | None
+    syslog: bool
+    syslog_addr: str
+    syslog_prefix: str | None
+    syslog_facility: str
+    statsd_host: str | None
+    statsd_prefix: str
+    dogstatsd_tags: str
+    forwarded_allow_ips: str
+    secure_scheme_headers: dict[str, str]
+    proxy_protocol: str
+    proxy_allow_ips: str
+    certfile: str | None
+    keyfile: str | None
+    ca_certs: str | None
+    cert_reqs: int
+    ciphers: str | None
+    ssl_version: str
+    do_handshake_on_connect: bool
+    suppress_ragged_eofs: bool
+
+    # -- not settings --
+    app_uri: str                 # MODULE[:CALLABLE], from the command line or wsgi_app
+    sources: dict[str, str]      # name → where its value came from (see above)
+    config_file: str | None      # the config file read, if any
+    hooks: Hooks                 # the config file's server hooks
+    argv: list[str]              # the command line, for USR2 to re-execute
+
+    def __init__(self, *, sources: Mapping[str, str] | None = None, app_uri: str = "",
+                 config_file: str | None = None, hooks: Hooks | None = None,
+                 argv: Sequence[str] = (), **values: Any) -> None:
+        unknown = sorted(set(values) - _NAMES)
+        if unknown:
+            raise TypeError(f"not settings: {', '.join(unknown)}")
+        given_sources = dict(sources or {})
         from_env = environment_defaults(os.environ, skip=values)
-        self.sources: dict[str, str] = {}
+        self.sources = {}
         for setting in SETTINGS:
             if setting.name in values:
                 value, source = values[setting.name], given_sources.get(setting.name, "given")
@@ -468,15 +553,21 @@ class Config:
                 value, source = from_env[setting.name]
             else:
                 value, source = setting.initial(), DEFAULT_SOURCE
+            # The one assignment by name: the annotations above say each attribute's type.
             setattr(self, setting.name, value)
             self.sources[setting.name] = source
-        self.app_uri: str = values.get("app_uri", "")
+        self.app_uri = app_uri
         self.sources["wsgi_app"] = given_sources.get("wsgi_app", DEFAULT_SOURCE)
-        self.config_file: str | None = values.get("config_file")  # the file read, if any
-        self.hooks: Hooks = values.get("hooks") or Hooks()  # the config file's server hooks
+        self.config_file = config_file
+        self.hooks = hooks or Hooks()
+        self.argv = list(argv)
 
-    def __getattr__(self, name: str) -> Any:  # only reached for unknown names
-        raise AttributeError(f"{name!r} is not a setting")
+    if not TYPE_CHECKING:  # at run time, a clearer message; the type checker knows every name
+        def __getattr__(self, name: str) -> Any:  # only reached for unknown names
+            raise AttributeError(f"{name!r} is not a setting")
+
+
+_NAMES = frozenset(setting.name for setting in SETTINGS)
 
 
 def parse_bind(address: str) -> tuple[str, Any]:
