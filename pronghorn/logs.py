@@ -63,8 +63,14 @@ import re
 import socket
 import sys
 import time
+import weakref
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from .config import Config
+
+if TYPE_CHECKING:
+    import logging.handlers
 
 # What a setting's value means is defined with the setting (the configuration checks it when it is
 # read); the names stay importable from here, where they are used.
@@ -111,6 +117,9 @@ _GUNICORN_NAMES = {LOGGER_NAME: "gunicorn.error", ACCESS_LOGGER_NAME: "gunicorn.
 _request_logger: "RequestLogger | None" = None
 _statsd: "Statsd | None" = None
 _captured: dict[str, Any] = {"path": None, "file": None}
+#: The handlers made here: ours to close and replace on HUP, and to write to directly. Those a
+#: logging config made are the user's, and another logger may share them.
+_OURS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 
 
 # -- statsd's prefix --------------------------------------------------------------------------------
@@ -241,9 +250,10 @@ _RAW_ATOM_CODE = {
     "f": "E.get('HTTP_REFERER', '-')",
     "a": "E.get('HTTP_USER_AGENT', '-')",
 }
-_NAMESPACE = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
-              "request_header": request_header, "response_header": response_header,
-              "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod}
+_NAMESPACE: dict[str, Any] = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
+                              "request_header": request_header, "response_header": response_header,
+                              "environ_value": environ_value, "getpid": os.getpid, "str": str,
+                              "divmod": divmod}
 
 
 def _atom_code(key: str) -> str:
@@ -373,10 +383,11 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
         source += "line = careful\n"
     namespace = dict(_NAMESPACE)
     exec(compile(source, "<access log format>", "exec"), namespace)
-    return namespace["line"]  # type: ignore[no-any-return]
+    line: Callable[..., str] = namespace["line"]
+    return line
 
 
-class AccessAtoms(dict):  # type: ignore[type-arg]
+class AccessAtoms(dict[str, Any]):
     """Every atom, as Gunicorn's SafeAtoms mapping: what ``logger.info(format, atoms)`` passes as
     ``record.args`` for formatters written for Gunicorn; unknown atoms are '-', {...} names are
     case-insensitive."""
@@ -480,15 +491,17 @@ class RequestLogger:
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
             us = int(seconds * 1000000)
-            if self._line is not None and not self._gathering:
-                # (The first line chooses how to write; choosing to gather leaves it to below.)
-                self._emit(environ, request, exchange, us, status, framer.sent)
-            if self._gathering:  # here, not in an emitter: the sync worker's every request
-                self._pending.append(self._line(  # type: ignore[misc]
-                    environ, request, exchange, us, status, framer.sent))
-                if not self._flush_due:
-                    self._flush_due = True
-                    self._defer(self.flush)  # type: ignore[misc]
+            line = self._line
+            if line is not None:
+                if not self._gathering:
+                    # (The first line chooses how to write; choosing to gather leaves it to below.)
+                    self._emit(environ, request, exchange, us, status, framer.sent)
+                if self._gathering:  # here, not in an emitter: the sync worker's every request
+                    self._pending.append(line(environ, request, exchange, us, status, framer.sent))
+                    defer = self._defer  # (always set while gathering: write_once_per_turn)
+                    if not self._flush_due and defer is not None:
+                        self._flush_due = True
+                        defer(self.flush)
             if self._statsd is not None:
                 self._statsd.request(us, status)
         except Exception:
@@ -542,27 +555,32 @@ class RequestLogger:
             return None
         handler = handlers[0]
         if (type(handler) not in (logging.StreamHandler, logging.FileHandler)
-                or not getattr(handler, "_pronghorn", False) or handler.filters
-                or handler.level > logging.INFO or handler.lock is None):
+                or not isinstance(handler, logging.StreamHandler) or handler not in _OURS
+                or handler.filters or handler.level > logging.INFO or handler.lock is None):
             return None
         lock = handler.lock
 
         def write(text: str) -> None:
             with lock:
                 stream = handler.stream
-                if stream is None:  # a reopen failed; try again
-                    stream = handler.stream = handler._open()  # type: ignore[attr-defined]
+                if stream is None and isinstance(handler, logging.FileHandler):
+                    stream = handler.stream = handler._open()  # a reopen failed; try again
                 stream.write(text)
                 stream.flush()
         return write
 
     # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.)
+    # (Both are chosen by _first_emit only for a logger with a line, _write_now only with a writer.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
-        self._write(self._line(E, R, X, us, S, N) + "\n")  # type: ignore[misc]
+        line, write = self._line, self._write
+        if line is not None and write is not None:
+            write(line(E, R, X, us, S, N) + "\n")
 
     def _logging_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         if self._format is None:
-            self._logger.info(self._line(E, R, X, us, S, N))  # type: ignore[misc]
+            line = self._line
+            if line is not None:
+                self._logger.info(line(E, R, X, us, S, N))
         else:
             self._logger.info(self._format, AccessAtoms(E, R, X, us, S, N))
 
@@ -636,7 +654,7 @@ class _StatsdLogCounter(logging.Handler):
     def __init__(self, statsd: Statsd) -> None:
         super().__init__(logging.WARNING)
         self.statsd = statsd
-        self._pronghorn = True
+        _OURS.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         level = record.levelno
@@ -675,14 +693,14 @@ def _remove_handlers(logger: logging.Logger) -> None:
     (another logger may share them; the config applied next sets them again)."""
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-        if getattr(handler, "_pronghorn", False):
+        if handler in _OURS:
             handler.close()
 
 
 # logging.handlers, logging.config and configparser are imported where they are used: most
 # deployments never need them, and each worker would carry them (~1.5 MiB).
 
-def _syslog_handler_class() -> type:
+def _syslog_handler_class() -> type[logging.handlers.SysLogHandler]:
     import logging.handlers as handlers
 
     return handlers.SysLogHandler
@@ -690,11 +708,10 @@ def _syslog_handler_class() -> type:
 
 def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
                  formatter: logging.Formatter, flag: str, owner: Any = None) -> None:
-    for handler in list(logger.handlers):
-        if getattr(handler, "_pronghorn", False) and not isinstance(
-                handler, (_syslog_handler_class(), _StatsdLogCounter)):
-            logger.removeHandler(handler)
-            handler.close()
+    for old in list(logger.handlers):
+        if old in _OURS and not isinstance(old, (_syslog_handler_class(), _StatsdLogCounter)):
+            logger.removeHandler(old)
+            old.close()
     if target is None:
         return
     handler: logging.Handler
@@ -711,11 +728,11 @@ def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
             except OSError:
                 pass
     handler.setFormatter(formatter)
-    handler._pronghorn = True  # type: ignore[attr-defined]
+    _OURS.add(handler)
     logger.addHandler(handler)
 
 
-def _owner(cfg: Any) -> tuple[int, int] | None:
+def _owner(cfg: Config) -> tuple[int, int] | None:
     if not (getattr(cfg, "user", None) or getattr(cfg, "group", None)):
         return None
     user = resolve_user(cfg.user)
@@ -723,7 +740,7 @@ def _owner(cfg: Any) -> tuple[int, int] | None:
     return (user[0] if user else -1, gid if gid is not None else -1)
 
 
-def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
+def _syslog_handler(cfg: Config, name: str) -> logging.Handler:
     prefix = cfg.syslog_prefix or (cfg.proc_name or cfg.app_uri or "pronghorn").replace(":", ".")
     try:
         facility = SYSLOG_FACILITIES[cfg.syslog_facility.lower()]
@@ -740,7 +757,7 @@ def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
     # Gunicorn's program name, so that syslog rules written for it keep matching.
     program = f"gunicorn.{prefix}.{name}".replace("%", "%%")
     handler.setFormatter(logging.Formatter(f"{program}: {_SYSLOG_FORMAT}"))
-    handler._pronghorn = True  # type: ignore[attr-defined]
+    _OURS.add(handler)
     return handler
 
 
@@ -792,7 +809,7 @@ def _merged_config(user: dict[str, Any], level: str) -> dict[str, Any]:
     return config
 
 
-def _apply_logging_config(cfg: Any) -> set[str] | None:
+def _apply_logging_config(cfg: Config) -> set[str] | None:
     """logconfig_dict, else --log-config-json, else --log-config; the logger names it configured
     (None when there is no logging config)."""
     if not (cfg.logconfig_dict or cfg.logconfig_json or cfg.logconfig):
@@ -843,7 +860,7 @@ def _copy_logger(source: logging.Logger, target: logging.Logger) -> None:
     target.disabled = source.disabled
 
 
-def setup_logging(cfg: Any) -> logging.Logger:
+def setup_logging(cfg: Config) -> logging.Logger:
     """Set up every log from the configuration (see the module docstring); returns the error log.
     Raises ValueError naming the setting when one cannot be used."""
     global _request_logger, _statsd

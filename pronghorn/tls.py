@@ -11,17 +11,22 @@ the floor unless --ssl-version asks for 1.3; older versions are refused there.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+from .config import Config
+
+if TYPE_CHECKING:
+    import ssl  # for the annotations only: the master never imports it (see above)
 
 #: How long a client has to finish the TLS handshake.
 HANDSHAKE_TIMEOUT = 10.0
 
 
-def enabled(cfg: Any) -> bool:
+def enabled(cfg: Config) -> bool:
     return bool(cfg.certfile)
 
 
-def check_settings(cfg: Any) -> str | None:
+def check_settings(cfg: Config) -> str | None:
     """What is wrong with the TLS settings, as (setting, problem) text, or None. No ssl import."""
     if cfg.keyfile and not cfg.certfile:
         return "keyfile: --keyfile needs --certfile"
@@ -38,15 +43,18 @@ def check_settings(cfg: Any) -> str | None:
     return None
 
 
-def server_context(cfg: Any) -> Any:
+def server_context(cfg: Config) -> ssl.SSLContext:
     """The SSLContext for the listeners (in a worker). Raises OSError/ssl.SSLError when the
     certificate, key or CA file cannot be used."""
     import ssl
 
     def default_context() -> ssl.SSLContext:
+        certfile = cfg.certfile
+        if not certfile:  # not asked for without one (enabled), but a hook may call this anyway
+            raise ssl.SSLError("TLS needs --certfile")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = getattr(ssl.TLSVersion, cfg.ssl_version)
-        context.load_cert_chain(cfg.certfile, cfg.keyfile or None)
+        context.load_cert_chain(certfile, cfg.keyfile or None)
         context.verify_mode = ssl.VerifyMode(cfg.cert_reqs)
         if cfg.ca_certs:
             context.load_verify_locations(cafile=cfg.ca_certs)

@@ -295,8 +295,8 @@ def _execute(spec_text: str) -> tuple[types.ModuleType, str, bytes | None]:
             sys.modules[module_name] = previous
         else:
             sys.modules.pop(module_name, None)
-        line = _line_in(exc.__traceback__, filename)
-        where = f"{filename}:{line}" if line else filename
+        lineno = _line_in(exc.__traceback__, filename)
+        where = f"{filename}:{lineno}" if lineno else filename
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ConfigError(f"{where}: the config file raised {detail}") from None
     return module, filename, source

@@ -116,11 +116,11 @@ SYSLOG_FACILITIES = {
 }
 
 
-def parse_syslog_address(addr: str) -> tuple[int | None, Any]:
+def parse_syslog_address(addr: str) -> tuple[socket.SocketKind | None, Any]:
     """Gunicorn's --log-syslog-to: unix://PATH[#dgram|#stream], udp://HOST[:PORT], tcp://HOST[:PORT]
     → (socket type or None, address). ValueError says what is wrong."""
     if addr.startswith("unix://"):
-        sock_type = None
+        sock_type: socket.SocketKind | None = None
         path, _, kind = addr.partition("#")
         if kind == "dgram":
             sock_type = socket.SOCK_DGRAM

@@ -137,7 +137,7 @@ def set_proctitle(title: str) -> None:
     """"pronghorn: master [name]" in ps; setproctitle when installed, else the kernel's comm name
     (15 characters, shown by `ps -o comm` and top)."""
     try:
-        from setproctitle import setproctitle  # type: ignore[import-not-found]
+        from setproctitle import setproctitle
     except ImportError:
         pass
     else:
