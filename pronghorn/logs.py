@@ -68,18 +68,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from .config import Config
+# What these settings' values mean is defined with the settings (the configuration checks a value
+# when it reads it); the names logs.py had stay importable from here.
+from .config.values import (
+    ACCESS_FORMAT_SAMPLES, DEFAULT_ACCESS_LOG_FORMAT as DEFAULT_ACCESS_LOG_FORMAT,
+    SYSLOG_FACILITIES as SYSLOG_FACILITIES, AccessFormatError as AccessFormatError,
+    parse_access_format, parse_statsd_address as parse_statsd_address,
+    parse_syslog_address as parse_syslog_address, resolve_group, resolve_user,
+)
 
 if TYPE_CHECKING:
     import logging.handlers
-
-# What a setting's value means is defined with the setting (the configuration checks it when it is
-# read); the names stay importable from here, where they are used.
-from .config.values import (
-    DEFAULT_ACCESS_LOG_FORMAT as DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES as SYSLOG_FACILITIES,
-    ACCESS_FORMAT_SAMPLES, AccessFormatError as AccessFormatError, parse_access_format,
-    parse_statsd_address as parse_statsd_address, parse_syslog_address as parse_syslog_address,
-    resolve_group, resolve_user,
-)
 
 LOGGER_NAME = "pronghorn.error"
 ACCESS_LOGGER_NAME = "pronghorn.access"
@@ -250,10 +249,11 @@ _RAW_ATOM_CODE = {
     "f": "E.get('HTTP_REFERER', '-')",
     "a": "E.get('HTTP_USER_AGENT', '-')",
 }
-_NAMESPACE: dict[str, Any] = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
-                              "request_header": request_header, "response_header": response_header,
-                              "environ_value": environ_value, "getpid": os.getpid, "str": str,
-                              "divmod": divmod}
+_NAMESPACE: dict[str, Any] = {
+    "esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
+    "request_header": request_header, "response_header": response_header,
+    "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod,
+}
 
 
 def _atom_code(key: str) -> str:
@@ -569,8 +569,8 @@ class RequestLogger:
                 stream.flush()
         return write
 
-    # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.)
-    # (Both are chosen by _first_emit only for a logger with a line, _write_now only with a writer.)
+    # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.
+    # _first_emit chooses them only when there is a line to write, _write_now only with a writer.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         line, write = self._line, self._write
         if line is not None and write is not None:
@@ -733,7 +733,7 @@ def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
 
 
 def _owner(cfg: Config) -> tuple[int, int] | None:
-    if not (getattr(cfg, "user", None) or getattr(cfg, "group", None)):
+    if not (cfg.user or cfg.group):
         return None
     user = resolve_user(cfg.user)
     gid = resolve_group(cfg.group)

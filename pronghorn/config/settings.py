@@ -350,15 +350,13 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-# -- converting a value -------------------------------------------------------------------------------------------
+# -- converting a value -----------------------------------------------------------------------------------
 
 _KINDS: dict[Callable[..., Any], str] = {
     positive_int: "an integer",
     positive_float: "a number",
     parse_umask: "a umask",
 }
-
-
 _INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
 
 
