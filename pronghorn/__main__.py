@@ -1,5 +1,27 @@
+"""The ``pronghorn`` command (and ``python -m pronghorn``): the server, or its one subcommand.
+
+``pronghorn systemd-unit ...`` writes systemd units for a command line (pronghorn/systemd_unit.py);
+anything else runs the server (pronghorn/cli.py). The choice is made here, above both: the subcommand
+is built on the server's command line, so cli.py must not import it back.
+"""
+
+from __future__ import annotations
+
 import sys
+from typing import Sequence
 
-from .cli import main
 
-sys.exit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["systemd-unit"]:  # no module name has a "-", so no app is mistaken for it
+        from .systemd_unit import main as systemd_unit
+
+        return systemd_unit(args[1:])
+    # Only now: the server's start-up imports as little as it can before it forks.
+    from .cli import main as serve
+
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

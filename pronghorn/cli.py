@@ -18,9 +18,8 @@ from typing import Any, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
 from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting, parse_bind
-from .config.file import (APP_NAME, convert_value, inert_flag_value, load as load_config_file,
-                          unsupported_message)
-from .config.settings import DEFAULT_SOURCE, SECTIONS, environment_defaults
+from .config.file import APP_NAME, inert_flag_value, load as load_config_file, unsupported_message
+from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
 from .logs import setup_logging
 
 COMMAND_LINE = "command line"
@@ -191,11 +190,12 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
         layers.append(_Layer(file_label, loaded.values, loaded.app_uri))
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}  # where each value came from: messages and --print-config
+    app_uri = ""
     for layer in reversed(layers):  # lowest first; each replaces what the one below set
         for name, value in layer.values.items():
             values[name], sources[name] = value, layer.label
         if layer.app_uri:
-            values["app_uri"], sources["wsgi_app"] = layer.app_uri, layer.label
+            app_uri, sources["wsgi_app"] = layer.app_uri, layer.label
     try:
         for name, (value, variable) in environment_defaults(environ, skip=values).items():
             values[name], sources[name] = value, variable
@@ -204,10 +204,9 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
     for setting in SETTINGS:  # the rest are defaults (Config must not read os.environ again)
         if setting.name not in values:
             values[setting.name], sources[setting.name] = setting.initial(), DEFAULT_SOURCE
-    if loaded is not None:
-        values["hooks"] = Hooks(loaded.hooks)
-        values["config_file"] = loaded.path
-    cfg = Config(sources=sources, **values)
+    cfg = Config(sources=sources, app_uri=app_uri, argv=argv,
+                 hooks=Hooks(loaded.hooks) if loaded is not None else None,
+                 config_file=loaded.path if loaded is not None else None, **values)
 
     def fail(name: str, flag: str, problem: str) -> NoReturn:
         where = sources.get(name, DEFAULT_SOURCE)
@@ -338,14 +337,10 @@ def check_config(cfg: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server (``pronghorn systemd-unit`` is told apart before this, in __main__.py)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["systemd-unit"]:  # a subcommand: no module name has a "-"
-        from .systemd_unit import main as systemd_unit
-
-        return systemd_unit(args[1:])
     start_cwd = os.getcwd()  # HUP re-reads a relative -c path from here, whatever --chdir did
-    cfg = parse_config(args)
-    cfg.argv = args  # USR2 re-executes the same command line
+    cfg = parse_config(args)  # cfg.argv: USR2 re-executes the same command line
     if cfg.check_config or cfg.print_config:
         return check_config(cfg)
     try:
@@ -358,9 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def reload() -> Config:
         """HUP: read the configuration again; an error is raised for the master to log."""
-        new_cfg = reload_config(args, cwd=start_cwd)
-        new_cfg.argv = args
-        return new_cfg
+        return reload_config(args, cwd=start_cwd)
 
     arbiter = Arbiter(cfg, log, reload_config=reload)
     arbiter.start_cwd = start_cwd  # USR2 re-executes from here: relative paths mean the same

@@ -63,8 +63,22 @@ import re
 import socket
 import sys
 import time
+import weakref
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from .config import Config
+# What these settings' values mean is defined with the settings (the configuration checks a value
+# when it reads it); the names logs.py had stay importable from here.
+from .config.values import (
+    ACCESS_FORMAT_SAMPLES, DEFAULT_ACCESS_LOG_FORMAT as DEFAULT_ACCESS_LOG_FORMAT,
+    SYSLOG_FACILITIES as SYSLOG_FACILITIES, AccessFormatError as AccessFormatError,
+    parse_access_format, parse_statsd_address as parse_statsd_address,
+    parse_syslog_address as parse_syslog_address, resolve_group, resolve_user,
+)
+
+if TYPE_CHECKING:
+    import logging.handlers
 
 LOGGER_NAME = "pronghorn.error"
 ACCESS_LOGGER_NAME = "pronghorn.access"
@@ -73,15 +87,6 @@ _DATEFMT = "%Y-%m-%d %H:%M:%S %z"
 _SYSLOG_FORMAT = "[%(process)d] %(message)s"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-
-DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-
-#: Gunicorn's syslog facility names.
-SYSLOG_FACILITIES = {
-    "auth": 4, "authpriv": 10, "cron": 9, "daemon": 3, "ftp": 11, "kern": 0, "lpr": 6, "mail": 2,
-    "news": 7, "security": 4, "syslog": 5, "user": 1, "uucp": 8, "local0": 16, "local1": 17,
-    "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
-}
 
 #: What logconfig_dict and --log-config-json are merged over (top-level keys replace ours), shaped
 #: like Gunicorn's glogging.CONFIG_DEFAULTS with our loggers' names. Unlike Gunicorn's, our loggers do
@@ -111,73 +116,12 @@ _GUNICORN_NAMES = {LOGGER_NAME: "gunicorn.error", ACCESS_LOGGER_NAME: "gunicorn.
 _request_logger: "RequestLogger | None" = None
 _statsd: "Statsd | None" = None
 _captured: dict[str, Any] = {"path": None, "file": None}
+#: The handlers made here: ours to close and replace on HUP, and to write to directly. Those a
+#: logging config made are the user's, and another logger may share them.
+_OURS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 
 
-# -- values checked when the configuration is read -----------------------------------------------------
-
-def parse_syslog_address(addr: str) -> tuple[int | None, Any]:
-    """Gunicorn's --log-syslog-to: unix://PATH[#dgram|#stream], udp://HOST[:PORT], tcp://HOST[:PORT]
-    → (socket type or None, address). ValueError says what is wrong."""
-    if addr.startswith("unix://"):
-        sock_type = None
-        path, _, kind = addr.partition("#")
-        if kind == "dgram":
-            sock_type = socket.SOCK_DGRAM
-        elif kind == "stream":
-            sock_type = socket.SOCK_STREAM
-        elif kind:
-            raise ValueError(f"{addr!r}: the socket type after '#' is 'stream' or 'dgram'")
-        return sock_type, path[len("unix://"):]
-    if addr.startswith("udp://"):
-        rest, sock_type = addr[len("udp://"):], socket.SOCK_DGRAM
-    elif addr.startswith("tcp://"):
-        rest, sock_type = addr[len("tcp://"):], socket.SOCK_STREAM
-    else:
-        raise ValueError(f"{addr!r} is not an address like udp://HOST:PORT, tcp://HOST:PORT or "
-                         "unix://PATH")
-    if "[" in rest and "]" in rest:
-        host = rest.split("]")[0][1:].lower()
-    elif ":" in rest:
-        host = rest.split(":")[0].lower()
-    elif rest == "":
-        host = "localhost"
-    else:
-        host = rest.lower()
-    rest = rest.split("]")[-1]
-    port = 514
-    if ":" in rest:
-        text = rest.split(":", 1)[1]
-        if not text.isdigit():
-            raise ValueError(f"{addr!r}: {text!r} is not a port number")
-        port = int(text)
-    return sock_type, (host, port)
-
-
-def parse_statsd_address(text: str) -> tuple[int, Any]:
-    """Gunicorn's --statsd-host: HOST:PORT (port 8125 if left out), [IPV6]:PORT, unix://PATH (also
-    unix:PATH) → (address family, address)."""
-    match = re.fullmatch(r"unix:(\d+)", text)  # Gunicorn reads "unix:8125" as host "unix"
-    if match:
-        return socket.AF_INET, ("unix", int(match.group(1)))
-    if re.match(r"unix:(//)?", text):
-        path = re.split(r"unix:(//)?", text)[-1]
-        if not path:
-            raise ValueError(f"{text!r}: no socket path after 'unix:'")
-        return socket.AF_UNIX, path
-    netloc = text[len("tcp://"):] if text.startswith("tcp://") else text
-    host, port = netloc, "8125"
-    if "[" in netloc and "]" in netloc:
-        host = netloc.split("]")[0][1:]
-        port = (netloc.split("]:") + ["8125"])[1]
-    elif ":" in netloc:
-        host, port = (netloc.split(":") + ["8125"])[:2]
-    elif netloc == "":
-        host = "0.0.0.0"
-    if not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r}: {port!r} is not a port number")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return family, (host.lower(), int(port))
-
+# -- statsd's prefix --------------------------------------------------------------------------------
 
 def statsd_prefix(prefix: str) -> str:
     """As Gunicorn does it: a trailing '.' is added (to prefixes of two characters or more)."""
@@ -305,15 +249,11 @@ _RAW_ATOM_CODE = {
     "f": "E.get('HTTP_REFERER', '-')",
     "a": "E.get('HTTP_USER_AGENT', '-')",
 }
-_SAMPLES = {"B": 0, "T": 0, "D": 0, "M": 0}
-_SPEC = re.compile(r"[#0\- +]*(?:\d+)?(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsa]")
-_NAMESPACE = {"esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
-              "request_header": request_header, "response_header": response_header,
-              "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod}
-
-
-class AccessFormatError(ValueError):
-    pass
+_NAMESPACE: dict[str, Any] = {
+    "esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
+    "request_header": request_header, "response_header": response_header,
+    "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod,
+}
 
 
 def _atom_code(key: str) -> str:
@@ -329,61 +269,15 @@ def _atom_code(key: str) -> str:
     return _ATOM_CODE.get(key, "'-'")
 
 
-def _parse(fmt: str) -> tuple[str, list[str]] | None:
-    """``fmt`` → (positional template, atom names), or None for what only the generic path can do
-    (a '%' without a (name), '*' widths). Follows the % operator's rules, nested parentheses in
-    names included."""
-    template: list[str] = []
-    keys: list[str] = []
-    i, n = 0, len(fmt)
-    while i < n:
-        j = fmt.find("%", i)
-        if j < 0:
-            template.append(fmt[i:])
-            break
-        template.append(fmt[i:j])
-        if fmt.startswith("%%", j):
-            template.append("%%")
-            i = j + 2
-            continue
-        if not fmt.startswith("(", j + 1):
-            return None
-        depth, k = 1, j + 2
-        while k < n and depth:
-            if fmt[k] == "(":
-                depth += 1
-            elif fmt[k] == ")":
-                depth -= 1
-            k += 1
-        if depth:
-            raise AccessFormatError(f"{fmt!r}: a '%(' without its ')'")
-        spec = _SPEC.match(fmt, k)
-        if spec is None:
-            raise AccessFormatError(f"{fmt!r}: '%({fmt[j + 2:k - 1]})' is not followed by a "
-                                    "conversion like 's'")
-        keys.append(fmt[j + 2:k - 1])
-        template.append("%" + spec.group())
-        i = spec.end()
-    return "".join(template), keys
-
-
 def compile_access_format(fmt: str) -> Callable[..., str]:
     """One function ``line(environ, request, exchange, us, status, sent) -> str`` for ``fmt``.
     Raises AccessFormatError (a ValueError) for a format that cannot work."""
-    parsed = _parse(fmt)
+    parsed = parse_access_format(fmt)
     if parsed is None:
         def generic(E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> str:
             return fmt % AccessAtoms(E, R, X, us, S, N)
-        try:
-            fmt % _SampleAtoms()
-        except (TypeError, ValueError, KeyError) as exc:
-            raise AccessFormatError(f"{fmt!r}: {exc}") from None
         return generic
     template, keys = parsed
-    try:
-        template % tuple(_SAMPLES.get(key, "-") for key in keys)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise AccessFormatError(f"{fmt!r}: {exc}") from None
     return _compiled_line(template, keys)
 
 
@@ -466,7 +360,7 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     source = ("CLEAN = set()\n"
               "def careful(E, R, X, us, S, N):\n"
               f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
-    quotes = (template % tuple(_SAMPLES.get(key, "-") for key in keys)).count('"')
+    quotes = (template % tuple(ACCESS_FORMAT_SAMPLES.get(key, "-") for key in keys)).count('"')
     made = _raw_line_body(template, keys, raw) if template.isprintable() and raw != escaped else None
     if made is not None:
         body, checked = made
@@ -489,15 +383,11 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
         source += "line = careful\n"
     namespace = dict(_NAMESPACE)
     exec(compile(source, "<access log format>", "exec"), namespace)
-    return namespace["line"]  # type: ignore[no-any-return]
+    line: Callable[..., str] = namespace["line"]
+    return line
 
 
-class _SampleAtoms(dict):  # type: ignore[type-arg]
-    def __getitem__(self, key: str) -> Any:
-        return _SAMPLES.get(key, "-")
-
-
-class AccessAtoms(dict):  # type: ignore[type-arg]
+class AccessAtoms(dict[str, Any]):
     """Every atom, as Gunicorn's SafeAtoms mapping: what ``logger.info(format, atoms)`` passes as
     ``record.args`` for formatters written for Gunicorn; unknown atoms are '-', {...} names are
     case-insensitive."""
@@ -601,15 +491,17 @@ class RequestLogger:
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
             us = int(seconds * 1000000)
-            if self._line is not None and not self._gathering:
-                # (The first line chooses how to write; choosing to gather leaves it to below.)
-                self._emit(environ, request, exchange, us, status, framer.sent)
-            if self._gathering:  # here, not in an emitter: the sync worker's every request
-                self._pending.append(self._line(  # type: ignore[misc]
-                    environ, request, exchange, us, status, framer.sent))
-                if not self._flush_due:
-                    self._flush_due = True
-                    self._defer(self.flush)  # type: ignore[misc]
+            line = self._line
+            if line is not None:
+                if not self._gathering:
+                    # (The first line chooses how to write; choosing to gather leaves it to below.)
+                    self._emit(environ, request, exchange, us, status, framer.sent)
+                if self._gathering:  # here, not in an emitter: the sync worker's every request
+                    self._pending.append(line(environ, request, exchange, us, status, framer.sent))
+                    defer = self._defer  # (always set while gathering: write_once_per_turn)
+                    if not self._flush_due and defer is not None:
+                        self._flush_due = True
+                        defer(self.flush)
             if self._statsd is not None:
                 self._statsd.request(us, status)
         except Exception:
@@ -663,27 +555,32 @@ class RequestLogger:
             return None
         handler = handlers[0]
         if (type(handler) not in (logging.StreamHandler, logging.FileHandler)
-                or not getattr(handler, "_pronghorn", False) or handler.filters
-                or handler.level > logging.INFO or handler.lock is None):
+                or not isinstance(handler, logging.StreamHandler) or handler not in _OURS
+                or handler.filters or handler.level > logging.INFO or handler.lock is None):
             return None
         lock = handler.lock
 
         def write(text: str) -> None:
             with lock:
                 stream = handler.stream
-                if stream is None:  # a reopen failed; try again
-                    stream = handler.stream = handler._open()  # type: ignore[attr-defined]
+                if stream is None and isinstance(handler, logging.FileHandler):
+                    stream = handler.stream = handler._open()  # a reopen failed; try again
                 stream.write(text)
                 stream.flush()
         return write
 
-    # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.)
+    # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.
+    # _first_emit chooses them only when there is a line to write, _write_now only with a writer.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
-        self._write(self._line(E, R, X, us, S, N) + "\n")  # type: ignore[misc]
+        line, write = self._line, self._write
+        if line is not None and write is not None:
+            write(line(E, R, X, us, S, N) + "\n")
 
     def _logging_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         if self._format is None:
-            self._logger.info(self._line(E, R, X, us, S, N))  # type: ignore[misc]
+            line = self._line
+            if line is not None:
+                self._logger.info(line(E, R, X, us, S, N))
         else:
             self._logger.info(self._format, AccessAtoms(E, R, X, us, S, N))
 
@@ -757,7 +654,7 @@ class _StatsdLogCounter(logging.Handler):
     def __init__(self, statsd: Statsd) -> None:
         super().__init__(logging.WARNING)
         self.statsd = statsd
-        self._pronghorn = True
+        _OURS.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         level = record.levelno
@@ -796,14 +693,14 @@ def _remove_handlers(logger: logging.Logger) -> None:
     (another logger may share them; the config applied next sets them again)."""
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-        if getattr(handler, "_pronghorn", False):
+        if handler in _OURS:
             handler.close()
 
 
 # logging.handlers, logging.config and configparser are imported where they are used: most
 # deployments never need them, and each worker would carry them (~1.5 MiB).
 
-def _syslog_handler_class() -> type:
+def _syslog_handler_class() -> type[logging.handlers.SysLogHandler]:
     import logging.handlers as handlers
 
     return handlers.SysLogHandler
@@ -811,11 +708,10 @@ def _syslog_handler_class() -> type:
 
 def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
                  formatter: logging.Formatter, flag: str, owner: Any = None) -> None:
-    for handler in list(logger.handlers):
-        if getattr(handler, "_pronghorn", False) and not isinstance(
-                handler, (_syslog_handler_class(), _StatsdLogCounter)):
-            logger.removeHandler(handler)
-            handler.close()
+    for old in list(logger.handlers):
+        if old in _OURS and not isinstance(old, (_syslog_handler_class(), _StatsdLogCounter)):
+            logger.removeHandler(old)
+            old.close()
     if target is None:
         return
     handler: logging.Handler
@@ -832,21 +728,19 @@ def _set_handler(logger: logging.Logger, target: str | None, stream: Any,
             except OSError:
                 pass
     handler.setFormatter(formatter)
-    handler._pronghorn = True  # type: ignore[attr-defined]
+    _OURS.add(handler)
     logger.addHandler(handler)
 
 
-def _owner(cfg: Any) -> tuple[int, int] | None:
-    if not (getattr(cfg, "user", None) or getattr(cfg, "group", None)):
+def _owner(cfg: Config) -> tuple[int, int] | None:
+    if not (cfg.user or cfg.group):
         return None
-    from .master.process import resolve_group, resolve_user
-
     user = resolve_user(cfg.user)
     gid = resolve_group(cfg.group)
     return (user[0] if user else -1, gid if gid is not None else -1)
 
 
-def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
+def _syslog_handler(cfg: Config, name: str) -> logging.Handler:
     prefix = cfg.syslog_prefix or (cfg.proc_name or cfg.app_uri or "pronghorn").replace(":", ".")
     try:
         facility = SYSLOG_FACILITIES[cfg.syslog_facility.lower()]
@@ -863,7 +757,7 @@ def _syslog_handler(cfg: Any, name: str) -> logging.Handler:
     # Gunicorn's program name, so that syslog rules written for it keep matching.
     program = f"gunicorn.{prefix}.{name}".replace("%", "%%")
     handler.setFormatter(logging.Formatter(f"{program}: {_SYSLOG_FORMAT}"))
-    handler._pronghorn = True  # type: ignore[attr-defined]
+    _OURS.add(handler)
     return handler
 
 
@@ -915,7 +809,7 @@ def _merged_config(user: dict[str, Any], level: str) -> dict[str, Any]:
     return config
 
 
-def _apply_logging_config(cfg: Any) -> set[str] | None:
+def _apply_logging_config(cfg: Config) -> set[str] | None:
     """logconfig_dict, else --log-config-json, else --log-config; the logger names it configured
     (None when there is no logging config)."""
     if not (cfg.logconfig_dict or cfg.logconfig_json or cfg.logconfig):
@@ -966,7 +860,7 @@ def _copy_logger(source: logging.Logger, target: logging.Logger) -> None:
     target.disabled = source.disabled
 
 
-def setup_logging(cfg: Any) -> logging.Logger:
+def setup_logging(cfg: Config) -> logging.Logger:
     """Set up every log from the configuration (see the module docstring); returns the error log.
     Raises ValueError naming the setting when one cannot be used."""
     global _request_logger, _statsd

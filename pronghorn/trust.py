@@ -11,28 +11,11 @@ import ipaddress
 from functools import lru_cache
 from typing import Any, Callable
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The list's syntax belongs to the setting: the configuration checks a list with this parser when it
+# reads it, so what it accepts is exactly what matcher() understands.
+from .config.values import parse_allow_list
 
-
-def parse_allow_list(text: str) -> tuple[Network, ...] | None:
-    """The networks of a list, or None for ``*`` (everyone). ValueError names a bad entry."""
-    entries = [entry.strip() for entry in str(text).split(",") if entry.strip()]
-    if "*" in entries:
-        return None
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"{entry!r} is not an IP address or network "
-                             "(e.g. 127.0.0.1, ::1, 10.0.0.0/8, or * for every peer)") from None
-    return tuple(networks)
-
-
-def allow_list(text: str) -> str:
-    """Setting converter: checks the list, keeps its text."""
-    parse_allow_list(text)
-    return str(text)
+__all__ = ["matcher", "parse_allow_list"]
 
 
 def matcher(text: str) -> Callable[[Any], bool]:

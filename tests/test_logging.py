@@ -778,7 +778,7 @@ def test_direct_write_and_logging_write_agree(tmp_path: Path) -> None:
         logger.setLevel(logging.INFO)
         handler = logging.FileHandler(tmp_path / f"{extra_filter}.log")
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._pronghorn = True  # type: ignore[attr-defined]
+        logs._OURS.add(handler)  # as if setup_logging had made it
         logger.handlers = [handler]
         if extra_filter:
             logger.addFilter(lambda record: True)

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from .hooks import HOOK_SPECS, validate_hook
-from .settings import SETTINGS, Setting, parse_bind, parse_umask, positive_float, positive_int
+from .settings import SETTINGS, Setting, convert_value, parse_bind
 
 DEFAULT_FILES = ("pronghorn.conf.py", "gunicorn.conf.py")
 MODULE_NAME = "__config__"
@@ -181,7 +181,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
 APP_NAME = "wsgi_app"
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
-_INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
 _TYPO_CUTOFF = 0.8
 
 
@@ -209,75 +208,6 @@ def unsupported_message(name: str, subject: str) -> str:
     kind = "option" if subject.startswith("-") else "setting"
     return (f"{subject} is a Gunicorn {kind} pronghorn does not support yet: "
             f"{KNOWN_GUNICORN_SETTINGS[name].advice}")
-
-
-# -- values -------------------------------------------------------------------------------------------
-
-_KINDS: dict[Callable[..., Any], str] = {
-    positive_int: "an integer",
-    positive_float: "a number",
-    parse_umask: "a umask",
-}
-
-
-def convert_value(setting: Setting, value: Any) -> Any:
-    """A config-file value for ``setting`` → the value the Config holds; ValueError says why not."""
-    if setting.flag_only:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise ValueError(f"{value!r} is not a boolean (True or False)")
-    if setting.multiple:
-        if isinstance(value, (str, os.PathLike)):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{value!r} is not a string or a list of strings")
-        items = []
-        for item in value:
-            if not isinstance(item, (str, os.PathLike)):
-                raise ValueError(f"{item!r} in {value!r} is not a string")
-            items.append(_convert_one(setting, os.fspath(item)))
-        return items
-    if value is None and setting.default is None:
-        return None
-    return _convert_one(setting, value)
-
-
-def _convert_one(setting: Setting, value: Any) -> Any:
-    convert = setting.convert
-    if getattr(convert, "takes_objects", False):  # a dict setting (logconfig_dict): its own checks
-        return convert(value)
-    kind = _KINDS.get(convert)
-    if isinstance(value, os.PathLike) and convert is str:
-        value = os.fspath(value)
-    if isinstance(value, str):
-        try:
-            return convert(value)
-        except ValueError as exc:
-            if kind is not None and str(exc).startswith(("invalid literal", "could not convert")):
-                raise ValueError(f"{value!r} is not {kind}") from None
-            raise
-    if convert is str or kind is None:  # a text setting (a path, a level, KEY=VALUE, ...)
-        if setting.name in _INT_AS_STR and isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        raise ValueError(f"{value!r} is not a string")
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
-    if convert is positive_int or convert is parse_umask:
-        if not isinstance(value, int):
-            raise ValueError(f"{value!r} is not {kind}")
-    elif convert is positive_float:
-        if not isinstance(value, (int, float)):
-            raise ValueError(f"{value!r} is not {kind}")
-    elif not isinstance(value, (int, float)):
-        raise ValueError(f"{value!r} is not a string")
-    if isinstance(value, (int, float)) and value < 0 and convert is not parse_umask:
-        raise ValueError(f"{value!r} is negative")
-    try:  # the converter's own checks (range, ...) on the number's text
-        return convert(str(value))
-    except ValueError as exc:
-        raise ValueError(str(exc).replace(repr(str(value)), repr(value))) from None
 
 
 # -- loading --------------------------------------------------------------------------------------------
@@ -365,8 +295,8 @@ def _execute(spec_text: str) -> tuple[types.ModuleType, str, bytes | None]:
             sys.modules[module_name] = previous
         else:
             sys.modules.pop(module_name, None)
-        line = _line_in(exc.__traceback__, filename)
-        where = f"{filename}:{line}" if line else filename
+        lineno = _line_in(exc.__traceback__, filename)
+        where = f"{filename}:{lineno}" if lineno else filename
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ConfigError(f"{where}: the config file raised {detail}") from None
     return module, filename, source

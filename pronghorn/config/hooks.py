@@ -46,7 +46,7 @@ HOOK_NAMES: frozenset[str] = frozenset(HOOK_SPECS)
 _LOGGER_NAME = "pronghorn.error"
 
 
-def validate_hook(name: str, hook: Any) -> Callable[..., Any]:
+def validate_hook(name: str, hook: object) -> Callable[..., Any]:
     """Return ``hook`` if it can be called with ``name``'s arguments; raise ValueError saying why not.
 
     A hook may take more parameters than it is given if they have defaults, and ``*args`` accepts

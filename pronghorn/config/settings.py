@@ -16,16 +16,14 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
-from ..logs import (
-    DEFAULT_ACCESS_LOG_FORMAT, SYSLOG_FACILITIES, compile_access_format, parse_statsd_address,
-    parse_syslog_address,
-)
-from ..tls import cert_reqs as tls_cert_reqs, ssl_version as tls_ssl_version
-from ..trust import allow_list
-from ..wsgi.forwarded import DEFAULT_SECURE_SCHEME_HEADERS
 from .hooks import Hooks
+from .values import (
+    DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SECURE_SCHEME_HEADERS, SYSLOG_FACILITIES, access_log_format,
+    accepts_objects, allow_list, cert_reqs, parse_statsd_address, parse_syslog_address, ssl_version,
+    takes_objects,
+)
 
 
 def positive_int(text: str) -> int:
@@ -53,12 +51,6 @@ def parse_umask(text: str) -> int:
     return value
 
 
-def access_log_format(text: str) -> str:
-    """Gunicorn's access log format, checked by compiling it."""
-    compile_access_format(text)
-    return text
-
-
 def statsd_address(text: str) -> str:
     parse_statsd_address(text)
     return text
@@ -75,6 +67,7 @@ def syslog_facility(text: str) -> str:
     return text
 
 
+@takes_objects  # config files pass the dict as is
 def json_dict(value: Any) -> dict[str, Any]:
     """A dict: in a config file a Python dict, on the command line a JSON object."""
     if isinstance(value, str):
@@ -87,9 +80,7 @@ def json_dict(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-json_dict.takes_objects = True  # type: ignore[attr-defined]  # config files pass the dict as is
-
-
+@takes_objects
 def scheme_headers(value: Any) -> dict[str, str]:
     """secure_scheme_headers: {header: value meaning https}; a JSON object on the command line."""
     headers = json_dict(value)
@@ -99,9 +90,7 @@ def scheme_headers(value: Any) -> dict[str, str]:
     return {name.strip().upper(): meaning for name, meaning in headers.items()}
 
 
-scheme_headers.takes_objects = True  # type: ignore[attr-defined]
-
-
+@takes_objects  # True/False, as older Gunicorn config files say it
 def proxy_protocol_mode(value: Any) -> str:
     """--proxy-protocol: off, v1, v2 or auto; True/False as older Gunicorn config files say it."""
     if value is True:
@@ -114,9 +103,6 @@ def proxy_protocol_mode(value: Any) -> str:
     if text not in ("off", "v1", "v2", "auto"):
         raise ValueError(f"{value!r} is not off, v1, v2 or auto")
     return text
-
-
-proxy_protocol_mode.takes_objects = True  # type: ignore[attr-defined]
 
 
 def key_value(text: str) -> str:
@@ -352,13 +338,13 @@ SETTINGS: tuple[Setting, ...] = (
             "CA certificates that client certificates are checked against.", str, "FILE"),
     Setting("cert_reqs", ("--cert-reqs",), 0, "SSL",
             "Client certificates: 0 not asked for, 1 optional, 2 required (needs --ca-certs).",
-            tls_cert_reqs, "INT"),
+            cert_reqs, "INT"),
     Setting("ciphers", ("--ciphers",), None, "SSL",
             "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's); default: Python's.",
             str, "STRING"),
     Setting("ssl_version", ("--ssl-version",), "TLSv1_2", "SSL",
             "The lowest TLS version: TLS (the default, 1.2 or newer) or TLSv1_3. Older versions "
-            "are refused. Gunicorn's numeric values are understood.", tls_ssl_version, "STRING"),
+            "are refused. Gunicorn's numeric values are understood.", ssl_version, "STRING"),
     Setting("do_handshake_on_connect", ("--do-handshake-on-connect",), False, "SSL",
             "Accepted for Gunicorn compatibility: the handshake always completes, within "
             "10 seconds, before the request is read.", flag_only=True),
@@ -366,6 +352,77 @@ SETTINGS: tuple[Setting, ...] = (
             "Accepted for Gunicorn compatibility: a client that closes without TLS close_notify "
             "is treated as closing.", flag_only=True),
 )
+
+
+# -- converting a value -----------------------------------------------------------------------------------
+
+_KINDS: dict[Callable[..., Any], str] = {
+    positive_int: "an integer",
+    positive_float: "a number",
+    parse_umask: "a umask",
+}
+_INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
+
+
+def convert_value(setting: Setting, value: Any) -> Any:
+    """A value for ``setting`` → the value the Config holds; ValueError says why not. The value is
+    text from the command line or the environment, or any Python value from a config file."""
+    if setting.flag_only:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError(f"{value!r} is not a boolean (True or False)")
+    if setting.multiple:
+        if isinstance(value, (str, os.PathLike)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{value!r} is not a string or a list of strings")
+        items = []
+        for item in value:
+            if not isinstance(item, (str, os.PathLike)):
+                raise ValueError(f"{item!r} in {value!r} is not a string")
+            items.append(_convert_one(setting, os.fspath(item)))
+        return items
+    if value is None and setting.default is None:
+        return None
+    return _convert_one(setting, value)
+
+
+def _convert_one(setting: Setting, value: Any) -> Any:
+    convert = setting.convert
+    if accepts_objects(convert):  # a dict setting (logconfig_dict), ssl constants: its own checks
+        return convert(value)
+    kind = _KINDS.get(convert)
+    if isinstance(value, os.PathLike) and convert is str:
+        value = os.fspath(value)
+    if isinstance(value, str):
+        try:
+            return convert(value)
+        except ValueError as exc:
+            if kind is not None and str(exc).startswith(("invalid literal", "could not convert")):
+                raise ValueError(f"{value!r} is not {kind}") from None
+            raise
+    if convert is str or kind is None:  # a text setting (a path, a level, KEY=VALUE, ...)
+        if setting.name in _INT_AS_STR and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
+    if convert is positive_int or convert is parse_umask:
+        if not isinstance(value, int):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif convert is positive_float:
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{value!r} is not {kind}")
+    elif not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a string")
+    if isinstance(value, (int, float)) and value < 0 and convert is not parse_umask:
+        raise ValueError(f"{value!r} is negative")
+    try:  # the converter's own checks (range, ...) on the number's text
+        return convert(str(value))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(repr(str(value)), repr(value))) from None
 
 
 DEFAULT_SOURCE = "default"
@@ -376,8 +433,6 @@ def environment_defaults(environ: Mapping[str, str],
     """name → (value, variable) for each setting whose ``env`` variable is set (and not blank) in
     ``environ``, except the names in ``skip`` (set elsewhere, so a bad variable does not matter).
     Raises ValueError naming the variable: "WEB_CONCURRENCY: 'two' is not an integer (...)"."""
-    from .file import convert_value  # file.py imports this module
-
     found: dict[str, tuple[Any, str]] = {}
     for setting in SETTINGS:
         if setting.env is None or setting.name in skip:
@@ -395,7 +450,13 @@ def environment_defaults(environ: Mapping[str, str],
 
 
 class Config:
-    """Resolved values, attribute access by setting name.
+    """The resolved configuration: one typed attribute per setting, and where each value came from.
+
+    The attributes below are the registry seen by the type checker: one per :data:`SETTINGS` entry,
+    in its order, typed as its converter returns it (a list for a repeatable setting, ``| None``
+    when the default is None, bool for a switch). tests/unit/test_config_types.py checks that they
+    and the registry agree, so a setting is still declared once, in SETTINGS; add its annotation
+    here as that test prints it.
 
     ``sources[name]`` says where each value came from: "default", "config file PATH",
     "PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS", "command line", or an environment variable such as
@@ -404,10 +465,89 @@ class Config:
     or the environment's (``Setting.env``).
     """
 
-    def __init__(self, **values: Any) -> None:
-        given_sources: dict[str, str] = dict(values.get("sources") or {})
+    # -- the settings --
+    config: str | None
+    bind: list[str]
+    backlog: int
+    reuse_port: bool
+    workers: int
+    worker_class: str
+    threads: int
+    worker_connections: int
+    timeout: float
+    graceful_timeout: float
+    keepalive: float
+    header_timeout: float
+    write_timeout: float
+    max_unsent_bytes: int
+    limit_request_line: int
+    limit_request_fields: int
+    limit_request_field_size: int
+    limit_request_body: int
+    max_requests: int
+    max_requests_jitter: int
+    preload_app: bool
+    pidfile: str | None
+    daemon: bool
+    user: str | None
+    group: str | None
+    umask: int
+    chdir: str | None
+    pythonpath: str | None
+    raw_env: list[str]
+    proc_name: str | None
+    worker_tmp_dir: str | None
+    reload: bool
+    reload_engine: str
+    reload_extra_files: list[str]
+    check_config: bool
+    print_config: bool
+    loglevel: str
+    errorlog: str
+    accesslog: str | None
+    access_log_format: str
+    access_log_json: bool
+    disable_redirect_access_to_syslog: bool
+    capture_output: bool
+    logconfig: str | None
+    logconfig_dict: dict[str, Any]
+    logconfig_json: str | None
+    syslog: bool
+    syslog_addr: str
+    syslog_prefix: str | None
+    syslog_facility: str
+    statsd_host: str | None
+    statsd_prefix: str
+    dogstatsd_tags: str
+    forwarded_allow_ips: str
+    secure_scheme_headers: dict[str, str]
+    proxy_protocol: str
+    proxy_allow_ips: str
+    certfile: str | None
+    keyfile: str | None
+    ca_certs: str | None
+    cert_reqs: int
+    ciphers: str | None
+    ssl_version: str
+    do_handshake_on_connect: bool
+    suppress_ragged_eofs: bool
+
+    # -- not settings --
+    app_uri: str                 # MODULE[:CALLABLE], from the command line or wsgi_app
+    sources: dict[str, str]      # name → where its value came from (see above)
+    config_file: str | None      # the config file read, if any
+    hooks: Hooks                 # the config file's server hooks
+    argv: list[str]              # the command line, for USR2 to re-execute
+
+    def __init__(self, *, sources: Mapping[str, str] | None = None, app_uri: str = "",
+                 config_file: str | None = None, hooks: Hooks | None = None,
+                 argv: Sequence[str] = (), **values: Any) -> None:
+        unknown = sorted(set(values) - _NAMES)
+        if unknown:
+            raise TypeError(f"not settings: {', '.join(unknown)}")
+        given_sources = dict(sources or {})
         from_env = environment_defaults(os.environ, skip=values)
-        self.sources: dict[str, str] = {}
+        self.sources = {}
         for setting in SETTINGS:
             if setting.name in values:
                 value, source = values[setting.name], given_sources.get(setting.name, "given")
@@ -415,15 +555,21 @@ class Config:
                 value, source = from_env[setting.name]
             else:
                 value, source = setting.initial(), DEFAULT_SOURCE
+            # The one assignment by name: the annotations above say each attribute's type.
             setattr(self, setting.name, value)
             self.sources[setting.name] = source
-        self.app_uri: str = values.get("app_uri", "")
+        self.app_uri = app_uri
         self.sources["wsgi_app"] = given_sources.get("wsgi_app", DEFAULT_SOURCE)
-        self.config_file: str | None = values.get("config_file")  # the file read, if any
-        self.hooks: Hooks = values.get("hooks") or Hooks()  # the config file's server hooks
+        self.config_file = config_file
+        self.hooks = hooks or Hooks()
+        self.argv = list(argv)
 
-    def __getattr__(self, name: str) -> Any:  # only reached for unknown names
-        raise AttributeError(f"{name!r} is not a setting")
+    if not TYPE_CHECKING:  # at run time, a clearer message; the type checker knows every name
+        def __getattr__(self, name: str) -> Any:  # only reached for unknown names
+            raise AttributeError(f"{name!r} is not a setting")
+
+
+_NAMES = frozenset(setting.name for setting in SETTINGS)
 
 
 def parse_bind(address: str) -> tuple[str, Any]:

@@ -34,11 +34,12 @@ import traceback
 from typing import Any, Callable
 
 from .. import __version__
+from ..config import Config
 from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
 from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
-from .heartbeat import BOOTING, READY, RETIRING, Heartbeat
+from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from .listeners import close_listener, create_listener, describe, inherited_listeners
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
@@ -67,7 +68,7 @@ class HaltServer(Exception):
 class WorkerHandle:
     """The master's record of one worker (also the ``worker`` that master-side hooks receive)."""
 
-    def __init__(self, age: int, generation: int, cfg: Any, log: logging.Logger) -> None:
+    def __init__(self, age: int, generation: int, cfg: Config, log: logging.Logger) -> None:
         self.pid = 0
         self.ppid = os.getpid()
         self.age = age
@@ -91,8 +92,8 @@ class Arbiter:
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD, signal.SIGHUP,
                signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
-    def __init__(self, cfg: Any, log: logging.Logger,
-                 reload_config: Callable[[], Any] | None = None) -> None:
+    def __init__(self, cfg: Config, log: logging.Logger,
+                 reload_config: Callable[[], Config] | None = None) -> None:
         self.cfg = cfg
         self.log = log
         self._reload_config = reload_config
@@ -111,7 +112,7 @@ class Arbiter:
         self.reloader: FileWatcher | None = None  # --reload
         self.start_cwd = os.getcwd()
         self._wake_r = self._wake_w = -1
-        self._spawn_mask: set[signal.Signals] = set()  # the signal mask from before a fork
+        self._spawn_mask: set[int | signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
         # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a

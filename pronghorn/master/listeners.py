@@ -104,10 +104,10 @@ def inherited_listeners(fds: str, binds: list[str]) -> list[socket.socket | None
         sockets.append(sock)
     result: list[socket.socket | None] = []
     for index, address in enumerate(binds):
-        sock = sockets[index] if index < len(sockets) else None
-        if sock is not None and not _same_address(sock, address):
-            sock = None
-        result.append(sock)
+        handed = sockets[index] if index < len(sockets) else None
+        if handed is not None and not _same_address(handed, address):
+            handed = None
+        result.append(handed)
     for sock in sockets:
         if sock not in result:
             sock.close()

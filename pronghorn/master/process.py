@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import stat
 import sys
 from typing import Any
+
+# What --user and --group name is resolved where the setting is defined; logs.py resolves them too.
+from ..config.values import resolve_group as resolve_group, resolve_user as resolve_user
 
 
 # -- pidfile -----------------------------------------------------------------------------------------
@@ -104,35 +106,6 @@ def _is_regular_file(fd: int) -> bool:
 
 # -- user and group ----------------------------------------------------------------------------------
 
-def resolve_user(value: str | int | None) -> tuple[int, str | None] | None:
-    """A user name or numeric id → (uid, name or None)."""
-    if value is None or value == "":
-        return None
-    text = str(value)
-    if text.isdigit():
-        uid = int(text)
-        try:
-            return uid, pwd.getpwuid(uid).pw_name
-        except KeyError:
-            return uid, None
-    try:
-        return pwd.getpwnam(text).pw_uid, text
-    except KeyError:
-        raise ValueError(f"no such user: {text!r}") from None
-
-
-def resolve_group(value: str | int | None) -> int | None:
-    if value is None or value == "":
-        return None
-    text = str(value)
-    if text.isdigit():
-        return int(text)
-    try:
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        raise ValueError(f"no such group: {text!r}") from None
-
-
 def drop_privileges(user: tuple[int, str | None] | None, gid: int | None) -> None:
     """Become ``user``/``gid``: supplementary groups first, then the gid, then the uid (the order that
     still has the right to do each step), and verify the result, including that root cannot be
@@ -168,7 +141,7 @@ def set_proctitle(title: str) -> None:
     """"pronghorn: master [name]" in ps; setproctitle when installed, else the kernel's comm name
     (15 characters, shown by `ps -o comm` and top)."""
     try:
-        from setproctitle import setproctitle  # type: ignore[import-not-found]
+        from setproctitle import setproctitle
     except ImportError:
         pass
     else:

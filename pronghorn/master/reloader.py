@@ -64,6 +64,8 @@ import time
 import traceback
 from typing import Any, Callable, Iterator
 
+from ..config import Config
+
 # The names --reload-engine accepts; Gunicorn's "inotify" means watchfiles here.
 ENGINES = ("auto", "poll", "watchfiles")
 ALIASES = {"inotify": "watchfiles"}
@@ -113,7 +115,7 @@ def resolve_engine(name: str) -> str:
     return "watchfiles"
 
 
-def watch_roots(cfg: Any) -> list[str]:
+def watch_roots(cfg: Config) -> list[str]:
     """The application's directories: the current one (after --chdir) and each --pythonpath entry."""
     roots: list[str] = []
     for path in [os.getcwd(), *(p for p in (cfg.pythonpath or "").split(",") if p)]:
@@ -123,7 +125,7 @@ def watch_roots(cfg: Any) -> list[str]:
     return roots
 
 
-def configure(current: FileWatcher | None, cfg: Any, log: logging.Logger,
+def configure(current: FileWatcher | None, cfg: Config, log: logging.Logger,
               wake_fd: int) -> FileWatcher | None:
     """The watcher that ``cfg`` asks for: None without --reload, ``current`` when nothing that
     matters changed (a HUP usually changes nothing here), else a new one, started."""

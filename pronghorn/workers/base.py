@@ -14,7 +14,7 @@ import socket
 import sys
 from typing import Any, Callable
 
-from ..master.heartbeat import READY, RETIRING, Heartbeat
+from .heartbeat import READY, RETIRING, Heartbeat
 
 
 class WorkerContext:

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+# Gunicorn's default --secure-scheme-headers is the setting's default, declared with the setting.
+from ..config.values import DEFAULT_SECURE_SCHEME_HEADERS as DEFAULT_SECURE_SCHEME_HEADERS
 from ..http import HTTPError
 from ..trust import matcher, parse_allow_list
-
-#: Gunicorn's default --secure-scheme-headers: header → the value that means https.
-DEFAULT_SECURE_SCHEME_HEADERS: dict[str, str] = {
-    "X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on",
-}
 
 _FOR = "HTTP_X_FORWARDED_FOR"
 _FORWARDED = "HTTP_FORWARDED"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pronghorn.master.heartbeat import READY, Heartbeat
+from pronghorn.workers.heartbeat import READY, Heartbeat
 
 
 def test_a_tick_is_never_read_half_written() -> None:

@@ -5,6 +5,9 @@ time of its last tick and its state (booting, ready, retiring); the master reads
 mtime granularity, and nothing on the request path: the worker ticks from its loop a few times per
 --timeout.
 
+It lives in workers/, the layer below the master: the worker depends on it, and the master, which
+may import downward, reads it from here.
+
 Layout: tick time (double, CLOCK_MONOTONIC seconds, comparable across processes), state (int32).
 
 Each value is written and read whole, through a typed memoryview (one aligned 8- or 4-byte store or
