@@ -14,6 +14,7 @@ from time import perf_counter
 from typing import Any, Callable, Generator, Iterator, Protocol
 
 from .. import SERVER_SOFTWARE
+from ..config import Config
 from ..http import HTTPError, Limits, Request, ResponseFramer, error_response
 from ..logs import request_logger
 from ..trust import matcher
@@ -116,7 +117,7 @@ class Job:
                 f"from {self.peer}")
 
 
-def limits_from(cfg: Any) -> Limits:
+def limits_from(cfg: Config) -> Limits:
     """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
     return Limits(
         request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
@@ -154,7 +155,7 @@ def close_iterable(result: Any, log: logging.Logger) -> None:
 class RequestCycle:
     """Everything one worker's requests share, and the cycle itself. Made once per worker."""
 
-    def __init__(self, app: Callable[..., Any], cfg: Any, ctx: WorkerIdentity,
+    def __init__(self, app: Callable[..., Any], cfg: Config, ctx: WorkerIdentity,
                  log: logging.Logger, multithread: bool) -> None:
         self.app = app
         self.cfg = cfg

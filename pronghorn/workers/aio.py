@@ -26,6 +26,7 @@ import signal
 import socket
 from typing import Any, Callable, Generator, Protocol, cast
 
+from ..config import Config
 from ..cycle.connection import (
     CLOSE, IDLE, IDLE_OVER, PAUSE, READ, READY, REFUSE, STALLED, ConnectionPolicy,
     UnsentOutput,
@@ -77,7 +78,7 @@ class Calls(Protocol):
 class LoopWorker:
     """The loop, the listeners, the signals and the sweep; see the module's docstring."""
 
-    def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+    def __init__(self, app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext, calls: Calls,
                  max_connections: int = 0) -> None:
         self.cfg = cfg
@@ -278,7 +279,7 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # (a stream server's)
         worker = self.worker
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # Expect: 100-continue is answered at once and the body buffered before the app is called
         # (see cycle.connection): here the app's call never waits for a client.
         self.policy = ConnectionPolicy(worker.cycle, self.builder,

@@ -14,11 +14,12 @@ import socket
 import sys
 from typing import Any, Callable
 
+from ..config import Config
 from .heartbeat import READY, RETIRING, Heartbeat
 
 
 class WorkerContext:
-    def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int, cfg: Any,
+    def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int, cfg: Config,
                  log: logging.Logger) -> None:
         self.pid = os.getpid()
         self.ppid = ppid

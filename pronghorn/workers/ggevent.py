@@ -40,6 +40,7 @@ import _socket  # the unpatched socket type: the worker waits on its descriptors
 
 from gevent import getcurrent  # gevent itself may load before patching; patch_all comes from it
 
+from ..config import Config
 from ..cycle.connection import (
     BODY_DONE, CLOSE, IDLE, IDLE_OVER, READ, READY, REFUSE, ConnectionPolicy, UnsentOutput,
 )
@@ -75,7 +76,7 @@ class _Dropped(Exception):
 
 
 class GeventWorker:
-    def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+    def __init__(self, app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext) -> None:
         self.cfg = cfg
         self.listeners = listeners
@@ -522,7 +523,7 @@ class _Connection:
         return True
 
 
-def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+def run_worker(app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                log: logging.Logger, ctx: WorkerContext) -> None:
     GeventWorker(app, cfg, listeners, log, ctx).run()
     sys.stdout.flush()

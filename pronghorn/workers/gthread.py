@@ -29,6 +29,7 @@ import threading
 from time import perf_counter
 from typing import Any, Callable, Generator
 
+from ..config import Config
 from ..cycle.request import Job, Wait
 from ..http import HTTPError
 from .aio import WRITE_HIGH_WATER, HTTPProtocol, LoopWorker
@@ -190,7 +191,7 @@ class ThreadCalls:
             self.worker.maybe_stopped()
 
 
-def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+def run_worker(app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                log: logging.Logger, ctx: WorkerContext) -> None:
     LoopWorker(app, cfg, listeners, log, ctx, ThreadCalls(cfg.threads),
                max_connections=cfg.worker_connections).run()

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from asyncio import _get_running_loop, _set_running_loop
 
+from ..config import Config
 from ..cycle.request import Job, Stream, Wait
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
@@ -142,7 +143,7 @@ class InlineCalls:
             self.worker.maybe_stopped()
 
 
-def run_worker(app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
+def run_worker(app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                log: logging.Logger, ctx: WorkerContext) -> None:
     LoopWorker(app, cfg, listeners, log, ctx, InlineCalls()).run()
     sys.stdout.flush()

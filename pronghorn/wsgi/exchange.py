@@ -96,14 +96,14 @@ class Exchange:
             if type(piece) is not bytes:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
         total = sum(map(len, pieces))
-        out = [b"" if self.head_sent else self.head_bytes(total)]
-        out.extend(map(framer.body, pieces))
-        out.append(framer.end())
+        parts = [b"" if self.head_sent else self.head_bytes(total)]
+        parts.extend(map(framer.body, pieces))
+        parts.append(framer.end())
         if total <= JOIN_LIMIT:
-            return b"".join(out)
-        end = out.pop()
-        last = out.pop() + end  # (a last piece behind an empty end is not copied)
-        for part in out:
+            return b"".join(parts)
+        end = parts.pop()
+        last = parts.pop() + end  # (a last piece behind an empty end is not copied)
+        for part in parts:
             if part:
                 self._send(part)
         return last
