@@ -1,6 +1,6 @@
 """One client connection's rules, without I/O: what to do with the bytes that arrived, and when.
 
-The driver (a worker class) reads the socket and calls ``feed(data, now)``; the answer says what to
+The driver (a worker class) reads the socket and calls ``feed(data)``; the answer says what to
 do next: read more, run the request that is ready, refuse it, close, or stop reading. ``expired(now)``
 is asked every sweep (about once a second) and names the deadline that passed, if one did. Nothing
 here blocks, sleeps or knows a socket, so the sync, gthread and gevent workers (and the ASGI worker
@@ -54,20 +54,22 @@ class ConnectionPolicy:
     """See the module's docstring. Every attribute is set in __init__, in one order: instances then
     share one key layout and each read on the request path stays a fast one."""
 
-    __slots__ = ("cycle", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
+    __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
                  "request", "body", "refusal", "proxy_pending", "deferred_body", "body_state",
                  "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since")
 
-    def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any, now: float,
-                 send: Callable[[bytes], None], defer_continue: bool) -> None:
+    def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
+                 clock: Callable[[], float], send: Callable[[bytes], None],
+                 defer_continue: bool) -> None:
         self.cycle = cycle
+        self.clock = clock  # the driver's monotonic clock, read only when a deadline starts
         self.conn = HTTPConnection(cycle.limits)
         self.builder = builder
         self.peer = peer
         self.send = send  # for 100 Continue, the one thing this policy writes itself
         self.defer_continue = defer_continue
         self.phase = IDLE
-        self.since = now  # when the current phase began, or input last arrived
+        self.since = clock()  # when the current phase began, or input last arrived
         self.request: Request | None = None
         self.body: BinaryIO | None = None
         self.refusal: tuple[int, str] = (400, "")
@@ -94,7 +96,7 @@ class ConnectionPolicy:
 
     # -- input ------------------------------------------------------------------------------------------
 
-    def feed(self, data: bytes, now: float) -> int:
+    def feed(self, data: bytes) -> int:
         """Bytes from the client (b"": it has finished sending)."""
         phase = self.phase
         if phase == IDLE and self.proxy_pending is None and data:
@@ -106,7 +108,7 @@ class ConnectionPolicy:
                 self.phase = APP
                 return READY
         if self.proxy_pending is not None:
-            rest = self._take_proxy_header(data, now)
+            rest = self._take_proxy_header(data)
             if rest is None:
                 return REFUSE if self.proxy_pending is None else READ
             if not rest and data:
@@ -116,17 +118,17 @@ class ConnectionPolicy:
         if phase == APP:
             if self.deferred_body is not None and self.body_state is None:
                 if data:
-                    self.since = now
+                    self.since = self.clock()
                 return self._collect()
             # A pipelined request waits for the response in progress; past the limit, stop reading.
             return PAUSE if self.conn.buffered > READ_BUFFER_LIMIT else READ
         if phase != HEAD:  # (IDLE or BODY: input arrived, the deadline starts again)
-            self.since = now
+            self.since = self.clock()
             if phase == IDLE:
                 self.phase = HEAD
-        return self.pull(now)
+        return self.pull()
 
-    def pull(self, now: float) -> int:
+    def pull(self) -> int:
         """Events from what is buffered, until more bytes are needed or a request is ready."""
         conn = self.conn
         while True:
@@ -161,7 +163,7 @@ class ConnectionPolicy:
                     self.send(CONTINUE)
                 self.deferred_body = BodyBuffer()  # (the body, buffered before the app runs)
                 self.phase = BODY
-                self.since = now
+                self.since = self.clock()
             elif event is END_OF_MESSAGE:
                 buffered = self.deferred_body
                 self.deferred_body = None
@@ -174,7 +176,7 @@ class ConnectionPolicy:
             elif event is PAUSED:  # (cannot happen: a request is answered before the next is read)
                 return PAUSE
 
-    def _take_proxy_header(self, data: bytes, now: float) -> bytes | None:
+    def _take_proxy_header(self, data: bytes) -> bytes | None:
         """Collect the PROXY header; the bytes after it, or None while it is incomplete (or bad:
         then proxy_pending is None and refusal is set)."""
         assert self.proxy_pending is not None
@@ -193,7 +195,7 @@ class ConnectionPolicy:
             self.proxy_pending = received
             if self.phase == IDLE:  # the head's deadline applies to the PROXY header too
                 self.phase = HEAD
-                self.since = now
+                self.since = self.clock()
             return None
         self.proxy_pending = None
         if header.source is not None:
@@ -202,12 +204,12 @@ class ConnectionPolicy:
 
     # -- a body the app asks for late (Expect: 100-continue) ---------------------------------------------
 
-    def want_body(self, now: float) -> bool:
+    def want_body(self) -> bool:
         """The app reads wsgi.input: say Continue (once), and start the body's deadline. True when
         the body is already complete or failed (no need to wait)."""
         if not self.body_wanted:
             self.body_wanted = True
-            self.since = now
+            self.since = self.clock()
         if not self.continue_sent:
             # Sent even when the body is already here: the client asked, and may wait for it.
             self.continue_sent = True
@@ -257,7 +259,7 @@ class ConnectionPolicy:
 
     # -- after the response -----------------------------------------------------------------------------
 
-    def response_done(self, keep_alive: bool, now: float) -> bool:
+    def response_done(self, keep_alive: bool) -> bool:
         """The response is complete; whether the connection carries the next request."""
         self.request = None
         self.body = None
@@ -271,7 +273,7 @@ class ConnectionPolicy:
         if not keep_alive:
             return False
         self.phase = IDLE
-        self.since = now
+        self.since = self.clock()
         self.body_error = None
         self.conn.start_next_cycle()
         return True

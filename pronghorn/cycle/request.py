@@ -168,6 +168,10 @@ class RequestCycle:
         self.post_request_hook = self.hooks.has("post_request")
         # The access log and statsd (None when both are off: then a request pays one None check).
         self.request_log = request_logger()
+        # Whether anything runs after a response (else a request skips finish()), and whether a
+        # request's start time is read (the access log's duration, gthread's stuck-thread check).
+        self.after_request = self.request_log is not None or self.post_request_hook
+        self.timed = self.request_log is not None or multithread
         self.limits = limits_from(cfg)
         self.dates = DateCache()
         self.errors = ErrorStream(log)
@@ -196,7 +200,8 @@ class RequestCycle:
         complete (or refused); a generator for the rest of a streamed body."""
         request = job.request
         channel = job.channel
-        job.started = perf_counter()
+        if self.timed:
+            job.started = perf_counter()
         try:
             environ = job.builder.build(request, job.body, job.peer)
         except HTTPError as exc:  # what a trusted proxy said does not add up
@@ -219,7 +224,10 @@ class RequestCycle:
                 channel.complete(exchange.whole(pieces), framer.keep_alive)
                 if type(result) is not list:  # (a plain list has no close())
                     close_iterable(result, self.log)
-                self.finish(job)
+                if self.after_request:
+                    self.finish(job)
+                else:
+                    self.in_flight.discard(job)
                 return None
         except Exception:
             self.log.exception("Error handling request %s", request.target.decode("latin-1"))

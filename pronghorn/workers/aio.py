@@ -31,7 +31,7 @@ from ..cycle.connection import (
     CLOSE, IDLE, IDLE_OVER, PAUSE, READ, READY, REFUSE, STALLED, ConnectionPolicy,
     UnsentOutput,
 )
-from ..cycle.request import DRAIN, EMPTY, Job, RequestCycle, Wait, writable
+from ..cycle.request import DRAIN, EMPTY, RequestCycle, Wait, writable
 from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.environ import EnvironBuilder
@@ -271,7 +271,6 @@ class HTTPProtocol(asyncio.Protocol):
         self.closed = False
         self.write_paused = False
         self.reading_paused = False
-        self.job: Job | None = None
         self._resume: Callable[[], None] | None = None  # a parked stream's waiter
 
     # -- asyncio callbacks ---------------------------------------------------------------------------
@@ -283,8 +282,9 @@ class HTTPProtocol(asyncio.Protocol):
         # Expect: 100-continue is answered at once and the body buffered before the app is called
         # (see cycle.connection): here the app's call never waits for a client.
         self.policy = ConnectionPolicy(worker.cycle, self.builder,
-                                       transport.get_extra_info("peername"), self.loop.time(),
+                                       transport.get_extra_info("peername"), self.loop.time,
                                        self._send, defer_continue=False)
+        self.submit = worker.calls.submit
         worker.connection_opened(self)
         if self.policy.start() == CLOSE:
             self.close()
@@ -298,10 +298,14 @@ class HTTPProtocol(asyncio.Protocol):
             self._wake()
 
     def data_received(self, data: bytes) -> None:
-        self._act(self.policy.feed(data, self.loop.time()))
+        step = self.policy.feed(data)
+        if step == READY:
+            self.submit(self)
+        elif step:
+            self._act(step)
 
     def eof_received(self) -> bool:
-        self._act(self.policy.feed(b"", self.loop.time()))
+        self._act(self.policy.feed(b""))
         # Keep the write side open: a request may still be owed its answer. (TLS cannot half-close;
         # there the transport closes after this whatever we return, so say False.)
         return not self.worker.tls
@@ -323,7 +327,7 @@ class HTTPProtocol(asyncio.Protocol):
         if step == READ:
             return
         if step == READY:
-            self.worker.calls.submit(self)
+            self.submit(self)
         elif step == REFUSE:
             status, reason = self.policy.refusal
             self.refuse(status, reason)
@@ -337,7 +341,7 @@ class HTTPProtocol(asyncio.Protocol):
     def pull(self) -> None:
         """Parse pipelined input (scheduled after a response, never from inside it)."""
         if not self.closed and self.policy.phase == IDLE:
-            self._act(self.policy.pull(self.loop.time()))
+            self._act(self.policy.pull())
 
     def sweep(self, now: float) -> None:
         """The deadlines, from the worker's once-a-second sweep."""
@@ -388,9 +392,22 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def complete(self, data: bytes, keep_alive: bool) -> None:
-        if data and not self.closed:
+        """The response's last bytes: close, or go on to the next request."""
+        if self.closed:
+            return
+        if data:
             self.transport.write(data)
-        self.response_done(keep_alive)
+        if not self.policy.response_done(keep_alive):
+            self.close()
+            return
+        # Stopping or not, a connection whose response promised keep-alive stays open: closing it
+        # now could reset a request the client is already sending. Its next request is answered
+        # with "Connection: close"; if none comes, the sweep closes it.
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        if self.policy.input_left:
+            self.loop.call_soon(self.pull)  # (from the loop, not from inside this response)
 
     def backlogged(self) -> bool:
         return self.write_paused
@@ -421,23 +438,6 @@ class HTTPProtocol(asyncio.Protocol):
         return _send_file(self, fd, offset, count)
 
     # -- between responses ----------------------------------------------------------------------------------
-
-    def response_done(self, keep_alive: bool) -> None:
-        """The response is fully handed to the transport: close, or go on to the next request."""
-        self.job = None
-        if self.closed:
-            return
-        if not self.policy.response_done(keep_alive, self.loop.time()):
-            self.close()
-            return
-        # Stopping or not, a connection whose response promised keep-alive stays open: closing it
-        # now could reset a request the client is already sending. Its next request is answered
-        # with "Connection: close"; if none comes, the sweep closes it.
-        if self.reading_paused:
-            self.reading_paused = False
-            self.transport.resume_reading()
-        if self.policy.input_left:
-            self.loop.call_soon(self.pull)
 
     def close(self) -> None:
         if not self.closed:

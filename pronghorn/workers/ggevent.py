@@ -269,7 +269,7 @@ class _Connection:
         self.greenlet = getcurrent()
         self.readable = self.hub.loop.io(self.fd, 1)
         self.writable: Any = None  # made on the first write that has to wait
-        self.policy = ConnectionPolicy(worker.cycle, builder, peer, time.monotonic(), self._send,
+        self.policy = ConnectionPolicy(worker.cycle, builder, peer, time.monotonic, self._send,
                                        defer_continue=True)
         self.body_error: HTTPError | None = None
         self.closed = False
@@ -342,7 +342,7 @@ class _Connection:
             except socket.timeout:
                 step = policy.expired(time.monotonic())
             else:
-                step = policy.feed(data, time.monotonic())
+                step = policy.feed(data)
             wait_first = False
             if step != READ:
                 return step
@@ -361,7 +361,7 @@ class _Connection:
             if step == READY:
                 if not self._respond():
                     return
-                step = policy.pull(time.monotonic()) if policy.input_left else READ
+                step = policy.pull() if policy.input_left else READ
                 if step == READ:
                     step = self._next_step(wait_first=True)
             elif step == REFUSE:
@@ -382,14 +382,14 @@ class _Connection:
             for _ in stream:  # (never waits: this channel's writes block, and it never backlogs)
                 pass
         self.worker.ctx.request_finished()
-        return not self.closed and policy.response_done(self.keep_alive, time.monotonic())
+        return not self.closed and policy.response_done(self.keep_alive)
 
     def _fetch_body(self) -> Any:
         """The app asked for a body that waits for our word (Expect: 100-continue): say it, then
         read the body. A bad body is an OSError to the app (as a broken connection would be) and
         its 4xx goes to the client once the app returns."""
         policy = self.policy
-        if not policy.want_body(time.monotonic()):
+        if not policy.want_body():
             while self._next_step(wait_first=False) != BODY_DONE:
                 pass
         try:

@@ -164,7 +164,7 @@ class ThreadCalls:
         policy = proto.policy
         assert policy.request is not None
         channel = ThreadChannel(proto)
-        proto.job = job = Job(policy.request, policy.body, channel, proto.builder, policy.peer)
+        job = Job(policy.request, policy.body, channel, proto.builder, policy.peer)
         self.running += 1
         self.pool.submit(self._serve, proto, job, channel)
 
