@@ -296,6 +296,9 @@ class HTTPProtocol(asyncio.Protocol):
             self.worker.unsent.note(self.policy, self, 0, self.loop.time())
         if self._resume is not None:
             self._wake()
+        # The policy's send is this protocol's method: let go of it, or the pair is a cycle that
+        # only the garbage collector frees, a cost on every connection.
+        self.policy.send = _dropped
 
     def data_received(self, data: bytes) -> None:
         step = self.policy.feed(data)
@@ -477,6 +480,10 @@ class HTTPProtocol(asyncio.Protocol):
         resume, self._resume = self._resume, None
         if resume is not None:
             resume()
+
+
+def _dropped(data: bytes) -> None:
+    """What a closed connection's policy sends with."""
 
 
 def _send_file(proto: HTTPProtocol, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
