@@ -235,6 +235,13 @@ def test_files_follow_the_inherited_umask_and_umask_shapes_only_the_socket(  # t
         proc.wait(30)
 
 
+def _is_group_leader(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
 @pytest.mark.parametrize("peer", ["pronghorn", "gunicorn"])
 def test_a_daemon_writes_its_files_under_umask_022(tmp_path: Path, peer: str) -> None:
     """-D from a shell whose umask is 077: detaching sets 022, as Gunicorn's daemon does, so the
@@ -243,12 +250,18 @@ def test_a_daemon_writes_its_files_under_umask_022(tmp_path: Path, peer: str) ->
         files, launcher = _serve_files(peer, tmp_path, 0o077, "-D")
         daemon = read_pid(files["pidfile"])
         assert daemon is not None and daemon != launcher.pid
-        reaper.adopt(daemon)
-        assert launcher.wait(30) == 0
-        assert _modes(files) == AS_GUNICORN
-        assert int(status_field(daemon, "Umask"), 8) == 0o022
-        os.kill(daemon, signal.SIGTERM)
-        assert reaper.wait(daemon) == 0, files["error log"].read_text()
+        try:
+            reaper.adopt(daemon)
+            assert launcher.wait(30) == 0
+            assert _modes(files) == AS_GUNICORN
+            assert int(status_field(daemon, "Umask"), 8) == 0o022
+            os.kill(daemon, signal.SIGTERM)
+            assert reaper.wait(daemon) == 0, files["error log"].read_text()
+            daemon = None
+        finally:
+            if daemon is not None:  # a failed check must not leave the daemon behind
+                os.killpg(daemon, signal.SIGKILL) if _is_group_leader(daemon) else \
+                    os.kill(daemon, signal.SIGKILL)
 
 
 # -- where the app comes from ----------------------------------------------------------------------------
