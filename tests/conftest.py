@@ -25,26 +25,37 @@ APPS = Path(__file__).resolve().parent / "apps"
 _LISTENING = re.compile(r"Listening at: (\S+) \(")
 
 
-#: The worker classes the shared integration suite runs under (see the worker_class fixture).
-WORKER_CLASSES = ("sync", "gthread", "gevent")
+#: The worker classes the shared integration suite runs under (see the worker_class fixture), and
+#: "sync-asyncio": the sync worker on asyncio's own loop, as where uvloop is not installed (the
+#: loop interface both back ends share is the one the sync and gthread workers use).
+WORKER_CLASSES = ("sync", "gthread", "gevent", "sync-asyncio")
 _current_worker_class = "sync"
+_current_shadow: str | None = None  # a PYTHONPATH entry that hides uvloop from the server
 
 
 @pytest.fixture(scope="module", params=WORKER_CLASSES)
-def worker_class(request: pytest.FixtureRequest) -> Iterator[str]:
+def worker_class(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Runs a module's tests once per worker class: every Server started meanwhile gets ``-k``.
+    Yields the class's name ("sync" for "sync-asyncio": the tests ask what the class does, and
+    the loop under it must not change it).
 
     A module opts in with ``pytestmark = pytest.mark.usefixtures("worker_class")``; its
     module-scoped server fixtures must also take ``worker_class`` as an argument, so that they start
     after it and are started again for each class.
     """
-    global _current_worker_class
-    name = request.param
+    global _current_worker_class, _current_shadow
+    name, _, loop = request.param.partition("-")
     if name == "gevent":
         pytest.importorskip("gevent", reason="the gevent worker needs gevent (the test extra)")
-    previous, _current_worker_class = _current_worker_class, name
+    shadow = None
+    if loop == "asyncio":
+        shadow = tmp_path_factory.mktemp("no_uvloop")
+        (shadow / "uvloop.py").write_text("raise ImportError('plain asyncio for this test')\n")
+    previous = _current_worker_class, _current_shadow
+    _current_worker_class, _current_shadow = name, (str(shadow) if shadow else None)
     yield name
-    _current_worker_class = previous
+    _current_worker_class, _current_shadow = previous
 
 
 def _with_worker_class(args: list[str]) -> list[str]:
@@ -64,7 +75,8 @@ class Server:
         args = _with_worker_class(args)
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(APPS)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
+            ([_current_shadow] if _current_shadow else []) + [str(APPS)]
+            + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
         full_env["PYTHONUNBUFFERED"] = "1"
         if env:
             full_env.update(env)
