@@ -344,7 +344,7 @@ class Arbiter:
                 return
             old_binds = list(self.cfg.bind)
             if new_cfg.worker_class != self.cfg.worker_class:
-                self._switch_worker_class(new_cfg.worker_class, tls_enabled(new_cfg))
+                self._switch_worker_class(new_cfg.worker_class)
             self.cfg = new_cfg
             if list(new_cfg.bind) != old_binds:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
@@ -361,7 +361,7 @@ class Arbiter:
         self._replace_workers()
         self.hooks.call("on_reload", self)
 
-    def _switch_worker_class(self, canonical: str, tls: bool) -> None:
+    def _switch_worker_class(self, canonical: str) -> None:
         self.log.info("Using worker: %s", canonical)
         preload_in_master(canonical)
         if canonical == "gevent" and "ssl" in sys.modules:
