@@ -35,7 +35,7 @@ that fails the check is made again value by value.
 
 When the access logger is exactly what we set up (our one file or stdout handler, no filters), a
 request's line is written straight to the handler's stream under its lock: Python logging's record
-machinery costs ~7 µs a line. The sync worker, whose requests all finish on its loop's thread, goes
+machinery would cost more than the rest of a small request (docs/performance.md). The sync worker, whose requests all finish on its loop's thread, goes
 further: the lines of one turn of the loop are written together, once the turn's ready work is done
 (a write system call per turn, not per request: on a busy worker a turn finishes many requests).
 Anything logged on the error log, a USR1 reopen and the worker's exit write the gathered lines

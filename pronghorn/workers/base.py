@@ -32,7 +32,8 @@ class WorkerContext:
         self.nr = 0
         self.retiring = False
         # Set by the worker class: what request the app is on. Read only when the master aborts us,
-        # so the hot path pays nothing for it (a shared-memory write per request cost 15% of hello).
+        # so the hot path pays nothing for it (a shared-memory write per request was a large part
+        # of a small request's cost).
         self.describe_current: Callable[[], str] = lambda: ""
         # Set by the worker class: runs a callable from its event loop, soon (thread- and signal-
         # safe). Signal handlers hand their real work to it rather than doing it mid-bytecode.
