@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, Server, connect
+from master_util import poll
 from wire import Reader, Response
 
 APP = "behaviours:app"
@@ -145,6 +146,23 @@ def test_a_client_that_never_handshakes_is_cut_off(start_server, pki: dict[str, 
     _, address = start_tls(start_server, pki, "--header-timeout", "1")
     with connect(address, timeout=30) as idle:
         assert idle.recv(1) == b""  # closed by the server's handshake deadline, not by the guard
+
+
+def test_a_tls_client_that_stops_reading_is_dropped_and_others_are_served(  # type: ignore[no-untyped-def]
+        start_server, pki: dict[str, Path]) -> None:
+    """--write-timeout holds through TLS too: the response's bytes wait in the TLS layer (or, for
+    gevent, in its SSL socket's sendall), and a client that takes none of them is dropped."""
+    server, address = start_tls(start_server, pki, "--write-timeout", "1")
+    context = _client_context(pki)
+    stalled = context.wrap_socket(connect(address, timeout=10, rcvbuf=4096),
+                                  server_hostname="localhost")
+    with stalled:
+        # 64 MiB in 64 KiB pieces, streamed; this client reads a little of it, then nothing.
+        stalled.sendall(b"GET /stream?count=1024&size=65536 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert stalled.recv(10)
+        assert tls_get(address, context, "/after-stall").status == 200
+        poll(lambda: "no write progress" in server.output, "the stalled connection to be dropped",
+             server=server)
 
 
 def test_client_certificates_required(start_server, pki: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]

@@ -52,6 +52,7 @@ from ..wsgi.environ import EnvironBuilder
 from .base import WorkerContext, server_address
 
 READ_SIZE = 256 * 1024
+TLS_PIECE = 64 * 1024  # a TLS write's piece: how often its progress is seen
 SWEEP_INTERVAL = 0.25  # how often deadlines are checked: how late a 408 or an idle close may be
 ACCEPT_BURST = 100  # connections accepted per wake-up with one worker (as gevent's StreamServer)
 ACCEPT_ERROR_DELAY = 0.1  # out of descriptors, say: wait before accepting again, do not spin
@@ -455,10 +456,7 @@ class _Connection:
         if self.closed:
             return
         if self.tls:
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                self.closed = True
+            self._send_tls(memoryview(data))
             return
         try:
             sent = self.sock.send(data)
@@ -469,6 +467,34 @@ class _Connection:
             return
         if sent < len(data):
             self._send_rest(memoryview(data)[sent:])
+
+    def _send_tls(self, data: memoryview) -> None:
+        """Through gevent's SSL socket, which waits for the client inside sendall: in pieces, so
+        that the sweep sees the progress (and can end a write that makes none)."""
+        try:
+            for start in range(0, len(data), TLS_PIECE):
+                if self.dropping:
+                    raise _Dropped()
+                self._progress(len(data) - start)
+                if start:
+                    self.worker.output_held(self)
+                self.writing = True
+                try:
+                    self.sock.sendall(data[start:start + TLS_PIECE])
+                finally:
+                    self.writing = False
+        except OSError:
+            self.closed = True
+        except _Dropped:
+            self._log_dropped(len(data))
+            self.closed = True
+        finally:
+            self._progress(0)
+
+    def _log_dropped(self, unsent: int) -> None:
+        why = self.dropping or f"no write progress for {self.worker.cfg.write_timeout:g} s"
+        self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
+                                "(%d bytes unsent)", self.policy.peer, why, unsent)
 
     def _send_rest(self, rest: memoryview) -> None:
         try:
@@ -481,9 +507,7 @@ class _Connection:
                 except OSError:
                     self.closed = True
         except _Dropped:
-            why = self.dropping or f"no write progress for {self.worker.cfg.write_timeout:g} s"
-            self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
-                                    "(%d bytes unsent)", self.policy.peer, why, len(rest))
+            self._log_dropped(len(rest))
             self.closed = True
         finally:
             self._progress(0)
