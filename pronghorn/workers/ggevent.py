@@ -43,8 +43,8 @@ from gevent import getcurrent  # gevent itself may load before patching; patch_a
 
 from .. import SERVER_SOFTWARE
 from ..http import (
-    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
-    ResponseFramer, error_response,
+    CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HeadCache, HTTPConnection, HTTPError, Request,
+    ResponseFramer, ResponseHeadCache, error_response,
 )
 from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
 from ..logs import request_logger
@@ -99,6 +99,10 @@ class GeventWorker:
         self._post_request_hook = self.hooks.has("post_request")
         self._request_log = request_logger()
         self.limits = limits_from(cfg)
+        # What the HTTP core remembers of heads and response heads, for all of this worker's
+        # connections (bounded in bytes; see pronghorn/http/cache.py).
+        self.head_cache = HeadCache(self.limits)
+        self.response_heads = ResponseHeadCache()
         self.dates = DateCache()
         self.errors = ErrorStream(log)
         self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
@@ -291,7 +295,7 @@ class _Connection:
         self.fd = sock.fileno()
         self.peer = peer
         self.builder = builder
-        self.conn = HTTPConnection(worker.limits)
+        self.conn = HTTPConnection(worker.limits, worker.head_cache)
         self.tls = False
         self.greenlet = getcurrent()
         self.readable = self.hub.loop.io(self.fd, 1)
@@ -406,6 +410,7 @@ class _Connection:
             first = False
             deadline = time.monotonic() + header_timeout
             body: Any
+            trailers: tuple[tuple[bytes, bytes], ...] = ()
             if whole is not None:
                 request, received = whole
                 body = BodyBuffer.holding(received).as_input() if received else empty_input()
@@ -418,14 +423,15 @@ class _Connection:
                     body = DeferredInput(self._fetch_deferred_body)
                 elif request.has_body:
                     try:
-                        body = self._read_body(time.monotonic() + header_timeout).as_input()
+                        buffered = self._read_body(time.monotonic() + header_timeout)
+                        body, trailers = buffered.as_input(), buffered.trailers
                     except HTTPError as exc:
                         self.refuse(exc.status, exc.reason)
                 else:
-                    if self._next(deadline, "request head") is not END_OF_MESSAGE:
+                    if self._next(deadline, "request head").__class__ is not EndOfMessage:
                         raise _Closed()
                     body = empty_input()
-            keep_alive = self._respond(request, body)
+            keep_alive = self._respond(request, body, trailers)
             if isinstance(body, DeferredInput) and not body.consumed:
                 keep_alive = False  # the unread body must never be parsed as a request
             if not keep_alive:
@@ -465,7 +471,8 @@ class _Connection:
         body = BodyBuffer()
         while True:
             event = self._next_body_event(deadline)
-            if event is END_OF_MESSAGE:
+            if event.__class__ is EndOfMessage:
+                body.trailers = event.trailers
                 return body
             body.write(event.data)
             deadline = time.monotonic() + self.worker.cfg.header_timeout  # it is still arriving
@@ -483,7 +490,7 @@ class _Connection:
                     raise HTTPError(408, "request body stalled") from None
                 conn.receive_data(data)
                 continue
-            if event is END_OF_MESSAGE or event.__class__ is Data:
+            if event.__class__ is EndOfMessage or event.__class__ is Data:
                 return event
             raise HTTPError(400, "unexpected event in a request body")
 
@@ -491,17 +498,18 @@ class _Connection:
 
     # -- answering ---------------------------------------------------------------------------------------
 
-    def _respond(self, request: Request, body: Any) -> bool:
+    def _respond(self, request: Request, body: Any,
+                 trailers: tuple[tuple[bytes, bytes], ...] = ()) -> bool:
         """Call the app and send its response; whether the connection may carry another request."""
         worker = self.worker
         peer = self.peer
         started = time.perf_counter()
         try:
-            environ = self.builder.build(request, body, peer)
+            environ = self.builder.build(request, body, peer, trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up
             self.refuse(exc.status, exc.reason)
         framer = ResponseFramer(request.version, request.keep_alive and not worker.closing,
-                                request.method == "HEAD")
+                                request.method == "HEAD", worker.response_heads)
         exchange = Exchange(framer, self._send, worker.dates.get(), SERVER)
         me = getcurrent()
         worker.in_flight[me] = (request, peer, framer)

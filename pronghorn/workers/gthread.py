@@ -37,7 +37,7 @@ import time
 from functools import partial
 from typing import Any, Callable, Iterator
 
-from ..http import CONTINUE, END_OF_MESSAGE, Data, HTTPError, Request, ResponseFramer
+from ..http import CONTINUE, Data, EndOfMessage, HTTPError, Request, ResponseFramer
 from ..wsgi.body import BodyBuffer, DeferredInput, empty_input
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.exchange import Exchange
@@ -147,19 +147,20 @@ class ThreadWorker(SyncWorker):
             body: Any = proto.deferred
         else:
             body = proto.body.as_input() if proto.body is not None else empty_input()
+        trailers = proto.body.trailers if proto.body is not None else ()
         proto.body = None
         # The framer is made here, in the loop, so that a TERM arriving while the thread starts
         # finds it and can still make this response the connection's last.
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
-                                request.method == "HEAD")
+                                request.method == "HEAD", self.response_heads)
         send = partial(self.loop.call_soon_threadsafe, proto.write)
         call = _Call(proto, request, Exchange(framer, send, self.dates.get(), SERVER))
         self.active.add(call)
-        self.pool.submit(self._serve, call, body)
+        self.pool.submit(self._serve, call, body, trailers)
 
     # -- in a thread ----------------------------------------------------------------------------------
 
-    def _serve(self, call: _Call, body: Any) -> None:
+    def _serve(self, call: _Call, body: Any, trailers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         post = self.loop.call_soon_threadsafe
         proto, request, exchange = call.proto, call.request, call.exchange
         framer = exchange.framer
@@ -169,7 +170,7 @@ class ThreadWorker(SyncWorker):
         out = b""  # a whole response, written by the loop with _finished (one hand-over, not two)
         started = time.perf_counter()
         try:
-            environ = proto.builder.build(request, body, proto.peer)
+            environ = proto.builder.build(request, body, proto.peer, trailers)
             if self._pre_request_hook:
                 self.hooks.call("pre_request", self.ctx, HookRequest(request, proto.peer))
             result = self.app(environ, exchange.start_response)
@@ -358,7 +359,8 @@ class ThreadedProtocol(HTTPProtocol):
                 return
             if event.__class__ is Data:
                 body.write(event.data)  # type: ignore[union-attr]
-            elif event is END_OF_MESSAGE:
+            elif event.__class__ is EndOfMessage:
+                body.trailers = event.trailers  # type: ignore[union-attr]
                 self._body_finished("complete")
                 return
             else:

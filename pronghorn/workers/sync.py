@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import SERVER_SOFTWARE
 from ..http import (
-    CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Request,
-    ResponseFramer, error_response,
+    CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HeadCache, HTTPConnection, HTTPError, Request,
+    ResponseFramer, ResponseHeadCache, error_response,
 )
 from ..logs import request_logger
 from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
@@ -119,7 +119,7 @@ class SyncWorker:
         "queue", "busy", "closing", "current_framer", "loop", "servers", "forwarded", "proxy_mode",
         "proxy_allowed", "_pre_request_hook", "_post_request_hook", "_settled", "_current",
         "_stopped", "_builders", "_request_log", "_request_started", "_turn_ends",
-        "_next_pending",
+        "_next_pending", "head_cache", "response_heads",
     )
 
     def __init__(self, app: Callable[..., Any], cfg: Any, listeners: list[socket.socket],
@@ -135,6 +135,10 @@ class SyncWorker:
         self.listeners = listeners
         self.log = log
         self.limits = limits_from(cfg)
+        # What the HTTP core remembers of heads and response heads, for all of this worker's
+        # connections (bounded in bytes; see pronghorn/http/cache.py).
+        self.head_cache = HeadCache(self.limits)
+        self.response_heads = ResponseHeadCache()
         self.dates = DateCache()
         self.errors = ErrorStream(log)
         self.connections: set[HTTPProtocol] = set()
@@ -352,19 +356,22 @@ class SyncWorker:
         self.busy = True
         if self._request_log is not None:
             self._request_started = perf_counter()
+        trailers = ()
         if proto.deferred is not None:
             body: Any = proto.deferred
+        elif proto.body is not None:
+            body, trailers = proto.body.as_input(), proto.body.trailers
         else:
-            body = proto.body.as_input() if proto.body is not None else empty_input()
+            body = empty_input()
         proto.body = None
         try:
-            environ = proto.builder.build(request, body, proto.peer)
+            environ = proto.builder.build(request, body, proto.peer, trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up
             proto.refuse(exc.status, exc.reason)
             self._done()
             return
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
-                                request.method == "HEAD")
+                                request.method == "HEAD", self.response_heads)
         exchange = Exchange(framer, proto.write, self.dates.get(), SERVER)
         self.current_framer = framer
         self._current = (request, environ, exchange, proto.peer)
@@ -529,7 +536,7 @@ class HTTPProtocol:
         # instances then share one key layout and each read on the request path stays a fast one.
         self.worker = worker
         self.builder = builder
-        self.conn = HTTPConnection(worker.limits)
+        self.conn = HTTPConnection(worker.limits, worker.head_cache)
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
         self.request: Request | None = None
@@ -679,7 +686,9 @@ class HTTPProtocol:
                         self.phase = _WAITING
                         self.worker.submit(self)
                         return
-            elif event is END_OF_MESSAGE:
+            elif event.__class__ is EndOfMessage:
+                if event.trailers:  # type: ignore[union-attr]
+                    self.body.trailers = event.trailers  # type: ignore[union-attr]
                 self.phase = _WAITING
                 self.worker.submit(self)
                 return
@@ -772,7 +781,8 @@ class HTTPProtocol:
                     raise OSError(f"invalid request body: {exc.reason}") from None
                 if event.__class__ is Data:
                     body.write(event.data)  # type: ignore[union-attr]
-                elif event is END_OF_MESSAGE:
+                elif event.__class__ is EndOfMessage:
+                    body.trailers = event.trailers  # type: ignore[union-attr]
                     return body
                 else:
                     ready, _, _ = select.select([fd], [], [], timeout)

@@ -13,6 +13,8 @@ from urllib.parse import unquote_to_bytes
 
 from .. import SERVER_SOFTWARE
 from ..http import Request
+from ..http.events import Fields
+from .body import DeferredInput, trailer_list
 from .file_wrapper import FileWrapper
 from .forwarded import ForwardedPolicy
 
@@ -72,7 +74,11 @@ class EnvironBuilder:
         # any header the forwarded policy reads).
         self._from_shared: dict[int, tuple[Request, dict[str, Any], bool]] = {}
 
-    def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
+    def build(self, request: Request, body: BinaryIO | DeferredInput, peer: Any,
+              trailers: Fields = ()) -> dict[str, Any]:
+        """The environ for ``request``. ``trailers``: the fields its chunked body ended with (the
+        EndOfMessage's), once the body is complete; a body still to come (DeferredInput) sets them
+        when the app has read it."""
         forwarded = self.forwarded
         if request.shared:
             # The same head as before (see HTTPConnection): what the environ takes from the request
@@ -92,6 +98,11 @@ class EnvironBuilder:
                     forwarded is not None and forwarded.consulted_by(environ))
         else:
             environ = self._from_request(request, body)
+            if request.chunked:
+                if trailers:
+                    environ["pronghorn.trailers"] = trailer_list(trailers)
+                elif isinstance(body, DeferredInput):
+                    body.environ = environ  # (the trailers arrive with the body)
         environ["wsgi.input"] = body
         last = self._last_peer
         if last[0] is not peer:
@@ -103,7 +114,7 @@ class EnvironBuilder:
             forwarded.apply(environ, peer)
         return environ
 
-    def _from_request(self, request: Request, body: BinaryIO) -> dict[str, Any]:
+    def _from_request(self, request: Request, body: BinaryIO | DeferredInput) -> dict[str, Any]:
         """The environ's keys that depend on the request alone (and, for a chunked body, its
         length): no peer, no wsgi.input."""
         environ = self.base.copy()
@@ -130,12 +141,9 @@ class EnvironBuilder:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
             else:
                 environ[key] = text
-        if request.chunked and request.trailers:
-            environ["pronghorn.trailers"] = [(n.decode("latin-1"), v.decode("latin-1"))
-                                             for n, v in request.trailers]
         # A buffered body is complete by the time the app runs, so its length is known even when
         # it came chunked; a deferred one (Expect: 100-continue) is not, and gets no length.
-        if request.chunked and hasattr(body, "seek"):
+        if request.chunked and not isinstance(body, DeferredInput):
             environ["CONTENT_LENGTH"] = str(_length_of(body))
         if request.host is not None:
             known = self._hosts.get(request.host)
