@@ -255,3 +255,20 @@ def test_response_heads_are_bounded_in_bytes() -> None:
     framer = ResponseFramer((1, 1), True, False)  # no cache: the same bytes
     assert framer.whole("200 OK", headers, date, server, b"ok").startswith(b"HTTP/1.1 200 OK\r\n")
 
+
+def test_environ_builder_caches_are_bounded_in_bytes() -> None:
+    builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False, cache_bytes=64 * 1024)
+    limits = Limits()
+    cache = HeadCache(limits)
+    conn = HTTPConnection(limits, cache)
+    for serial in range(300):
+        name = b"X-Junk-%d-" % serial + b"j" * 4000
+        environ = builder.build(request_of(conn, b"GET / HTTP/1.1\r\nHost: h%d\r\n%s: v\r\n\r\n"
+                                           % (serial, name)), io.BytesIO(), ("10.0.0.1", 1))
+        assert environ["HTTP_" + name.decode().upper().replace("-", "_")] == "v"
+        assert environ["SERVER_NAME"] == "h%d" % serial
+        held = builder._keys.size + builder._hosts.size + builder._from_shared.size
+        assert held <= 64 * 1024, serial
+    # Names seen often are still mapped (and right) after all that junk.
+    environ = builder.build(request_of(conn, HEAD), io.BytesIO(), ("10.0.0.1", 1))
+    assert environ["HTTP_X_TWICE"] == "a,b"
