@@ -27,6 +27,11 @@ chunked one is not (its head does not fix its body's length). A driver may offer
 ``receive_repeated_request`` first: a read that is exactly a kept head, or a kept head and all of its
 Content-Length body, is taken without copying it through the buffer (an upload's body reaches the app
 as the very bytes read). Without a cache (``HTTPConnection(limits)``) every head is parsed.
+
+The first byte. A request line begins with a method, a token; a byte that cannot begin one (a TLS
+ClientHello's 0x16, a NUL, a space) is refused with a 400 as soon as it arrives, rather than after
+the head's deadline: no bytes that follow could make it a request. Empty lines before a request line
+are skipped first (RFC 9112 2.2), so a CR is judged once the byte after it is known.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ _SYNTHETIC_LINE = b"PUT / HTTP/1.1\r\n"
 _IDLE, _HEAD, _BODY_LENGTH, _BODY_CHUNKED, _DONE, _PAUSED, _ERROR = range(7)
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
+
+# Indexed by a byte: 1 for the token characters a method may begin with (RFC 9110 5.6.2), else 0.
+_METHOD_START = bytes(
+    int(chr(byte) in "!#$%&'*+-.^_`|~" or chr(byte).isascii() and chr(byte).isalnum())
+    for byte in range(256))
+_TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a ClientHello
 
 
 class _HeaderCollector:
@@ -237,6 +248,12 @@ class HTTPConnection:
         # RFC 9112 2.2: a server SHOULD ignore at least one empty line received before the request line.
         while buf[:2] == _CRLF:
             del buf[:2]
+        if not buf:
+            return NEED_DATA
+        first = buf[0]
+        if not _METHOD_START[first] and (first != 13 or len(buf) > 1):  # (a CR alone: wait for LF)
+            raise HTTPError(400, "a TLS handshake on a plain-HTTP port" if first == _TLS_HANDSHAKE
+                            else "the request line does not begin with a method")
         heads = self._heads
         if heads.generation_bytes:  # (not a table that keeps nothing)
             end = buf.find(_HEAD_END, 0, HEAD_MAX)
