@@ -78,9 +78,9 @@ class Exchange:
                 raise TypeError(f"the application returned {type(piece).__name__}, not bytes")
             if self.status is None or self.headers is None:
                 raise HTTPError(500, "the application did not call start_response()")
-            out = framer.whole(self.status, self.headers, self._date, self._server, piece)
+            whole = framer.whole(self.status, self.headers, self._date, self._server, piece)
             self.head_sent = True  # (after: a status or header refused above is still a 500)
-            return out
+            return whole
         out = [b"" if self.head_sent else self.head_bytes(sum(map(len, pieces)))]
         for piece in pieces:
             if type(piece) is not bytes:
