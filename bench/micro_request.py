@@ -16,7 +16,9 @@ import time
 from typing import Any, Callable
 
 from pronghorn import SERVER_SOFTWARE
-from pronghorn.http import END_OF_MESSAGE, HTTPConnection, Limits, ResponseFramer
+from pronghorn.http import (
+    EndOfMessage, HeadCache, HTTPConnection, Limits, ResponseFramer, ResponseHeadCache,
+)
 from pronghorn.wsgi.body import empty_input
 from pronghorn.wsgi.environ import EnvironBuilder
 from pronghorn.wsgi.exchange import Exchange
@@ -39,7 +41,8 @@ def run(raw: bytes, count: int) -> dict[str, float]:
     limits = Limits().normalized()
     builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False, False,
                              ForwardedPolicy("127.0.0.1,::1", DEFAULT_SECURE_SCHEME_HEADERS))
-    conn = HTTPConnection(limits)
+    conn = HTTPConnection(limits, HeadCache(limits))  # the worker's caches, as a worker makes them
+    response_heads = ResponseHeadCache()
     server = SERVER_SOFTWARE.encode()
     date = b"Sat, 28 Nov 2026 12:00:00 GMT"
     peer = ("127.0.0.1", 50000)
@@ -50,11 +53,12 @@ def run(raw: bytes, count: int) -> dict[str, float]:
         t0 = clock()
         conn.receive_data(raw)
         request = conn.next_event()
-        assert conn.next_event() is END_OF_MESSAGE
+        assert type(conn.next_event()) is EndOfMessage
         t1 = clock()
         environ = builder.build(request, empty_input(), peer)  # type: ignore[arg-type]
         t2 = clock()
-        framer = ResponseFramer(request.version, request.keep_alive, False)  # type: ignore[union-attr]
+        framer = ResponseFramer(request.version, request.keep_alive, False,  # type: ignore[union-attr]
+                                response_heads)
         exchange = Exchange(framer, out.append, date, server)
         result = hello(environ, exchange.start_response)
         t3 = clock()

@@ -223,6 +223,20 @@ def test_expect_100_continue_with_a_chunked_body(address: str) -> None:
         assert final.json()["body"] == "wikipedia"
 
 
+def test_trailers_of_a_body_sent_after_100_continue_reach_the_app(address: str) -> None:
+    """The environ exists before such a body arrives: its trailers are in it once the app has read
+    wsgi.input (the echo app reads the body first)."""
+    with connect(address) as sock:
+        sock.sendall(req("/expect-trailers", "Expect: 100-continue", "Transfer-Encoding: chunked",
+                         "Connection: close", method="POST"))
+        sock.sendall(b"4\r\nwiki\r\n0\r\nX-Sum: 9\r\nX-Other: two\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.read_response(interim=True).status == 100
+        data = reader.read_response().json()
+    assert data["body"] == "wiki"
+    assert [tuple(t) for t in data["trailers"]] == [("X-Sum", "9"), ("X-Other", "two")]
+
+
 def test_other_expectations_get_417(address: str) -> None:
     with connect(address) as sock:
         sock.sendall(req("/expect", "Expect: something-else", "Content-Length: 4", method="POST"))

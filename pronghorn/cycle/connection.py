@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Callable
 
-from ..http import (CONTINUE, END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError,
+from ..http import (CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HTTPConnection, HTTPError,
                     Request)
+from ..http.events import Fields
 from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
 from ..wsgi.body import BodyBuffer, empty_input
 from ..wsgi.environ import EnvironBuilder
@@ -55,7 +56,7 @@ class ConnectionPolicy:
     share one key layout and each read on the request path stays a fast one."""
 
     __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
-                 "request", "body", "refusal", "proxy_pending", "deferred_body", "body_state",
+                 "request", "body", "trailers", "refusal", "proxy_pending", "deferred_body", "body_state",
                  "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since")
 
     def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
@@ -63,7 +64,7 @@ class ConnectionPolicy:
                  defer_continue: bool) -> None:
         self.cycle = cycle
         self.clock = clock  # the driver's monotonic clock, read only when a deadline starts
-        self.conn = HTTPConnection(cycle.limits)
+        self.conn = HTTPConnection(cycle.limits, cycle.head_cache)
         self.builder = builder
         self.peer = peer
         self.send = send  # for 100 Continue, the one thing this policy writes itself
@@ -72,6 +73,7 @@ class ConnectionPolicy:
         self.since = clock()  # when the current phase began, or input last arrived
         self.request: Request | None = None
         self.body: BinaryIO | None = None
+        self.trailers: Fields = ()  # the fields a chunked body that came before the app ended with
         self.refusal: tuple[int, str] = (400, "")
         # The PROXY header received so far, while one is still owed (--proxy-protocol).
         self.proxy_pending: bytes | None = b"" if cycle.proxy_mode is not None else None
@@ -164,10 +166,11 @@ class ConnectionPolicy:
                 self.deferred_body = BodyBuffer()  # (the body, buffered before the app runs)
                 self.phase = BODY
                 self.since = self.clock()
-            elif event is END_OF_MESSAGE:
+            elif event.__class__ is EndOfMessage:
                 buffered = self.deferred_body
                 self.deferred_body = None
                 self.body = buffered.as_input() if buffered is not None else empty_input()
+                self.trailers = event.trailers
                 self.phase = APP
                 return READY
             elif event.__class__ is Data:
@@ -239,7 +242,8 @@ class ConnectionPolicy:
                 return self._body_over(f"invalid request body: {exc.reason}")
             if event.__class__ is Data:
                 body.write(event.data)
-            elif event is END_OF_MESSAGE:
+            elif event.__class__ is EndOfMessage:
+                body.trailers = event.trailers
                 return self._body_over("complete")
             else:
                 if conn.at_eof:
@@ -263,6 +267,7 @@ class ConnectionPolicy:
         """The response is complete; whether the connection carries the next request."""
         self.request = None
         self.body = None
+        self.trailers = ()
         deferred, self.deferred_body = self.deferred_body, None
         if deferred is not None and self.body_state is None and self.phase == APP:
             # The app answered without the body it was offered; the client may still send it, and

@@ -15,7 +15,9 @@ from typing import Any, Callable, Generator, Iterator, Protocol
 
 from .. import SERVER_SOFTWARE
 from ..config import Config
-from ..http import HTTPError, Limits, Request, ResponseFramer, error_response
+from ..http import (HeadCache, HTTPError, Limits, Request, ResponseFramer, ResponseHeadCache,
+                    error_response)
+from ..http.events import Fields
 from ..logs import request_logger
 from ..trust import matcher
 from ..wsgi.environ import EnvironBuilder
@@ -98,15 +100,17 @@ class WorkerIdentity(Protocol):
 class Job:
     """One request on its way through the cycle."""
 
-    __slots__ = ("request", "body", "channel", "builder", "peer", "exchange", "environ", "started")
+    __slots__ = ("request", "body", "channel", "builder", "peer", "trailers", "exchange", "environ",
+                 "started")
 
     def __init__(self, request: Request, body: Any, channel: Channel, builder: EnvironBuilder,
-                 peer: Any) -> None:
+                 peer: Any, trailers: Fields = ()) -> None:
         self.request = request
         self.body = body
         self.channel = channel
         self.builder = builder
         self.peer = peer  # the client's address (a PROXY header's or a unix socket's None)
+        self.trailers = trailers  # a chunked body's trailer fields, when it came before the app
         self.exchange: Exchange | None = None
         self.environ: dict[str, Any] | None = None
         self.started = 0.0
@@ -173,6 +177,10 @@ class RequestCycle:
         self.after_request = self.request_log is not None or self.post_request_hook
         self.timed = self.request_log is not None or multithread
         self.limits = limits_from(cfg)
+        # The worker's caches of what clients sent and apps answered, each bounded in bytes and
+        # holding only validated results (docs/http.md, "What a worker remembers").
+        self.head_cache = HeadCache(self.limits)
+        self.response_heads = ResponseHeadCache()
         self.dates = DateCache()
         self.errors = ErrorStream(log)
         self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
@@ -203,12 +211,12 @@ class RequestCycle:
         if self.timed:
             job.started = perf_counter()
         try:
-            environ = job.builder.build(request, job.body, job.peer)
+            environ = job.builder.build(request, job.body, job.peer, job.trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up
             channel.refuse(exc.status, exc.reason)
             return None
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
-                                request.method == "HEAD")
+                                request.method == "HEAD", self.response_heads)
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ

@@ -19,25 +19,31 @@ beyond it, so the message boundary is always known here.
 
 Repeated heads. Clients repeat themselves: a keep-alive client asks for the same URL with the same
 headers, a proxy's health check never changes, a load generator sends one head forever. A head that
-arrived whole is parsed and checked as above once; its exact bytes then key the resulting Request
-(``shared``), and an identical head later gets that same object without being parsed again. A head
-with a Content-Length body is kept too (the body is not part of it); a chunked one is not, since its
-trailers are written into its Request. Identical bytes under the same limits always get the same
-verdict, so no check is skipped; only heads that passed every check are kept, in a bounded table
-per set of limits. A driver may offer a whole read to ``receive_repeated_request`` first: a read that
-is exactly a kept head, or a kept head and all of its Content-Length body, is taken without copying it
-through the buffer (an upload's body reaches the app as the very bytes read).
+arrived whole is parsed and checked as above once; its exact bytes then key the resulting Request in
+the worker's HeadCache (see cache.py for what it may hold and why a hit is correct), and an identical
+head later, on any connection of the worker, gets that same immutable object (``shared``) without
+being parsed again. A head with a Content-Length body is kept too (the body is not part of it); a
+chunked one is not (its head does not fix its body's length). A driver may offer a whole read to
+``receive_repeated_request`` first: a read that is exactly a kept head, or a kept head and all of its
+Content-Length body, is taken without copying it through the buffer (an upload's body reaches the app
+as the very bytes read). Without a cache (``HTTPConnection(limits)``) every head is parsed.
+
+The first byte. A request line begins with a method, a token; a byte that cannot begin one (a TLS
+ClientHello's 0x16, a NUL, a space) is refused with a 400 as soon as it arrives, rather than after
+the head's deadline: no bytes that follow could make it a request. Empty lines before a request line
+are skipped first (RFC 9112 2.2), so a CR is judged once the byte after it is known.
 """
 
 from __future__ import annotations
 
 import httptools
 
+from .cache import HEAD_MAX, BoundedCache, HeadCache, head_entry_size
 from .chunked import ChunkedDecoder
 from .errors import HTTPError
-from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, Event, Request
+from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
 from .limits import Limits
-from .request_line import host_is_valid, parse_request_line_cached
+from .request_line import RequestLine, host_is_valid, parse_request_line
 
 # What llhttp sees in place of the real request line: any known method works, since for requests llhttp
 # decides nothing by method except CONNECT (which it would turn into a tunnel).
@@ -47,24 +53,11 @@ _IDLE, _HEAD, _BODY_LENGTH, _BODY_CHUNKED, _DONE, _PAUSED, _ERROR = range(7)
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
 
-# Repeated heads (see above): heads up to this size are kept, this many per set of limits.
-_SHARED_HEAD_MAX = 1024
-_SHARED_HEADS = 256
-# Per Limits object given (a worker has one): its normalized form and its table of shared heads,
-# head bytes -> (its Request, b""): the pair receive_repeated_request returns for a bodyless one, made
-# once rather than per request.
-_SharedHeads = dict[bytes, tuple[Request, bytes]]
-_PER_LIMITS: dict[int, tuple[Limits | None, Limits, _SharedHeads]] = {}
-
-
-def _limits_entry(limits: Limits | None) -> tuple[Limits | None, Limits, _SharedHeads]:
-    entry = _PER_LIMITS.get(id(limits))
-    if entry is None or entry[0] is not limits:
-        if len(_PER_LIMITS) >= 16:  # one per worker in a server; tests make many
-            _PER_LIMITS.clear()
-        # The entry holds the object given, so its id is not reused while the entry lives.
-        entry = _PER_LIMITS[id(limits)] = (limits, (limits or Limits()).normalized(), {})
-    return entry
+# Indexed by a byte: 1 for the token characters a method may begin with (RFC 9110 5.6.2), else 0.
+_METHOD_START = bytes(
+    int(chr(byte) in "!#$%&'*+-.^_`|~" or chr(byte).isascii() and chr(byte).isalnum())
+    for byte in range(256))
+_TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a ClientHello
 
 
 class _HeaderCollector:
@@ -114,11 +107,23 @@ class HTTPConnection:
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
-        "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_shared", "_head_key",
+        "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
+        "_head_key",
     )
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        _, self.limits, self._shared = _limits_entry(limits)
+    def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
+        """``cache``: the worker's HeadCache, made for these same limits; None parses every head."""
+        self._cache = cache
+        if cache is None:
+            self.limits = (limits or Limits()).normalized()
+            # A table that keeps nothing, rather than None: the hot paths then need no test for it.
+            self._heads: BoundedCache[bytes, tuple[Request, bytes]] = BoundedCache(0)
+        else:
+            if limits is not cache.given and not cache.serves(limits):
+                raise ValueError("the HeadCache was made for other limits")
+            self.limits = cache.limits
+            self._heads = cache.heads
+        self._known = self._heads.young  # (the same dict for the cache's life)
         self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
         self._state = _IDLE
@@ -127,7 +132,7 @@ class HTTPConnection:
         self._collector: _HeaderCollector | None = None
         self._parser: httptools.HttpRequestParser | None = None
         self._fed = 0
-        self._line: tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None] | None = None
+        self._line: RequestLine | None = None
         self._remaining = 0
         self._decoder: ChunkedDecoder | None = None
         # The last head's parser and collector, when llhttp ended that message cleanly (keep-alive,
@@ -154,20 +159,24 @@ class HTTPConnection:
         nothing was taken: go the usual way with receive_data(data)."""
         if self._state != _IDLE or self._buf:
             return None
-        if len(data) <= _SHARED_HEAD_MAX:
-            whole = self._shared.get(data)
-            if whole is None or whole[0].content_length:
-                return None  # unknown, or its body is still to come
+        if len(data) <= HEAD_MAX:
+            whole = self._known.get(data)
+            if whole is None:
+                whole = self._heads.get(data)
+                if whole is None:
+                    return None  # unknown
+            if whole[0].content_length:
+                return None  # its body is still to come
             self._request = whole[0]
             self._state = _PAUSED
             return whole
         # An upload in one read. A key is hashed whole, so a large read is never looked up whole:
         # only what precedes the first blank line within a kept head's size is.
-        end = data.find(_HEAD_END, 0, _SHARED_HEAD_MAX)
+        end = data.find(_HEAD_END, 0, HEAD_MAX)
         if end < 0:
             return None
         start = end + 4
-        kept = self._shared.get(data[:start])
+        kept = self._heads.get(data[:start])
         if kept is None:
             return None
         request = kept[0]
@@ -215,6 +224,9 @@ class HTTPConnection:
                 return self._read_chunked_body()
             if state == _DONE:
                 self._state = _PAUSED
+                decoder = self._decoder
+                if decoder is not None and decoder.trailers:
+                    return EndOfMessage(tuple(decoder.trailers))
                 return END_OF_MESSAGE
             return PAUSED if state == _PAUSED else NEED_DATA
         except HTTPError:
@@ -236,16 +248,24 @@ class HTTPConnection:
         # RFC 9112 2.2: a server SHOULD ignore at least one empty line received before the request line.
         while buf[:2] == _CRLF:
             del buf[:2]
-        end = buf.find(_HEAD_END, 0, _SHARED_HEAD_MAX)
-        if end > 0:
-            key = bytes(buf[:end + 4])
-            kept = self._shared.get(key)
-            if kept is not None:  # these very bytes passed every check before
-                request = kept[0]
-                del buf[:end + 4]
-                self._request = request
-                return self._begin_body(request)
-            self._head_key = key
+        if not buf:
+            return NEED_DATA
+        first = buf[0]
+        if not _METHOD_START[first] and (first != 13 or len(buf) > 1):  # (a CR alone: wait for LF)
+            raise HTTPError(400, "a TLS handshake on a plain-HTTP port" if first == _TLS_HANDSHAKE
+                            else "the request line does not begin with a method")
+        heads = self._heads
+        if heads.generation_bytes:  # (not a table that keeps nothing)
+            end = buf.find(_HEAD_END, 0, HEAD_MAX)
+            if end > 0:
+                key = bytes(buf[:end + 4])
+                kept = self._known.get(key) or heads.get(key)
+                if kept is not None:  # these very bytes passed every check before
+                    request = kept[0]
+                    del buf[:end + 4]
+                    self._request = request
+                    return self._begin_body(request)
+                self._head_key = key
         limit = self.limits.request_line
         end = buf.find(_CRLF, 0, limit + 2)
         if end < 0:
@@ -260,7 +280,9 @@ class HTTPConnection:
             if self._eof and buf:
                 raise HTTPError(400, "incomplete request")
             return NEED_DATA
-        self._line = parse_request_line_cached(bytes(buf[:end]))
+        line = bytes(buf[:end])
+        cache = self._cache
+        self._line = parse_request_line(line) if cache is None else cache.request_line(line)
         del buf[:end + 2]
         spare = self._spare
         if spare is not None:
@@ -309,20 +331,22 @@ class HTTPConnection:
         del buf[:end]
         parser = self._parser
         self._parser = None
+        assert parser is not None
         key, self._head_key = self._head_key, None
-        request = self._make_request(collector.headers)
+        headers = tuple(collector.headers)
+        # Kept for identical heads (see HeadCache): a head with every check passed, not a chunked one
+        # nor one llhttp took for an Upgrade, and not larger than the cache may hold.
+        heads = self._heads
+        size = 0
+        if key is not None and not self._upgraded:
+            size = head_entry_size(key, len(headers))
+        request = self._make_request(headers, size > 0 and heads.admits(size))
+        if request.shared and key is not None:
+            heads.put(key, (request, b""), size)
         self._collector = None
         self._request = request
         if request.keep_alive and not request.has_body and not self._upgraded:
-            self._spare = (parser, collector)  # type: ignore[assignment]
-        # Kept for identical heads: not a chunked one (its trailers are written into the Request).
-        if not request.chunked and not self._upgraded:
-            if key is not None:
-                shared = self._shared
-                if len(shared) >= _SHARED_HEADS:
-                    shared.clear()
-                request.shared = True
-                shared[key] = (request, b"")
+            self._spare = (parser, collector)
         self._upgraded = False
         return self._begin_body(request)
 
@@ -356,8 +380,11 @@ class HTTPConnection:
         finally:
             data.release()
 
-    def _make_request(self, headers: list[tuple[bytes, bytes]]) -> Request:
-        method, target, path, query, version, authority = self._line  # type: ignore[misc]
+    def _make_request(self, headers: tuple[tuple[bytes, bytes], ...], keep: bool) -> Request:
+        """The Request for a parsed head, every check applied; ``keep``: it is to be shared (kept in
+        the HeadCache) unless it turns out chunked."""
+        assert self._line is not None
+        method, target, path, query, version, authority = self._line
         self._line = None
         host: bytes | None = None
         host_count = 0
@@ -391,7 +418,8 @@ class HTTPConnection:
 
         if host_count > 1:
             raise HTTPError(400, "more than one Host")
-        if host is not None and not host_is_valid(host):
+        if host is not None and not (host_is_valid(host) if self._cache is None
+                                     else self._cache.host_is_valid(host)):
             raise HTTPError(400, "invalid Host")
         if version == (1, 1) and host_count == 0:
             raise HTTPError(400, "HTTP/1.1 request without Host")
@@ -429,6 +457,7 @@ class HTTPConnection:
             method=method, target=target, path=path, query=query, version=version, headers=headers,
             keep_alive=keep_alive, expect_continue=expect_continue,
             content_length=None if chunked else (content_length or 0), chunked=chunked, host=host,
+            shared=keep and not chunked,
         )
 
     # -- body ----------------------------------------------------------------------------------------
@@ -459,7 +488,6 @@ class HTTPConnection:
         if pos:
             del buf[:pos]
         if decoder.done:
-            self._request.trailers = decoder.trailers
             self._state = _DONE
         if pieces:
             return Data(pieces[0] if len(pieces) == 1 else b"".join(pieces))

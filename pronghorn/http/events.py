@@ -1,5 +1,11 @@
 """What the connection hands its driver: a request head, body data, the end of a message.
 
+Every event is immutable. A Request may be handed to many connections (the same head bytes give the
+same object, see HTTPConnection's "Repeated heads") and to several threads, and a driver may keep
+events after the connection has moved on, so no field ever changes once an event exists. What is only
+known later travels on a later event: a chunked body's trailer fields come on its EndOfMessage, as in
+h11.
+
 Header names and values stay bytes exactly as received (values with surrounding whitespace removed);
 mapping them to a WSGI environ is the wsgi layer's job.
 """
@@ -8,23 +14,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+Fields = tuple[tuple[bytes, bytes], ...]
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True, slots=True)
 class Request:
     method: str                               # a token, case preserved ("GET", "-BLARGH")
     target: bytes                             # the request-target as sent
     path: bytes                               # still percent-encoded; b"" for "*" and authority-form
     query: bytes                              # without the "?"; fragments are dropped
     version: tuple[int, int]                  # (1, 0) or (1, 1); 1.2+ is served as 1.1
-    headers: list[tuple[bytes, bytes]]        # in order, names as sent
+    headers: Fields                           # in order, names as sent
     keep_alive: bool                          # what the client asked for (version and Connection)
     expect_continue: bool                     # "Expect: 100-continue" on an HTTP/1.1 request with a body
     content_length: int | None                # None when chunked; 0 when there is no body
     chunked: bool
     host: bytes | None                        # the Host, or the authority of an absolute-form target
-    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    # True when the connection keeps this object as the parse of its exact head bytes and hands
-    # it out again for every identical head (see HTTPConnection): it is shared, never mutate it.
+    # True when a HeadCache keeps this object as the parse of its exact head bytes and hands it out
+    # again for every identical head: a consumer may then remember what it derives from the request
+    # alone by the object's identity (the environ builder does). It says nothing about the request.
     shared: bool = field(default=False, compare=False)
 
     @property
@@ -32,9 +40,18 @@ class Request:
         return self.chunked or bool(self.content_length)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Data:
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfMessage:
+    """The message's body is complete. ``trailers``: the trailer fields of a chunked body, in order,
+    names as sent (empty for any other body). Test for it with ``type(event) is EndOfMessage``:
+    END_OF_MESSAGE is only the one without trailers."""
+
+    trailers: Fields = ()
 
 
 class _Marker:
@@ -47,11 +64,11 @@ class _Marker:
         return self.name
 
 
-# The message's body is complete; a Request's trailers (if any) are filled in by now.
-END_OF_MESSAGE = _Marker("END_OF_MESSAGE")
+# The end of every message without trailers (the commonest event there is: made once).
+END_OF_MESSAGE = EndOfMessage(())
 # More bytes are needed before anything else can happen.
 NEED_DATA = _Marker("NEED_DATA")
 # The current request is complete and the connection waits for its response before parsing the next.
 PAUSED = _Marker("PAUSED")
 
-Event = Request | Data | _Marker
+Event = Request | Data | EndOfMessage | _Marker

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from types import MappingProxyType
 
 V1_PREFIX = b"PROXY "
 V1_MAX = 107  # the longest v1 line, CRLF included (spec 2.1)
@@ -20,7 +21,7 @@ V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V2_MAX_BODY = 4096  # address block and TLVs; real proxies send well under this
 MODES = ("v1", "v2", "auto")
 
-_V2_ADDRESS_SIZES = {0x1: 4, 0x2: 16}  # AF_INET, AF_INET6: bytes per address
+_V2_ADDRESS_SIZES = MappingProxyType({0x1: 4, 0x2: 16})  # AF_INET, AF_INET6: bytes per address
 
 
 class ProxyProtocolError(ValueError):

@@ -9,6 +9,7 @@ for the header section that follows.
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from .errors import HTTPError
 
@@ -25,36 +26,13 @@ _USERINFO_AUTHORITY = re.compile(rb"(?:[A-Za-z0-9\-._~%!$&'()*+,;=:]*@)?(" + _HO
 _ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 
 
-_VALID_HOSTS: set[bytes] = set()  # Host values that passed: a server sees few distinct ones
-
-
 def host_is_valid(value: bytes) -> bool:
-    if value in _VALID_HOSTS:
-        return True
-    if _AUTHORITY.fullmatch(value) is None:
-        return False
-    if len(_VALID_HOSTS) >= 256:
-        _VALID_HOSTS.clear()
-    _VALID_HOSTS.add(value)
-    return True
+    return _AUTHORITY.fullmatch(value) is not None
 
 
 RequestLine = tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None]
 
-# Lines seen before, parsed: the same few (a health check, a popular page) come again and again,
-# and the answer is a pure function of the bytes. Only valid lines are kept; bounded.
-_SEEN: dict[bytes, RequestLine] = {}
-_SEEN_MAX = 256
-
-
-def parse_request_line_cached(line: bytes) -> RequestLine:
-    parsed = _SEEN.get(line)
-    if parsed is None:
-        parsed = parse_request_line(line)
-        if len(_SEEN) >= _SEEN_MAX:
-            _SEEN.clear()
-        _SEEN[line] = parsed
-    return parsed
+# (Both are pure functions of their bytes; a worker remembers their answers in its HeadCache.)
 
 
 def parse_request_line(line: bytes) -> RequestLine:
@@ -65,7 +43,7 @@ def parse_request_line(line: bytes) -> RequestLine:
     """
     match = _LINE.fullmatch(line)
     if match is None:
-        _explain_bad_line(line)
+        _explain_bad_line(line)  # (raises)
     method_b, target, major_b, minor_b = match.groups()
     major, minor = major_b[0] - 48, minor_b[0] - 48
     if major != 1:
@@ -115,7 +93,7 @@ def _split_path(target: bytes) -> tuple[bytes, bytes]:
     return path, query
 
 
-def _explain_bad_line(line: bytes) -> None:
+def _explain_bad_line(line: bytes) -> NoReturn:
     parts = line.split(b" ")
     if len(parts) != 3:
         raise HTTPError(400, "malformed request line")

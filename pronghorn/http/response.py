@@ -8,7 +8,10 @@ chunked on HTTP/1.1; else delimited by closing the connection.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
+from typing import Iterable, cast
 
+from .cache import OBJECT_OVERHEAD, BoundedCache
 from .errors import HTTPError
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -53,41 +56,65 @@ class _AppSection:
                          b"\r\n"))
 
 
-# Apps answer with the same few status-and-header combinations over and over (a view's
-# Content-Type, Vary, ...): each is validated and serialized once, then looked up. Bounded, since
-# a combination that changes per response (a cookie, a length) would otherwise grow it forever.
-_SECTIONS: dict[tuple[str, tuple[tuple[str, str], ...]], _AppSection] = {}
-_SECTIONS_MAX = 512
+_SectionKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def _app_section(status: str, headers: list[tuple[str, str]]) -> _AppSection:
-    try:
-        key = (status, tuple(headers))
-        section = _SECTIONS.get(key)
-    except TypeError:  # something unhashable: not cacheable, and _make_section says what is wrong
-        return _make_section(status, headers)
-    if section is None:
-        section = _make_section(status, headers)
-        if len(_SECTIONS) >= _SECTIONS_MAX:
-            _SECTIONS.clear()
-        _SECTIONS[key] = section
-    return section
+class ResponseHeadCache(BoundedCache[_SectionKey, _AppSection]):
+    """One worker's memory of the status-and-header combinations its app answered with, each
+    validated and serialized once (``ResponseFramer(..., cache)``); the worker creates it.
+
+    Apps answer with the same few combinations over and over (a view's Content-Type, Vary, ...).
+    What it may hold: (status, the app's headers as a tuple) → the _AppSection made from exactly
+    those strings, only for combinations that passed every check (an invalid one raises before it
+    is put). Why a hit is correct: the section (status code, serialized fields, Content-Length,
+    Connection: close, Date and Server present) is a function of those strings alone; the key
+    holds them, and tuples and strs are immutable, so a later response with equal ones would make
+    an equal section. Its ``heads`` remember whole heads with one Date and Server, and are used only
+    when both are the very objects given again. Bounded in bytes (by ``section_size``), since a
+    combination that changes per response (a cookie, a length) comes and goes, and an app may echo
+    what a client sent into a header."""
+
+    __slots__ = ()
+
+    def __init__(self, max_bytes: int = 256 * 1024) -> None:
+        super().__init__(max_bytes)
+
+    def section(self, status: str, headers: list[tuple[str, str]]) -> _AppSection:
+        try:
+            key = (status, tuple(headers))
+            section = self.young.get(key) or self.get(key)
+        except TypeError:  # something unhashable: not cacheable, and _make_section says what is wrong
+            return _make_section(status, headers)
+        if section is None:
+            section = _make_section(status, headers)
+            self.put(key, section, section_size(section, len(headers)))
+        return section
 
 
-def _make_section(status: object, headers: object) -> _AppSection:
-    match = _STATUS.fullmatch(status) if status.__class__ is str else None  # type: ignore[arg-type]
-    if match is None:
+def section_size(section: _AppSection, fields: int) -> int:
+    """The bytes a ResponseHeadCache entry pins: the key's strings (at most the serialized text's
+    length), the text, and the two whole heads it may remember (the text and ~100 bytes of Date,
+    Server and framing each), in four objects per field (name, value, pair, and the line's pieces)
+    and a dozen more."""
+    return 4 * len(section.text) + 256 + OBJECT_OVERHEAD * (4 * fields + 12)
+
+
+def _make_section(status: object, headers: Iterable[object]) -> _AppSection:
+    """Validate and serialize what the app gave (its types too: PEP 3333 says str, and anything else
+    is the app's error, a 500)."""
+    if type(status) is not str or (match := _STATUS.fullmatch(status)) is None:
         raise HTTPError(500, f"invalid status line from the application: {status!r}")
     code = int(match.group(1))
-    lines = ["HTTP/1.1 ", status, "\r\n"]  # type: ignore[list-item]
+    lines = ["HTTP/1.1 ", status, "\r\n"]
     content_length: int | None = None
     have_date = have_server = close = False
-    for field in headers:  # type: ignore[attr-defined]
+    for field in headers:
         try:
-            name, value = field  # PEP 3333 says tuples; a two-item list is taken too, as Gunicorn does
+            # PEP 3333 says tuples; a two-item list is taken too, as Gunicorn does
+            name, value = cast("tuple[object, object]", field)
         except (TypeError, ValueError):
             raise HTTPError(500, f"invalid header from the application: {field!r}") from None
-        if name.__class__ is not str or value.__class__ is not str or not _TOKEN.fullmatch(name):
+        if type(name) is not str or type(value) is not str or not _TOKEN.fullmatch(name):
             raise HTTPError(500, f"invalid header name from the application: {name!r}")
         if _BAD_VALUE.search(value):
             raise HTTPError(500, f"invalid value for header {name!r} from the application")
@@ -120,9 +147,15 @@ class ResponseFramer:
     once; then read ``keep_alive`` to know whether the connection may carry another request."""
 
     __slots__ = ("keep_alive", "_mode", "_remaining", "_version", "_head_request", "status_code",
-                 "sent")
+                 "sent", "_cache")
 
-    def __init__(self, version: tuple[int, int], keep_alive: bool, head_request: bool) -> None:
+    def __init__(self, version: tuple[int, int], keep_alive: bool, head_request: bool,
+                 cache: ResponseHeadCache | None = None) -> None:
+        """``cache``: the worker's ResponseHeadCache; None validates every response head anew."""
+        if cache is None:
+            # A cache that keeps nothing, rather than None: the hot path then needs no test for it.
+            cache = ResponseHeadCache(0)
+        self._cache = cache
         self.keep_alive = keep_alive
         self._version = version
         self._head_request = head_request
@@ -136,7 +169,7 @@ class ResponseFramer:
         """The status line and header section. ``body_length`` is a length the server knows for
         certain (a one-item body) and may use when the app gave none. Raises HTTPError(500) for a
         status or header the app should not have produced."""
-        return self._head(_app_section(status, headers), date, server, body_length)
+        return self._head(self._cache.section(status, headers), date, server, body_length)
 
     def _head(self, section: _AppSection, date: bytes, server: bytes,
               body_length: int | None) -> bytes:
@@ -177,10 +210,12 @@ class ResponseFramer:
         piece, framed at once. The commonest responses (a body with the app's own Content-Length,
         matching it, on a keep-alive HTTP/1.1 connection or one that closes after it) take a short
         way: their head is made once a second. Every other goes the general way."""
-        try:  # (_app_section's lookup, inline: this is every small response's path)
-            section = _SECTIONS.get((status, tuple(headers))) or _app_section(status, headers)
-        except TypeError:
-            section = _app_section(status, headers)  # unhashable: says what is wrong
+        try:  # (the cache's young generation, looked up inline: every small response's path)
+            section = self._cache.young.get((status, tuple(headers)))
+        except TypeError:  # unhashable: section() says what is wrong
+            section = None
+        if section is None:
+            section = self._cache.section(status, headers)
         keep_alive = self.keep_alive
         if (section.plain and section.content_length == len(body) and not self._head_request
                 and (self._version == (1, 1) or not keep_alive)):
@@ -237,12 +272,12 @@ class ResponseFramer:
         return count
 
 
-_REASONS = {
+_REASONS = MappingProxyType({
     400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 411: "Length Required",
     413: "Content Too Large", 414: "URI Too Long", 417: "Expectation Failed",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     503: "Service Unavailable", 505: "HTTP Version Not Supported",
-}
+})
 
 
 def reason_phrase(status: int) -> str:

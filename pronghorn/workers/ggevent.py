@@ -378,7 +378,8 @@ class _Connection:
         body: Any = policy.body if policy.body is not None else DeferredInput(self._fetch_body)
         self.keep_alive = False
         self.worker.room_for_a_response()
-        stream = self.worker.cycle.run(Job(policy.request, body, self, self.builder, policy.peer))
+        stream = self.worker.cycle.run(Job(policy.request, body, self, self.builder, policy.peer,
+                                               policy.trailers))
         if stream is not None:
             for _ in stream:  # (never waits: this channel's writes block, and it never backlogs)
                 pass

@@ -164,7 +164,8 @@ class ThreadCalls:
         policy = proto.policy
         assert policy.request is not None
         channel = ThreadChannel(proto)
-        job = Job(policy.request, policy.body, channel, proto.builder, policy.peer)
+        job = Job(policy.request, policy.body, channel, proto.builder, policy.peer,
+                  policy.trailers)
         self.running += 1
         self.pool.submit(self._serve, proto, job, channel)
 

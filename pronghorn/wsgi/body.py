@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
+
+from ..http.events import Fields
 
 SPOOL_LIMIT = 1024 * 1024
 
@@ -15,12 +17,14 @@ class BodyBuffer:
     wsgi.input without a copy (BytesIO shares the bytes it starts from, and a read of all of it
     returns them), where writing into a BytesIO and reading back cost two copies of every byte."""
 
-    __slots__ = ("_pieces", "_file", "_size")
+    __slots__ = ("_pieces", "_file", "_size", "trailers")
 
     def __init__(self) -> None:
         self._pieces: list[bytes] = []
         self._file: BinaryIO | None = None  # the temporary file, once past SPOOL_LIMIT
         self._size = 0
+        # A chunked body's trailer fields: the driver sets them from the EndOfMessage that ends it.
+        self.trailers: Fields = ()
 
     def write(self, data: bytes) -> None:
         self._size += len(data)
@@ -57,6 +61,11 @@ class BodyBuffer:
         return io.BytesIO(pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
 
+def trailer_list(trailers: Fields) -> list[tuple[str, str]]:
+    """``environ["pronghorn.trailers"]``: a chunked body's trailer fields, as str pairs."""
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in trailers]
+
+
 EMPTY_INPUT_BYTES = b""
 
 
@@ -72,6 +81,9 @@ class DeferredInput:
     def __init__(self, fetch: Callable[[], BodyBuffer]) -> None:
         self._fetch: Callable[[], BodyBuffer] | None = fetch
         self._file: BinaryIO | None = None
+        # The environ this is the wsgi.input of, when its body is chunked (EnvironBuilder sets it):
+        # the trailers, known only once the body is read, go there.
+        self.environ: dict[str, Any] | None = None
 
     @property
     def consumed(self) -> bool:
@@ -83,7 +95,10 @@ class DeferredInput:
             fetch, self._fetch = self._fetch, None
             if fetch is None:
                 raise OSError("the request body could not be read")
-            self._file = fetch().as_input()
+            body = fetch()
+            self._file = body.as_input()
+            if body.trailers and self.environ is not None:
+                self.environ["pronghorn.trailers"] = trailer_list(body.trailers)
         return self._file
 
     def read(self, size: int | None = -1) -> bytes:

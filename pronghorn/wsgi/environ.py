@@ -1,8 +1,19 @@
 """Build the PEP 3333 environ from a parsed request.
 
-Per worker we precompute everything that does not change between requests (the wsgi.* keys, the
-server software) and cache header-name → environ-key mappings, so a request costs one dict copy and a
-loop over its headers.
+Per listener we precompute everything that does not change between requests (the wsgi.* keys, the
+server software) and remember header-name → environ-key mappings, so a request costs one dict copy
+and a loop over its headers; for a head the HTTP core shares (a repeated one), the loop ran once.
+
+What the builder remembers comes from client bytes, so each table is a BoundedCache (see
+pronghorn/http/cache.py), bounded in bytes, owned by the builder, holding only what a request produces
+whatever else it carries:
+
+- header names → environ keys ("" for a name that is dropped): a pure function of the name;
+- Host values → (HTTP_HOST, SERVER_NAME, SERVER_PORT): a function of the value and of the listener's
+  scheme, which is the builder's own;
+- shared Requests (by identity, the entry holding the Request so its id cannot be reused) → the
+  environ keys made from that request alone: the Request is immutable, and peer, wsgi.input,
+  trailers and the forwarded policy's verdict are applied to every copy afterwards.
 """
 
 from __future__ import annotations
@@ -12,34 +23,35 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from .. import SERVER_SOFTWARE
-from ..http import Request
+from ..http import BoundedCache, Request
+from ..http.cache import OBJECT_OVERHEAD
+from ..http.events import Fields
+from .body import DeferredInput, trailer_list
 from .file_wrapper import FileWrapper
 from .forwarded import ForwardedPolicy
 
-_HEADER_KEY_CACHE: dict[bytes, str | None] = {}
-_CACHE_LIMIT = 2048
+# How a builder's cache_bytes are shared between its tables, in sixteenths: most go to the environs of
+# shared heads, which save the most; the header names get the rest.
+_SHARED_SHARE, _HOSTS_SHARE = 11, 1
 
 
-def _environ_key(name: bytes) -> str | None:
-    key = _HEADER_KEY_CACHE.get(name)
-    if key is None and name not in _HEADER_KEY_CACHE:
-        # A name with "_" would collide with its "-" twin once mapped (X_Forwarded_For posing as
-        # X-Forwarded-For): such headers are dropped, as Gunicorn does by default.
-        if b"_" in name:
-            key = None
-        else:
-            upper = name.decode("latin-1").upper().replace("-", "_")
-            key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
-        if len(_HEADER_KEY_CACHE) < _CACHE_LIMIT:
-            _HEADER_KEY_CACHE[name] = key
-    return key
+def environ_key(name: bytes) -> str:
+    """The environ key for a header name, or "" for a name whose header is dropped."""
+    # A name with "_" would collide with its "-" twin once mapped (X_Forwarded_For posing as
+    # X-Forwarded-For): such headers are dropped, as Gunicorn does by default.
+    if b"_" in name:
+        return ""
+    upper = name.decode("latin-1").upper().replace("-", "_")
+    return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
 
 
 class EnvironBuilder:
     """Makes environs for one listener: its address fills SERVER_NAME/PORT when there is no Host."""
 
     def __init__(self, server_address: Any, url_scheme: str, errors: Any, multiprocess: bool,
-                 multithread: bool = False, forwarded: ForwardedPolicy | None = None) -> None:
+                 multithread: bool = False, forwarded: ForwardedPolicy | None = None,
+                 cache_bytes: int = 768 * 1024) -> None:
+        """``cache_bytes``: what the builder's memory of past requests may hold (see above)."""
         self.forwarded = forwarded
         if isinstance(server_address, tuple):
             self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
@@ -64,34 +76,52 @@ class EnvironBuilder:
             "SCRIPT_NAME": script_name,
         }
         # Host header → (HTTP_HOST, SERVER_NAME, SERVER_PORT): a server sees few distinct hosts.
-        self._hosts: dict[bytes, tuple[str, str, str]] = {}
+        self._hosts: BoundedCache[bytes, tuple[str, str, str]] = BoundedCache(
+            cache_bytes * _HOSTS_SHARE // 16)
+        self._keys: BoundedCache[bytes, str] = BoundedCache(
+            cache_bytes * (16 - _SHARED_SHARE - _HOSTS_SHARE) // 16)
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
-        # id(shared request) → (that request, the environ keys made from it alone, whether it has
-        # any header the forwarded policy reads).
-        self._from_shared: dict[int, tuple[Request, dict[str, Any], bool]] = {}
+        # id(shared request) → (the environ keys made from it alone, the forwarded policy if it has
+        # any header the policy reads else None, that request).
+        self._from_shared: BoundedCache[
+            int, tuple[dict[str, Any], ForwardedPolicy | None, Request]] = BoundedCache(
+                cache_bytes * _SHARED_SHARE // 16)
+        self._shared_known = self._from_shared.young  # (the same dict for the cache's life)
 
-    def build(self, request: Request, body: BinaryIO, peer: Any) -> dict[str, Any]:
-        forwarded = self.forwarded
+    def build(self, request: Request, body: BinaryIO | DeferredInput, peer: Any,
+              trailers: Fields = ()) -> dict[str, Any]:
+        """The environ for ``request``. ``trailers``: the fields its chunked body ended with (the
+        EndOfMessage's), once the body is complete; a body still to come (DeferredInput) sets them
+        when the app has read it."""
         if request.shared:
             # The same head as before (see HTTPConnection): what the environ takes from the request
             # alone was made then; copy it.
-            kept = self._from_shared.get(id(request))
-            if kept is not None and kept[0] is request:
-                environ = kept[1].copy()
-                if not kept[2]:
-                    forwarded = None  # none of its headers: nothing for the policy to do
+            kept = self._shared_known.get(id(request))
+            if kept is None:
+                kept = self._from_shared.get(id(request))
+            # (An entry found under id(request) is this request's: the entry holds its Request, and
+            # no two live objects share an id.)
+            if kept is not None:
+                environ = kept[0].copy()
+                forwarded = kept[1]
             else:
                 environ = self._from_request(request, body)
-                if len(self._from_shared) >= 256:
-                    self._from_shared.clear()
+                forwarded = self.forwarded
+                if forwarded is not None and not forwarded.consulted_by(environ):
+                    forwarded = None  # none of its headers: nothing for the policy to do
                 # The entry holds the request, so its id is not reused while the entry lives.
-                self._from_shared[id(request)] = (
-                    request, environ.copy(),
-                    forwarded is not None and forwarded.consulted_by(environ))
+                self._from_shared.put(id(request), (environ.copy(), forwarded, request),
+                                      _environ_size(environ, request))
         else:
             environ = self._from_request(request, body)
+            forwarded = self.forwarded
+            if request.chunked:
+                if trailers:
+                    environ["pronghorn.trailers"] = trailer_list(trailers)
+                elif isinstance(body, DeferredInput):
+                    body.environ = environ  # (the trailers arrive with the body)
         environ["wsgi.input"] = body
         last = self._last_peer
         if last[0] is not peer:
@@ -103,7 +133,7 @@ class EnvironBuilder:
             forwarded.apply(environ, peer)
         return environ
 
-    def _from_request(self, request: Request, body: BinaryIO) -> dict[str, Any]:
+    def _from_request(self, request: Request, body: BinaryIO | DeferredInput) -> dict[str, Any]:
         """The environ's keys that depend on the request alone (and, for a chunked body, its
         length): no peer, no wsgi.input."""
         environ = self.base.copy()
@@ -119,9 +149,10 @@ class EnvironBuilder:
         environ["RAW_URI"] = request.target.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
 
+        known = self._keys.young  # (a hit costs one lookup; a miss asks the cache, then maps the name)
         for name, value in request.headers:
-            key = _environ_key(name)
-            if key is None:
+            key = known.get(name) or self._environ_key(name)
+            if not key:
                 continue
             text = value.decode("latin-1")
             if key in environ:
@@ -130,27 +161,44 @@ class EnvironBuilder:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
             else:
                 environ[key] = text
-        if request.chunked and request.trailers:
-            environ["pronghorn.trailers"] = [(n.decode("latin-1"), v.decode("latin-1"))
-                                             for n, v in request.trailers]
         # A buffered body is complete by the time the app runs, so its length is known even when
         # it came chunked; a deferred one (Expect: 100-continue) is not, and gets no length.
-        if request.chunked and hasattr(body, "seek"):
+        if request.chunked and not isinstance(body, DeferredInput):
             environ["CONTENT_LENGTH"] = str(_length_of(body))
         if request.host is not None:
-            known = self._hosts.get(request.host)
-            if known is None:
+            hosts = self._hosts
+            host_keys = hosts.young.get(request.host) or hosts.get(request.host)
+            if host_keys is None:
                 host = request.host.decode("latin-1")
-                name, port = _split_host(host)
-                known = (host, name, port or self.default_port)
-                if len(self._hosts) >= 64:
-                    self._hosts.clear()
-                self._hosts[request.host] = known
-            environ["HTTP_HOST"], environ["SERVER_NAME"], environ["SERVER_PORT"] = known
+                server_name, port = _split_host(host)
+                host_keys = (host, server_name, port or self.default_port)
+                hosts.put(request.host, host_keys,
+                          4 * len(request.host) + 5 * OBJECT_OVERHEAD)  # the bytes and 3 strs
+            environ["HTTP_HOST"], environ["SERVER_NAME"], environ["SERVER_PORT"] = host_keys
         else:
             environ["SERVER_NAME"] = self.server_name
             environ["SERVER_PORT"] = self.server_port
         return environ
+
+    def _environ_key(self, name: bytes) -> str:
+        """``environ_key(name)``, remembered (the young generation missed)."""
+        keys = self._keys
+        key = keys.get(name)
+        if key is None:
+            key = environ_key(name)
+            # The name's bytes and the key's characters (the name's length and 5), in two objects.
+            keys.put(name, key, 2 * len(name) + 5 + 2 * OBJECT_OVERHEAD)
+        return key
+
+
+def _environ_size(environ: dict[str, Any], request: Request) -> int:
+    """The bytes a shared-environ entry pins: the environ's keys and str values with a key, a
+    value and a slot per item; and the Request it holds (see pronghorn.http.cache.head_entry_size),
+    estimated from its fields and target."""
+    text = sum(len(k) + (len(v) if type(v) is str else 0) for k, v in environ.items())
+    fields = sum(len(n) + len(v) for n, v in request.headers)
+    return (text + 3 * (fields + len(request.target))
+            + OBJECT_OVERHEAD * (2 * len(environ) + 3 * len(request.headers) + 12))
 
 
 def _split_host(host: str) -> tuple[str, str]:

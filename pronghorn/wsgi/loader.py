@@ -7,7 +7,7 @@ import ast
 import importlib
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 
 class AppLoadError(Exception):
@@ -50,7 +50,7 @@ def load_app(spec: str) -> Callable[..., Any]:
         raise AppLoadError(f"{expression!r} is not a name or a call in {spec!r}")
     if app is None or not callable(app):
         raise AppLoadError(f"{spec!r} is not a callable WSGI application (got {type(app).__name__})")
-    return app
+    return cast("Callable[..., Any]", app)
 
 
 def _attribute(module: Any, module_name: str, name: str) -> Any:

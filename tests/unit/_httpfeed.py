@@ -4,7 +4,8 @@ It behaves as a real worker would: after every piece it drains events until NEED
 request at PAUSED (start_next_cycle() when the request is keep-alive, else it stops as if closing),
 and stops at the first HTTPError. The outcome records only what must not depend on how the bytes were
 split: each finished message as (Request, body, trailers), the head of a message cut short by an error,
-and the error status.
+and the error status. Given a HeadCache (shared between feeds, as a worker shares it between its
+connections), it must not change the outcome either.
 """
 
 from __future__ import annotations
@@ -12,20 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, HTTPError, Limits, Request
+from pronghorn.http import (
+    END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, HeadCache, HTTPConnection, HTTPError, Limits,
+    Request,
+)
 
 
 @dataclass
 class Outcome:
-    messages: list[tuple[Request, bytes, list[tuple[bytes, bytes]]]] = field(default_factory=list)
+    messages: list[tuple[Request, bytes, tuple[tuple[bytes, bytes], ...]]] = field(default_factory=list)
     unfinished: Request | None = None   # a Request whose body was cut short by an error
     error: int | None = None            # the HTTPError status, if any
     closed: bool = False                # stopped after a request that was not keep-alive
     events: list[object] = field(default_factory=list)  # every event, in order (for order checks)
 
 
-def feed(pieces: Iterable[bytes], limits: Limits | None = None, eof: bool = True) -> Outcome:
-    conn = HTTPConnection(limits)
+def feed(pieces: Iterable[bytes], limits: Limits | None = None, eof: bool = True,
+         cache: HeadCache | None = None) -> Outcome:
+    conn = HTTPConnection(limits, cache)
     out = Outcome()
     current: Request | None = None
     body = bytearray()
@@ -34,6 +39,19 @@ def feed(pieces: Iterable[bytes], limits: Limits | None = None, eof: bool = True
         stream.append(b"")
     for piece in stream:
         if piece == b"" and not eof:
+            continue
+        whole = conn.receive_repeated_request(piece) if piece and cache is not None else None
+        if whole is not None:
+            # As a worker does: a read that is a head the cache knows (and its whole body) is taken
+            # at once; it must come out as the events would have.
+            request, taken = whole
+            assert current is None and request.shared
+            out.events += [request] + ([Data(taken)] if taken else []) + [END_OF_MESSAGE, PAUSED]
+            out.messages.append((request, taken, ()))
+            if not request.keep_alive:
+                out.closed = True
+                return out
+            conn.start_next_cycle()
             continue
         conn.receive_data(piece)
         while True:
@@ -55,11 +73,12 @@ def feed(pieces: Iterable[bytes], limits: Limits | None = None, eof: bool = True
                 assert current is not None, "Data outside a message"
                 assert event.data, "an empty Data event"
                 body += event.data
-            elif event is END_OF_MESSAGE:
-                assert current is not None, "END_OF_MESSAGE outside a message"
+            elif type(event) is EndOfMessage:
+                assert current is not None, "EndOfMessage outside a message"
                 if current.content_length is not None:
                     assert len(body) == current.content_length
-                out.messages.append((current, bytes(body), list(current.trailers)))
+                assert not event.trailers or current.chunked, "trailers on a body that was not chunked"
+                out.messages.append((current, bytes(body), event.trailers))
             elif event is PAUSED:
                 assert out.messages and out.messages[-1][0] is current, "PAUSED before END_OF_MESSAGE"
                 assert current is not None

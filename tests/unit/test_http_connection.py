@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from _httpfeed import feed
-from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPConnection, Request
+import dataclasses
+
+from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, HTTPConnection, Request
 
 R1 = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
 R2 = b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
@@ -134,7 +136,7 @@ def test_origin_form_fields() -> None:
         "GET", b"/a%20b/c?x=1&y=%2F#frag", b"/a%20b/c", b"x=1&y=%2F")
     assert req.version == (1, 1) and req.host == b"example.com:8000"
     assert req.keep_alive and not req.chunked and not req.has_body and not req.expect_continue
-    assert req.content_length == 0 and req.trailers == []
+    assert req.content_length == 0
 
 
 def test_absolute_form_authority_replaces_host() -> None:
@@ -211,14 +213,37 @@ def test_content_length_body_comes_as_data() -> None:
     assert conn.buffered == len(R1)
 
 
-def test_trailers_filled_by_end_of_message() -> None:
+def test_trailers_come_on_the_end_of_message() -> None:
     conn = HTTPConnection()
     conn.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
     req = conn.next_event()
-    assert isinstance(req, Request) and req.trailers == []
+    assert isinstance(req, Request)
     assert conn.next_event() == Data(b"abc")
     assert conn.next_event() is NEED_DATA
     conn.receive_data(b"0\r\nX-Sum:  42 \r\nX-B: c d\r\n\r\n")
+    end = conn.next_event()
+    assert type(end) is EndOfMessage and end is not END_OF_MESSAGE
+    assert end.trailers == ((b"X-Sum", b"42"), (b"X-B", b"c d"))
+    assert all(type(name) is bytes and type(value) is bytes for name, value in end.trailers)
+    assert conn.next_event() is PAUSED
+
+
+def test_a_chunked_body_without_trailers_ends_with_the_shared_end() -> None:
+    conn = HTTPConnection()
+    conn.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n")
+    assert isinstance(conn.next_event(), Request)
+    assert conn.next_event() == Data(b"x")
     assert conn.next_event() is END_OF_MESSAGE
-    assert req.trailers == [(b"X-Sum", b"42"), (b"X-B", b"c d")]
-    assert all(type(name) is bytes and type(value) is bytes for name, value in req.trailers)
+    assert END_OF_MESSAGE == EndOfMessage(()) and END_OF_MESSAGE.trailers == ()
+
+
+@pytest.mark.parametrize("event", [
+    Request(method="GET", target=b"/", path=b"/", query=b"", version=(1, 1), headers=((b"Host", b"a"),),
+            keep_alive=True, expect_continue=False, content_length=0, chunked=False, host=b"a"),
+    Data(b"x"), EndOfMessage(((b"X", b"y"),)), END_OF_MESSAGE])
+def test_events_are_immutable(event: object) -> None:
+    name = dataclasses.fields(event)[0].name  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(event, name, None)
+    with pytest.raises((AttributeError, TypeError)):
+        event.extra = 1  # type: ignore[attr-defined]  # slots: no new attributes either

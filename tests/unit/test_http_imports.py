@@ -7,11 +7,14 @@ import inside a function is caught too, and nothing needs to be imported to chec
 from __future__ import annotations
 
 import ast
+import collections
+import importlib
 from pathlib import Path
 
 import pytest
 
 import pronghorn.http
+from pronghorn.http import BoundedCache, HeadCache
 
 PACKAGE = Path(pronghorn.http.__file__).resolve().parent
 FORBIDDEN = {"socket", "asyncio", "selectors", "ssl", "logging", "time", "select", "threading"}
@@ -78,3 +81,21 @@ def test_checker_catches(source: str) -> None:
                                     "from dataclasses import dataclass", "import socketserver_lookalike"])
 def test_checker_allows(source: str) -> None:
     assert not any(is_forbidden(m) for m in imported_modules(source))
+
+
+# -- no module-level mutable state ----------------------------------------------------------------------
+
+MUTABLE = (dict, list, set, bytearray, collections.deque, memoryview)
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in PACKAGE.glob("*.py")))
+def test_no_module_level_mutable_state(module: str) -> None:
+    """What the HTTP core remembers lives in objects a worker owns (HeadCache, ResponseHeadCache),
+    never in a module: a module-level table is shared by every connection of every worker class and
+    every test, and nothing bounds it per worker."""
+    name = "pronghorn.http" if module == "__init__" else f"pronghorn.http.{module}"
+    namespace = vars(importlib.import_module(name))
+    found = sorted(key for key, value in namespace.items()
+                   if not key.startswith("__") and (isinstance(value, MUTABLE)
+                                                    or isinstance(value, (BoundedCache, HeadCache))))
+    assert found == [], f"{name} keeps mutable state at module level: {found}"

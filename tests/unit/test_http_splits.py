@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _httpfeed import Outcome, feed, split_at, summary
-from pronghorn.http import Limits
+from pronghorn.http import HeadCache, Limits
 
 GET = b"GET /path?q=1&r=%20 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1\r\nAccept: */*\r\n\r\n"
 POST_CL = (b"POST /submit HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\n"
@@ -128,7 +128,7 @@ INVALID: dict[str, tuple[bytes, int, Limits | None]] = {
 
 
 def _pin(outcome: Outcome) -> list[tuple[str, bytes, bytes, list[tuple[bytes, bytes]]]]:
-    return [(req.method, req.target, body, trailers) for req, body, trailers in outcome.messages]
+    return [(req.method, req.target, body, list(trailers)) for req, body, trailers in outcome.messages]
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -242,3 +242,16 @@ def test_near_misses_split_invariant(case: tuple[bytes, Limits | None], data: st
     points = data.draw(st.lists(st.integers(0, len(raw)), max_size=8), label="cuts")
     assert summary(feed(split_at(raw, points), limits)) == whole
     assert summary(feed([raw[i:i + 1] for i in range(len(raw))], limits)) == whole
+
+
+@pytest.mark.parametrize("name", sorted(VALID) + sorted(INVALID))
+def test_a_warm_head_cache_changes_nothing(name: str) -> None:
+    """The same bytes through connections that share a HeadCache (as a worker's do), once it has
+    seen them whole: the same outcome as without a cache, at every split."""
+    raw, limits = VALID[name] if name in VALID else INVALID[name][::2]
+    uncached = summary(feed([raw], limits))
+    cache = HeadCache(limits)
+    for _ in range(2):
+        assert summary(feed([raw], limits, cache=cache)) == uncached
+    for cut in range(1, len(raw)):
+        assert summary(feed([raw[:cut], raw[cut:]], limits, cache=cache)) == uncached, cut

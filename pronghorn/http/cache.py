@@ -1,0 +1,192 @@
+"""Caches a worker owns: validated results, bounded in bytes.
+
+Theory of operation
+-------------------
+Clients and apps repeat themselves (the same head from a keep-alive client, the same few header names,
+the same status and headers from a view), so the HTTP core remembers what it has already checked. A
+cache that a client's bytes fill is also a way for a client to fill the worker's memory, so every cache
+here is an object the worker creates and hands to the connections and framers that use it (nothing at
+module level), and every one is bounded in bytes, not in entries: 256 entries of 8 KB names are 2 MiB,
+256 of 8-byte ones are 2 KiB, and only a byte bound says what the worker may lose to it.
+
+``BoundedCache`` is generational. New entries go into the young generation; when the young one would
+pass half the bound its entries become the old generation (the previous old one is dropped whole) and
+the young one starts empty. A hit in the old generation moves the entry back into the young one, so
+what is used survives and what is not is gone after two turnovers. Each generation holds at most half
+the bound, so both together hold at most the bound. A hit in the young generation, the steady state of
+a worker serving the same few requests, costs one dict lookup: the young generation is one dict for
+the cache's whole life (a turnover copies it out and empties it), so a hot path may keep a reference
+to it, look there, and call ``get`` only when that misses. An LRU would reorder on every hit.
+
+Sizes are estimates the caller makes when it puts an entry: the bytes of the key and value objects it
+pins, with a generous per-object overhead (see ``OBJECT_OVERHEAD``), so the estimate errs high. An entry
+larger than half the bound is not kept at all.
+
+Threads (the gthread worker shares its caches between the app's threads): every operation leaves the
+dicts consistent under the GIL, and the worst a race does is lose an entry or a count of bytes. A lost
+count lets the young generation hold at most the entries being put at that moment (one per thread)
+beyond its half, until the next turnover forgets it.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from .events import Request
+from .limits import Limits
+from .request_line import RequestLine, host_is_valid, parse_request_line
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Bytes an estimate adds for each Python object an entry pins (its header, its slot in a dict or
+# tuple, allocator rounding). CPython's empty bytes object is 33 bytes, an empty str 49, a two-item
+# tuple 56, a small slots object ~100: 64 per object plus the payload errs high for everything kept
+# here.
+OBJECT_OVERHEAD = 64
+
+
+class BoundedCache(Generic[K, V]):
+    """A mapping that forgets, holding at most ``max_bytes`` by its callers' estimates (see above).
+
+    ``young`` is public for the hot paths, and the same dict for the cache's life:
+    ``young.get(key)`` is a hit, or a miss to be asked again with ``get``, which also looks in the old
+    generation. Values must not be None (None is a miss)."""
+
+    __slots__ = ("young", "_young_sizes", "_young_bytes", "_old", "_old_sizes", "generation_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.generation_bytes = max(max_bytes, 0) // 2
+        self.young: dict[K, V] = {}
+        self._young_sizes: dict[K, int] = {}
+        self._young_bytes = 0
+        self._old: dict[K, V] = {}
+        self._old_sizes: dict[K, int] = {}
+
+    def get(self, key: K) -> V | None:
+        value = self.young.get(key)
+        if value is not None:
+            return value
+        value = self._old.pop(key, None)
+        if value is not None:  # in use again: back into the young generation
+            self.put(key, value, self._old_sizes.pop(key, 0))
+        return value
+
+    def admits(self, size: int) -> bool:
+        """Whether an entry of ``size`` bytes would be kept (too large, or a cache of 0 bytes)."""
+        return 0 < size <= self.generation_bytes
+
+    def put(self, key: K, value: V, size: int) -> bool:
+        """Keep ``value`` under ``key``; False when it is too large to keep (nothing changed)."""
+        if not 0 < size <= self.generation_bytes:
+            return False
+        young = self.young
+        if key in young:
+            return True
+        if self._young_bytes + size > self.generation_bytes:
+            # Turn over: the young generation's entries become the old one (the old one is dropped),
+            # in a copy, so that ``young`` stays the dict that hot paths hold.
+            self._old, self._old_sizes = young.copy(), self._young_sizes
+            young.clear()
+            self._young_sizes = {}
+            self._young_bytes = 0
+        young[key] = value
+        self._young_sizes[key] = size
+        self._young_bytes += size
+        return True
+
+    @property
+    def size(self) -> int:
+        """The bytes held now, by the estimates given to put."""
+        return sum(self._young_sizes.values()) + sum(self._old_sizes.values())
+
+    @property
+    def entries(self) -> int:
+        """How many entries it holds now. (Not __len__: an empty cache is still a cache, and
+        ``cache or default`` must not ask.)"""
+        return len(self.young) + len(self._old)
+
+
+# Heads at most this long are kept (a head is hashed whole to be looked up, and the heads that repeat,
+# a keep-alive client's, a health check's, a load generator's, are short).
+HEAD_MAX = 1024
+
+# How a HeadCache's bytes are shared: most go to whole heads, which save the most.
+_HEADS_SHARE, _LINES_SHARE = 12, 3  # sixteenths; the hosts get the rest
+
+
+class HeadCache:
+    """One worker's memory of the request heads it has validated, shared by its connections
+    (``HTTPConnection(limits, cache)``); the worker creates it with the limits it gives them.
+
+    What each table may hold, and why a hit is correct for every request that produces it:
+
+    ``heads``: the exact bytes of a whole request head (request line to blank line, at most
+    HEAD_MAX bytes) → (its Request, b""). Only heads that passed every check under ``limits`` are
+    put. Every check the connection makes on a head is a function of its bytes and the limits, so
+    the same bytes under the same limits would get the same Request again; the Request is
+    immutable, so handing out the same object is the same as parsing again. Not put: a chunked
+    head, whose body's length its head does not fix (receive_repeated_request takes a kept head
+    with a Content-Length body, or none, whole; the environ builder copies what it derived from a
+    shared Request, CONTENT_LENGTH included); and a head llhttp stopped at as an Upgrade, which
+    stays on the parsing path that knows its parser is spent.
+
+    ``lines``: a request line (without its CRLF) → its parse, for lines that parsed. The parse is a
+    function of the line's bytes alone: the one limit on a line (its length) is checked before the
+    lookup.
+
+    ``hosts``: a Host value (or absolute-form authority) that is a valid authority → True. Validity
+    is a function of the bytes alone.
+
+    Bounded by ``max_bytes`` in all (see BoundedCache), by the estimates of ``head_entry_size``
+    and ``line_entry_size`` below.
+    """
+
+    __slots__ = ("limits", "given", "heads", "lines", "hosts")
+
+    def __init__(self, limits: Limits | None = None, max_bytes: int = 1024 * 1024) -> None:
+        self.given = limits  # as given, so a connection given the same object knows it at once
+        self.limits = (limits or Limits()).normalized()
+        self.heads: BoundedCache[bytes, tuple[Request, bytes]] = BoundedCache(
+            max_bytes * _HEADS_SHARE // 16)
+        self.lines: BoundedCache[bytes, RequestLine] = BoundedCache(max_bytes * _LINES_SHARE // 16)
+        self.hosts: BoundedCache[bytes, bool] = BoundedCache(
+            max_bytes * (16 - _HEADS_SHARE - _LINES_SHARE) // 16)
+
+    def serves(self, limits: Limits | None) -> bool:
+        """Whether this cache's verdicts hold for a connection with ``limits``."""
+        return limits is self.given or (limits or Limits()).normalized() == self.limits
+
+    def request_line(self, line: bytes) -> RequestLine:
+        """``parse_request_line(line)``, remembered."""
+        lines = self.lines
+        parsed = lines.young.get(line) or lines.get(line)
+        if parsed is None:
+            parsed = parse_request_line(line)  # raises HTTPError: nothing is kept
+            lines.put(line, parsed, line_entry_size(line))
+        return parsed
+
+    def host_is_valid(self, host: bytes) -> bool:
+        """``host_is_valid(host)``, valid ones remembered."""
+        hosts = self.hosts
+        if hosts.young.get(host) or hosts.get(host):
+            return True
+        if not host_is_valid(host):
+            return False
+        hosts.put(host, True, len(host) + 2 * OBJECT_OVERHEAD)
+        return True
+
+
+def head_entry_size(key: bytes, fields: int) -> int:
+    """The bytes a ``heads`` entry pins, payloads and objects. Payloads: the key; its Request's
+    header names and values and its target, which are disjoint pieces of the key (at most its length
+    together); path, query and an absolute-form authority, disjoint pieces of the target (at most its
+    length). Objects: three per field (name, value, pair) and a dozen for the Request, its tuples, its
+    method and the rest."""
+    return 3 * len(key) + OBJECT_OVERHEAD * (3 * fields + 12)
+
+
+def line_entry_size(line: bytes) -> int:
+    """The bytes a ``lines`` entry pins: the line, its target (a piece of it), path, query and
+    authority (pieces of the target), in eight objects."""
+    return 3 * len(line) + 8 * OBJECT_OVERHEAD
