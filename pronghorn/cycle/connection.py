@@ -40,6 +40,7 @@ PAUSE = 4         # stop reading until the response in progress is complete (inp
 BODY_DONE = 5     # the deferred body is complete or has failed: wake the app's call waiting for it
 IDLE_OVER = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
 STALLED = 7       # a write has made no progress for --write-timeout: drop the connection
+PULL = 8          # (after a response) pipelined input is buffered: pull() it
 
 # Phases of a connection.
 IDLE, HEAD, BODY, APP = range(4)
@@ -263,8 +264,9 @@ class ConnectionPolicy:
 
     # -- after the response -----------------------------------------------------------------------------
 
-    def response_done(self, keep_alive: bool) -> bool:
-        """The response is complete; whether the connection carries the next request."""
+    def response_done(self, keep_alive: bool) -> int:
+        """The response is complete: CLOSE, or READ for the next request (PULL: pipelined input is
+        buffered already; pull() it, from the driver's loop rather than from inside the response)."""
         self.request = None
         self.body = None
         self.trailers = ()
@@ -272,21 +274,17 @@ class ConnectionPolicy:
         if deferred is not None and self.body_state is None and self.phase == APP:
             # The app answered without the body it was offered; the client may still send it, and
             # those bytes must never be parsed as a request: close.
-            return False
+            return CLOSE
         if deferred is not None and not self.body_wanted:
-            return False  # (the same, with the body already here: nobody read it)
+            return CLOSE  # (the same, with the body already here: nobody read it)
         if not keep_alive:
-            return False
+            return CLOSE
         self.phase = IDLE
         self.since = self.clock()
         self.body_error = None
-        self.conn.start_next_cycle()
-        return True
-
-    @property
-    def input_left(self) -> bool:
-        """Pipelined input is buffered: pull() it (from the loop, not from inside the response)."""
-        return self.conn.input_left
+        conn = self.conn
+        conn.start_next_cycle()
+        return PULL if conn.input_left else READ
 
     # -- output -----------------------------------------------------------------------------------------
 

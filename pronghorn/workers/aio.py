@@ -28,7 +28,7 @@ from typing import Any, Callable, Generator, Protocol, cast
 
 from ..config import Config
 from ..cycle.connection import (
-    CLOSE, IDLE, IDLE_OVER, PAUSE, READ, READY, REFUSE, STALLED, ConnectionPolicy,
+    CLOSE, IDLE, IDLE_OVER, PAUSE, PULL, READ, READY, REFUSE, STALLED, ConnectionPolicy,
     UnsentOutput,
 )
 from ..cycle.request import DRAIN, EMPTY, RequestCycle, Wait, writable
@@ -400,7 +400,8 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if data:
             self.transport.write(data)
-        if not self.policy.response_done(keep_alive):
+        step = self.policy.response_done(keep_alive)
+        if step == CLOSE:
             self.close()
             return
         # Stopping or not, a connection whose response promised keep-alive stays open: closing it
@@ -409,7 +410,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()
-        if self.policy.input_left:
+        if step == PULL:
             self.loop.call_soon(self.pull)  # (from the loop, not from inside this response)
 
     def backlogged(self) -> bool:

@@ -42,7 +42,7 @@ from gevent import getcurrent  # gevent itself may load before patching; patch_a
 
 from ..config import Config
 from ..cycle.connection import (
-    BODY_DONE, CLOSE, IDLE, IDLE_OVER, READ, READY, REFUSE, ConnectionPolicy, UnsentOutput,
+    BODY_DONE, CLOSE, PULL, READ, READY, REFUSE, ConnectionPolicy, UnsentOutput,
 )
 from ..cycle.request import Job, RequestCycle, Wait
 from ..http import HTTPError
@@ -360,9 +360,10 @@ class _Connection:
         step = self._next_step(wait_first=False)
         while not self.closed:
             if step == READY:
-                if not self._respond():
+                after = self._respond()
+                if after == CLOSE:
                     return
-                step = policy.pull() if policy.input_left else READ
+                step = policy.pull() if after == PULL else READ
                 if step == READ:
                     step = self._next_step(wait_first=True)
             elif step == REFUSE:
@@ -371,8 +372,9 @@ class _Connection:
             else:  # CLOSE, IDLE_OVER (a keep-alive wait that ended), and what cannot happen here
                 return
 
-    def _respond(self) -> bool:
-        """Call the app and send its response; whether the connection carries another request."""
+    def _respond(self) -> int:
+        """Call the app and send its response; what then: CLOSE, READ the next request, or PULL
+        the pipelined one already buffered."""
         policy = self.policy
         assert policy.request is not None
         body: Any = policy.body if policy.body is not None else DeferredInput(self._fetch_body)
@@ -384,7 +386,7 @@ class _Connection:
             for _ in stream:  # (never waits: this channel's writes block, and it never backlogs)
                 pass
         self.worker.ctx.request_finished()
-        return not self.closed and policy.response_done(self.keep_alive)
+        return CLOSE if self.closed else policy.response_done(self.keep_alive)
 
     def _fetch_body(self) -> Any:
         """The app asked for a body that waits for our word (Expect: 100-continue): say it, then

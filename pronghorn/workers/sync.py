@@ -17,7 +17,7 @@ import sys
 from time import perf_counter
 from typing import Any, Callable
 
-from asyncio import _get_running_loop, _set_running_loop
+from asyncio import _set_running_loop
 
 from ..config import Config
 from ..cycle.request import Job, Stream, Wait
@@ -108,14 +108,13 @@ class InlineCalls:
         self.busy = True
         job = Job(policy.request, policy.body, proto, proto.builder, policy.peer, policy.trailers)
         # The app runs as under Gunicorn's sync worker, with no event loop running in its thread:
-        # a view may asyncio.run() a coroutine. (Ours is running; from asyncio's point of view it
-        # is not, for the length of the call.)
-        running = _get_running_loop()
+        # a view may asyncio.run() a coroutine. (Ours is running, as this is called from it; from
+        # asyncio's point of view it is not, for the length of the call.)
         _set_running_loop(None)
         try:
             stream = self.cycle.run(job)
         finally:
-            _set_running_loop(running)
+            _set_running_loop(self.loop)
         if stream is None:
             self._done()
         else:
@@ -123,7 +122,6 @@ class InlineCalls:
 
     def _pump(self, proto: HTTPProtocol, stream: Stream) -> None:
         """Run a streamed response until it ends, or park it until the client is ready."""
-        running = _get_running_loop()
         _set_running_loop(None)  # (the body's pieces are the app's code too)
         try:
             wait: Wait = next(stream)
@@ -131,7 +129,7 @@ class InlineCalls:
             self._done()
             return
         finally:
-            _set_running_loop(running)
+            _set_running_loop(self.loop)
         proto.park(wait, lambda: self._pump(proto, stream))
 
     def _done(self) -> None:
