@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import Any, Callable, Generator, Iterator, Protocol
+from typing import Any, Callable, Generator, Iterator, Protocol, cast
 
 from .. import SERVER_SOFTWARE
 from ..config import Config
@@ -244,7 +244,7 @@ class RequestCycle:
                 close_iterable(result, self.log)
             self.finish(job)
             return None
-        return self._stream(job, result, pieces)  # type: ignore[arg-type]  # (not a sequence)
+        return self._stream(job, result, cast(Iterator[bytes], pieces))  # (not a sequence here)
 
     def _stream(self, job: Job, result: Any, pieces: Iterator[bytes]) -> Stream:
         """A body the app yields piece by piece (a generator; Flask's and Django's streaming

@@ -306,18 +306,22 @@ class _Connection:
         would only find nothing yet (the next request right after a response)."""
         sock = self.sock
         self.reading = True
+        data: bytes
         try:
             if self.tls:
-                return sock.recv(READ_SIZE)  # gevent's SSL socket waits inside; the sweep ends it
+                data = sock.recv(READ_SIZE)  # gevent's SSL socket waits inside; the sweep ends it
+                return data
             if not wait_first:
                 try:
-                    return sock.recv(READ_SIZE)
+                    data = sock.recv(READ_SIZE)
+                    return data
                 except BlockingIOError:
                     pass
             while True:
                 self.hub.wait(self.readable)
                 try:
-                    return sock.recv(READ_SIZE)
+                    data = sock.recv(READ_SIZE)
+                    return data
                 except BlockingIOError:
                     continue  # woken, and another reader was faster (cannot happen; harmless)
         except ConnectionResetError:
