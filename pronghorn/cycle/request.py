@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import Any, Callable, Generator, Iterator, Protocol, cast
+from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, cast
 
 from .. import SERVER_SOFTWARE
 from ..config import Config
@@ -188,9 +188,10 @@ class RequestCycle:
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
         self.closing = False  # TERM: responses from now on say "Connection: close"
-        # The requests the app is on: a TERM makes the ones whose head is not out yet the
-        # connection's last, and the master's abort names them.
-        self.in_flight: set[Job] = set()
+        # The requests the app is on, as the driver knows them (its connections' current jobs):
+        # a TERM makes the ones whose head is not out yet the connection's last, and the master's
+        # abort names them. Asked only then, so a request pays nothing to be listed.
+        self.in_flight: Callable[[], Iterable[Job]] = tuple
         ctx.describe_current = self.describe_in_flight
 
     def builder(self, server_address: Any, tls: bool) -> EnvironBuilder:
@@ -220,7 +221,6 @@ class RequestCycle:
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
-        self.in_flight.add(job)
         if self.pre_request_hook:
             self.hooks.call("pre_request", self.ctx, HookRequest(request, job.peer))
         result: Any = None
@@ -234,8 +234,6 @@ class RequestCycle:
                     close_iterable(result, self.log)
                 if self.after_request:
                     self.finish(job)
-                else:
-                    self.in_flight.discard(job)
                 return None
         except Exception:
             self.log.exception("Error handling request %s", request.target.decode("latin-1"))
@@ -306,7 +304,6 @@ class RequestCycle:
     def finish(self, job: Job) -> None:
         """After the response: the access log line (before post_request, as Gunicorn logs it) and
         the post_request hook."""
-        self.in_flight.discard(job)
         exchange = job.exchange
         if exchange is None or job.environ is None:
             return
@@ -324,14 +321,14 @@ class RequestCycle:
         """TERM: the responses whose head is not written yet say "Connection: close". Safe from a
         signal handler: it only flips flags. Once written, a promised keep-alive is kept."""
         self.closing = True
-        for job in list(self.in_flight):
+        for job in list(self.in_flight()):
             exchange = job.exchange
             if exchange is not None and not exchange.framer.status_code:
                 exchange.framer.keep_alive = False
 
     def describe_in_flight(self) -> str:
         """The requests in hand, for the log when the master aborts us for silence."""
-        return "; ".join(job.describe() for job in list(self.in_flight))
+        return "; ".join(job.describe() for job in list(self.in_flight()))
 
 
 class HookRequest:

@@ -666,7 +666,12 @@ class Arbiter:
             current = [w for w in self.workers.values()
                        if w.generation == self.generation and w.term_sent is None
                        and w.state == READY]
-            if self.num_workers and len(current) >= self.num_workers:
+            # The states are read live: a new worker may have turned READY since _manage looked,
+            # while the ones it replaces are still serving. READY=1 waits for the next turn, when
+            # _manage has told those to stop and the status counts the new generation alone.
+            outdated = any(w.generation != self.generation and w.term_sent is None
+                           for w in self.workers.values())
+            if self.num_workers and len(current) >= self.num_workers and not outdated:
                 self._systemd_ready_due = False
                 self._systemd_status = status
                 notifier.ready(status)

@@ -31,7 +31,7 @@ from ..cycle.connection import (
     CLOSE, IDLE, IDLE_OVER, PAUSE, PULL, READ, READY, REFUSE, STALLED, ConnectionPolicy,
     UnsentOutput,
 )
-from ..cycle.request import DRAIN, EMPTY, RequestCycle, Wait, writable
+from ..cycle.request import DRAIN, EMPTY, Job, RequestCycle, Wait, writable
 from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.environ import EnvironBuilder
@@ -87,6 +87,7 @@ class LoopWorker:
         self.ctx = ctx
         self.calls = calls
         self.cycle = RequestCycle(app, cfg, ctx, log, calls.multithread)
+        self.cycle.in_flight = self._jobs
         self.tls = ctx.ssl_context is not None
         self.loop = new_loop()
         self.connections: set[HTTPProtocol] = set()
@@ -224,6 +225,9 @@ class LoopWorker:
 
     # -- connections -----------------------------------------------------------------------------------
 
+    def _jobs(self) -> list[Job]:
+        return [proto.job for proto in list(self.connections) if proto.job is not None]
+
     def connection_opened(self, proto: "HTTPProtocol") -> None:
         self.connections.add(proto)
         if self.max_connections and not self._accept_paused and not self.closing \
@@ -267,6 +271,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.worker = worker
         self.builder = builder
         self.loop = worker.loop
+        self.job: Job | None = None  # the request the app is on, from its call to complete()
         self.body_error: HTTPError | None = None  # (bodies are read before the app runs: none)
         self.closed = False
         self.write_paused = False
@@ -396,6 +401,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def complete(self, data: bytes, keep_alive: bool) -> None:
         """The response's last bytes: close, or go on to the next request."""
+        self.job = None
         if self.closed:
             return
         if data:
@@ -423,6 +429,7 @@ class HTTPProtocol(asyncio.Protocol):
         return self.closed or self.transport.is_closing()
 
     def refuse(self, status: int, reason: str, log: bool = True) -> None:
+        self.job = None
         if log:
             self.worker.log.debug("Refused request from %s: %d %s", self.policy.peer, status,
                                   reason)
@@ -431,6 +438,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.close()
 
     def abort(self) -> None:
+        self.job = None
         self.closed = True
         self.transport.abort()
 

@@ -84,6 +84,7 @@ class GeventWorker:
         self.log = log
         self.ctx = ctx
         self.cycle = RequestCycle(app, cfg, ctx, log, multithread=True)
+        self.cycle.in_flight = lambda: [c.job for c in list(self.connections) if c.job is not None]
         self.ssl_context = ctx.ssl_context
         self.closing = False
         self.accepting: list[Any] = []
@@ -278,6 +279,7 @@ class _Connection:
         self.writing = False  # waiting to write (the sweep checks its progress)
         self.dropping = ""  # why the connection is dropped while a write waits
         self.keep_alive = False  # what the response just completed said
+        self.job: Job | None = None  # the request the app is on
 
     def close(self) -> None:
         self.readable.close()
@@ -384,11 +386,14 @@ class _Connection:
         body: Any = policy.body if policy.body is not None else DeferredInput(self._fetch_body)
         self.keep_alive = False
         self.worker.room_for_a_response()
-        stream = self.worker.cycle.run(Job(policy.request, body, self, self.builder, policy.peer,
-                                               policy.trailers))
-        if stream is not None:
-            for _ in stream:  # (never waits: this channel's writes block, and it never backlogs)
-                pass
+        self.job = Job(policy.request, body, self, self.builder, policy.peer, policy.trailers)
+        try:
+            stream = self.worker.cycle.run(self.job)
+            if stream is not None:
+                for _ in stream:  # (never waits: this channel's writes block, never backlogs)
+                    pass
+        finally:
+            self.job = None
         self.worker.ctx.request_finished()
         return CLOSE if self.closed else policy.response_done(self.keep_alive)
 

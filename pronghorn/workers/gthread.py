@@ -147,7 +147,9 @@ class ThreadCalls:
         if not self.timeout or self.running < self.threads:
             return False
         now = perf_counter()
-        return all(now - job.started > self.timeout for job in list(self.cycle.in_flight))
+        # (A job whose thread has not begun it yet has no start time: it is not stuck.)
+        return all(job.started and now - job.started > self.timeout
+                   for job in self.cycle.in_flight())
 
     def shutdown(self) -> None:
         # Idle threads stop; any still inside the app (past the graceful timeout) end with the
@@ -164,8 +166,8 @@ class ThreadCalls:
         policy = proto.policy
         assert policy.request is not None
         channel = ThreadChannel(proto)
-        job = Job(policy.request, policy.body, channel, proto.builder, policy.peer,
-                  policy.trailers)
+        job = proto.job = Job(policy.request, policy.body, channel, proto.builder, policy.peer,
+                              policy.trailers)
         self.running += 1
         self.pool.submit(self._serve, proto, job, channel)
 

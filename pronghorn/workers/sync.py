@@ -106,7 +106,8 @@ class InlineCalls:
         policy = proto.policy
         assert policy.request is not None
         self.busy = True
-        job = Job(policy.request, policy.body, proto, proto.builder, policy.peer, policy.trailers)
+        job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
+                              policy.trailers)
         # The app runs as under Gunicorn's sync worker, with no event loop running in its thread:
         # a view may asyncio.run() a coroutine. (Ours is running, as this is called from it; from
         # asyncio's point of view it is not, for the length of the call.)
