@@ -90,11 +90,8 @@ def run(count: int) -> float:
         # The loop turns once per TURN requests, as it does with wrk's 50 connections: what the
         # worker leaves for the next turn (its per-turn bookkeeping) runs then.
         for done in range(0, requests, TURN):
-            # The protocol is called from its running loop in the worker: so it is here.
-            asyncio._set_running_loop(worker.loop)
             for _ in range(min(TURN, requests - done)):
                 feed(REQUEST)
-            asyncio._set_running_loop(None)
             worker.loop.run_until_complete(asyncio.sleep(0))
 
     turns(1000)

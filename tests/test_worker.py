@@ -240,3 +240,7 @@ def test_the_app_may_call_asyncio_run(start_server, worker_class: str) -> None: 
     response = get(address, "/asyncio-run")
     assert response.status == 200, response.body
     assert response.body == b"ran in asyncio.run"
+    # ... and the thread's own loop, set and run until complete, as older code does.
+    response = get(address, "/event-loop")
+    assert response.status == 200, response.body
+    assert response.body == b"ran in the thread's event loop"

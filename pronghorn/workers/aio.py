@@ -42,15 +42,14 @@ WRITE_HIGH_WATER = 256 * 1024
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop, or asyncio's own without uvloop, set as the thread's current loop."""
+    """uvloop's loop, or asyncio's own without uvloop. It is not made the thread's current loop
+    (asyncio.set_event_loop): the app's code runs as under Gunicorn, where asyncio.get_event_loop()
+    and asyncio.run() make a loop of their own (see LoopWorker.run)."""
     try:
         import uvloop
     except ImportError:
-        loop = asyncio.new_event_loop()
-    else:
-        loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    return loop
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class Calls(Protocol):
@@ -101,6 +100,7 @@ class LoopWorker:
         self.max_connections = max_connections
         self._accept_paused = False
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
+        self._next_sweep = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -126,12 +126,17 @@ class LoopWorker:
         for server in self.servers:
             if not self.closing:  # a TERM that came meanwhile has closed them
                 loop.run_until_complete(server.start_serving())
-        ticker = loop.create_task(self._tick())
+        self._tick()
+        # From its first callback on, the loop is not asyncio's "running loop": code the app runs
+        # in this thread (the sync worker calls it here) sees none, as under Gunicorn's workers,
+        # and may asyncio.run() a coroutine. Nothing of ours asks asyncio for the running loop:
+        # callbacks and transports hold theirs. (Done once, not around each app call: setting
+        # the running loop costs a getpid() system call.)
+        loop.call_soon(asyncio._set_running_loop, None)
         self.ctx.notify_ready()
         try:
             loop.run_until_complete(self._stopped)
         finally:
-            ticker.cancel()
             for proto in list(self.connections):
                 proto.abort()
             loop.run_until_complete(asyncio.sleep(0))
@@ -204,24 +209,24 @@ class LoopWorker:
         if self.closing and self._settled and not self.connections and self.calls.idle():
             self.stop_now()
 
-    async def _tick(self) -> None:
+    def _tick(self) -> None:
         """The heartbeat, several times per --timeout, so that only a loop blocked for the whole
         timeout looks dead to the master; and the connections' deadlines, once a second."""
+        if self.loop.is_closed():
+            return
         cfg = self.cfg
-        interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
-        next_sweep = 0.0
-        while True:
-            if self.calls.stuck():
-                pass  # let the heartbeat lapse: the master replaces a worker whose calls all hang
-            elif not self.ctx.tick():
-                self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
-                self.stop_gracefully()
-            now = self.loop.time()
-            if now >= next_sweep:
-                next_sweep = now + 1.0
-                for proto in list(self.connections):
-                    proto.sweep(now)
-            await asyncio.sleep(interval)
+        if self.calls.stuck():
+            pass  # let the heartbeat lapse: the master replaces a worker whose calls all hang
+        elif not self.ctx.tick():
+            self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
+            self.stop_gracefully()
+        now = self.loop.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            for proto in list(self.connections):
+                proto.sweep(now)
+        self.loop.call_later(min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0,
+                             self._tick)
 
     # -- connections -----------------------------------------------------------------------------------
 

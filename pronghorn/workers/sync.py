@@ -17,8 +17,6 @@ import sys
 from time import perf_counter
 from typing import Any, Callable
 
-from asyncio import _set_running_loop
-
 from ..config import Config
 from ..cycle.request import Job, Stream, Wait
 from .aio import HTTPProtocol, LoopWorker
@@ -108,14 +106,7 @@ class InlineCalls:
         self.busy = True
         job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
                               policy.trailers)
-        # The app runs as under Gunicorn's sync worker, with no event loop running in its thread:
-        # a view may asyncio.run() a coroutine. (Ours is running, as this is called from it; from
-        # asyncio's point of view it is not, for the length of the call.)
-        _set_running_loop(None)
-        try:
-            stream = self.cycle.run(job)
-        finally:
-            _set_running_loop(self.loop)
+        stream = self.cycle.run(job)  # (as under Gunicorn, no asyncio loop is "running" here)
         if stream is None:
             self._done()
         else:
@@ -123,14 +114,11 @@ class InlineCalls:
 
     def _pump(self, proto: HTTPProtocol, stream: Stream) -> None:
         """Run a streamed response until it ends, or park it until the client is ready."""
-        _set_running_loop(None)  # (the body's pieces are the app's code too)
         try:
             wait: Wait = next(stream)
         except StopIteration:
             self._done()
             return
-        finally:
-            _set_running_loop(self.loop)
         proto.park(wait, lambda: self._pump(proto, stream))
 
     def _done(self) -> None:

@@ -363,6 +363,24 @@ def pid(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
     return _text(start_response, str(os.getpid()))
 
 
+def event_loop(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """The older way a sync view runs a coroutine: the thread's event loop, run until done."""
+    import asyncio
+
+    async def compute() -> str:
+        await asyncio.sleep(0)
+        return "ran in the thread's event loop"
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        result = asyncio.get_event_loop().run_until_complete(compute())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    return _text(start_response, result)
+
+
 def asyncio_run(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """What a sync view does when it needs a coroutine's result (asgiref's async_to_sync does the
     same on a thread of its own when this thread has a running loop)."""
@@ -398,6 +416,7 @@ ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = 
     "/concurrency": concurrency,
     "/pid": pid,
     "/asyncio-run": asyncio_run,
+    "/event-loop": event_loop,
     "/served": served,
 }
 
