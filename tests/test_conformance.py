@@ -1,4 +1,4 @@
-"""Replay Gunicorn's request corpus (../shared/conformance/gunicorn-requests.json) against a real server.
+"""Replay Gunicorn's request corpus (tests/conformance/gunicorn-requests.json, vendored from ../shared/conformance) against a real server.
 
 Every case is sent as raw bytes on a fresh TCP connection to a real `pronghorn` process running the echo
 app; the write side is then shut (so an incomplete request ends) and everything the server sends until
@@ -27,7 +27,8 @@ import pytest
 
 from conftest import Server, connect, wait_ready
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "gunicorn-requests.json"
+# Vendored beside this file (with its license, conformance/NOTICE.md), so a fresh clone runs it.
+CORPUS = Path(__file__).resolve().parent / "conformance" / "gunicorn-requests.json"
 TIMEOUT = 10.0  # a failure guard on every socket operation, never a wait for an outcome
 
 # The same tests under every worker class (sync, gthread, gevent).
