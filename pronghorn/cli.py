@@ -18,7 +18,8 @@ from typing import Any, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
 from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting, parse_bind
-from .config.file import APP_NAME, inert_flag_value, load as load_config_file, unsupported_message
+from .config.file import (APP_NAME, inert_flag_value, load as load_config_file,
+                          unknown_names_text, unsupported_message)
 from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
 from .logs import setup_logging
 
@@ -220,6 +221,10 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
             raise ConfigError(f"{name}: {problem}")
         raise ConfigError(f"{where}: {name}: {problem}")  # an environment variable (PORT, ...)
 
+    if loaded is not None and loaded.warnings:
+        if cfg.strict_config:
+            raise ConfigError(f"{loaded.path}: " + unknown_names_text(loaded.warnings))
+        cfg.config_warnings = loaded.warnings
     if not cfg.app_uri:
         raise UsageError("the following arguments are required: MODULE[:CALLABLE] (or set "
                          f"{APP_NAME} in the config file)")
@@ -308,6 +313,8 @@ def check_config(cfg: Config) -> int:
     if cfg.print_config:
         sys.stdout.write(format_config(cfg))
         sys.stdout.flush()
+    if cfg.config_warnings:
+        print(f"pronghorn: warning: {unknown_names_text(cfg.config_warnings)}", file=sys.stderr)
     try:
         prepare_process(cfg, detach=False)
     except (OSError, ValueError) as exc:
@@ -349,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"pronghorn: {exc}", file=sys.stderr)
         return 2
+    if cfg.config_warnings:
+        log.warning(unknown_names_text(cfg.config_warnings))
     from .master.arbiter import Arbiter
 
     def reload() -> Config:

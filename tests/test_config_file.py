@@ -229,7 +229,6 @@ def test_missing_config_file_is_an_error_naming_it(tmp_path: Path) -> None:
     ("x = 1\nbind = '[::1'", "conf.py:2: bind: '[::1': missing ']'"),
     ("umask = 0o7777", "umask: 4095 is not a umask"),
     ("loglevel = 3", "loglevel: 3 is not a string"),
-    ("errorlog = None", "errorlog: None is not a string"),
     ("worker_class = 'eventlet'", "worker_class: 'eventlet': eventlet is deprecated upstream"),
     ("wsgi_app = 3", "wsgi_app: 3 is not a string"),
     ("config = 'other.py'", "config: a config file cannot name another config file"),
@@ -251,10 +250,59 @@ def test_bad_values_name_the_setting_and_why(tmp_path: Path, source: str, messag
     ("when_ready_ = lambda server: None", "when_ready_ is not a server hook; did you mean when_ready?"),
     ("acceslog = '-'", "acceslog is not a setting; did you mean accesslog?"),
 ])
-def test_typos_are_errors_with_a_suggestion(tmp_path: Path, source: str, message: str) -> None:
-    text = error_of(tmp_path, "import os\n" + source)
-    assert message in text
-    assert f"{tmp_path / 'conf.py'}:2:" in text  # the line of the typo
+def test_typos_are_warned_of_with_a_suggestion_and_strict_config_makes_them_errors(
+        tmp_path: Path, source: str, message: str) -> None:
+    path = write(tmp_path / "conf.py", "import os\n" + source + "\n")
+    cfg = reload_config(["-c", str(path), APP])  # Gunicorn runs such a file: so do we
+    assert len(cfg.config_warnings) == 1
+    assert message in cfg.config_warnings[0]
+    assert f"{path}:2:" in cfg.config_warnings[0]  # the line of the typo
+    with pytest.raises(ConfigError) as info:
+        reload_config(["--strict-config", "-c", str(path), APP])
+    assert message in str(info.value) and f"{path}:2:" in str(info.value)
+
+
+def test_every_unknown_name_is_in_one_warning_and_none_means_not_set(tmp_path: Path) -> None:
+    """The container template's style: helpers named like settings, and os.getenv() that returns
+    None for a variable that is not set."""
+    path = write(tmp_path / "conf.py", textwrap.dedent("""\
+        import os
+        use_loglevel = os.getenv("NO_SUCH_LOG_LEVEL_FOR_PRONGHORN", "info")
+        log_level = use_loglevel
+        keepalive_str = os.getenv("NO_SUCH_KEEPALIVE_FOR_PRONGHORN", "5")
+        keepalive = int(keepalive_str)
+        loglevel = use_loglevel
+        errorlog = os.getenv("NO_SUCH_ERRORLOG_FOR_PRONGHORN")
+        statsd_prefix = os.getenv("NO_SUCH_PREFIX_FOR_PRONGHORN")
+        forwarded_allow_ips = os.getenv("NO_SUCH_IPS_FOR_PRONGHORN")
+        raw_env = None
+    """))
+    cfg = reload_config(["-c", str(path), APP])
+    assert cfg.keepalive == 5 and cfg.loglevel == "info"
+    assert cfg.errorlog == "-" and cfg.raw_env == []  # (the defaults: None did not set them)
+    assert cfg.sources["errorlog"] == "default"
+    warnings = "\n".join(cfg.config_warnings)
+    assert "log_level is not a setting; did you mean loglevel?" in warnings
+    assert "keepalive_str is not a setting; did you mean keepalive?" in warnings
+
+
+def test_a_config_file_full_of_helpers_serves_and_warns_once(start_server,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    conf = write(tmp_path / "conf.py", textwrap.dedent("""\
+        import os
+        log_level = os.getenv("NO_SUCH_LOG_LEVEL_FOR_PRONGHORN", "info")
+        pid_file = os.getenv("NO_SUCH_PIDFILE_FOR_PRONGHORN")
+        graceful_timeout_str = os.getenv("NO_SUCH_GRACEFUL_FOR_PRONGHORN", "20")
+        graceful_timeout = int(graceful_timeout_str)
+        loglevel = log_level
+        errorlog = os.getenv("NO_SUCH_ERRORLOG_FOR_PRONGHORN")
+    """))
+    server, (address,) = start_server(APP, "-c", str(conf))
+    assert get(address, "/").status == 200
+    warnings = [line for line in server.output.splitlines() if "not settings or hooks" in line]
+    assert len(warnings) == 1, server.output
+    assert "log_level is not a setting; did you mean loglevel?" in warnings[0]
+    assert "graceful_timeout_str is not a setting" in warnings[0]
 
 
 def test_helpers_imports_and_private_names_are_ignored(tmp_path: Path) -> None:
@@ -449,11 +497,12 @@ def test_parse_config_exits_2_with_the_message(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path / "conf.py", "worker = 2\n")
     with pytest.raises(SystemExit) as info:
-        parse_config(["-c", str(path), APP])
+        parse_config(["--strict-config", "-c", str(path), APP])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err == (f"pronghorn: error: {path}:1: worker is not a setting; did you mean workers? "
-                   "(prefix a helper name with '_' to keep it)\n")
+    assert err.startswith(f"pronghorn: error: {path}: the config file sets names that are not "
+                          "settings or hooks")
+    assert err.endswith(f"{path}:1: worker is not a setting; did you mean workers?\n")
 
 
 def test_reload_config_reads_the_file_again(tmp_path: Path) -> None:
@@ -594,7 +643,8 @@ def run_pronghorn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("worker = 2\n", r"gunicorn\.conf\.py:1: worker is not a setting; did you mean workers\?"),
+    ("strict_config = True\nworker = 2\n",
+     r"gunicorn\.conf\.py:2: worker is not a setting; did you mean workers\?"),
     ("workers = 'two'\n", r"gunicorn\.conf\.py:1: workers: 'two' is not an integer"),
     ("workers = 2\nbind = (\n", r"gunicorn\.conf\.py:2: the config file has a syntax error"),
     ("import os\nos.environ['NO_SUCH_VAR_PRONGHORN']\n",

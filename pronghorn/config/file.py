@@ -24,16 +24,19 @@ Every other name is the file's own business, with one exception. The rule for un
 
 - names starting with ``_``, modules, classes, and callables defined elsewhere (``from os import
   cpu_count``) are ignored;
-- any other name — a variable, or a function defined in the file — is an error if it looks like a
-  typo of a setting or hook: ``difflib`` ratio >= 0.8 against a setting, a hook, ``wsgi_app`` or a
-  known Gunicorn setting ("worker is not a setting; did you mean workers?",
-  "post_frok is not a server hook; did you mean post_fork?");
+- any other name — a variable, or a function defined in the file — that looks like a typo of a
+  setting or hook (``difflib`` ratio >= 0.8 against a setting, a hook, ``wsgi_app`` or a known
+  Gunicorn setting: "worker is not a setting; did you mean workers?", "post_frok is not a server
+  hook; did you mean post_fork?") is ignored too, and named, with every other such name, in one
+  warning; ``--strict-config`` makes that warning an error;
 - anything else (``MY_PORT = 8000``, ``cores = cpu_count()``) is a helper and is ignored.
 
-Gunicorn ignores every unknown name, so a misspelt ``worker = 4`` silently runs one worker; we catch
-the likely typos while users' real config files, full of helper variables, keep working. Comparison is
-case-sensitive: ``WORKERS = 4`` is a constant, ``Workers = 4`` a typo. A helper that trips the check
-can be renamed with a leading ``_``. ``config`` cannot be set from inside a config file.
+Gunicorn ignores every unknown name, so a misspelt ``worker = 4`` silently runs one worker; we say so,
+while users' real config files, full of helper variables (``log_level = os.getenv(...)``), run as
+under Gunicorn. Comparison is case-sensitive: ``WORKERS = 4`` is a constant, ``Workers = 4`` a typo.
+A helper can be renamed with a leading ``_`` to keep the warning quiet. A setting whose value is None
+(``errorlog = os.getenv("ERRORLOG")`` with the variable unset) is not set, as in Gunicorn. ``config``
+cannot be set from inside a config file.
 
 Where the file comes from: ``-c PATH`` (also ``file:PATH``, or ``python:MODULE`` for an importable
 module). Without ``-c``, ``./pronghorn.conf.py`` is read if it exists, else ``./gunicorn.conf.py``
@@ -220,6 +223,9 @@ class ConfigFile:
     values: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
     app_uri: str | None = None
+    # Names that look like a misspelt setting or hook ("worker is not a setting; did you mean
+    # workers?"), for one warning (an error with --strict-config).
+    warnings: list[str] = field(default_factory=list)
 
 
 def find_config_file(given: str | None, cwd: str | None = None) -> str | None:
@@ -373,6 +379,9 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
         where = f"{path}:{lines[name]}" if name in lines else path
         setting = _SETTINGS_BY_NAME.get(name)
         if setting is not None:
+            if value is None and name != "config":
+                # os.getenv("X") for an X that is not set: as in Gunicorn, the setting is not set.
+                continue
             if name == "config":
                 raise ConfigError(f"{where}: config: a config file cannot name another config "
                                   "file; use -c on the command line")
@@ -404,6 +413,12 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
             match = suggest(name)
             if match is not None:
                 kind = "server hook" if match in HOOK_SPECS else "setting"
-                raise ConfigError(f"{where}: {name} is not a {kind}; did you mean {match}? "
-                                  "(prefix a helper name with '_' to keep it)")
+                result.warnings.append(f"{where}: {name} is not a {kind}; did you mean {match}?")
     return result
+
+
+def unknown_names_text(warnings: list[str]) -> str:
+    """The one message for a config file's names that look like misspelt settings or hooks."""
+    return ("the config file sets names that are not settings or hooks (ignored, as Gunicorn "
+            "does; prefix a helper's name with '_', or pass --strict-config to make this an "
+            "error): " + "; ".join(warnings))

@@ -153,6 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
             "A Gunicorn-format Python config file: PATH, file:PATH or python:MODULE. Without it, "
             "./pronghorn.conf.py or else ./gunicorn.conf.py is read if present. The command line "
             "overrides the file.", str, "CONFIG"),
+    Setting("strict_config", ("--strict-config",), False, "Config File",
+            "Make names in the config file that look like a misspelt setting or hook an error; "
+            "without it they are ignored, as Gunicorn ignores them, and named in one warning "
+            "(a pronghorn addition).", flag_only=True),
     Setting("bind", ("-b", "--bind"), ["127.0.0.1:8000"], "Server Socket",
             "Address to listen on: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Repeat to listen on "
             "several. When $PORT is set, the default is 0.0.0.0:$PORT, as in Gunicorn.",
@@ -467,6 +471,7 @@ class Config:
 
     # -- the settings --
     config: str | None
+    strict_config: bool
     bind: list[str]
     backlog: int
     reuse_port: bool
@@ -538,6 +543,7 @@ class Config:
     config_file: str | None      # the config file read, if any
     hooks: Hooks                 # the config file's server hooks
     argv: list[str]              # the command line, for USR2 to re-execute
+    config_warnings: list[str]   # the config file's names that look like misspelt settings
 
     def __init__(self, *, sources: Mapping[str, str] | None = None, app_uri: str = "",
                  config_file: str | None = None, hooks: Hooks | None = None,
@@ -563,6 +569,7 @@ class Config:
         self.config_file = config_file
         self.hooks = hooks or Hooks()
         self.argv = list(argv)
+        self.config_warnings = []
 
     if not TYPE_CHECKING:  # at run time, a clearer message; the type checker knows every name
         def __getattr__(self, name: str) -> Any:  # only reached for unknown names

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Config
+from ..config.file import unknown_names_text
 from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
 from ..tls import enabled as tls_enabled
@@ -342,6 +343,8 @@ class Arbiter:
                 # must end, even a failed one.
                 self.log.error("Reload failed, the old configuration and workers stay: %s", exc)
                 return
+            if new_cfg.config_warnings:
+                self.log.warning(unknown_names_text(new_cfg.config_warnings))
             old_binds = list(self.cfg.bind)
             if new_cfg.worker_class != self.cfg.worker_class:
                 self._switch_worker_class(new_cfg.worker_class)
