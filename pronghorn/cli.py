@@ -24,7 +24,9 @@ from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environmen
 from .logs import setup_logging
 
 COMMAND_LINE = "command line"
-CMD_ARGS_VARIABLES = ("PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS")  # the first one set is read
+# Both are read when both are set: GUNICORN_CMD_ARGS first, then PRONGHORN_CMD_ARGS over it (a
+# deployment moving from Gunicorn may set ours beside its old one).
+CMD_ARGS_VARIABLES = ("PRONGHORN_CMD_ARGS", "GUNICORN_CMD_ARGS")
 _GUNICORN_DEST = "gunicorn:"  # argparse dest prefix of Gunicorn flags we know but do not implement
 _CHECK_FLAGS = ("--check-config", "--print-config")
 
@@ -152,22 +154,24 @@ def _parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str], label
     return _Layer(label, values, given.get("app_uri"))
 
 
-def _cmd_args_from_environment(environ: Mapping[str, str]) -> tuple[str, list[str]] | None:
-    """(variable, arguments) from PRONGHORN_CMD_ARGS, else GUNICORN_CMD_ARGS; None if neither is set."""
+def _cmd_args_from_environment(environ: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """(variable, arguments) for each of PRONGHORN_CMD_ARGS and GUNICORN_CMD_ARGS that is set,
+    the one that wins first."""
+    found = []
     for variable in CMD_ARGS_VARIABLES:
         if variable in environ:
             try:
-                return variable, shlex.split(environ[variable])
+                found.append((variable, shlex.split(environ[variable])))
             except ValueError as exc:
                 raise ConfigError(f"{variable}: cannot split {environ[variable]!r} into arguments: "
                                   f"{exc}") from None
-    return None
+    return found
 
 
 def reload_config(argv: Sequence[str], cwd: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Config:
     """The configuration from the defaults (and WEB_CONCURRENCY, PORT), the config file,
-    PRONGHORN_CMD_ARGS (or GUNICORN_CMD_ARGS) and the command line ``argv``, lowest to highest;
+    GUNICORN_CMD_ARGS, PRONGHORN_CMD_ARGS and the command line ``argv``, lowest to highest;
     ``cfg.sources`` says where each value came from.
 
     Reads the config file and the environment (default: ``os.environ``) afresh each time (HUP calls
@@ -178,9 +182,7 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
     environ = os.environ if environ is None else environ
     parser = build_parser()
     layers = [_parse_arguments(parser, argv, COMMAND_LINE)]  # highest first
-    from_environment = _cmd_args_from_environment(environ)
-    if from_environment is not None:
-        variable, arguments = from_environment
+    for variable, arguments in _cmd_args_from_environment(environ):
         layers.append(_parse_arguments(parser, arguments, variable))
     given_config = next((layer.values["config"] for layer in layers if "config" in layer.values),
                         None)
@@ -278,11 +280,10 @@ def _checking(argv: Sequence[str]) -> bool:
     the configuration itself cannot be read)."""
     tokens = list(argv)
     try:
-        found = _cmd_args_from_environment(os.environ)
+        for _, arguments in _cmd_args_from_environment(os.environ):
+            tokens += arguments
     except ConfigError:
-        found = None
-    if found is not None:
-        tokens += found[1]
+        pass
     return any(token in _CHECK_FLAGS for token in tokens)
 
 

@@ -87,6 +87,9 @@ _DATEFMT = "%Y-%m-%d %H:%M:%S %z"
 _SYSLOG_FORMAT = "[%(process)d] %(message)s"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
+# Names Python's logging knows that Gunicorn's levels do not: Gunicorn logs at info for them (its
+# fallback for any name it does not know), and so do we, saying so once.
+_GUNICORN_INFO = {"warn": logging.INFO, "fatal": logging.INFO, "notset": logging.INFO}
 
 #: What logconfig_dict and --log-config-json are merged over (top-level keys replace ours), shaped
 #: like Gunicorn's glogging.CONFIG_DEFAULTS with our loggers' names. Unlike Gunicorn's, our loggers do
@@ -683,9 +686,13 @@ def setup_error_log(target: str, level: str) -> logging.Logger:
 
 
 def _set_level(logger: logging.Logger, level: str) -> None:
-    if level.lower() not in _LEVELS:
+    name = level.lower()
+    if name in _GUNICORN_INFO:
+        logger.setLevel(_GUNICORN_INFO[name])
+        return
+    if name not in _LEVELS:
         raise ValueError(f"--log-level: {level!r} is not one of {', '.join(_LEVELS)}")
-    logger.setLevel(_LEVELS[level.lower()])
+    logger.setLevel(_LEVELS[name])
 
 
 def _remove_handlers(logger: logging.Logger) -> None:
@@ -917,6 +924,9 @@ def setup_logging(cfg: Config) -> logging.Logger:
         error_log.warning("--access-log-json has no effect without --access-logfile")
     _request_logger = (RequestLogger(line, fmt, access_log, _statsd, error_log)
                        if line is not None or _statsd is not None else None)
+    if cfg.loglevel.lower() in _GUNICORN_INFO:
+        error_log.warning("--log-level %s is not one of Gunicorn's levels (debug, info, warning, "
+                          "error, critical); as under Gunicorn, the log is at info", cfg.loglevel)
     return error_log
 
 

@@ -1041,3 +1041,13 @@ def test_statsd_without_a_server_is_silent() -> None:
     for _ in range(5):
         statsd.increment("gunicorn.requests", 1)
     statsd.close()
+
+
+@pytest.mark.parametrize("level", ["warn", "fatal", "notset"])
+def test_log_levels_gunicorn_reads_as_info_run_at_info_and_say_so(start_server,  # type: ignore[no-untyped-def]
+                                                                     level: str) -> None:
+    """Gunicorn maps a level name it does not know (Python's aliases among them) to info; a config
+    written for it keeps working here, and the log says what happened once."""
+    server, _ = start_server(APP, "--log-level", level)
+    assert f"--log-level {level} is not one of Gunicorn's levels" in server.output
+    assert "Booting worker with pid" in server.output  # an info line: the log is at info

@@ -87,15 +87,18 @@ def test_every_setting_has_a_source(tmp_path: Path) -> None:
     assert Config().sources["workers"] == "default"
 
 
-def test_gunicorn_cmd_args_when_ours_is_unset() -> None:
+def test_gunicorn_cmd_args_and_ours_merge_ours_last() -> None:
     gunicorn_only = config([APP], {"GUNICORN_CMD_ARGS": "--workers=3 --keep-alive 9"})
     assert (gunicorn_only.workers, gunicorn_only.sources["workers"]) == (3, "GUNICORN_CMD_ARGS")
     assert gunicorn_only.keepalive == 9
-    both = config([APP], {"GUNICORN_CMD_ARGS": "--workers=3", "PRONGHORN_CMD_ARGS": "-w 5"})
+    # Both set (a deployment moving from Gunicorn): Gunicorn's is read first, ours over it; neither
+    # is dropped.
+    both = config([APP], {"GUNICORN_CMD_ARGS": "--workers=3 --keep-alive 9",
+                          "PRONGHORN_CMD_ARGS": "-w 5"})
     assert (both.workers, both.sources["workers"]) == (5, "PRONGHORN_CMD_ARGS")
-    # Ours set, even to nothing, means Gunicorn's variable is not read.
+    assert (both.keepalive, both.sources["keepalive"]) == (9, "GUNICORN_CMD_ARGS")
     empty = config([APP], {"GUNICORN_CMD_ARGS": "--workers=3", "PRONGHORN_CMD_ARGS": ""})
-    assert (empty.workers, empty.sources["workers"]) == (1, "default")
+    assert (empty.workers, empty.sources["workers"]) == (3, "GUNICORN_CMD_ARGS")
 
 
 def test_environment_arguments_are_split_like_a_shell(tmp_path: Path) -> None:

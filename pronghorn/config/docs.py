@@ -34,7 +34,7 @@ Lowest to highest; each source replaces what the ones before it set:
    variable when it is set;
 2. the config file: `-c FILE` (also `file:FILE` or `python:MODULE`), else `./pronghorn.conf.py`, else
    `./gunicorn.conf.py`, when present;
-3. `PRONGHORN_CMD_ARGS`, or `GUNICORN_CMD_ARGS` when `PRONGHORN_CMD_ARGS` is unset: arguments split
+3. `GUNICORN_CMD_ARGS`, then `PRONGHORN_CMD_ARGS` over it (both are read when both are set): arguments split
    as a shell would split them and read as the command line reads them
    (`PRONGHORN_CMD_ARGS="--workers 3 --timeout 60"`);
 4. the command line.

@@ -115,8 +115,12 @@ def key_value(text: str) -> str:
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
+# Names Gunicorn accepts and logs at info for (its fallback): Python's aliases that are not its levels.
+GUNICORN_INFO_LEVELS = ("warn", "fatal", "notset")
+
+
 def log_level(text: str) -> str:
-    if text.strip().lower() not in LOG_LEVELS:
+    if text.strip().lower() not in LOG_LEVELS + GUNICORN_INFO_LEVELS:
         raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
     return text.strip()
 
