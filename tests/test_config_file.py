@@ -678,3 +678,18 @@ def test_the_config_flag_is_in_help() -> None:
                             text=True, cwd=str(ROOT), timeout=30)
     assert result.returncode == 0
     assert re.search(r"-c CONFIG, --config CONFIG", result.stdout)
+
+
+def test_python_module_config_is_found_in_the_current_directory(tmp_path: Path) -> None:
+    """-c python:MODULE with the installed `pronghorn` script, whose own directory, not the current
+    one, starts sys.path: the module beside the operator is found, as under Gunicorn."""
+    script = Path(sys.executable).parent / "pronghorn"
+    if not script.exists():
+        pytest.skip(f"no pronghorn script beside {sys.executable}")
+    write(tmp_path / "site_conf.py", "workers = 3\n")
+    env = {"PYTHONPATH": str(APPS), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([str(script), "-c", "python:site_conf", "--print-config", APP],
+                            capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^workers +=  *3 +# config file python:site_conf", result.stdout, re.M), \
+        result.stdout

@@ -250,24 +250,38 @@ def find_config_file(given: str | None, cwd: str | None = None) -> str | None:
     return None
 
 
-def load_config_file(path: str) -> ConfigFile:
-    """Execute the config file at ``path`` (from :func:`find_config_file`) and read its names."""
-    module, filename, source = _execute(path)
+def load_config_file(path: str, cwd: str | None = None) -> ConfigFile:
+    """Execute the config file at ``path`` (from :func:`find_config_file`) and read its names;
+    ``python:MODULE`` is looked for in ``cwd`` (default: the current directory) first."""
+    module, filename, source = _execute(path, cwd or os.getcwd())
     return read_namespace(vars(module), path, module.__name__, _assignment_lines(source, filename))
 
 
 def load(given: str | None, cwd: str | None = None) -> ConfigFile | None:
     """Find and load the config file (see :func:`find_config_file`); None when there is none."""
     path = find_config_file(given, cwd)
-    return None if path is None else load_config_file(path)
+    return None if path is None else load_config_file(path, cwd)
 
 
-def _execute(spec_text: str) -> tuple[types.ModuleType, str, bytes | None]:
+def _find_module(name: str, cwd: str) -> Any:
+    """python:MODULE's spec, found as Gunicorn finds it: in the current directory, then sys.path
+    (the ``pronghorn`` script's own directory is sys.path's first entry, not the current one)."""
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.util.find_spec(name)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
+def _execute(spec_text: str, cwd: str) -> tuple[types.ModuleType, str, bytes | None]:
     """Run the file (or python:MODULE) as a fresh module; errors name the file and line."""
     if spec_text.startswith("python:"):
         name = spec_text[len("python:"):]
         try:
-            spec = importlib.util.find_spec(name)
+            spec = _find_module(name, cwd)
         except (ImportError, ValueError) as exc:
             raise ConfigError(f"{spec_text}: cannot import the config module: {exc}") from None
         if spec is None or spec.origin is None or not os.path.isfile(spec.origin):
