@@ -427,6 +427,14 @@ def test_date_and_server_headers(address: str) -> None:
         assert response.header("server").startswith("pronghorn")
 
 
+def test_app_header_values_go_out_without_the_whitespace_around_them(address: str) -> None:
+    """As Gunicorn sends them: Django's Set-Cookie values begin with a space."""
+    response = request(address, req("/spaced-header", "Connection: close"))
+    assert response.status == 200 and response.body == b"ok"
+    assert b"\r\nSet-Cookie: sessionid=abc; Path=/\r\n" in response.head
+    assert b"\r\nContent-Length: 2\r\n" in response.head
+
+
 @pytest.mark.parametrize("kind", ["value-crlf", "value-lf", "value-cr", "value-nul",
                                   "name-crlf", "name-lf", "name-nul", "name-cr"])
 def test_cr_lf_nul_in_app_headers_is_a_500_not_a_split_response(address: str, kind: str) -> None:

@@ -118,6 +118,9 @@ def _make_section(status: object, headers: Iterable[object]) -> _AppSection:
             raise HTTPError(500, f"invalid header name from the application: {name!r}")
         if _BAD_VALUE.search(value):
             raise HTTPError(500, f"invalid value for header {name!r} from the application")
+        # Sent without the whitespace around it, as Gunicorn sends it: Django's Set-Cookie values
+        # begin with a space (its cookies' output(header="")), which would make two after the colon.
+        value = value.strip()
         lname = name.lower()
         if lname == "content-length":
             if not value.isdigit() or not value.isascii():

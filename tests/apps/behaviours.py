@@ -363,6 +363,13 @@ def pid(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
     return _text(start_response, str(os.getpid()))
 
 
+def spaced_header(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """A header value with whitespace around it, as Django's Set-Cookie values have."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", " 2 "),
+                              ("Set-Cookie", " sessionid=abc; Path=/ ")])
+    return [b"ok"]
+
+
 def event_loop(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The older way a sync view runs a coroutine: the thread's event loop, run until done."""
     import asyncio
@@ -416,6 +423,7 @@ ROUTES: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = 
     "/concurrency": concurrency,
     "/pid": pid,
     "/asyncio-run": asyncio_run,
+    "/spaced-header": spaced_header,
     "/event-loop": event_loop,
     "/served": served,
 }
