@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import connect
+import pytest
+
+from conftest import APPS, connect
 from master_util import Subreaper, poll, read_pid, wait_children, wait_gone
 from wire import get
 
@@ -207,12 +211,13 @@ RAISING = '''
 def _boom(*args):
     raise RuntimeError("hook failure")
 
-on_starting = when_ready = on_reload = pre_fork = post_fork = post_worker_init = _boom
-pre_request = post_request = child_exit = worker_exit = nworkers_changed = _boom
+on_reload = pre_fork = post_request = child_exit = worker_exit = nworkers_changed = _boom
 '''
 
 
 def test_a_hook_that_raises_is_logged_and_the_server_goes_on(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hooks whose failure a server can outlive: logged with the traceback, and serving goes on
+    (Gunicorn's master dies of some of these; docs/settings.md lists that difference)."""
     config = tmp_path / "raising.conf.py"
     config.write_text(RAISING)
     server, (address,) = start_server(APP, "-c", str(config))
@@ -224,9 +229,41 @@ def test_a_hook_that_raises_is_logged_and_the_server_goes_on(start_server, tmp_p
     os.kill(master, signal.SIGTTIN)
     wait_children(server, master, 2)
     assert get(address, "/pid").status == 200
-    for hook in ("on_starting", "when_ready", "on_reload", "pre_fork", "post_fork",
-                 "post_worker_init", "pre_request", "post_request", "child_exit", "worker_exit",
+    for hook in ("on_reload", "pre_fork", "post_request", "child_exit", "worker_exit",
                  "nworkers_changed"):
         server.wait_for_line(f"Exception in {hook} hook")
     assert "RuntimeError: hook failure" in server.output
     assert server.stop() == 0, server.output
+
+
+def test_a_pre_request_hook_that_raises_makes_the_request_a_500(start_server,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
+    """As under Gunicorn: the app is not called, the client gets a 500, the worker serves on."""
+    config = tmp_path / "pre_request.conf.py"
+    config.write_text("def pre_request(worker, req):\n"
+                      "    if req.path == '/pid':\n"
+                      "        raise RuntimeError('no such request')\n")
+    server, (address,) = start_server(APP, "-c", str(config))
+    assert get(address, "/pid").status == 500
+    assert "RuntimeError: no such request" in server.output
+    assert get(address, "/").status == 200
+    assert server.stop() == 0, server.output
+
+
+@pytest.mark.parametrize("hook, status", [("on_starting", 1), ("when_ready", 1),
+                                          ("post_fork", 3), ("post_worker_init", 3)])
+def test_a_start_up_hook_that_raises_stops_the_server_with_its_traceback(
+        tmp_path: Path, hook: str, status: int) -> None:
+    """Gunicorn does not start when these fail, and neither do we: the app's set-up that the hook
+    does would silently be missing. A worker hook's failure is a boot failure (exit 3, as an app
+    that fails to import: no fork loop); a master hook's stops the master (exit 1)."""
+    config = tmp_path / "failing.conf.py"
+    args = "worker" if hook == "post_worker_init" else "server, *rest"
+    config.write_text(f"def {hook}({args}):\n    raise RuntimeError('set-up failed in {hook}')\n")
+    env = dict(os.environ, PYTHONPATH=str(APPS))
+    result = subprocess.run([sys.executable, "-m", "pronghorn", "-b", "127.0.0.1:0", "-c",
+                             str(config), APP], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == status, result.stderr
+    assert f"Exception in {hook} hook" in result.stderr
+    assert f"RuntimeError: set-up failed in {hook}" in result.stderr

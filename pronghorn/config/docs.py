@@ -106,7 +106,14 @@ def render() -> str:
                       "name one (Gunicorn's name).", ""]
     lines += ["## Server Hooks", "",
               "Functions defined in the config file with these names and arguments (Gunicorn's) "
-              "are called at those points; an exception in a hook is logged, never fatal.", "",
+              "are called at those points. As under Gunicorn, a hook that raises in `on_starting` "
+              "or `when_ready` stops the master (exit 1), in `post_fork` or `post_worker_init` "
+              "fails the worker's boot (the server stops, exit 3, as for an app that fails to "
+              "import), and in `pre_request` makes the request a 500 without calling the app. "
+              "An exception in any other hook is logged with its traceback and the server goes "
+              "on (Gunicorn's master dies of one in `pre_fork`, `on_reload`, `child_exit` or "
+              "`nworkers_changed`: a deliberate difference, so that a faulty hook does not take a "
+              "running server down).", "",
               "| Hook | Arguments |", "|---|---|"]
     lines += [f"| `{name}` | `{', '.join(args)}` |" for name, args in HOOK_SPECS.items()]
     lines += ["", "## Gunicorn settings pronghorn does not support yet", "",

@@ -5,10 +5,14 @@ and the workers call them through :class:`Hooks`:
 
 - ``hooks.has(name)`` says whether a hook is set, so a hot path (``pre_request``, ``post_request``)
   costs one dictionary lookup when it is not;
-- ``hooks.call(name, *args)`` calls it and returns what it returned. A hook that raises never takes the
-  server down: the exception is logged with its traceback to the ``pronghorn.error`` logger as
-  "Exception in <name> hook" and ``call`` returns None. ``SystemExit`` and ``KeyboardInterrupt`` are
-  not caught: a hook that calls ``sys.exit()`` means it.
+- ``hooks.call(name, *args)`` calls it and returns what it returned. A hook that raises is logged
+  with its traceback to the ``pronghorn.error`` logger as "Exception in <name> hook" and ``call``
+  returns None. ``SystemExit`` and ``KeyboardInterrupt`` are not caught: a hook that calls
+  ``sys.exit()`` means it.
+- ``hooks.call_or_raise(name, *args)`` lets the exception through, for the hooks whose failure
+  Gunicorn does not survive either: ``on_starting`` and ``when_ready`` stop the master,
+  ``post_fork`` and ``post_worker_init`` fail the worker's boot (and so stop the master, as an app
+  that fails to import does), ``pre_request`` makes the request a 500 without calling the app.
 
 Hooks are checked when the config file is loaded (:func:`validate_hook`): each must be callable and
 accept the documented positional arguments, so a wrong signature is a start-up error rather than a
@@ -104,6 +108,11 @@ class Hooks:
         except Exception:
             self._log.exception("Exception in %s hook", name)
             return None
+
+    def call_or_raise(self, name: str, *args: Any) -> Any:
+        """Call hook ``name`` if it is set and return its result; what it raises goes through."""
+        hook = self.get(name)
+        return None if hook is None else hook(*args)
 
     def names(self) -> Iterator[str]:
         """The names of the hooks that are set, in HOOK_SPECS order."""

@@ -221,10 +221,10 @@ class RequestCycle:
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
-        if self.pre_request_hook:
-            self.hooks.call("pre_request", self.ctx, HookRequest(request, job.peer))
         result: Any = None
         try:
+            if self.pre_request_hook:  # (a hook that raises makes the request a 500, as in Gunicorn)
+                self.hooks.call_or_raise("pre_request", self.ctx, HookRequest(request, job.peer))
             result = self.app(environ, exchange.start_response)
             pieces = result if type(result) is list else body_pieces(result)
             if type(pieces) is list or type(pieces) is tuple:

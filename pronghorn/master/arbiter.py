@@ -176,7 +176,7 @@ class Arbiter:
         self.systemd = Notifier.from_environ(os.environ, self.pid, log)
         # Gunicorn calls it as the number is first set, with None for the old value.
         self.hooks.call("nworkers_changed", self, self.num_workers, None)
-        self.hooks.call("on_starting", self)
+        self._fatal_hook("on_starting")
         set_proctitle(f"pronghorn: master [{self.proc_name}]")
         if cfg.pidfile:
             self.pidfile = PidFile(cfg.pidfile)
@@ -193,7 +193,15 @@ class Arbiter:
         elif cfg.preload_app:
             self.app = self._load_app_or_halt()
         self.reloader = configure_reloader(None, cfg, log, self._wake_w)
-        self.hooks.call("when_ready", self)
+        self._fatal_hook("when_ready")
+
+    def _fatal_hook(self, name: str) -> None:
+        """A hook whose failure stops the master, as under Gunicorn: the traceback, then exit 1."""
+        try:
+            self.hooks.call_or_raise(name, self)
+        except Exception:
+            self.log.error("Exception in %s hook:\n%s", name, traceback.format_exc().rstrip())
+            raise HaltServer(f"The {name} hook failed.", 1) from None
 
     def _open_listeners(self) -> None:
         # After a USR2 re-exec, the old master handed us its listening sockets: use them, bind nothing
@@ -469,7 +477,11 @@ class Arbiter:
         cfg, log = self.cfg, self.log
         set_proctitle(f"pronghorn: worker [{self.proc_name}]")
         log.info("Booting worker with pid: %d", handle.pid)
-        self.hooks.call("post_fork", self, handle)  # before the switch to --user, as in Gunicorn
+        try:  # before the switch to --user, as in Gunicorn; its failure is a boot failure there too
+            self.hooks.call_or_raise("post_fork", self, handle)
+        except Exception:
+            log.error("Exception in post_fork hook:\n%s", traceback.format_exc().rstrip())
+            return WORKER_BOOT_ERROR
         # The server's own modules load with the master's rights (the Python installation may not
         # be readable by --user); the application loads as --user.
         from ..workers import load_worker_class
@@ -513,7 +525,11 @@ class Arbiter:
                 app = serve_failure(self.reloader.report_w, exc, log)
         ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
         ctx.ssl_context = ssl_context
-        self.hooks.call("post_worker_init", ctx)
+        try:
+            self.hooks.call_or_raise("post_worker_init", ctx)
+        except Exception:
+            log.error("Exception in post_worker_init hook:\n%s", traceback.format_exc().rstrip())
+            return WORKER_BOOT_ERROR
         try:
             worker_class.run_worker(app, cfg, self.listeners, log, ctx)
         finally:
