@@ -21,6 +21,7 @@ from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hook
 from .config.file import (APP_NAME, inert_flag_value, load as load_config_file,
                           unknown_names_text, unsupported_message)
 from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
+from .config.values import mismatched_scheme_key
 from .logs import setup_logging
 
 COMMAND_LINE = "command line"
@@ -359,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if cfg.config_warnings:
         log.warning(unknown_names_text(cfg.config_warnings))
+    for key in filter(mismatched_scheme_key, cfg.secure_scheme_headers):
+        log.warning("secure_scheme_headers: %r never matches a header (Gunicorn compares the keys "
+                    "with upper-case header names; so does pronghorn): write %r", key,
+                    key.strip().upper())
     from .master.arbiter import Arbiter
 
     def reload() -> Config:

@@ -261,3 +261,18 @@ def test_forwarded_allow_ips_from_the_environment(start_server) -> None:  # type
     host, port = address.removeprefix("http://").split(":")
     env = environ_via(host, int(port), "X-Forwarded-For: 198.51.100.7")
     assert env["REMOTE_ADDR"] == "198.51.100.7"  # 127.0.0.2 is in 127.0.0.0/8: trusted
+
+
+def test_a_mixed_case_scheme_header_key_never_matches_as_under_gunicorn(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path) -> None:
+    """Gunicorn compares secure_scheme_headers keys with upper-case header names, so a key written
+    "X-Forwarded-Proto" never matches there: a config written for it serves the same scheme here,
+    and the log says why."""
+    conf = tmp_path / "scheme.conf.py"
+    conf.write_text("secure_scheme_headers = {'X-Forwarded-Proto': 'https'}\n"
+                    "forwarded_allow_ips = '*'\n")
+    server, (address,) = start_server(APP, "-c", str(conf))
+    host, port = address.removeprefix("http://").split(":")
+    env = environ_via(host, int(port), "X-Forwarded-Proto: https")
+    assert env["wsgi.url_scheme"] == "http"
+    assert "secure_scheme_headers: 'X-Forwarded-Proto' never matches a header" in server.output

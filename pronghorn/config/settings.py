@@ -87,7 +87,9 @@ def scheme_headers(value: Any) -> dict[str, str]:
     for name, meaning in headers.items():
         if not isinstance(name, str) or not isinstance(meaning, str) or not name.strip():
             raise ValueError(f"{name!r}: {meaning!r} is not a header name and a string value")
-    return {name.strip().upper(): meaning for name, meaning in headers.items()}
+    # The keys as written: Gunicorn compares them with upper-case header names as they are, so one
+    # in mixed case never matches (ForwardedPolicy does the same; the master warns of it).
+    return dict(headers)
 
 
 @takes_objects  # True/False, as older Gunicorn config files say it

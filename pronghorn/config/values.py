@@ -65,6 +65,12 @@ DEFAULT_SECURE_SCHEME_HEADERS: dict[str, str] = {
 }
 
 
+def mismatched_scheme_key(name: str) -> bool:
+    """Whether a secure_scheme_headers key can never match a header under Gunicorn, which compares
+    it with the header's upper-cased name as it is: one with lower-case letters or spaces."""
+    return name != name.upper() or name != name.strip()
+
+
 # -- TLS: --ssl-version, --cert-reqs (ssl itself is imported only where a context is made) ------------
 
 #: --ssl-version values (Gunicorn's names, and the numbers its ssl.PROTOCOL_* constants had) →

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 # Gunicorn's default --secure-scheme-headers is the setting's default, declared with the setting.
 from ..config.values import DEFAULT_SECURE_SCHEME_HEADERS as DEFAULT_SECURE_SCHEME_HEADERS
+from ..config.values import mismatched_scheme_key
 from ..http import HTTPError
 from ..trust import matcher, parse_allow_list
 
@@ -30,12 +31,17 @@ def _environ_key(header: str) -> str:
     return "HTTP_" + header.strip().upper().replace("-", "_")
 
 
+
 class ForwardedPolicy:
     def __init__(self, allow_ips: str, secure_scheme_headers: Mapping[str, str]) -> None:
         self.trusted = matcher(allow_ips)
         self.everyone = parse_allow_list(allow_ips) is None
+        # A key matches as Gunicorn matches it: the header's name in upper case, exactly. A key
+        # written otherwise ("X-Forwarded-Proto") never matches there, so it does not here either
+        # (the master warns of it at start).
         self.scheme_headers = [(_environ_key(name), str(value).strip().lower())
-                               for name, value in secure_scheme_headers.items()]
+                               for name, value in secure_scheme_headers.items()
+                               if not mismatched_scheme_key(name)]
         # Every key this policy reads, so a request without any of them costs a few lookups.
         self.keys = tuple(dict.fromkeys([_FOR, _FORWARDED, *(k for k, _ in self.scheme_headers)]))
 

@@ -88,3 +88,12 @@ def test_custom_scheme_headers() -> None:
 def test_nothing_to_do_leaves_the_environ_alone() -> None:
     env = apply({})
     assert env["REMOTE_ADDR"] == "127.0.0.1" and env["wsgi.url_scheme"] == "http"
+
+
+def test_scheme_header_keys_match_as_gunicorn_matches_them() -> None:
+    """Gunicorn compares each key with the header's upper-cased name: a key in mixed case never
+    matches there, so a config written for it gets the same url_scheme here."""
+    env = apply({"X-Forwarded-Proto": "https"}, scheme_headers={"X-Forwarded-Proto": "https"})
+    assert env["wsgi.url_scheme"] == "http"
+    env = apply({"X-Forwarded-Proto": "https"}, scheme_headers={"X-FORWARDED-PROTO": "https"})
+    assert env["wsgi.url_scheme"] == "https"
