@@ -328,7 +328,9 @@ SETTINGS: tuple[Setting, ...] = (
             "those headers are removed.", allow_list, "STRING", env="FORWARDED_ALLOW_IPS"),
     Setting("secure_scheme_headers", (), dict(DEFAULT_SECURE_SCHEME_HEADERS), "Server Mechanics",
             "Headers a trusted proxy sets to say the client used https, with the value that "
-            "means it (config file only). Headers that disagree are a 400.", scheme_headers,
+            "means it (config file only). Headers that disagree are a 400. As in Gunicorn, the "
+            "names are upper case ('X-FORWARDED-PROTO'): one written otherwise never matches, "
+            "and the log says so at start.", scheme_headers,
             default_factory=lambda: dict(DEFAULT_SECURE_SCHEME_HEADERS)),
     Setting("proxy_protocol", ("--proxy-protocol",), "off", "Server Mechanics",
             "Require a PROXY protocol header (v1, v2, or auto for either; the flag alone means "
