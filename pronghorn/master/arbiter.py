@@ -678,18 +678,18 @@ class Arbiter:
         if notifier is None or self.stopping:
             return
         notifier.watchdog()
-        serving = sum(1 for w in self.workers.values()
-                      if w.term_sent is None and w.state != BOOTING)
+        # The workers' states live in shared memory and change under us: read each once, so that
+        # the status and the readiness below agree (read twice, a worker that turned READY in
+        # between made READY=1 say "Serving with 1 worker" of two).
+        alive = [(w, w.state) for w in self.workers.values() if w.term_sent is None]
+        serving = sum(1 for _, state in alive if state != BOOTING)
         status = f"Serving with {serving} worker{'' if serving == 1 else 's'}"
         if self._systemd_ready_due:
-            current = [w for w in self.workers.values()
-                       if w.generation == self.generation and w.term_sent is None
-                       and w.state == READY]
-            # The states are read live: a new worker may have turned READY since _manage looked,
-            # while the ones it replaces are still serving. READY=1 waits for the next turn, when
-            # _manage has told those to stop and the status counts the new generation alone.
-            outdated = any(w.generation != self.generation and w.term_sent is None
-                           for w in self.workers.values())
+            current = [w for w, state in alive if w.generation == self.generation and state == READY]
+            # A new worker may also have turned READY since _manage looked, while the ones it
+            # replaces are still serving. READY=1 waits for the next turn, when _manage has told
+            # those to stop and the status counts the new generation alone.
+            outdated = any(w.generation != self.generation for w, _ in alive)
             if self.num_workers and len(current) >= self.num_workers and not outdated:
                 self._systemd_ready_due = False
                 self._systemd_status = status
