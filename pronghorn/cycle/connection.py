@@ -142,10 +142,7 @@ class ConnectionPolicy:
                 return REFUSE
             if event is NEED_DATA:
                 if conn.at_eof:
-                    if self.phase == IDLE or conn.idle:
-                        return CLOSE
-                    self.refusal = (400, "incomplete request")
-                    return CLOSE
+                    return CLOSE  # (between requests, or in the middle of one: nothing to answer)
                 if self.phase == IDLE and not conn.idle:
                     self.phase = HEAD
                 return READ
@@ -255,13 +252,6 @@ class ConnectionPolicy:
         self.body_state = state
         return BODY_DONE
 
-    def lost(self) -> bool:
-        """The connection is gone: True if an app's call waits for a deferred body (wake it)."""
-        if self.deferred_body is not None and self.body_state is None and self.phase == APP:
-            self.body_state = "the client went away before sending the body"
-            return True
-        return False
-
     # -- after the response -----------------------------------------------------------------------------
 
     def response_done(self, keep_alive: bool) -> int:
@@ -324,6 +314,13 @@ class ConnectionPolicy:
             self.body_error = HTTPError(408, "request body not received in time")
             return self._body_over("timed out waiting for the request body")
         return READ
+
+    def log_dropped(self, why: str, unsent: int) -> None:
+        """The one log line for a connection dropped for output its client does not take (why:
+        the --write-timeout that passed, unless another reason is given)."""
+        why = why or f"no write progress for {self.cycle.cfg.write_timeout:g} s"
+        self.cycle.log.warning("Dropped the connection from %s: no write progress, %s "
+                               "(%d bytes unsent)", self.peer, why, unsent)
 
     def write_stalled(self, now: float) -> bool:
         """Whether output has waited for the client, with none of it taken, for --write-timeout."""

@@ -214,7 +214,6 @@ class LoopWorker:
         timeout looks dead to the master; and the connections' deadlines, once a second."""
         if self.loop.is_closed():
             return
-        cfg = self.cfg
         if self.calls.stuck():
             pass  # let the heartbeat lapse: the master replaces a worker whose calls all hang
         elif not self.ctx.tick():
@@ -225,8 +224,7 @@ class LoopWorker:
             self._next_sweep = now + 1.0
             for proto in list(self.connections):
                 proto.sweep(now)
-        self.loop.call_later(min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0,
-                             self._tick)
+        self.loop.call_later(self.ctx.heartbeat_interval, self._tick)
 
     # -- connections -----------------------------------------------------------------------------------
 
@@ -293,7 +291,7 @@ class HTTPProtocol(asyncio.Protocol):
         # (see cycle.connection): here the app's call never waits for a client.
         self.policy = ConnectionPolicy(worker.cycle, self.builder,
                                        transport.get_extra_info("peername"), self.loop.time,
-                                       self._send, defer_continue=False)
+                                       self.write, defer_continue=False)
         self.submit = worker.calls.submit
         worker.connection_opened(self)
         if self.policy.start() == CLOSE:
@@ -368,7 +366,7 @@ class HTTPProtocol(asyncio.Protocol):
             if not self._input_waiting():
                 self.close()
         elif step == STALLED:
-            self.drop_stalled(f"no write progress for {self.worker.cfg.write_timeout:g} s")
+            self.drop_stalled()
         else:
             self._act(step)
 
@@ -376,9 +374,8 @@ class HTTPProtocol(asyncio.Protocol):
         unsent = 0 if self.closed else self.transport.get_write_buffer_size()
         self.worker.unsent.note(self.policy, self, unsent, now)
 
-    def drop_stalled(self, why: str) -> None:
-        self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
-                                "(%d bytes unsent)", self.policy.peer, why, self.policy.unsent)
+    def drop_stalled(self, why: str = "") -> None:
+        self.policy.log_dropped(why, self.policy.unsent)
         self.abort()
 
     def _input_waiting(self) -> bool:
@@ -395,10 +392,6 @@ class HTTPProtocol(asyncio.Protocol):
         return bool(readable)
 
     # -- the request cycle's Channel (on the loop's thread) ------------------------------------------------
-
-    def _send(self, data: bytes) -> None:
-        if not self.closed:
-            self.transport.write(data)
 
     def write(self, data: bytes) -> None:
         if not self.closed and data:

@@ -41,6 +41,9 @@ class WorkerContext:
         # The listeners' ssl.SSLContext when --certfile is set (made by the master's fork code).
         self.ssl_context: Any = None
         self._wake_fd = wake_fd
+        # The heartbeat beats several times per --timeout, so that only a worker blocked for the
+        # whole timeout looks dead to the master.
+        self.heartbeat_interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
         # Jitter spreads recycling so that workers started together do not all restart together.
         self.max_requests = (cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
                              if cfg.max_requests else 0)

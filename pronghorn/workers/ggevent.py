@@ -204,8 +204,7 @@ class GeventWorker:
     def _tick(self) -> None:
         import gevent
 
-        cfg = self.cfg
-        interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
+        interval = self.ctx.heartbeat_interval
         while True:
             if not self.ctx.tick():
                 self.log.info("Parent changed, shutting down: %s", self.ctx.pid)
@@ -504,9 +503,7 @@ class _Connection:
             self._progress(0)
 
     def _log_dropped(self, unsent: int) -> None:
-        why = self.dropping or f"no write progress for {self.worker.cfg.write_timeout:g} s"
-        self.worker.log.warning("Dropped the connection from %s: no write progress, %s "
-                                "(%d bytes unsent)", self.policy.peer, why, unsent)
+        self.policy.log_dropped(self.dropping, unsent)
 
     def _send_rest(self, rest: memoryview) -> None:
         try:
