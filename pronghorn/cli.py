@@ -14,10 +14,11 @@ import os
 import shlex
 import sys
 import traceback
-from typing import Any, Mapping, NamedTuple, NoReturn, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
-from .config import KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting, parse_bind
+from .config import (HOOK_SPECS, KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting,
+                     parse_bind)
 from .config.file import (APP_NAME, inert_flag_value, load as load_config_file,
                           unknown_names_text, unsupported_message)
 from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
@@ -170,13 +171,16 @@ def _cmd_args_from_environment(environ: Mapping[str, str]) -> list[tuple[str, li
 
 
 def reload_config(argv: Sequence[str], cwd: str | None = None,
-                  environ: Mapping[str, str] | None = None) -> Config:
+                  environ: Mapping[str, str] | None = None, *,
+                  base: Mapping[str, Any] | None = None, require_app: bool = True) -> Config:
     """The configuration from the defaults (and WEB_CONCURRENCY, PORT), the config file,
     GUNICORN_CMD_ARGS, PRONGHORN_CMD_ARGS and the command line ``argv``, lowest to highest;
     ``cfg.sources`` says where each value came from.
 
     Reads the config file and the environment (default: ``os.environ``) afresh each time (HUP calls
-    this); relative paths are taken from ``cwd`` (default: the current directory). Any problem raises
+    this); relative paths are taken from ``cwd`` (default: the current directory). ``base`` holds
+    values below the config file's (what an embedding application's ``init`` returns); without
+    ``require_app`` no MODULE is needed (an embedding application loads its own). Any problem raises
     ConfigError (UsageError for the command line) with a one-paragraph message that names the source
     and the setting; nothing is printed and nothing exits.
     """
@@ -192,6 +196,8 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
     if loaded is not None:
         file_label = f"config file {loaded.path}"
         layers.append(_Layer(file_label, loaded.values, loaded.app_uri))
+    if base:
+        layers.append(_base_layer(base))
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}  # where each value came from: messages and --print-config
     app_uri = ""
@@ -205,6 +211,8 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
             values[name], sources[name] = value, variable
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if values.get("paste"):
+        app_uri = _paste_application(values, sources, cwd)
     for setting in SETTINGS:  # the rest are defaults (Config must not read os.environ again)
         if setting.name not in values:
             values[setting.name], sources[setting.name] = setting.initial(), DEFAULT_SOURCE
@@ -228,9 +236,57 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
         if cfg.strict_config:
             raise ConfigError(f"{loaded.path}: " + unknown_names_text(loaded.warnings))
         cfg.config_warnings = loaded.warnings
-    if not cfg.app_uri:
+    if not cfg.app_uri and require_app:
         raise UsageError("the following arguments are required: MODULE[:CALLABLE] (or set "
                          f"{APP_NAME} in the config file)")
+    check_values(cfg, fail)
+    return cfg
+
+
+EMBEDDING = "application"  # the source of values an embedding application gives
+
+
+def _base_layer(given: Mapping[str, Any]) -> _Layer:
+    """An embedding application's own settings (Gunicorn's ``init`` result), converted and checked
+    as a config file's are."""
+    by_name = {setting.name: setting for setting in SETTINGS}
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        name = key.lower()
+        setting = by_name.get(name)
+        if setting is None:
+            raise ConfigError(f"{EMBEDDING}: {name!r} is not a setting")
+        if value is None:
+            continue
+        try:
+            values[name] = convert_value(setting, value)
+        except ValueError as exc:
+            raise ConfigError(f"{EMBEDDING}: {name}: {exc}") from None
+    return _Layer(EMBEDDING, values, None)
+
+
+def _paste_application(values: dict[str, Any], sources: dict[str, str], cwd: str | None) -> str:
+    """--paste: the ini file (absolute, from the directory we started in, as Gunicorn takes it) is
+    the application, whatever MODULE says; its [loggers] configure the logs unless --log-config
+    (or a config file's logconfig) names another file."""
+    from .wsgi.loader import paste_file, paste_has_logging
+
+    uri = os.path.join(cwd or os.getcwd(), values["paste"])
+    path = paste_file(uri)
+    if not os.path.isfile(path):
+        where = sources.get("paste", COMMAND_LINE)
+        raise ConfigError(f"{where}: paste: the PasteDeploy file {path!r} does not exist")
+    values["paste"] = uri
+    if "logconfig" not in values and paste_has_logging(path):
+        values["logconfig"], sources["logconfig"] = path, "paste"
+    sources["wsgi_app"] = sources["paste"]
+    return uri
+
+
+def check_values(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None:
+    """The checks every configuration passes before the master uses it, whoever built it (the
+    command line here, an embedding application in pronghorn.app): ``fail(name, flag, problem)``
+    raises the error, worded for where the value came from."""
     for address in cfg.bind:
         try:
             parse_bind(address)
@@ -261,7 +317,6 @@ def reload_config(argv: Sequence[str], cwd: str | None = None,
         if kind == "missing":
             raise ConfigError(message)  # one line, naming the package to install
         fail("reload_engine", "--reload-engine", message)
-    return cfg
 
 
 def parse_config(argv: Sequence[str]) -> Config:
@@ -289,8 +344,35 @@ def _checking(argv: Sequence[str]) -> bool:
 
 
 def format_config(cfg: Config) -> str:
-    """--print-config: every setting (and wsgi_app), sorted by name, as ``name = value  # source``:
-    a valid Python config file that also says where each value came from."""
+    """--print-config: Gunicorn's format, or with --print-config=annotated, the annotated one."""
+    if cfg.print_config == "annotated":
+        return format_config_annotated(cfg)
+    return format_config_plain(cfg)
+
+
+def _plain_value(value: Any) -> str:
+    if callable(value):
+        return f"<{getattr(value, '__qualname__', type(value).__name__)}()>"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # timeout = 30, as Gunicorn (whose seconds are ints) prints it
+    return str(value)
+
+
+def format_config_plain(cfg: Config) -> str:
+    """--print-config as Gunicorn prints it: ``name = value``, the names sorted and padded to the
+    longest, values as str() prints them, hooks as ``<qualname()>`` (None when not set)."""
+    rows: dict[str, Any] = {setting.name: getattr(cfg, setting.name) for setting in SETTINGS}
+    rows["print_config"] = bool(cfg.print_config)  # Gunicorn's is a switch
+    rows[APP_NAME] = cfg.app_uri or None
+    for hook in HOOK_SPECS:
+        rows[hook] = cfg.hooks.get(hook)
+    width = max(len(name) for name in rows)
+    return "".join(f"{name:<{width}} = {_plain_value(rows[name])}\n" for name in sorted(rows))
+
+
+def format_config_annotated(cfg: Config) -> str:
+    """--print-config=annotated: every setting (and wsgi_app), sorted by name, as
+    ``name = value  # source``: a valid Python config file that also says where each value came from."""
     rows = [(setting.name, getattr(cfg, setting.name)) for setting in SETTINGS]
     rows.append((APP_NAME, cfg.app_uri or None))
     rows.sort()
@@ -307,7 +389,7 @@ def format_config(cfg: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_config(cfg: Config) -> int:
+def check_config(cfg: Config, app_loader: Callable[[], Any] | None = None) -> int:
     """--check-config (and --print-config, which implies it, as in Gunicorn): print the configuration
     if asked, then do what the master does before it starts — --env, --chdir, --pythonpath,
     --user/--group lookups, never --daemon — and import the application, without binding a socket or
@@ -330,10 +412,13 @@ def check_config(cfg: Config) -> int:
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             print(f"pronghorn: error: cannot use the TLS certificate or key: {exc}", file=sys.stderr)
             return 1
-    from .wsgi.loader import AppLoadError, load_app
+    from .wsgi.loader import AppLoadError, app_from_config
 
     try:
-        load_app(cfg.app_uri)
+        if app_loader is not None:
+            app_loader()
+        else:
+            app_from_config(cfg)
     except AppLoadError as exc:
         print(f"pronghorn: error: cannot load the application {cfg.app_uri!r}: {exc}",
               file=sys.stderr)
@@ -352,6 +437,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(args)  # cfg.argv: USR2 re-executes the same command line
     if cfg.check_config or cfg.print_config:
         return check_config(cfg)
+
+    def reload() -> Config:
+        """HUP: read the configuration again; an error is raised for the master to log."""
+        return reload_config(args, cwd=start_cwd)
+
+    return serve(cfg, reload, start_cwd=start_cwd)
+
+
+def serve(cfg: Config, reload: Callable[[], Config] | None = None, *,
+          app_loader: Callable[[], Any] | None = None, reexec_argv: Sequence[str] | None = None,
+          start_cwd: str | None = None) -> int:
+    """Prepare this process (--env, --chdir, --pythonpath, --daemon), set up the logs and run the
+    master until it stops; its exit status. ``reload`` gives the configuration afresh on HUP;
+    ``app_loader`` gives the app (default: the one ``cfg`` names); ``reexec_argv`` is the command
+    USR2 starts the new master with (default: ``python -m pronghorn`` and ``cfg.argv``)."""
+    start_cwd = start_cwd or os.getcwd()
     try:
         prepare_process(cfg)
         log = setup_logging(cfg)
@@ -366,11 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     key.strip().upper())
     from .master.arbiter import Arbiter
 
-    def reload() -> Config:
-        """HUP: read the configuration again; an error is raised for the master to log."""
-        return reload_config(args, cwd=start_cwd)
-
-    arbiter = Arbiter(cfg, log, reload_config=reload)
+    arbiter = Arbiter(cfg, log, reload_config=reload, app_loader=app_loader,
+                      reexec_argv=reexec_argv)
     arbiter.start_cwd = start_cwd  # USR2 re-executes from here: relative paths mean the same
     return arbiter.run()
 

@@ -111,11 +111,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                      "groups from --user, which is what --initgroups asks for", False, True),
     "tmp_upload_dir": _g((), "accepted and ignored, as Gunicorn ignores it; large request bodies "
                          "spool to the temporary directory ($TMPDIR)", _ANY),
-    "paste": _g(("--paste", "--paster"), "PasteDeploy files are not supported; name the WSGI callable "
-                "(MODULE:CALLABLE), e.g. a module that calls paste.deploy.loadapp", None,
-                value="STRING"),
-    "raw_paste_global_conf": _g(("--paste-global",), "PasteDeploy files are not supported (see "
-                                "paste)", [], value="CONF"),
     "protocol": _g(("--protocol",), "only HTTP is served; use nginx's proxy_pass instead of "
                    "uwsgi_pass", "http", value="STRING"),
     "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
@@ -187,7 +182,7 @@ _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SE
 _TYPO_CUTOFF = 0.8
 
 
-def _is_inert(known: GunicornSetting, value: Any) -> bool:
+def inert_value(known: GunicornSetting, value: Any) -> bool:
     if _ANY in known.inert:
         return True
     return any(type(value) is type(inert) and value == inert for inert in known.inert)
@@ -419,7 +414,7 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
                                   "'module:callable'")
             result.app_uri = value or None
         elif name in KNOWN_GUNICORN_SETTINGS:
-            if not _is_inert(KNOWN_GUNICORN_SETTINGS[name], value):
+            if not inert_value(KNOWN_GUNICORN_SETTINGS[name], value):
                 raise ConfigError(f"{where}: {unsupported_message(name, repr(name))}")
         elif _is_foreign(value, module_name):
             continue

@@ -127,6 +127,23 @@ def log_level(text: str) -> str:
     return text.strip()
 
 
+PRINT_CONFIG_FORMATS = ("plain", "annotated")
+
+
+@takes_objects  # print_config = True in a config file, as in Gunicorn
+def print_config_format(value: Any) -> str:
+    """--print-config: "plain" (Gunicorn's format), "annotated" (with sources), or "" (off)."""
+    if value is True:
+        return "plain"
+    if value is False or value is None:
+        return ""
+    text = str(value).strip().lower()
+    text = {"true": "plain", "false": "", "gunicorn": "plain"}.get(text, text)
+    if text and text not in PRINT_CONFIG_FORMATS:
+        raise ValueError(f"{value!r} is not a --print-config format ({', '.join(PRINT_CONFIG_FORMATS)})")
+    return text
+
+
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
             "Process Naming", "Debugging", "Logging", "SSL")
@@ -247,6 +264,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("raw_env", ("-e", "--env"), [], "Server Mechanics",
             "Set an environment variable in the server: -e KEY=VALUE (repeatable).", key_value,
             "KEY=VALUE", multiple=True),
+    Setting("paste", ("--paste", "--paster"), None, "Server Mechanics",
+            "Load the application from a PasteDeploy ini file (PATH, or PATH#NAME for an app "
+            "section other than main) instead of MODULE:CALLABLE; its [loggers] sections, if any, "
+            "configure the logs unless --log-config says otherwise. Needs pip install PasteDeploy.",
+            str, "STRING"),
+    Setting("raw_paste_global_conf", ("--paste-global",), [], "Server Mechanics",
+            "A KEY=VALUE the PasteDeploy ini file sees as a global variable, like "
+            "'paste_global_conf' in Gunicorn (repeatable).", key_value, "CONF", multiple=True),
     Setting("proc_name", ("-n", "--name"), None, "Process Naming",
             "A name for the process titles ('pronghorn: master [NAME]').", str, "STRING"),
     Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server Mechanics",
@@ -263,10 +288,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Load the configuration and the application (after --chdir, --pythonpath and --env, "
             "without binding or forking), then exit: 0 if all is well, else 1 with the error.",
             flag_only=True),
-    Setting("print_config", ("--print-config",), False, "Debugging",
-            "Print every setting with its value and where the value came from (default, config "
-            "file, PRONGHORN_CMD_ARGS or GUNICORN_CMD_ARGS, command line, WEB_CONCURRENCY, PORT), "
-            "then check it as --check-config does and exit.", flag_only=True),
+    Setting("print_config", ("--print-config",), "", "Debugging",
+            "Print every setting and server hook as Gunicorn prints them ('name = value', sorted), "
+            "then check the configuration as --check-config does and exit. "
+            "--print-config=annotated prints a valid config file instead, each value with where it "
+            "came from (default, config file, PRONGHORN_CMD_ARGS or GUNICORN_CMD_ARGS, command "
+            "line, WEB_CONCURRENCY, PORT).", print_config_format, "[annotated]", const="plain"),
     Setting("loglevel", ("--log-level",), "info", "Logging",
             "The error log's level: debug, info, warning, error or critical.", log_level, "LEVEL"),
     Setting("errorlog", ("--error-logfile", "--log-file"), "-", "Logging",
@@ -508,13 +535,15 @@ class Config:
     chdir: str | None
     pythonpath: str | None
     raw_env: list[str]
+    paste: str | None
+    raw_paste_global_conf: list[str]
     proc_name: str | None
     worker_tmp_dir: str | None
     reload: bool
     reload_engine: str
     reload_extra_files: list[str]
     check_config: bool
-    print_config: bool
+    print_config: str
     loglevel: str
     errorlog: str
     accesslog: str | None

@@ -31,7 +31,7 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..config import Config
@@ -94,10 +94,18 @@ class Arbiter:
                signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
     def __init__(self, cfg: Config, log: logging.Logger,
-                 reload_config: Callable[[], Config] | None = None) -> None:
+                 reload_config: Callable[[], Config] | None = None,
+                 app_loader: Callable[[], Any] | None = None,
+                 reexec_argv: Sequence[str] | None = None) -> None:
         self.cfg = cfg
         self.log = log
         self._reload_config = reload_config
+        # Where the app comes from: by default what the configuration names (read at each call, so
+        # a HUP that changes it counts); an embedding application (pronghorn.app) gives its own.
+        self._app_loader = app_loader
+        # What USR2 executes: ``python -m pronghorn ARGS`` by default; an embedding script is
+        # started again as it was (``python script.py ARGS``), as Gunicorn re-executes sys.argv.
+        self._reexec_argv = list(reexec_argv) if reexec_argv is not None else None
         self.pid = os.getpid()
         self.workers: dict[int, WorkerHandle] = {}
         self.listeners: list[socket.socket] = []
@@ -251,11 +259,17 @@ class Arbiter:
         gid = resolve_group(self.cfg.group)
         os.chown(sock.getsockname(), user[0] if user else -1, gid if gid is not None else -1)
 
-    def _load_app_or_halt(self) -> Any:
-        from ..wsgi.loader import load_app
+    def load_app(self) -> Any:
+        """The application, from the embedding's loader or as the configuration names it."""
+        if self._app_loader is not None:
+            return self._app_loader()
+        from ..wsgi.loader import app_from_config
 
+        return app_from_config(self.cfg)
+
+    def _load_app_or_halt(self) -> Any:
         try:
-            return load_app(self.cfg.app_uri)
+            return self.load_app()
         except Exception:
             self.log.error("Exception while loading the application:\n%s",
                            traceback.format_exc().rstrip())
@@ -422,7 +436,7 @@ class Arbiter:
             for sock in self.listeners:
                 sock.set_inheritable(True)
             os.chdir(self.start_cwd)
-            argv = [sys.executable, "-m", "pronghorn", *self.cfg.argv]
+            argv = self._reexec_argv or [sys.executable, "-m", "pronghorn", *self.cfg.argv]
             os.execve(sys.executable, argv, environ)
         finally:
             os._exit(1)
@@ -498,7 +512,6 @@ class Arbiter:
             return WORKER_BOOT_ERROR
         from ..tls import server_context
         from ..workers.base import WorkerContext
-        from ..wsgi.loader import load_app
 
         ssl_context = None
         if tls_enabled(cfg):
@@ -516,7 +529,7 @@ class Arbiter:
         app = self.app
         if app is None:
             try:
-                app = load_app(cfg.app_uri)
+                app = self.load_app()
             except Exception as exc:
                 log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
                 if self.reloader is None:

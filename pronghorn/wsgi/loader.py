@@ -7,7 +7,10 @@ import ast
 import importlib
 import os
 import sys
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class AppLoadError(Exception):
@@ -58,3 +61,52 @@ def _attribute(module: Any, module_name: str, name: str) -> Any:
         return getattr(module, name)
     except AttributeError:
         raise AppLoadError(f"module {module_name!r} has no attribute {name!r}") from None
+
+
+# -- PasteDeploy (--paste) ------------------------------------------------------------------------------
+
+PASTE_MISSING = ("--paste needs PasteDeploy, which is not installed: pip install PasteDeploy "
+                 "(in the environment pronghorn runs in)")
+
+
+def paste_file(config_uri: str) -> str:
+    """The ini file of a --paste value (``PATH`` or ``PATH#app_name``)."""
+    return config_uri.split("#", 1)[0]
+
+
+def paste_has_logging(path: str) -> bool:
+    """Whether the ini file configures logging (a [loggers] section), which Gunicorn then applies."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read([path])
+    except configparser.Error:
+        return False  # PasteDeploy will say what is wrong with the file when it loads the app
+    return parser.has_section("loggers")
+
+
+def load_paste_app(config_uri: str, global_conf: dict[str, str] | None = None) -> Callable[..., Any]:
+    """The app of a PasteDeploy ini file, as Gunicorn loads it: ``paste.deploy.loadapp`` with the
+    --paste-global values as the global configuration, relative paths from the current directory."""
+    try:
+        from paste.deploy import loadapp  # the user's dependency: imported only when asked for
+    except ImportError:
+        raise AppLoadError(PASTE_MISSING) from None
+    uri = config_uri if ":" in config_uri else f"config:{config_uri}"
+    app = loadapp(uri, relative_to=os.getcwd(), global_conf=global_conf)
+    if not callable(app):
+        raise AppLoadError(f"{config_uri!r} did not give a callable WSGI application")
+    return cast("Callable[..., Any]", app)
+
+
+def paste_global_conf(pairs: list[str]) -> dict[str, str]:
+    """--paste-global KEY=VALUE items as the dict PasteDeploy takes (Gunicorn's paste_global_conf)."""
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def app_from_config(cfg: Config) -> Callable[..., Any]:
+    """The application the configuration names: the --paste ini file's, else MODULE:CALLABLE."""
+    if cfg.paste:
+        return load_paste_app(cfg.app_uri or cfg.paste, paste_global_conf(cfg.raw_paste_global_conf))
+    return load_app(cfg.app_uri)

@@ -52,6 +52,9 @@ RANKS: dict[str, int] = {
     # point that chooses between them.
     "pronghorn.cli": 7,
     "pronghorn.systemd_unit": 8,
+    # Gunicorn's embedding API (pronghorn.app.base.BaseApplication, wsgiapp, the PasteDeploy
+    # server runner): the command line's steps, driven from an application's own code.
+    "pronghorn.app": 8,
     "pronghorn.__main__": 9,
     # An application, loaded by name like any other; nothing in the server imports it.
     "pronghorn.demo": 10,
