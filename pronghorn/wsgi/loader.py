@@ -93,6 +93,7 @@ def load_paste_app(config_uri: str, global_conf: dict[str, str] | None = None) -
         from paste.deploy import loadapp  # the user's dependency: imported only when asked for
     except ImportError:
         raise AppLoadError(PASTE_MISSING) from None
+    ensure_path()  # "use = call:myapp:factory" imports from the current directory, as under Gunicorn
     uri = config_uri if ":" in config_uri else f"config:{config_uri}"
     app = loadapp(uri, relative_to=os.getcwd(), global_conf=global_conf)
     if not callable(app):
