@@ -132,10 +132,17 @@ def _complain(label: str, message: str) -> NoReturn:
     raise ConfigError(f"{label}: {message}")
 
 
+_ATTACHED_ONLY = {flag: setting.const for setting in SETTINGS if setting.value_attached
+                  for flag in setting.flags}
+
+
 def _parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str], label: str) -> _Layer:
     """Parse command-line style arguments (the command line, or PRONGHORN_CMD_ARGS) into values."""
+    # A flag whose value must be attached, given alone, is its const (Setting.value_attached).
+    tokens = [f"{token}={_ATTACHED_ONLY[token]}" if token in _ATTACHED_ONLY else token
+              for token in argv]
     try:
-        args, extras = parser.parse_known_args(list(argv))
+        args, extras = parser.parse_known_args(tokens)
         if extras:
             raise UsageError(_unrecognized(parser, extras))
     except UsageError as exc:
@@ -340,7 +347,7 @@ def _checking(argv: Sequence[str]) -> bool:
             tokens += arguments
     except ConfigError:
         pass
-    return any(token in _CHECK_FLAGS for token in tokens)
+    return any(token.split("=", 1)[0] in _CHECK_FLAGS for token in tokens)
 
 
 def format_config(cfg: Config) -> str:
@@ -359,14 +366,16 @@ def _plain_value(value: Any) -> str:
 
 
 def format_config_plain(cfg: Config) -> str:
-    """--print-config as Gunicorn prints it: ``name = value``, the names sorted and padded to the
-    longest, values as str() prints them, hooks as ``<qualname()>`` (None when not set)."""
+    """--print-config as Gunicorn prints it: ``name = value``, the names sorted and padded as
+    Gunicorn pads them (to its longest setting name), values as str() prints them, hooks as
+    ``<qualname()>`` (None when not set), wsgi_app as the config file set it."""
     rows: dict[str, Any] = {setting.name: getattr(cfg, setting.name) for setting in SETTINGS}
     rows["print_config"] = bool(cfg.print_config)  # Gunicorn's is a switch
-    rows[APP_NAME] = cfg.app_uri or None
+    from_file = cfg.sources.get(APP_NAME, "").startswith("config file")
+    rows[APP_NAME] = cfg.app_uri if from_file else None  # Gunicorn's wsgi_app is the file's only
     for hook in HOOK_SPECS:
         rows[hook] = cfg.hooks.get(hook)
-    width = max(len(name) for name in rows)
+    width = max(len(name) for name in [*rows, *KNOWN_GUNICORN_SETTINGS])
     return "".join(f"{name:<{width}} = {_plain_value(rows[name])}\n" for name in sorted(rows))
 
 

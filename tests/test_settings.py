@@ -309,7 +309,7 @@ def test_every_unsupported_setting_has_advice() -> None:
 
 def test_hidden_gunicorn_flags_stay_out_of_help() -> None:
     text = build_parser().format_help()
-    assert "--dirty-workers" not in text and "--paste" not in text
+    assert "--dirty-workers" not in text and "--http-protocols" not in text
     assert "--check-config" in text and "--print-config" in text and "--workers" in text
 
 
@@ -415,7 +415,8 @@ def test_gunicorn_flags_of_supported_settings_work_on_the_command_line() -> None
         if setting is None or name == "config":
             continue
         for flag in flags:
-            argv = [flag] if setting.flag_only else [flag, SAMPLE_VALUES.get(name, "1")]
+            argv = ([flag] if setting.flag_only or setting.value_attached
+                    else [flag, SAMPLE_VALUES.get(name, "1")])
             cfg = config([*argv, *COMPANIONS.get(name, ()), APP])
             assert cfg.sources[name] == "command line", (name, flag)
 
@@ -428,7 +429,7 @@ SAMPLE_VALUES = {
     # Only readability is checked before a worker loads them.
     "certfile": __file__, "keyfile": __file__, "ca_certs": __file__, "cert_reqs": "0",
     "ssl_version": "TLSv1_2", "forwarded_allow_ips": "10.0.0.0/8", "proxy_allow_ips": "*",
-    "proxy_protocol": "v2",
+    "proxy_protocol": "v2", "paste": __file__, "raw_paste_global_conf": "A=1",
 }
 
 #: What a setting needs beside it to be valid.
@@ -484,7 +485,7 @@ def test_docs_do_not_depend_on_the_environment(monkeypatch: pytest.MonkeyPatch) 
 # -- --print-config --------------------------------------------------------------------------------
 
 def parse_printed(text: str) -> dict[str, tuple[Any, str]]:
-    """--print-config output → name → (value, source)."""
+    """--print-config=annotated output → name → (value, source)."""
     found: dict[str, tuple[Any, str]] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -498,7 +499,8 @@ def parse_printed(text: str) -> dict[str, tuple[Any, str]]:
 def test_format_config_shows_every_value_and_its_source(tmp_path: Path) -> None:
     conf = write(tmp_path / "conf.py", "keepalive = 2\numask = 0o27\n"
                                        "def post_fork(server, worker):\n    pass\n")
-    cfg = config(["-c", str(conf), "-w", "3", APP], {"PRONGHORN_CMD_ARGS": "--timeout 9"})
+    cfg = config(["-c", str(conf), "-w", "3", "--print-config=annotated", APP],
+                 {"PRONGHORN_CMD_ARGS": "--timeout 9"})
     text = format_config(cfg)
     printed = parse_printed(text)
     assert set(printed) == {setting.name for setting in SETTINGS} | {APP_NAME}
@@ -530,7 +532,7 @@ def test_print_config_prints_sources_and_exits_without_serving(tmp_path: Path) -
     port_holder, port = _listening_socket()
     with port_holder:
         result = run_pronghorn(
-            "--print-config", "--graceful-timeout", "6", "-b", f"127.0.0.1:{port}", APP,
+            "--print-config=annotated", "--graceful-timeout", "6", "-b", f"127.0.0.1:{port}", APP,
             cwd=tmp_path, env={"WEB_CONCURRENCY": "3", "PRONGHORN_CMD_ARGS": "--timeout 9",
                                "GUNICORN_CMD_ARGS": "--timeout 99"})
     assert result.returncode == 0, result.stderr
@@ -542,7 +544,7 @@ def test_print_config_prints_sources_and_exits_without_serving(tmp_path: Path) -
     assert printed["keepalive"] == (2, f"config file {conf}")
     assert printed["graceful_timeout"] == (6.0, "command line")
     assert printed["bind"] == ([f"127.0.0.1:{port}"], "command line")
-    assert printed["print_config"] == (True, "command line")
+    assert printed["print_config"] == ("annotated", "command line")
     assert printed["limit_request_line"] == (4094, "default")
     assert printed[APP_NAME] == (APP, "command line")
     assert "Listening at" not in result.stdout + result.stderr
@@ -553,7 +555,7 @@ def test_print_config_from_gunicorn_cmd_args_and_a_broken_app_exits_1(tmp_path: 
     result = run_pronghorn("broken_import", cwd=tmp_path,
                            env={"GUNICORN_CMD_ARGS": "--print-config -w 2"})
     assert result.returncode == 1
-    assert parse_printed(result.stdout)["workers"] == (2, "GUNICORN_CMD_ARGS")
+    assert re.search(r"^workers += 2$", result.stdout, re.MULTILINE)
     assert "ZeroDivisionError" in result.stderr and "Traceback" in result.stderr
 
 
@@ -758,3 +760,55 @@ def test_port_sets_the_default_bind_of_a_server() -> None:
         wait_ready(f"http://127.0.0.1:{port}")
     finally:
         server.stop()
+
+
+GUNICORN = Path("/tmp/gvenv/bin/gunicorn")
+PRINTED_ALIKE_CONF = """
+workers = 3
+bind = ["127.0.0.1:8123", "unix:/tmp/never-bound.sock"]
+timeout = 45
+keepalive = 4
+loglevel = "debug"
+accesslog = "-"
+proc_name = "myproc"
+max_requests = 100
+preload_app = True
+raw_env = ["A=1"]
+wsgi_app = "echo:app"
+
+
+def post_fork(server, worker):
+    pass
+
+
+def when_ready(server):
+    pass
+"""
+#: Settings whose values pronghorn holds as Gunicorn does, so --print-config prints the same line.
+PRINTED_ALIKE = (
+    "access_log_format", "accesslog", "backlog", "bind", "errorlog", "graceful_timeout",
+    "keepalive", "limit_request_field_size", "limit_request_line", "loglevel", "max_requests",
+    "pidfile", "post_fork", "preload_app", "print_config", "proc_name", "raw_env",
+    "secure_scheme_headers", "statsd_prefix", "syslog_addr", "threads", "timeout", "umask",
+    "when_ready", "worker_class", "workers", "wsgi_app",
+)
+
+
+@pytest.mark.skipif(not GUNICORN.exists(), reason="Gunicorn beside us: python3 -m venv /tmp/gvenv "
+                                                   "&& /tmp/gvenv/bin/pip install gunicorn gevent")
+def test_print_config_prints_what_gunicorn_prints(tmp_path: Path) -> None:
+    write(tmp_path / "gunicorn.conf.py", PRINTED_ALIKE_CONF)
+
+    def lines(command: list[str]) -> dict[str, str]:
+        result = subprocess.run([*command, "--print-config"], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=60,
+                                env={"PYTHONPATH": str(APPS), "PATH": os.environ["PATH"]})
+        assert result.returncode == 0, result.stderr
+        return {line.split(" ", 1)[0]: line for line in result.stdout.splitlines()}
+
+    ours = lines([sys.executable, "-m", "pronghorn"])
+    theirs = lines([str(GUNICORN)])
+    assert {name: ours.get(name) for name in PRINTED_ALIKE} == \
+        {name: theirs.get(name) for name in PRINTED_ALIKE}
+    assert ours["post_fork"].endswith("= <post_fork()>")  # the hooks are there, as Gunicorn's are
+    assert re.fullmatch(r"workers += 3", ours["workers"])

@@ -138,7 +138,8 @@ def print_config_format(value: Any) -> str:
     if value is False or value is None:
         return ""
     text = str(value).strip().lower()
-    text = {"true": "plain", "false": "", "gunicorn": "plain"}.get(text, text)
+    text = {"true": "plain", "1": "plain", "yes": "plain", "gunicorn": "plain", "false": "",
+            "0": "", "no": "", "off": ""}.get(text, text)
     if text and text not in PRINT_CONFIG_FORMATS:
         raise ValueError(f"{value!r} is not a --print-config format ({', '.join(PRINT_CONFIG_FORMATS)})")
     return text
@@ -164,6 +165,9 @@ class Setting:
     env: str | None = None           # an environment variable that, when set, replaces the default
     env_format: str = "{}"           # how that variable's text becomes the value's text
     const: Any = None                # the value of the flag given without one (nargs="?")
+    # The optional value only counts attached (--print-config=annotated): the flag alone is the
+    # const, so that "--print-config app:app" keeps app:app as the application, as in Gunicorn.
+    value_attached: bool = False
 
     def initial(self) -> Any:
         if self.default_factory is not None:
@@ -293,7 +297,8 @@ SETTINGS: tuple[Setting, ...] = (
             "then check the configuration as --check-config does and exit. "
             "--print-config=annotated prints a valid config file instead, each value with where it "
             "came from (default, config file, PRONGHORN_CMD_ARGS or GUNICORN_CMD_ARGS, command "
-            "line, WEB_CONCURRENCY, PORT).", print_config_format, "[annotated]", const="plain"),
+            "line, WEB_CONCURRENCY, PORT).", print_config_format, "[=annotated]", const="plain",
+            value_attached=True),
     Setting("loglevel", ("--log-level",), "info", "Logging",
             "The error log's level: debug, info, warning, error or critical.", log_level, "LEVEL"),
     Setting("errorlog", ("--error-logfile", "--log-file"), "-", "Logging",
