@@ -688,8 +688,8 @@ def test_python_module_config_is_found_in_the_current_directory(tmp_path: Path) 
         pytest.skip(f"no pronghorn script beside {sys.executable}")
     write(tmp_path / "site_conf.py", "workers = 3\n")
     env = {"PYTHONPATH": str(APPS), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([str(script), "-c", "python:site_conf", "--print-config", APP],
-                            capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=60)
+    result = subprocess.run([str(script), "-c", "python:site_conf", "--print-config=annotated",
+                             APP], capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert re.search(r"^workers +=  *3 +# config file python:site_conf", result.stdout, re.M), \
         result.stdout
