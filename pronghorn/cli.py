@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         if not setting.flags:
             continue  # set in the config file only (secure_scheme_headers, as in Gunicorn)
         if setting.flag_only:
-            group.add_argument(*setting.flags, dest=setting.name, action="store_true",
-                               default=None, help=setting.help.replace("%", "%%"))
+            group.add_argument(*setting.flags, dest=setting.name, action="store_const",
+                               const=setting.switch_value, default=None, help=setting.help.replace("%", "%%"))
             continue
         optional: dict[str, Any] = {}
         if setting.const is not None:  # "--proxy-protocol" alone means its const ("auto")
