@@ -394,7 +394,7 @@ def prepare_process(cfg: Config, detach: bool = True) -> None:
     # A USR2 re-exec (PRONGHORN_FD handed over) is already a daemon's child: detaching again would
     # look to the old master like the new one exited at once.
     if cfg.daemon and detach and not os.environ.get("PRONGHORN_FD"):
-        daemonize()
+        daemonize(cfg.enable_stdio_inheritance)
 
 
 if __name__ == "__main__":
