@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,6 +27,46 @@ from wire import get, post
 
 APP = "process_app:app"
 FILE_SIZE = 300_000  # several sendfile calls and many 8 KiB reads
+GUNICORN = os.environ.get("GUNICORN", "/tmp/gvenv/bin/gunicorn")
+PEERS = ["pronghorn", pytest.param("gunicorn", marks=pytest.mark.skipif(
+    not os.access(GUNICORN, os.X_OK),
+    reason=f"no Gunicorn at {GUNICORN} (python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install "
+           "gunicorn, or set GUNICORN)"))]
+
+
+class GunicornServer(Server):
+    """Gunicorn run as the reference, read like a Server: its output, its "Listening at:" lines."""
+
+    def __init__(self, args: list[str]) -> None:  # (Server's reader, not its command line)
+        env = dict(os.environ, PYTHONPATH=str(APPS), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [GUNICORN, "--no-control-socket", "-b", "127.0.0.1:0", *args], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, cwd=str(APPS), text=True)
+        self.lines = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+
+@pytest.fixture
+def start_peer(start_server) -> Iterator[Callable[..., tuple[Server, str]]]:  # type: ignore[no-untyped-def]
+    """start_peer(peer, *flags) → (server, address): pronghorn or Gunicorn serving APP, ready."""
+    peers: list[Server] = []
+
+    def start(peer: str, *flags: str) -> tuple[Server, str]:
+        if peer == "pronghorn":
+            server, (address,) = start_server(APP, *flags)
+            return server, address
+        server = GunicornServer([*flags, APP])
+        peers.append(server)
+        # (With --spew its own source lines mention "Listening at:" too: the log line is wanted.)
+        address = server.wait_for_line(r"\[INFO\] Listening at: (http://\S+) \(", 60).group(1)
+        wait_ready(address, timeout=60)
+        return server, address
+
+    yield start
+    for server in peers:
+        server.stop()
 
 
 @pytest.fixture
@@ -122,14 +163,17 @@ def test_without_tmp_upload_dir_bodies_spool_to_the_system_temporary_directory( 
 
 # -- spew ----------------------------------------------------------------------------------------------
 
-def test_spew_prints_every_line_the_worker_runs(start_server, worker_class: str) -> None:  # type: ignore[no-untyped-def]
-    server, (address,) = start_server(APP, "--spew", "--timeout", "120")
+@pytest.mark.parametrize("peer", PEERS)
+def test_spew_prints_every_line_the_worker_runs(start_peer, worker_class: str, peer: str) -> None:  # type: ignore[no-untyped-def]
+    if peer == "gunicorn" and worker_class != "sync":
+        pytest.skip("Gunicorn's spew is compared once, with its sync worker")
+    server, address = start_peer(peer, "--spew", "--timeout", "120")
     assert get(address, "/spew-marker").body == b"the spew marker line"
     source = (APPS / "process_app.py").read_text().splitlines()
     lineno = next(number for number, line in enumerate(source, 1) if "the spew marker line\"" in line)
     # Gunicorn's format: MODULE:LINENO: SOURCE
-    server.wait_for_line(rf"^process_app:{lineno}:\s+marker = \"the spew marker line\"")
-    server.wait_for_line(r"^pronghorn\.cycle\.request:\d+: ")  # the server's own lines too
+    server.wait_for_line(rf"^process_app:{lineno}:\s+marker = \"the spew marker line\"", timeout=60)
+    server.wait_for_line(rf"^{peer}\.[\w.]+:\d+: ", timeout=60)  # the server's own lines too
 
 
 def test_without_spew_nothing_is_traced(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -142,10 +186,11 @@ def test_without_spew_nothing_is_traced(start_server) -> None:  # type: ignore[n
 # -- enable_backlog_metric ---------------------------------------------------------------------------
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_INFO is Linux's")
-def test_backlog_metric_counts_connections_waiting_to_be_accepted(start_server, udp: UDPReceiver  # type: ignore[no-untyped-def]
-                                                                 ) -> None:
-    server, (address,) = start_server(APP, "--enable-backlog-metric", "--statsd-host",
-                                      f"127.0.0.1:{udp.port}", "--log-level", "debug")
+@pytest.mark.parametrize("peer", PEERS)
+def test_backlog_metric_counts_connections_waiting_to_be_accepted(start_peer, udp: UDPReceiver,  # type: ignore[no-untyped-def]
+                                                                 peer: str) -> None:
+    server, address = start_peer(peer, "--enable-backlog-metric", "--statsd-host",
+                                 f"127.0.0.1:{udp.port}", "--log-level", "debug")
     udp.wait_for(lambda m: m == "gunicorn.backlog:0|h", "saying the backlog is empty")
     (worker,) = wait_children(server, server.proc.pid, 1)
     os.kill(worker, signal.SIGSTOP)  # it accepts nothing now: connections wait in the queue
