@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
             **optional,
         )
     # Gunicorn's flags for what pronghorn does not implement: hidden, parsed so that a harmless value
-    # (--no-sendfile) is accepted and any other gets the advice, not "unrecognized".
+    # (--http-parser auto) is accepted and any other gets the advice, not "unrecognized".
     ours = {setting.name for setting in SETTINGS}
     for name, known in KNOWN_GUNICORN_SETTINGS.items():
         if not known.flags or name in ours:  # the registry wins over a stale entry

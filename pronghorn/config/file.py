@@ -180,7 +180,7 @@ def _is_inert(known: GunicornSetting, value: Any) -> bool:
 
 def inert_flag_value(known: GunicornSetting, given: Any) -> bool:
     """Whether a Gunicorn flag as given on the command line (True for a switch, else its text) asks
-    for nothing pronghorn does not do: ``--no-sendfile``, ``--initgroups``."""
+    for nothing pronghorn does not do: ``--http-parser auto``, ``--no-control-socket``."""
     if _ANY in known.inert:
         return True
     if given is True:
