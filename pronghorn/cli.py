@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         if not setting.flags:
             continue  # set in the config file only (secure_scheme_headers, as in Gunicorn)
         if setting.flag_only:
-            group.add_argument(*setting.flags, dest=setting.name, action="store_true",
-                               default=None, help=setting.help.replace("%", "%%"))
+            group.add_argument(*setting.flags, dest=setting.name, action="store_const",
+                               const=setting.switch_value, default=None, help=setting.help.replace("%", "%%"))
             continue
         optional: dict[str, Any] = {}
         if setting.const is not None:  # "--proxy-protocol" alone means its const ("auto")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
             **optional,
         )
     # Gunicorn's flags for what pronghorn does not implement: hidden, parsed so that a harmless value
-    # (--no-sendfile) is accepted and any other gets the advice, not "unrecognized".
+    # (--http-parser auto) is accepted and any other gets the advice, not "unrecognized".
     ours = {setting.name for setting in SETTINGS}
     for name, known in KNOWN_GUNICORN_SETTINGS.items():
         if not known.flags or name in ours:  # the registry wins over a stale entry
@@ -501,7 +501,7 @@ def prepare_process(cfg: Config, detach: bool = True) -> None:
     # A USR2 re-exec (PRONGHORN_FD handed over) is already a daemon's child: detaching again would
     # look to the old master like the new one exited at once.
     if cfg.daemon and detach and not os.environ.get("PRONGHORN_FD"):
-        daemonize()
+        daemonize(cfg.enable_stdio_inheritance)
 
 
 if __name__ == "__main__":

@@ -748,7 +748,8 @@ def _owner(cfg: Config) -> tuple[int, int] | None:
 
 
 def _syslog_handler(cfg: Config, name: str) -> logging.Handler:
-    prefix = cfg.syslog_prefix or (cfg.proc_name or cfg.app_uri or "pronghorn").replace(":", ".")
+    prefix = cfg.syslog_prefix or (cfg.proc_name or cfg.default_proc_name or cfg.app_uri
+                                   or "pronghorn").replace(":", ".")
     try:
         facility = SYSLOG_FACILITIES[cfg.syslog_facility.lower()]
     except KeyError:

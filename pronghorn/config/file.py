@@ -12,13 +12,13 @@ directory is not put on ``sys.path``). Its module-level names are then read:
   that hook; it must be callable with the hook's arguments;
 - ``wsgi_app`` names the application when the command line does not (Gunicorn's spelling);
 - a Gunicorn setting pronghorn does not implement (``KNOWN_GUNICORN_SETTINGS``, the one list of
-  them, each with what to use instead) is an error, "'spew' is a Gunicorn setting pronghorn does
-  not support: trace the app with ...", unless its value asks for nothing pronghorn does not
-  already do: Gunicorn's own default (``spew = False``, ``enable_backlog_metric = False``), or any
-  value of the few settings that are harmless to ignore (``sendfile``, ...). A config
+  them, each with what to use instead) is an error, "'dirty_workers' is a Gunicorn setting
+  pronghorn does not support: run long-lived background work ...", unless its value asks for
+  nothing pronghorn does not already do: Gunicorn's own default (``dirty_workers = 0``,
+  ``http_parser = "auto"``), or any value of the few settings that are harmless to ignore. A config
   that spells out Gunicorn's defaults keeps working; one that asks for a missing feature is told so
   rather than silently getting less. The command line treats these settings' flags the same way
-  (``--no-sendfile`` is accepted, ``--spew`` is an error with the advice).
+  (``--control-socket-mode 384`` is accepted, ``--dirty-workers 2`` is an error with the advice).
 
 Every other name is the file's own business, with one exception. The rule for unknown names:
 
@@ -102,15 +102,7 @@ _CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's sign
 KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Worker processes
     # Debugging
-    "spew": _g(("--spew",), "trace the app with python -m trace, a debugger or py-spy "
-               "instead", False),
     # Server mechanics
-    "sendfile": _g(("--no-sendfile",), "accepted and ignored: how response bytes reach the socket is "
-                   "pronghorn's choice", _ANY),
-    "initgroups": _g(("--initgroups",), "accepted: pronghorn always sets the workers' supplementary "
-                     "groups from --user, which is what --initgroups asks for", False, True),
-    "tmp_upload_dir": _g((), "accepted and ignored, as Gunicorn ignores it; large request bodies "
-                         "spool to the temporary directory ($TMPDIR)", _ANY),
     "protocol": _g(("--protocol",), "only HTTP is served; use nginx's proxy_pass instead of "
                    "uwsgi_pass", "http", value="STRING"),
     "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
@@ -137,14 +129,7 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                        "pronghorn.*) loggers with --log-config, --log-config-json or "
                        "logconfig_dict instead", "gunicorn.glogging.Logger",
                        value="STRING"),
-    "enable_stdio_inheritance": _g(("-R", "--enable-stdio-inheritance"), "with --daemon, use "
-                                   "--capture-output to keep stdout and stderr in the error log",
-                                   False),
-    "enable_backlog_metric": _g(("--enable-backlog-metric",), "the statsd backlog metric is not "
-                                "sent yet", False),
     # Process naming
-    "default_proc_name": _g((), "accepted and ignored: Gunicorn sets it itself; use proc_name (-n)",
-                            _ANY),
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
     # HTTP/2, ASGI (Gunicorn 24+)
     "http_protocols": _g(("--http-protocols",), _HTTP2, "h1", value="STRING"),
@@ -190,7 +175,7 @@ def inert_value(known: GunicornSetting, value: Any) -> bool:
 
 def inert_flag_value(known: GunicornSetting, given: Any) -> bool:
     """Whether a Gunicorn flag as given on the command line (True for a switch, else its text) asks
-    for nothing pronghorn does not do: ``--no-sendfile``, ``--initgroups``."""
+    for nothing pronghorn does not do: ``--http-parser auto``, ``--no-control-socket``."""
     if _ANY in known.inert:
         return True
     if given is True:

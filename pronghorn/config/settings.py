@@ -107,6 +107,12 @@ def proxy_protocol_mode(value: Any) -> str:
     return text
 
 
+def gunicorn_env_bool(text: str) -> bool:
+    """A switch's text as Gunicorn reads the SENDFILE variable: y, yes, 1 or true (any case) is on,
+    anything else off."""
+    return text.strip().lower() in ("y", "yes", "1", "true")
+
+
 def key_value(text: str) -> str:
     """A KEY=VALUE pair (-e/--env)."""
     if "=" not in text or not text.partition("=")[0]:
@@ -168,6 +174,9 @@ class Setting:
     # The optional value only counts attached (--print-config=annotated): the flag alone is the
     # const, so that "--print-config app:app" keeps app:app as the application, as in Gunicorn.
     value_attached: bool = False
+    # A switch's flag sets True, or False for a "--no-X" flag (--no-sendfile); a switch's text (from
+    # its env variable, or a config file's string) is read by ``convert`` when that is not str.
+    switch_value: bool = True
 
     def initial(self) -> Any:
         if self.default_factory is not None:
@@ -277,7 +286,25 @@ SETTINGS: tuple[Setting, ...] = (
             "A KEY=VALUE the PasteDeploy ini file sees as a global variable, like "
             "'paste_global_conf' in Gunicorn (repeatable).", key_value, "CONF", multiple=True),
     Setting("proc_name", ("-n", "--name"), None, "Process Naming",
-            "A name for the process titles ('pronghorn: master [NAME]').", str, "STRING"),
+            "A name for the process titles ('pronghorn: master [NAME]'); when unset, "
+            "default_proc_name.", str, "STRING"),
+    Setting("default_proc_name", (), None, "Process Naming",
+            "The process-title name when proc_name is unset (config file only). Gunicorn sets it "
+            "to the application named on the command line, which is what None means here.",
+            str, "STRING"),
+    Setting("sendfile", ("--no-sendfile",), True, "Server Mechanics",
+            "Send wsgi.file_wrapper responses with os.sendfile (never through TLS); --no-sendfile "
+            "writes them with plain writes instead. When not set, the SENDFILE environment "
+            "variable decides, as in Gunicorn (y, yes, 1, true: on; anything else: off).",
+            gunicorn_env_bool, flag_only=True, switch_value=False, env="SENDFILE"),
+    Setting("initgroups", ("--initgroups",), False, "Server Mechanics",
+            "With --user, give the workers every group the user is a member of (initgroups(3)) "
+            "besides the primary one; without it their only group is the primary one.",
+            flag_only=True),
+    Setting("tmp_upload_dir", (), None, "Server Mechanics",
+            "The directory where request bodies larger than 1 MiB wait for the app (as temporary "
+            "files, already unlinked); it must be writable by the workers' user. Default: the "
+            "system's temporary directory ($TMPDIR, else /tmp).", str, "DIR"),
     Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server Mechanics",
             "Accepted for Gunicorn compatibility; heartbeats use shared memory, not files.", str,
             "DIR"),
@@ -288,6 +315,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How --reload watches files: auto, poll or watchfiles.", str, "STRING"),
     Setting("reload_extra_files", ("--reload-extra-file",), [], "Debugging",
             "Another file for --reload to watch (repeatable).", str, "FILE", multiple=True),
+    Setting("spew", ("--spew",), False, "Debugging",
+            "Print every line the workers execute to stdout (sys.settrace): a last resort for "
+            "debugging, far too slow for serving.", flag_only=True),
     Setting("check_config", ("--check-config",), False, "Debugging",
             "Load the configuration and the application (after --chdir, --pythonpath and --env, "
             "without binding or forking), then exit: 0 if all is well, else 1 with the error.",
@@ -322,6 +352,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture_output", ("--capture-output",), False, "Logging",
             "Redirect stdout/stderr (of the master and the workers) to the --error-logfile file.",
             flag_only=True),
+    Setting("enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), False, "Logging",
+            "With --daemon, keep stdout and stderr where they point (a file, a pipe) rather than "
+            "/dev/null; a terminal is still let go. stdin is always /dev/null.", flag_only=True),
     Setting("logconfig", ("--log-config",), None, "Logging",
             "A logging config file in the ini format of Python's logging.config.fileConfig.",
             str, "FILE"),
@@ -347,6 +380,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("statsd_host", ("--statsd-host",), None, "Logging",
             "Send Gunicorn's statsd metrics to HOST:PORT (UDP) or unix://PATH.", statsd_address,
             "STATSD_ADDR"),
+    Setting("enable_backlog_metric", ("--enable-backlog-metric",), False, "Logging",
+            "Send the number of connections waiting in the listen queues, summed, to statsd as "
+            "the histogram gunicorn.backlog, about once a second. Linux TCP listeners only (read "
+            "with TCP_INFO); unix sockets and other systems have no such count.",
+            flag_only=True),
     Setting("statsd_prefix", ("--statsd-prefix",), "", "Logging",
             "A prefix for the statsd metric names (a trailing '.' is added).", str,
             "STATSD_PREFIX"),
@@ -414,6 +452,8 @@ def convert_value(setting: Setting, value: Any) -> Any:
     if setting.flag_only:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and setting.convert is not str:
+            return bool(setting.convert(value))
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
         raise ValueError(f"{value!r} is not a boolean (True or False)")
@@ -543,10 +583,15 @@ class Config:
     paste: str | None
     raw_paste_global_conf: list[str]
     proc_name: str | None
+    default_proc_name: str | None
+    sendfile: bool
+    initgroups: bool
+    tmp_upload_dir: str | None
     worker_tmp_dir: str | None
     reload: bool
     reload_engine: str
     reload_extra_files: list[str]
+    spew: bool
     check_config: bool
     print_config: str
     loglevel: str
@@ -556,6 +601,7 @@ class Config:
     access_log_json: bool
     disable_redirect_access_to_syslog: bool
     capture_output: bool
+    enable_stdio_inheritance: bool
     logconfig: str | None
     logconfig_dict: dict[str, Any]
     logconfig_json: str | None
@@ -564,6 +610,7 @@ class Config:
     syslog_prefix: str | None
     syslog_facility: str
     statsd_host: str | None
+    enable_backlog_metric: bool
     statsd_prefix: str
     dogstatsd_tags: str
     forwarded_allow_ips: str

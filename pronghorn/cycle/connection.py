@@ -153,7 +153,7 @@ class ConnectionPolicy:
                     continue  # its END_OF_MESSAGE follows
                 if request.expect_continue and self.defer_continue:
                     # The app is called now; 100 Continue goes out if it reads wsgi.input.
-                    self.deferred_body = BodyBuffer()
+                    self.deferred_body = BodyBuffer(self.cycle.spool_dir)
                     self.body_state = None
                     self.body_wanted = self.continue_sent = False
                     self.body = None
@@ -161,7 +161,8 @@ class ConnectionPolicy:
                     return READY
                 if request.expect_continue:
                     self.send(CONTINUE)
-                self.deferred_body = BodyBuffer()  # (the body, buffered before the app runs)
+                # (the body, buffered before the app runs)
+                self.deferred_body = BodyBuffer(self.cycle.spool_dir)
                 self.phase = BODY
                 self.since = self.clock()
             elif event.__class__ is EndOfMessage:

@@ -188,6 +188,10 @@ class RequestCycle:
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
         self.closing = False  # TERM: responses from now on say "Connection: close"
+        # --no-sendfile: a wsgi.file_wrapper body is read and written like any other iterable.
+        self.sendfile = cfg.sendfile
+        # tmp_upload_dir: where bodies past the spool limit wait (None: the system's default).
+        self.spool_dir = cfg.tmp_upload_dir
         # The requests the app is on, as the driver knows them (its connections' current jobs):
         # a TERM makes the ones whose head is not out yet the connection's last, and the master's
         # abort names them. Asked only then, so a request pays nothing to be listed.
@@ -255,7 +259,8 @@ class RequestCycle:
         framer = exchange.framer
         try:
             where = (result.sendfile_range()
-                     if isinstance(result, FileWrapper) and not exchange.head_sent else None)
+                     if self.sendfile and isinstance(result, FileWrapper) and not exchange.head_sent
+                     else None)
             if where is not None and channel.can_sendfile():
                 fd, offset, count = where
                 channel.write(exchange.head_bytes(count))

@@ -41,7 +41,8 @@ from ..logs import reopen_logs, statsd_client
 from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
 from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
-from .listeners import close_listener, create_listener, describe, inherited_listeners
+from .listeners import (close_listener, create_listener, describe, inherited_listeners,
+                        pending_connections)
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
@@ -137,7 +138,10 @@ class Arbiter:
 
     @property
     def proc_name(self) -> str:
-        return self.cfg.proc_name or self.cfg.app_uri
+        """The name in the process titles: proc_name, else default_proc_name, else (Gunicorn's
+        default_proc_name) the application."""
+        cfg = self.cfg
+        return cfg.proc_name or cfg.default_proc_name or cfg.app_uri
 
     # Gunicorn's Arbiter names, for hooks written for it (``for pid in server.WORKERS: ...``).
     @property
@@ -172,6 +176,7 @@ class Arbiter:
                 self._check_reload()
                 self._manage()
                 self._count_workers()
+                self._report_backlog()
                 self._tell_systemd()
         except HaltServer as halt:
             log.error("Shutting down: %s", halt.reason)
@@ -193,6 +198,10 @@ class Arbiter:
             except OSError as exc:
                 raise HaltServer(f"Cannot write the pidfile: {exc}") from None
         self._open_listeners()
+        if cfg.enable_backlog_metric and all(pending_connections(sock) is None
+                                             for sock in self.listeners):
+            log.warning("--enable-backlog-metric: no listener can count its pending connections "
+                        "(only TCP listeners on Linux can); gunicorn.backlog will not be sent")
         log.info("Using worker: %s", cfg.worker_class)
         preload_in_master(cfg.worker_class)
         self._install_signals()
@@ -489,6 +498,10 @@ class Arbiter:
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
         cfg, log = self.cfg, self.log
+        if cfg.spew:  # first, so that the trace shows the worker's whole life (as Gunicorn's)
+            from ..workers.spew import install as install_spew
+
+            install_spew()
         set_proctitle(f"pronghorn: worker [{self.proc_name}]")
         log.info("Booting worker with pid: %d", handle.pid)
         try:  # before the switch to --user, as in Gunicorn; its failure is a boot failure there too
@@ -522,7 +535,7 @@ class Arbiter:
                 return WORKER_BOOT_ERROR
 
         try:
-            drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group))
+            drop_privileges(resolve_user(cfg.user), resolve_group(cfg.group), cfg.initgroups)
         except (OSError, ValueError) as exc:
             log.error("Cannot run the worker as user %s, group %s: %s", cfg.user, cfg.group, exc)
             return WORKER_BOOT_ERROR
@@ -674,6 +687,22 @@ class Arbiter:
             statsd = statsd_client()
             if statsd is not None:
                 statsd.gauge("gunicorn.workers", count)
+
+    def _report_backlog(self) -> None:
+        """--enable-backlog-metric: Gunicorn's gunicorn.backlog histogram, the connections waiting
+        in the listen queues summed, at each turn of the loop (about once a second), with its
+        "socket backlog: N" debug line. Listeners that cannot say (see pending_connections) are
+        left out; when none can, nothing is sent (the start-up log said why)."""
+        if not self.cfg.enable_backlog_metric:
+            return
+        counts = [n for n in map(pending_connections, self.listeners) if n is not None]
+        if not counts:
+            return
+        backlog = sum(counts)
+        self.log.debug("socket backlog: %d", backlog)
+        statsd = statsd_client()
+        if statsd is not None:
+            statsd.histogram("gunicorn.backlog", backlog)
 
     # -- systemd -------------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import struct
+import sys
 from typing import Any
 
 from ..config import parse_bind
@@ -127,3 +129,23 @@ def _same_address(sock: socket.socket, address: str) -> bool:
     # Host names resolve to addresses, so compare ports; port 0 asked the kernel for any port,
     # and the one it gave is the same bind.
     return where[1] in (0, name[1])
+
+
+# struct tcp_info (linux/tcp.h) begins with 8 one-byte fields, then 32-bit ones: tcpi_rto, tcpi_ato,
+# tcpi_snd_mss, tcpi_rcv_mss, tcpi_unacked. For a listening socket the kernel reports in tcpi_unacked
+# the connections waiting in its accept queue (Gunicorn's backlog metric reads the same field).
+_TCPI_UNACKED = struct.Struct("=24xI")
+
+
+def pending_connections(sock: socket.socket) -> int | None:
+    """How many connections wait in ``sock``'s accept queue, or None where that cannot be known:
+    only a TCP listener on Linux says (TCP_INFO); a unix socket, or another system, does not."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not sys.platform.startswith("linux"):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCPI_UNACKED.size)
+    except (AttributeError, OSError):  # (no TCP_INFO in this Python, or a closed socket)
+        return None
+    if len(info) < _TCPI_UNACKED.size:
+        return None
+    return int(_TCPI_UNACKED.unpack_from(info)[0])

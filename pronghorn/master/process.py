@@ -64,8 +64,9 @@ def _alive(pid: int) -> bool:
 
 # -- daemon ------------------------------------------------------------------------------------------
 
-def daemonize() -> None:
-    """Detach from the terminal: fork, new session, fork again, umask 022, stdio to /dev/null."""
+def daemonize(inherit_stdio: bool = False) -> None:
+    """Detach from the terminal: fork, new session, fork again, umask 022, stdin to /dev/null, and
+    stdout and stderr to /dev/null unless they may stay (see below)."""
     if os.fork():
         os._exit(0)
     os.setsid()
@@ -77,14 +78,22 @@ def daemonize() -> None:
     os.umask(0o022)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
-        # stdout and stderr stay where they are when they are files the operator chose
-        # (`pronghorn -D app 2>>error.log`). A terminal, pipe or socket goes: a daemon that kept the
-        # launcher's pipe would hang a shell pipeline or an ssh session until it exits.
-        if fd != 0 and _is_regular_file(fd):
+        if fd != 0 and _may_keep(fd, inherit_stdio):
             continue
         os.dup2(null, fd)
     if null > 2:
         os.close(null)
+
+
+def _may_keep(fd: int, inherit_stdio: bool) -> bool:
+    """Whether a daemon keeps stdout or stderr as its launcher left it. A file the operator chose
+    (`pronghorn -D app 2>>error.log`) stays. With -R (enable_stdio_inheritance) anything but a
+    terminal stays too, as in Gunicorn: a pipe to a log collector keeps the output. Without it a
+    pipe or socket goes, since a daemon that kept the launcher's pipe would hang a shell pipeline
+    or an ssh session until it exits. A terminal always goes: the daemon has left it."""
+    if _is_regular_file(fd):
+        return True
+    return inherit_stdio and not os.isatty(fd)
 
 
 def has_controlling_terminal() -> bool:
@@ -106,10 +115,12 @@ def _is_regular_file(fd: int) -> bool:
 
 # -- user and group ----------------------------------------------------------------------------------
 
-def drop_privileges(user: tuple[int, str | None] | None, gid: int | None) -> None:
+def drop_privileges(user: tuple[int, str | None] | None, gid: int | None,
+                    initgroups: bool = False) -> None:
     """Become ``user``/``gid``: supplementary groups first, then the gid, then the uid (the order that
     still has the right to do each step), and verify the result, including that root cannot be
-    regained."""
+    regained. The supplementary groups are the gid alone, or with ``initgroups`` (--initgroups)
+    every group the user is a member of, plus the gid."""
     if user is None and gid is None:
         return
     uid = user[0] if user else os.getuid()
@@ -118,9 +129,10 @@ def drop_privileges(user: tuple[int, str | None] | None, gid: int | None) -> Non
         gid = pwd.getpwuid(uid).pw_gid if user else os.getgid()
     if os.getuid() == uid and os.getgid() == gid and os.geteuid() == uid:
         return
-    if name is not None:
+    if initgroups and name is not None:
         os.initgroups(name, gid)
     else:
+        # Not the master's groups (root's, often): a worker keeps no group it was not given.
         os.setgroups([gid])
     os.setgid(gid)
     os.setuid(uid)

@@ -1,5 +1,5 @@
 """Where a request body waits for the application: memory for small bodies, a temporary file past
-1 MiB, so a large upload costs disk, not worker memory."""
+1 MiB (in tmp_upload_dir when it is set), so a large upload costs disk, not worker memory."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ class BodyBuffer:
     wsgi.input without a copy (BytesIO shares the bytes it starts from, and a read of all of it
     returns them), where writing into a BytesIO and reading back cost two copies of every byte."""
 
-    __slots__ = ("_pieces", "_file", "_size", "trailers")
+    __slots__ = ("_pieces", "_file", "_size", "_spool_dir", "trailers")
 
-    def __init__(self) -> None:
+    def __init__(self, spool_dir: str | None = None) -> None:
         self._pieces: list[bytes] = []
+        self._spool_dir = spool_dir  # tmp_upload_dir; None: tempfile's choice ($TMPDIR, /tmp)
         self._file: BinaryIO | None = None  # the temporary file, once past SPOOL_LIMIT
         self._size = 0
         # A chunked body's trailer fields: the driver sets them from the EndOfMessage that ends it.
@@ -35,7 +36,7 @@ class BodyBuffer:
         if self._size > SPOOL_LIMIT:
             import tempfile  # here: most workers never spool, and it costs a worker ~1 MiB
 
-            spooled = tempfile.TemporaryFile()
+            spooled = tempfile.TemporaryFile(dir=self._spool_dir)
             spooled.writelines(self._pieces)
             self._pieces = []
             self._file = spooled
