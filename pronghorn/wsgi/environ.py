@@ -74,6 +74,10 @@ class EnvironBuilder:
             "wsgi.input_terminated": True,
             "SERVER_SOFTWARE": SERVER_SOFTWARE,
             "SCRIPT_NAME": script_name,
+            # Set for each request by the request cycle (the connection's ClientSocket, the
+            # exchange); present here so that those stores replace values rather than grow the dict.
+            "gunicorn.socket": None,
+            "wsgi.early_hints": None,
         }
         # Host header → (HTTP_HOST, SERVER_NAME, SERVER_PORT): a server sees few distinct hosts.
         self._hosts: BoundedCache[bytes, tuple[str, str, str]] = BoundedCache(
