@@ -1,17 +1,14 @@
-"""Apps that take their connection over through environ["gunicorn.socket"] (websockets), and one
-that sends 103 Early Hints.
+"""Apps that take their connection over through environ["gunicorn.socket"] (websockets).
 
 - ``flask_app``: flask-sock, as its documentation shows it: /echo echoes each message until the
   client says "bye"; /plain answers a plain HTTP request (the worker keeps serving).
 - ``raw_app``: simple-websocket used from a bare WSGI callable, returning [] without a response,
   and /raw-response: takes the socket, then returns an ordinary response the server must write on it.
-- ``hints_app``: environ["wsgi.early_hints"] called before the response (twice on /twice; after the
-  head on /late; a bad value on /bad).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import simple_websocket
 from flask import Flask
@@ -56,21 +53,3 @@ def raw_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list
         pass
     ws.close()
     return []
-
-
-def hints_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes] | list[bytes]:
-    hints = environ["wsgi.early_hints"]
-    path = environ["PATH_INFO"]
-    if path == "/bad":
-        hints([("Link", "</a.css>\r\nX-Injected: 1")])
-    hints([("Link", "</style.css>; rel=preload; as=style")])
-    if path == "/twice":
-        hints([(b"Link", b"</app.js>; rel=preload; as=script"), ("X-Hint", "  two \t")])
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    if path == "/late":
-        def body() -> Iterator[bytes]:
-            yield b"first"
-            hints([("Link", "</late.css>; rel=preload")])  # after the head: nothing is sent
-            yield b"-second"
-        return body()
-    return [b"final"]
