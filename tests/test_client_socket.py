@@ -5,7 +5,11 @@ frame sent right behind the handshake); after each session the worker serves oth
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
+import time
 from typing import Iterator
 
 import pytest
@@ -13,7 +17,7 @@ import pytest
 pytest.importorskip("flask_sock", reason="flask-sock is in the test extra (pip install -e '.[test]')")
 pytest.importorskip("websockets", reason="websockets is in the test extra (pip install -e '.[test]')")
 
-from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 from wsproto import ConnectionType, WSConnection  # noqa: E402
 from wsproto.frame_protocol import FrameProtocol  # noqa: E402
@@ -133,3 +137,36 @@ def test_a_response_made_after_the_takeover_goes_out_on_the_apps_socket(raw_addr
         assert (response.status, response.body) == (200, b"taken")
         assert reader.closed()  # the connection was the app's: it carries no next request
     assert get(raw_address, "/").status == 200
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_over_tls_gevent_hands_over_its_tls_socket_and_the_loop_workers_say_they_cannot(
+        worker_class: str, start_server, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+    where = tmp_path_factory.mktemp("pki")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", "key.pem", "-out", "cert.pem"], cwd=where, check=True,
+                   capture_output=True, timeout=60)
+    server, (address,) = start_server(
+        "websocket_app:flask_app", "--certfile", str(where / "cert.pem"), "--keyfile",
+        str(where / "key.pem"), ready=False)
+    context = ssl.create_default_context(cafile=str(where / "cert.pem"))
+    url = address.replace("https://", "wss://") + "/echo"
+    deadline = time.monotonic() + 15
+    while True:  # poll: the worker may still be booting
+        try:
+            host, port = address.removeprefix("https://").rsplit(":", 1)
+            socket.create_connection((host, int(port)), 1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.05)  # polling interval while the worker boots
+    if worker_class == "gevent":
+        with ws_connect(url, ssl=context, open_timeout=10) as ws:
+            ws.send("secret")
+            assert ws.recv(timeout=10) == "secret"
+        return
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(url, ssl=context, open_timeout=10)
+    assert refused.value.response.status_code == 500
+    server.wait_for_line("cannot take over a TLS connection")
