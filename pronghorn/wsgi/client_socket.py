@@ -66,15 +66,16 @@ class ClientSocket:
         return sock.recv_into(buffer, nbytes, flags)
 
     def makefile(self, *args: Any, **kwargs: Any) -> Any:
-        if self.sock is not None and self._unread:
+        sock = self.sock
+        if self._unread:
             # A file object reads the descriptor itself and would skip what the server read ahead.
-            raise OSError("makefile() after input was read ahead: use recv()")
-        return self.sock.makefile(*args, **kwargs)
+            raise OSError("makefile() while input read ahead is waiting: recv() it first")
+        return sock.makefile(*args, **kwargs)
 
     def pending_input(self) -> bytes:
         """What the server read past the request and the app has not received yet (a selector on
         fileno() does not see it)."""
-        self.sock  # noqa: B018 (takes the connection over, which collects these bytes)
+        _ = self.sock  # (takes the connection over, which collects these bytes)
         return self._unread
 
     # -- the rest is the socket's -----------------------------------------------------------------
@@ -122,29 +123,3 @@ class ClientSocket:
 
     def __repr__(self) -> str:
         return f"<pronghorn ClientSocket {'taken: ' + repr(self._sock) if self._sock else 'not taken'}>"
-
-    # -- the server's side, once the app has returned ------------------------------------------------
-
-    def finish(self, data: bytes) -> bool:
-        """The response bytes the app had the server make after taking the connection over (its
-        start_response and iterable), written on the app's socket, blocking. False if the client
-        is gone."""
-        sock = self._sock
-        if sock is None or sock.fileno() < 0:
-            return False
-        try:
-            sock.settimeout(None)
-            sock.sendall(data)
-        except OSError:
-            return False
-        return True
-
-    def release(self) -> None:
-        """The app has returned: the connection is closed, as under Gunicorn (a thread of the app
-        still blocked on it keeps the connection until that call returns)."""
-        sock = self._sock
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
