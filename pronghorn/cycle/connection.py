@@ -204,6 +204,10 @@ class ConnectionPolicy:
             self.peer = header.source
         return received[header.consumed:]
 
+    def take_unparsed(self) -> bytes:
+        """The app takes the connection over: what was read past its request, which is the app's."""
+        return self.conn.take_unparsed()
+
     # -- a body the app asks for late (Expect: 100-continue) ---------------------------------------------
 
     def want_body(self) -> bool:

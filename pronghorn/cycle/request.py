@@ -26,6 +26,7 @@ from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
 from .clock import DateCache
+from .takeover import TakenChannel
 
 SERVER = SERVER_SOFTWARE.encode()
 
@@ -87,6 +88,10 @@ class Channel(Protocol):
 
     def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
         """A generator putting count bytes of the file on the wire, returning how many went."""
+
+    @property
+    def client_socket(self) -> Any:
+        """The connection's ``environ["gunicorn.socket"]`` (cycle.takeover.client_socket)."""
 
 
 class WorkerIdentity(Protocol):
@@ -225,6 +230,9 @@ class RequestCycle:
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
+        # (The keys exist in the builder's base environ already: these stores do not grow the dict.)
+        environ["gunicorn.socket"] = channel.client_socket
+        environ["wsgi.early_hints"] = exchange
         result: Any = None
         try:
             if self.pre_request_hook:  # (a hook that raises makes the request a 500, as in Gunicorn)
@@ -232,15 +240,26 @@ class RequestCycle:
             result = self.app(environ, exchange.start_response)
             pieces = result if type(result) is list else body_pieces(result)
             if type(pieces) is list or type(pieces) is tuple:
-                # The common case: the whole body is in memory; one write for head and body.
-                channel.complete(exchange.whole(pieces), framer.keep_alive)
+                # The common case: the whole body is in memory; one write for head and body. (The
+                # job's channel, not the one it began with: the app may have taken the connection
+                # over, see cycle.takeover.)
+                job.channel.complete(exchange.whole(pieces), framer.keep_alive)
                 if type(result) is not list:  # (a plain list has no close())
                     close_iterable(result, self.log)
                 if self.after_request:
                     self.finish(job)
                 return None
-        except Exception:
-            self.log.exception("Error handling request %s", request.target.decode("latin-1"))
+        except StopIteration:
+            # Gunicorn's way for an app to end the connection without a response (flask-sock
+            # raises it once its websocket is over): close quietly.
+            self.log.debug("Closing connection at the application's request (StopIteration)")
+            job.channel.abort()
+            return None
+        except Exception as exc:
+            if not (isinstance(job.channel, TakenChannel) and exchange.status is None
+                    and isinstance(exc, HTTPError)):
+                # (An app that took the connection over owes no response: it just ends.)
+                self.log.exception("Error handling request %s", request.target.decode("latin-1"))
             self.fail(job)
             if result is not None:
                 close_iterable(result, self.log)
@@ -253,9 +272,9 @@ class RequestCycle:
         responses), or a file: each piece is written as it comes, and the client's pace is awaited
         wherever the connection pushes back, so a slow reader never makes the worker hold an
         unbounded response."""
-        channel = job.channel
         exchange = job.exchange
         assert exchange is not None
+        channel = job.channel  # (after the app's call: a connection it took over is a TakenChannel)
         framer = exchange.framer
         try:
             where = (result.sendfile_range()

@@ -10,10 +10,11 @@ from .connection import HTTPConnection
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
 from .limits import Limits
-from .response import CONTINUE, ResponseFramer, ResponseHeadCache, error_response, reason_phrase
+from .response import (CONTINUE, ResponseFramer, ResponseHeadCache, early_hints, error_response,
+                       reason_phrase)
 
 __all__ = (
     "CONTINUE", "END_OF_MESSAGE", "NEED_DATA", "PAUSED", "BoundedCache", "Data", "EndOfMessage",
     "Event", "HTTPConnection", "HTTPError", "HeadCache", "Limits", "Request", "ResponseFramer",
-    "ResponseHeadCache", "error_response", "reason_phrase",
+    "ResponseHeadCache", "early_hints", "error_response", "reason_phrase",
 )

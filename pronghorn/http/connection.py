@@ -186,6 +186,14 @@ class HTTPConnection:
         self._state = _PAUSED
         return request, data[start:]
 
+    def take_unparsed(self) -> bytes:
+        """The bytes received and not parsed, taken away: the connection is someone else's now
+        (an app took it over after its request); nothing more is parsed."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._state = _ERROR
+        return data
+
     @property
     def buffered(self) -> int:
         """Bytes received and not yet parsed (read-side backpressure uses this)."""

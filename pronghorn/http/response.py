@@ -167,6 +167,11 @@ class ResponseFramer:
         self.status_code = 0
         self.sent = 0  # body bytes put on the wire, for the access log
 
+    @property
+    def interim_allowed(self) -> bool:
+        """Whether the client may be sent 1xx interim responses (HTTP/1.1 and later)."""
+        return self._version >= (1, 1)
+
     def head(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
              body_length: int | None = None) -> bytes:
         """The status line and header section. ``body_length`` is a length the server knows for
@@ -281,6 +286,30 @@ _REASONS = MappingProxyType({
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     503: "Service Unavailable", 505: "HTTP Version Not Supported",
 })
+
+
+def early_hints(headers: Iterable[object]) -> bytes:
+    """A ``103 Early Hints`` interim response (RFC 8297) with the app's fields (str or latin-1 bytes
+    pairs, as Gunicorn takes them), checked as a final response's are: HTTPError(500) for a name
+    that is not a token or a value that would end a line."""
+    lines = [b"HTTP/1.1 103 Early Hints\r\n"]
+    for field in headers:
+        try:
+            name, value = cast("tuple[object, object]", field)
+        except (TypeError, ValueError):
+            raise HTTPError(500, f"invalid early hint from the application: {field!r}") from None
+        if type(name) is bytes:
+            name = name.decode("latin-1")
+        if type(value) is bytes:
+            value = value.decode("latin-1")
+        if type(name) is not str or type(value) is not str or not _TOKEN.fullmatch(name):
+            raise HTTPError(500, f"invalid early hint name from the application: {name!r}")
+        if _BAD_VALUE.search(value):
+            raise HTTPError(500, f"invalid value for early hint {name!r} from the application")
+        value = value.strip(" \t")
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def reason_phrase(status: int) -> str:

@@ -32,6 +32,7 @@ from ..cycle.connection import (
     UnsentOutput,
 )
 from ..cycle.request import DRAIN, EMPTY, Job, RequestCycle, Wait, writable
+from ..cycle.takeover import client_socket
 from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.environ import EnvironBuilder
@@ -72,6 +73,9 @@ class Calls(Protocol):
 
     def shutdown(self) -> None:
         """The worker is exiting."""
+
+    def on_loop(self, function: Callable[[], Any]) -> Any:
+        """function() run on the loop's thread (called from where the app runs), and its result."""
 
 
 class LoopWorker:
@@ -293,6 +297,7 @@ class HTTPProtocol(asyncio.Protocol):
                                        transport.get_extra_info("peername"), self.loop.time,
                                        self.write, defer_continue=False)
         self.submit = worker.calls.submit
+        self.client_socket = client_socket(self)  # environ["gunicorn.socket"], for every request
         worker.connection_opened(self)
         if self.policy.start() == CLOSE:
             self.close()
@@ -446,6 +451,32 @@ class HTTPProtocol(asyncio.Protocol):
 
     def sendfile(self, fd: int, offset: int, count: int) -> Generator[Wait, None, int]:
         return _send_file(self, fd, offset, count)
+
+    # -- the app takes the connection over (environ["gunicorn.socket"], see cycle.takeover) -------------
+
+    def detach(self) -> tuple[socket.socket, bytes]:
+        return cast("tuple[socket.socket, bytes]", self.worker.calls.on_loop(self._detach))
+
+    def _detach(self) -> tuple[socket.socket, bytes]:
+        """On the loop's thread: stop reading, duplicate the descriptor for the app, and close the
+        transport. Closing the transport closes only its descriptor: the connection lives on in the
+        app's duplicate, so the client sees nothing of it."""
+        if self.closed or self.transport.is_closing():
+            raise OSError("the connection is closed")
+        if self.worker.tls:
+            # The TLS session lives in the loop's memory, not in the socket: there is no socket
+            # the app could speak TLS on.
+            raise OSError("gunicorn.socket cannot take over a TLS connection in the sync and gthread "
+                          "workers (TLS ends in their event loop): use the gevent worker, or end "
+                          "TLS in a proxy")
+        raw = self.transport.get_extra_info("socket")
+        self.transport.pause_reading()
+        sock = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(raw.fileno()))
+        sock.setblocking(True)
+        unread = self.policy.take_unparsed()
+        self.closed = True
+        self.transport.close()
+        return sock, unread
 
     # -- between responses ----------------------------------------------------------------------------------
 

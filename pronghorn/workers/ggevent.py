@@ -45,6 +45,7 @@ from ..cycle.connection import (
     BODY_DONE, CLOSE, PULL, READ, READY, REFUSE, ConnectionPolicy, UnsentOutput,
 )
 from ..cycle.request import Job, RequestCycle, Wait
+from ..cycle.takeover import client_socket
 from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.body import DeferredInput
@@ -279,6 +280,25 @@ class _Connection:
         self.dropping = ""  # why the connection is dropped while a write waits
         self.keep_alive = False  # what the response just completed said
         self.job: Job | None = None  # the request the app is on
+        self.client_socket = client_socket(self)  # environ["gunicorn.socket"], for every request
+
+    def detach(self) -> tuple[socket.socket, bytes]:
+        """The app takes the connection over (see cycle.takeover), in this greenlet or one of its
+        own: it gets a gevent socket, blocking for it, cooperative for the worker. Through TLS,
+        gevent's SSL socket itself (the session is in it); else a duplicate of the descriptor, so
+        that this connection's close at the end lets the app's live on."""
+        if self.closed:
+            raise OSError("the connection is closed")
+        unread = self.policy.take_unparsed()
+        if self.tls:
+            taken = self.sock
+            self.sock = _Gone()
+        else:
+            raw = self.sock
+            taken = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(self.fd))
+        taken.settimeout(None)
+        self.closed = True
+        return taken, unread
 
     def close(self) -> None:
         self.readable.close()
@@ -554,6 +574,13 @@ class _Connection:
         self.sock.settimeout(None)  # from here the sweep keeps the read deadlines
         self.tls = True
         return True
+
+
+class _Gone:
+    """What a connection holds once the app took its TLS socket: closing it is nothing."""
+
+    def close(self) -> None:
+        pass
 
 
 def run_worker(app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],

@@ -71,10 +71,11 @@ class ThreadChannel:
     """The request cycle's Channel for a call running in a pool thread: everything that touches the
     connection is handed to the loop, in order."""
 
-    __slots__ = ("proto", "post", "unsynced", "finished")
+    __slots__ = ("proto", "post", "unsynced", "finished", "client_socket")
 
     def __init__(self, proto: HTTPProtocol) -> None:
         self.proto = proto
+        self.client_socket = proto.client_socket
         self.post = proto.loop.call_soon_threadsafe
         self.unsynced = 0  # bytes written since the stream last met the loop
         self.finished = False  # complete() was posted (the loop ends the response with it)
@@ -150,6 +151,25 @@ class ThreadCalls:
         # (A job whose thread has not begun it yet has no start time: it is not stuck.)
         return all(job.started and now - job.started > self.timeout
                    for job in self.cycle.in_flight())
+
+    def on_loop(self, function: Callable[[], Any]) -> Any:
+        """In a pool thread: function() run on the loop, waited for; its result, or its error."""
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, function()))
+            except BaseException as exc:  # (handed to the waiting thread, raised there)
+                outcome.append((False, exc))
+            done.set()
+
+        self.worker.loop.call_soon_threadsafe(run)
+        done.wait()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def shutdown(self) -> None:
         # Idle threads stop; any still inside the app (past the graceful timeout) end with the

@@ -57,6 +57,9 @@ class InlineCalls:
     def shutdown(self) -> None:
         pass
 
+    def on_loop(self, function: Callable[[], Any]) -> Any:
+        return function()  # (the app runs on the loop's thread)
+
     # -- the queue ----------------------------------------------------------------------------------------
 
     def submit(self, proto: HTTPProtocol) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..http import HTTPError, ResponseFramer
+from ..http import HTTPError, ResponseFramer, early_hints
 
 
 # A body the app gave whole but larger than this is written behind its head rather than copied into
@@ -18,6 +18,10 @@ JOIN_LIMIT = 256 * 1024
 
 
 class Exchange:
+    """One response's start_response, write() and framing. It is also the request's
+    ``environ["wsgi.early_hints"]`` (calling it sends a 103): the exchange exists for every request
+    anyway, so the key costs a dict store and no object of its own."""
+
     __slots__ = ("framer", "_send", "_date", "_server", "status", "headers", "head_sent")
 
     def __init__(self, framer: ResponseFramer, send: Callable[[bytes], None], date: bytes,
@@ -46,6 +50,19 @@ class Exchange:
         self.status = status
         self.headers = headers
         return self.write
+
+    def __call__(self, headers: Any) -> None:
+        """``wsgi.early_hints(headers)``, as Gunicorn 27 has it: a ``103 Early Hints`` with these
+        fields, sent at once; nothing once the response's head is out (it would break the framing)
+        or to an HTTP/1.0 client (which knows no 1xx). A name or value that could split the
+        response raises HTTPError(500)."""
+        if self.head_sent or not self.framer.interim_allowed:
+            return
+        self._send(early_hints(headers))
+
+    def redirect(self, send: Callable[[bytes], None]) -> None:
+        """Send through ``send`` from now on (the app took the connection over)."""
+        self._send = send
 
     def head_bytes(self, body_length: int | None = None) -> bytes:
         """The response head, once. Raises HTTPError(500) for an invalid status or header."""
