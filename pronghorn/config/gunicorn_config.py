@@ -37,6 +37,8 @@ from .values import resolve_group, resolve_user
 #: which its Config copies when it is made, at start). Captured when the config package is
 #: first imported, which is before anything applies raw_env.
 ENV_AT_START: dict[str, str] = dict(os.environ)
+# Gunicorn's chdir defaults to the directory it started in.
+CWD_AT_START = os.getcwd()
 
 HOOKS_SECTION = "Server Hooks"
 
@@ -45,7 +47,14 @@ _CLASS_NAMES = {"sync": "SyncWorker", "gthread": "ThreadWorker", "gevent": "Geve
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 _ORDER = {name: index for index, name in enumerate(
-    [s.name for s in SETTINGS] + list(HOOK_SPECS) + list(KNOWN_GUNICORN_SETTINGS))}
+    [s.name for s in SETTINGS] + ["wsgi_app"] + list(HOOK_SPECS) + list(KNOWN_GUNICORN_SETTINGS))}
+
+
+#: Gunicorn settings we do not implement whose Gunicorn value is a list (ours spell them as text).
+_LISTS = frozenset({"forwarder_headers", "http_protocols", "uwsgi_allow_ips"})
+#: Gunicorn's hooks of features we do not have (dirty arbiters): they read as no-ops, as there.
+_FOREIGN_HOOKS = frozenset({"on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
+                            "dirty_worker_exit"})
 
 
 def _no_op(*args: Any) -> None:
@@ -74,8 +83,17 @@ def _comma_text(value: Any) -> Any:
     return ",".join(value) if isinstance(value, (list, tuple)) else value
 
 
+def _ssl_protocol(value: Any) -> int:
+    # Gunicorn holds an ssl.PROTOCOL_* number; ours is the lowest version, always negotiated as
+    # ssl.PROTOCOL_TLS (2, Gunicorn's default), which needs no import of ssl here.
+    return value if isinstance(value, int) else 2
+
+
 #: Settings whose value Gunicorn holds in another form: (ours → Gunicorn's, Gunicorn's → ours).
 _FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "chdir": (lambda v: v or CWD_AT_START, lambda v: v),
+    "config": (lambda v: v or "./gunicorn.conf.py", lambda v: v),
+    "ssl_version": (_ssl_protocol, lambda v: v),
     "user": (_uid, lambda v: v),
     "group": (_gid, lambda v: v),
     "forwarded_allow_ips": (_address_list, _comma_text),
@@ -103,6 +121,10 @@ class GunicornSetting:
             self.meta, self.const = setting.metavar, setting.const
             self.default = setting.initial()
             self.desc = setting.help
+        elif name == "wsgi_app":
+            self.section, self.cli, self.meta, self.const = "Config File", None, "STRING", None
+            self.default = None
+            self.desc = "The WSGI application (MODULE:CALLABLE), when the config file names it."
         elif name in HOOK_SPECS:
             self.section, self.cli, self.meta, self.const = HOOKS_SECTION, None, None, None
             self.default = _no_op
@@ -112,7 +134,12 @@ class GunicornSetting:
             self.section = "Not implemented by pronghorn"
             self.cli, self.meta, self.const = list(known.flags) or None, known.metavar, None
             inert = known.inert[0] if known.inert else None
-            self.default = self._fixed = inert if inert is not _ANY else None
+            inert = None if inert is _ANY else inert
+            if name in _LISTS:
+                inert = _address_list(inert)
+            elif name in _FOREIGN_HOOKS:
+                inert = _no_op
+            self.default = self._fixed = inert
             self.desc = known.advice
         self.short = self.desc.split(". ")[0]
 
@@ -134,6 +161,9 @@ class GunicornSetting:
             return config.hooks.get(self.name) or _no_op
         if self.name == "default_proc_name":
             return config.app_uri or "pronghorn"
+        if self.name == "wsgi_app":  # Gunicorn's is set only where it is written: not argv's
+            source = config.sources.get("wsgi_app", "")
+            return config.app_uri or None if source not in ("command line", "default") else None
         return self._fixed
 
     def set(self, value: Any) -> None:
@@ -221,6 +251,9 @@ class GunicornConfig:
             config.sources[name] = "cfg.set()"
         elif name in HOOK_SPECS:
             config.hooks.set(name, value)
+        elif name == "wsgi_app":
+            config.app_uri = value or ""
+            config.sources["wsgi_app"] = "cfg.set()"
         elif not _is_inert(KNOWN_GUNICORN_SETTINGS[name], value):
             raise ValueError(unsupported_message(name, repr(name)))
 
@@ -278,8 +311,9 @@ class GunicornConfig:
         return self._config.proc_name or self._config.app_uri or "pronghorn"
 
     @property
-    def is_ssl(self) -> bool:
-        return bool(self._config.certfile or self._config.keyfile)
+    def is_ssl(self) -> Any:
+        # Gunicorn's: the certfile or keyfile itself (None when neither), used for its truth.
+        return self._config.certfile or self._config.keyfile
 
     @property
     def ssl_options(self) -> dict[str, Any]:

@@ -702,7 +702,6 @@ class Arbiter:
         for handle in ready:
             if handle.ready_at is None:
                 handle.ready_at = now
-                handle.worker.booted = True
         if len(ready) >= min(self.num_workers, len(fresh)):
             # Replacements are accepting: the outdated and the retiring may go now.
             for handle in list(self.workers.values()):

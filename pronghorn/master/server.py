@@ -123,8 +123,8 @@ class Server:
         self._arbiter.set_worker_count(int(value))
 
     @property
-    def timeout(self) -> float:
-        return self._arbiter.cfg.timeout
+    def timeout(self) -> Any:
+        return self.cfg.timeout  # whole seconds are an int, as Gunicorn's
 
     @property
     def proc_name(self) -> str:
