@@ -116,6 +116,23 @@ def render() -> str:
               "running server down).", "",
               "| Hook | Arguments |", "|---|---|"]
     lines += [f"| `{name}` | `{', '.join(args)}` |" for name, args in HOOK_SPECS.items()]
+    lines += ["", "What the hooks receive has Gunicorn's attributes, with Gunicorn's meaning:", "",
+              "- `server` (Gunicorn's Arbiter): `cfg`, `app` (`.cfg`, `.wsgi()`, `.callable`), "
+              "`address`, `pid`, `master_pid`, `reexec_pid`, `num_workers` (setting it changes the "
+              "worker count, as TTIN/TTOU), `WORKERS` (pid to worker), `LISTENERS`, `timeout`, "
+              "`proc_name`, `log`, `pidfile`, `worker_class`; `kill_worker(pid, sig)`, "
+              "`reload()`, `reexec()`, `stop(graceful=True)`, `halt(reason=None, exit_status=0)`, "
+              "`wakeup()`. The last five are done by the master's loop at its next turn (in a "
+              "worker, they signal the master).",
+              "- `worker` (one object from `pre_fork`, where its `pid` is `[booting]`, to "
+              "`worker_exit`; the master's copy goes to `child_exit`): `age`, `pid`, `ppid`, "
+              "`sockets`, `app`, `wsgi`, `cfg`, `log`, `timeout` (half of `--timeout`), `booted`, "
+              "`aborted`, `alive`, `nr`, `max_requests`, `tmp` (`notify()`, `last_update()`, "
+              "`fileno()`, `close()`), `notify()`.",
+              "- `cfg`: `cfg.settings[name].value` / `.get()` / `.set(value)`, `cfg.set(name, "
+              "value)`, an attribute per setting and hook, and `env`, `env_orig`, "
+              "`worker_class_str`, `worker_class`, `address`, `uid`, `gid`, `is_ssl`, "
+              "`ssl_options`, `proc_name`, `sendfile`, `reuse_port`."]
     lines += ["", "## Gunicorn settings pronghorn does not support yet", "",
               "Setting one of these in a config file, or passing its flag, is an error that says "
               "what to use instead, unless the value asks for nothing pronghorn does not already do "

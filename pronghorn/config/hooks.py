@@ -98,6 +98,17 @@ class Hooks:
             raise KeyError(f"{name!r} is not a server hook")
         return self._hooks.get(name)
 
+    def set(self, name: str, hook: Callable[..., Any] | None) -> None:
+        """Set (or, with None, unset) hook ``name``: Gunicorn's ``cfg.set("post_fork", fn)``.
+        A hook checked by the worker's hot path (pre_request, post_request) is read there once, at
+        its start: one set later applies to workers forked after it."""
+        if name not in HOOK_SPECS:
+            raise KeyError(f"{name!r} is not a server hook")
+        if hook is None:
+            self._hooks.pop(name, None)
+        else:
+            self._hooks[name] = validate_hook(name, hook)
+
     def call(self, name: str, *args: Any) -> Any:
         """Call hook ``name`` if it is set and return its result; None if unset or if it raised."""
         hook = self.get(name)

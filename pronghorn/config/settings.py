@@ -306,8 +306,10 @@ SETTINGS: tuple[Setting, ...] = (
             "files, already unlinked); it must be writable by the workers' user. Default: the "
             "system's temporary directory ($TMPDIR, else /tmp).", str, "DIR"),
     Setting("worker_tmp_dir", ("--worker-tmp-dir",), None, "Server Mechanics",
-            "Accepted for Gunicorn compatibility; heartbeats use shared memory, not files.", str,
-            "DIR"),
+            "A directory for each worker's heartbeat file, as in Gunicorn (/dev/shm is the usual "
+            "choice): made there, unlinked, and touched at every heartbeat, for whatever "
+            "watches it. pronghorn's master reads a shared-memory heartbeat; without this "
+            "setting no file is made.", str, "DIR"),
     Setting("reload", ("--reload",), False, "Debugging",
             "Restart workers when the application's code changes (development only).",
             flag_only=True),

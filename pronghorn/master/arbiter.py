@@ -40,12 +40,15 @@ from ..config.settings import DEFAULT_SOURCE
 from ..logs import reopen_logs, statsd_client
 from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
+from ..workers.base import WorkerContext
 from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
+from ..wsgi.loader import Application
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
+from .server import Server
 from .systemd import (HANDED_OVER_ENV, ActivationError, Notifier, activation_sockets,
                       handed_over_sockets)
 
@@ -58,6 +61,8 @@ EARLY_DEATH_LIMIT = 5
 # After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
 ABORT_GRACE = 2.0
 REEXEC_ENV = "PRONGHORN_FD"
+# The old master's pid, for the new one's ``server.master_pid`` (Gunicorn's GUNICORN_PID).
+OLD_MASTER_ENV = "PRONGHORN_PID"
 
 
 class HaltServer(Exception):
@@ -68,16 +73,15 @@ class HaltServer(Exception):
 
 
 class WorkerHandle:
-    """The master's record of one worker (also the ``worker`` that master-side hooks receive)."""
+    """The master's record of one worker. ``worker`` is what hooks receive (workers/base.py): made
+    here before the fork, so that pre_fork, post_fork and the worker's own hooks see one object."""
 
-    def __init__(self, age: int, generation: int, cfg: Config, log: logging.Logger) -> None:
+    def __init__(self, age: int, generation: int, worker: WorkerContext) -> None:
         self.pid = 0
-        self.ppid = os.getpid()
         self.age = age
         self.generation = generation
-        self.cfg = cfg
-        self.log = log
-        self.heartbeat = Heartbeat()
+        self.worker = worker
+        self.heartbeat = worker.heartbeat
         self.started = time.monotonic()
         self.ready_at: float | None = None  # when the master first saw it READY
         self.term_sent: float | None = None
@@ -121,6 +125,8 @@ class Arbiter:
         self.app: Any = None
         self.reloader: FileWatcher | None = None  # --reload
         self.start_cwd = os.getcwd()
+        self.old_master_pid = int(os.environ.pop(OLD_MASTER_ENV, "0") or 0)
+        self._halt_request: tuple[str | None, int] | None = None  # server.halt() from a hook
         self._wake_r = self._wake_w = -1
         self._spawn_mask: set[int | signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
@@ -131,6 +137,9 @@ class Arbiter:
         self.systemd_sockets: list[str] | None = None
         self._systemd_ready_due = True
         self._systemd_status = ""
+        # What hooks receive: Gunicorn's Arbiter API (server.py) and Application (server.app).
+        self.server = Server(self)
+        self.application = Application(cfg.app_uri, self.server.cfg, loader=self.load_app)
 
     @property
     def hooks(self) -> Any:
@@ -143,15 +152,6 @@ class Arbiter:
         cfg = self.cfg
         return cfg.proc_name or cfg.default_proc_name or cfg.app_uri
 
-    # Gunicorn's Arbiter names, for hooks written for it (``for pid in server.WORKERS: ...``).
-    @property
-    def WORKERS(self) -> dict[int, WorkerHandle]:
-        return self.workers
-
-    @property
-    def LISTENERS(self) -> list[socket.socket]:
-        return self.listeners
-
     # -- start ---------------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -163,6 +163,8 @@ class Arbiter:
             self._close_listeners()
             return halt.exit_status
         try:
+            if self._halt_request is not None:  # on_starting or when_ready asked for it
+                return self._halt()
             self._spawn_missing()
             while True:
                 self._wait_for_wakeup(self._next_timeout())
@@ -171,6 +173,8 @@ class Arbiter:
                     result = self._handle_signal(sig)
                     if result is not None:
                         return result
+                    if self._halt_request is not None:
+                        return self._halt()
                 self._reap()
                 self._murder()
                 self._check_reload()
@@ -188,7 +192,7 @@ class Arbiter:
         log.info("Starting pronghorn %s", __version__)
         self.systemd = Notifier.from_environ(os.environ, self.pid, log)
         # Gunicorn calls it as the number is first set, with None for the old value.
-        self.hooks.call("nworkers_changed", self, self.num_workers, None)
+        self.hooks.call("nworkers_changed", self.server, self.num_workers, None)
         self._fatal_hook("on_starting")
         set_proctitle(f"pronghorn: master [{self.proc_name}]")
         if cfg.pidfile:
@@ -215,7 +219,7 @@ class Arbiter:
     def _fatal_hook(self, name: str) -> None:
         """A hook whose failure stops the master, as under Gunicorn: the traceback, then exit 1."""
         try:
-            self.hooks.call_or_raise(name, self)
+            self.hooks.call_or_raise(name, self.server)
         except Exception:
             self.log.error("Exception in %s hook:\n%s", name, traceback.format_exc().rstrip())
             raise HaltServer(f"The {name} hook failed.", 1) from None
@@ -269,7 +273,8 @@ class Arbiter:
         os.chown(sock.getsockname(), user[0] if user else -1, gid if gid is not None else -1)
 
     def load_app(self) -> Any:
-        """The application, from the embedding's loader or as the configuration names it."""
+        """The application, from the embedding's loader or as the configuration names it (what
+        ``server.app.wsgi()`` loads)."""
         if self._app_loader is not None:
             return self._app_loader()
         from ..wsgi.loader import app_from_config
@@ -278,7 +283,7 @@ class Arbiter:
 
     def _load_app_or_halt(self) -> Any:
         try:
-            return self.load_app()
+            return self.application.wsgi()
         except Exception:
             self.log.error("Exception while loading the application:\n%s",
                            traceback.format_exc().rstrip())
@@ -360,7 +365,53 @@ class Arbiter:
 
     def _set_worker_count(self, count: int) -> None:
         old, self.num_workers = self.num_workers, count
-        self.hooks.call("nworkers_changed", self, count, old)
+        self.hooks.call("nworkers_changed", self.server, count, old)
+
+    # -- what hooks ask of the master (server.py) ----------------------------------------------------
+
+    def set_worker_count(self, count: int) -> None:
+        """``server.num_workers = N``: as TTIN/TTOU; the loop brings the workers to it."""
+        if count < 0:
+            raise ValueError(f"{count} is not a number of workers")
+        self._set_worker_count(count)
+        self.wakeup()
+
+    def queue_signal(self, sig: int) -> None:
+        """Act on ``sig`` at the next turn of the loop, as if it had been received."""
+        self._queue_signal(sig, None)
+
+    def wakeup(self) -> None:
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b".")
+            except OSError:
+                pass
+
+    def request_halt(self, reason: str | None, exit_status: int) -> None:
+        self._halt_request = (reason, exit_status)
+        self.wakeup()
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        """``server.kill_worker``: signal one worker now. A worker told to stop is replaced as one
+        the master stopped (not counted as a crash)."""
+        handle = self.workers.get(pid)
+        if handle is not None and sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT,
+                                          signal.SIGKILL) and handle.term_sent is None:
+            handle.term_sent = time.monotonic()
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass  # gone already: the loop reaps it
+        self.wakeup()
+
+    def _halt(self) -> int:
+        """server.halt(reason, exit_status): stop gracefully, then exit with that status."""
+        reason, status = self._halt_request or (None, 0)
+        self._halt_request = None
+        log = self.log.info if status == 0 else self.log.error
+        log("Halting: %s", reason or "asked by a hook")
+        self._stop(graceful=True)
+        return status
 
     # -- HUP: reload ---------------------------------------------------------------------------------
 
@@ -380,6 +431,9 @@ class Arbiter:
             if new_cfg.worker_class != self.cfg.worker_class:
                 self._switch_worker_class(new_cfg.worker_class)
             self.cfg = new_cfg
+            # server.app follows the new configuration (a preloaded app stays loaded, as before).
+            self.application.cfg = self.server.cfg
+            self.application.app_uri = new_cfg.app_uri
             if list(new_cfg.bind) != old_binds:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
                                  "use USR2 to rebind")
@@ -393,7 +447,7 @@ class Arbiter:
             self.reloader = configure_reloader(self.reloader, self.cfg, self.log, self._wake_w)
         self._set_worker_count(self.cfg.workers)
         self._replace_workers()
-        self.hooks.call("on_reload", self)
+        self.hooks.call("on_reload", self.server)
 
     def _switch_worker_class(self, canonical: str) -> None:
         self.log.info("Using worker: %s", canonical)
@@ -435,9 +489,10 @@ class Arbiter:
             self.log.info("Started a new master (pid %d) on our listening sockets", pid)
             return
         try:
-            self.hooks.call("pre_exec", self)
+            self.hooks.call("pre_exec", self.server)
             environ = dict(os.environ)
             environ[REEXEC_ENV] = ",".join(str(sock.fileno()) for sock in self.listeners)
+            environ[OLD_MASTER_ENV] = str(self.pid)
             if self.systemd_sockets is not None:
                 environ[HANDED_OVER_ENV] = ":".join(self.systemd_sockets)
             if self.systemd is not None:  # it may become the service's main process
@@ -460,8 +515,13 @@ class Arbiter:
 
     def _spawn(self) -> WorkerHandle:
         self.worker_age += 1
-        handle = WorkerHandle(self.worker_age, self.generation, self.cfg, self.log)
-        self.hooks.call("pre_fork", self, handle)
+        try:
+            worker = WorkerContext(self.worker_age, self.pid, Heartbeat(), self._wake_w,
+                                   self.server.cfg, self.log, self.listeners, self.application)
+        except (OSError, RuntimeError) as exc:  # --worker-tmp-dir: missing, or not writable
+            raise HaltServer(f"Cannot make the worker's heartbeat file: {exc}") from None
+        handle = WorkerHandle(self.worker_age, self.generation, worker)
+        self.hooks.call("pre_fork", self.server, worker)
         # Signals wait while we fork: a TERM that reached the child before it dropped the master's
         # handlers would be queued there and lost, leaving a worker that ignores the stop.
         self._spawn_mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
@@ -472,13 +532,13 @@ class Arbiter:
             raise
         if pid:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)
-            handle.pid = pid
+            handle.pid = handle.worker.pid = pid
             self.workers[pid] = handle
             return handle
         # In the child: never return into the master's loop.
         status = 0
         try:
-            handle.pid = os.getpid()
+            handle.pid = handle.worker.pid = os.getpid()
             status = self._worker_main(handle)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -497,6 +557,8 @@ class Arbiter:
         os.close(self._wake_r)
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
+            other.worker.tmp.close()
+        ctx = handle.worker
         cfg, log = self.cfg, self.log
         if cfg.spew:  # first, so that the trace shows the worker's whole life (as Gunicorn's)
             from ..workers.spew import install as install_spew
@@ -505,7 +567,7 @@ class Arbiter:
         set_proctitle(f"pronghorn: worker [{self.proc_name}]")
         log.info("Booting worker with pid: %d", handle.pid)
         try:  # before the switch to --user, as in Gunicorn; its failure is a boot failure there too
-            self.hooks.call_or_raise("post_fork", self, handle)
+            self.hooks.call_or_raise("post_fork", self.server, ctx)
         except Exception:
             log.error("Exception in post_fork hook:\n%s", traceback.format_exc().rstrip())
             return WORKER_BOOT_ERROR
@@ -524,7 +586,6 @@ class Arbiter:
                       traceback.format_exc().rstrip())
             return WORKER_BOOT_ERROR
         from ..tls import server_context
-        from ..workers.base import WorkerContext
 
         ssl_context = None
         if tls_enabled(cfg):
@@ -542,24 +603,26 @@ class Arbiter:
         app = self.app
         if app is None:
             try:
-                app = self.load_app()
+                app = ctx.app.wsgi()
             except Exception as exc:
                 log.error("Exception in worker process:\n%s", traceback.format_exc().rstrip())
                 if self.reloader is None:
                     return WORKER_BOOT_ERROR
                 # --reload: keep serving (the traceback, as a 500) until a fixed file reloads us.
                 app = serve_failure(self.reloader.report_w, exc, log)
-        ctx = WorkerContext(handle.age, self.pid, handle.heartbeat, self._wake_w, cfg, log)
+        ctx.wsgi = app
         ctx.ssl_context = ssl_context
         try:
             self.hooks.call_or_raise("post_worker_init", ctx)
         except Exception:
             log.error("Exception in post_worker_init hook:\n%s", traceback.format_exc().rstrip())
             return WORKER_BOOT_ERROR
+        ctx.booted = True
         try:
             worker_class.run_worker(app, cfg, self.listeners, log, ctx)
         finally:
-            self.hooks.call("worker_exit", self, ctx)
+            ctx.tmp.close()
+            self.hooks.call("worker_exit", self.server, ctx)
         log.info("Worker exiting (pid: %d)", handle.pid)
         return 0
 
@@ -580,7 +643,8 @@ class Arbiter:
             handle.alive = False
             booted = handle.state != BOOTING
             handle.heartbeat.close()
-            self.hooks.call("child_exit", self, handle)
+            handle.worker.tmp.close()
+            self.hooks.call("child_exit", self.server, handle.worker)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
                 self._boot_failed(handle)
@@ -651,6 +715,7 @@ class Arbiter:
                 # The worker's SIGABRT handler logs the request it was on.
                 self.log.critical("WORKER TIMEOUT (pid:%d)", handle.pid)
                 handle.abort_sent = now
+                handle.worker.aborted = True
                 self._kill(handle, signal.SIGABRT)
             elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:
                 self._kill(handle, signal.SIGKILL)
@@ -793,7 +858,7 @@ class Arbiter:
         self._signal_workers(signal.SIGKILL)
         while self.workers:
             self._reap_quietly(block=True)
-        self.hooks.call("on_exit", self)
+        self.hooks.call("on_exit", self.server)
         if self.pidfile is not None:
             self.pidfile.unlink(self.pid)
         self.log.info("Shutting down: Master")
@@ -819,7 +884,9 @@ class Arbiter:
             handle = self.workers.pop(pid, None)
             if handle is not None:
                 handle.alive = False
-                self.hooks.call("child_exit", self, handle)
+                handle.heartbeat.close()
+                handle.worker.tmp.close()
+                self.hooks.call("child_exit", self.server, handle.worker)
 
     def _close_listeners(self) -> None:
         # A new master from USR2 serves on these sockets: leave unix socket files in place for it.

@@ -168,6 +168,7 @@ class LoopWorker:
         """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
         responses in progress as their connections' last and hand the real work to the loop."""
         if signum == signal.SIGTERM:
+            self.ctx.on_terminate()
             self.cycle.close_after_current()
         else:
             self.ctx.on_interrupt()

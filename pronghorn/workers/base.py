@@ -1,7 +1,12 @@
 """What every worker class shares with the master: identity, heartbeat, readiness, recycling, hooks.
 
-This object is also the ``worker`` that Gunicorn-style hooks receive (``worker.pid``, ``worker.age``,
-``worker.log``, ``worker.cfg``, ``worker.alive``, ``worker.nr``).
+This object is also the ``worker`` that Gunicorn-style hooks receive, with the attributes of
+Gunicorn's Worker and their meaning. The master makes it before the fork, so ``pre_fork`` sees it
+with ``pid`` "[booting]", as in Gunicorn; after the fork each process has its copy: the master's is
+in ``server.WORKERS`` (``child_exit`` gets it), the worker's goes to ``post_fork``,
+``post_worker_init``, ``worker_int``, ``worker_abort``, ``pre_request``/``post_request`` and
+``worker_exit``. ``worker.cfg`` is the Gunicorn-shaped view of the configuration
+(config/gunicorn_config.py); our own code reads ``worker.config``.
 """
 
 from __future__ import annotations
@@ -15,22 +20,43 @@ import sys
 from typing import Any, Callable
 
 from ..config import Config
+from ..config.gunicorn_config import GunicornConfig
+from ..config.values import resolve_group, resolve_user
 from .heartbeat import READY, RETIRING, Heartbeat
+from .worker_tmp import WorkerTmp
 
 
 class WorkerContext:
-    def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int, cfg: Config,
-                 log: logging.Logger) -> None:
-        self.pid = os.getpid()
+    def __init__(self, age: int, ppid: int, heartbeat: Heartbeat, wake_fd: int,
+                 cfg: Config | GunicornConfig, log: logging.Logger,
+                 sockets: list[socket.socket] | None = None, app: Any = None) -> None:
+        if isinstance(cfg, GunicornConfig):
+            config, view = cfg._config, cfg
+        else:
+            config, view = cfg, GunicornConfig(cfg)
+        # Gunicorn's "not forked yet"; the pid once there is a process.
+        self.pid: int | str = "[booting]"
         self.ppid = ppid
         self.age = age
         self.heartbeat = heartbeat
-        self.cfg = cfg
+        self.config = config
+        self.cfg = view
         self.log = log
-        self.hooks = cfg.hooks
+        self.hooks = config.hooks
+        self.sockets: list[socket.socket] = list(sockets or ())
+        self.app = app        # the Application (wsgi/loader.py): .cfg, .wsgi(), .callable
+        self.wsgi: Any = None  # the WSGI callable, once the worker has loaded it
+        # Gunicorn passes its workers half the timeout: how often they must notify().
+        self.timeout = config.timeout / 2.0
+        self.booted = False
+        self.aborted = False
         self.alive = True
+        self.reloader: Any = None
         self.nr = 0
         self.retiring = False
+        user, gid = resolve_user(config.user), resolve_group(config.group)
+        self.tmp = WorkerTmp(heartbeat, config.worker_tmp_dir,
+                             (user[0] if user else -1, gid if gid is not None else -1))
         # Set by the worker class: what request the app is on. Read only when the master aborts us,
         # so the hot path pays nothing for it (a shared-memory write per request was a large part
         # of a small request's cost).
@@ -43,10 +69,19 @@ class WorkerContext:
         self._wake_fd = wake_fd
         # The heartbeat beats several times per --timeout, so that only a worker blocked for the
         # whole timeout looks dead to the master.
-        self.heartbeat_interval = min(1.0, max(cfg.timeout / 4, 0.05)) if cfg.timeout else 1.0
+        self.heartbeat_interval = (min(1.0, max(config.timeout / 4, 0.05)) if config.timeout
+                                   else 1.0)
         # Jitter spreads recycling so that workers started together do not all restart together.
-        self.max_requests = (cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
-                             if cfg.max_requests else 0)
+        # As in Gunicorn, no --max-requests is sys.maxsize (a count never reached).
+        self.max_requests = (config.max_requests + random.randint(0, config.max_requests_jitter)
+                             if config.max_requests else sys.maxsize)
+
+    def __str__(self) -> str:
+        return f"<Worker {self.pid}>"
+
+    def notify(self) -> None:
+        """Gunicorn's heartbeat call: the worker is alive (our loops call tick(), which does it)."""
+        self.tmp.notify()
 
     # -- talking to the master ---------------------------------------------------------------------
 
@@ -64,12 +99,12 @@ class WorkerContext:
 
     def tick(self) -> bool:
         """Heartbeat; False when the master that forked us is gone (we are orphaned: exit)."""
-        self.heartbeat.tick()
+        self.tmp.notify()
         return os.getppid() == self.ppid
 
     def request_finished(self) -> None:
         self.nr += 1
-        if self.max_requests and self.nr >= self.max_requests and not self.retiring:
+        if self.nr >= self.max_requests and not self.retiring:
             # Keep serving until the master has a replacement accepting, then it sends TERM.
             self.retiring = True
             self.log.info("Autorestarting worker after %d requests (pid: %d)", self.nr, self.pid)
@@ -92,6 +127,7 @@ class WorkerContext:
         # between bytecodes, so a request stuck in Python code or an interruptible wait is named;
         # one stuck inside C code never gets here and is SIGKILLed), run the hook, and go.
         self.alive = False
+        self.aborted = True
         doing = self.describe_current()
         self.log.critical("WORKER TIMEOUT (pid:%d)%s", self.pid,
                           f" while handling {doing}" if doing else "")
@@ -113,8 +149,13 @@ class WorkerContext:
                 pass
         reopen_logs()
 
+    def on_terminate(self) -> None:
+        """TERM: the worker is stopping gracefully (``worker.alive`` turns False, as in Gunicorn)."""
+        self.alive = False
+
     def on_interrupt(self) -> None:
         """INT/QUIT: Gunicorn's worker_int hook."""
+        self.alive = False
         self.hooks.call("worker_int", self)
 
 

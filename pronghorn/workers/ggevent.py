@@ -173,6 +173,7 @@ class GeventWorker:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
+            self.ctx.on_terminate()
             self.cycle.close_after_current()
         self._run_in_hub(lambda: self._on_stop_signal(signum))
 

@@ -50,6 +50,11 @@ class Heartbeat:
         return time.monotonic() - self._tick[0], self._state[0]
 
     @property
+    def last_tick(self) -> float:
+        """The monotonic time of the last tick (Gunicorn's ``worker.tmp.last_update()``)."""
+        return self._tick[0]
+
+    @property
     def state(self) -> int:
         return self._state[0]
 

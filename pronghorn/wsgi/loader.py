@@ -111,3 +111,32 @@ def app_from_config(cfg: Config) -> Callable[..., Any]:
     if cfg.paste:
         return load_paste_app(cfg.app_uri or cfg.paste, paste_global_conf(cfg.raw_paste_global_conf))
     return load_app(cfg.app_uri)
+
+
+class Application:
+    """``server.app`` and ``worker.app`` in hooks, shaped as Gunicorn's Application: ``cfg``,
+    ``callable`` (the loaded WSGI callable, None until loaded), ``wsgi()`` (load it once, return
+    it), ``load()``.
+
+    The master makes one and never loads through it unless --preload (or a hook asks for
+    ``server.app.wsgi()``): importing the app belongs in the workers.
+    """
+
+    def __init__(self, app_uri: str, cfg: Any, loader: Callable[[], Any] | None = None) -> None:
+        self.app_uri = app_uri
+        self.cfg = cfg
+        self.callable: Any = None
+        self.usage: str | None = None
+        self.prog: str | None = getattr(cfg, "prog", None)
+        self._loader = loader
+
+    def load(self) -> Any:
+        return self._loader() if self._loader is not None else load_app(self.app_uri)
+
+    def wsgi(self) -> Any:
+        if self.callable is None:
+            self.callable = self.load()
+        return self.callable
+
+    def __repr__(self) -> str:
+        return f"<Application {self.app_uri}>"
