@@ -101,6 +101,12 @@ _FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "timeout": (_int_if_whole, lambda v: v),
     "graceful_timeout": (_int_if_whole, lambda v: v),
     "keepalive": (_int_if_whole, lambda v: v),
+    # Gunicorn's print_config is a switch; ours names a format ("" when off).
+    "print_config": (bool, lambda v: v),
+    # Gunicorn fills it in itself (the app's name), so it is never None there.
+    "default_proc_name": (lambda v: v or "pronghorn", lambda v: v),
+    # Gunicorn's None means "not given: $SENDFILE decides"; ours has resolved that already.
+    "sendfile": (lambda v: None if v else False, lambda v: True if v is None else v),
 }
 
 
@@ -322,14 +328,8 @@ class GunicornConfig:
 
     @property
     def sendfile(self) -> bool:
-        # Gunicorn's rule: the setting when given, else $SENDFILE, else on.
-        if "sendfile" in _SETTINGS_BY_NAME:
-            given = getattr(self._config, "sendfile")
-            if given is not None:
-                return bool(given)
-        if "SENDFILE" in os.environ:
-            return os.environ["SENDFILE"].lower() in ("y", "1", "yes", "true")
-        return True
+        # Gunicorn's rule (the setting when given, else $SENDFILE, else on) is how ours was resolved.
+        return bool(self._config.sendfile)
 
     @property
     def reuse_port(self) -> bool:
