@@ -138,10 +138,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                      "(Gunicorn's default, 'drop')", "drop", value="STRING"),
     "root_path": _g(("--root-path",), _ASGI, "", value="STRING"),
     # Logging
-    "logger_class": _g(("--logger-class",), "configure the gunicorn.error and gunicorn.access (or "
-                       "pronghorn.*) loggers with --log-config, --log-config-json or "
-                       "logconfig_dict instead", "gunicorn.glogging.Logger",
-                       value="STRING"),
     "enable_stdio_inheritance": _g(("-R", "--enable-stdio-inheritance"), "with --daemon, use "
                                    "--capture-output to keep stdout and stderr in the error log",
                                    False),

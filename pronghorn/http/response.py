@@ -167,6 +167,11 @@ class ResponseFramer:
         self.status_code = 0
         self.sent = 0  # body bytes put on the wire, for the access log
 
+    @property
+    def chunked(self) -> bool:
+        """Whether the body goes out in chunks (the ``resp.chunked`` of hooks and loggers)."""
+        return self._mode == _CHUNKED
+
     def head(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
              body_length: int | None = None) -> bytes:
         """The status line and header section. ``body_length`` is a length the server knows for
