@@ -90,8 +90,9 @@ class ConnectionPolicy:
         self.unsent = 0
         self.stalled_since = 0.0
         # For the ``req`` of hooks and custom loggers (Gunicorn's req_number, peer_addr and
-        # proxy_protocol_info): responses finished on this connection, the socket's own peer (the
-        # PROXY header's client replaces ``peer``), and that header.
+        # proxy_protocol_info): requests finished on this connection (counted by the cycle, and
+        # only while such hooks are set), the socket's own peer (the PROXY header's client
+        # replaces ``peer``), and that header.
         self.served = 0
         self.socket_peer = peer
         self.proxy_header: ProxyHeader | None = None
@@ -268,7 +269,6 @@ class ConnectionPolicy:
         self.request = None
         self.body = None
         self.trailers = ()
-        self.served += 1
         deferred, self.deferred_body = self.deferred_body, None
         if deferred is not None and self.body_state is None and self.phase == APP:
             # The app answered without the body it was offered; the client may still send it, and

@@ -105,6 +105,8 @@ class Job:
     __slots__ = ("request", "body", "channel", "builder", "peer", "trailers", "exchange", "environ",
                  "started", "policy", "hook_req")
 
+    hook_req: HookRequest  # the ``req`` of hooks, once made (unset until then: hook_request)
+
     def __init__(self, request: Request, body: Any, channel: Channel, builder: EnvironBuilder,
                  peer: Any, trailers: Fields = (), policy: Any = None) -> None:
         self.request = request
@@ -116,10 +118,9 @@ class Job:
         self.exchange: Exchange | None = None
         self.environ: dict[str, Any] | None = None
         self.started = 0.0
-        # The connection's policy (cycle/connection.py), read only to make the ``req`` of hooks
-        # and custom loggers, and that ``req`` once made (see hook_request).
+        # The connection's policy (cycle/connection.py), read only for the ``req`` of hooks and
+        # custom loggers.
         self.policy = policy
-        self.hook_req: HookRequest | None = None
 
     def describe(self) -> str:
         request = self.request
@@ -182,8 +183,9 @@ class RequestCycle:
         self.custom_log: Any = custom_logger()
         # Whether anything runs after a response (else a request skips finish()), and whether a
         # request's start time is read (the access log's duration, gthread's stuck-thread check).
-        self.after_request = (self.request_log is not None or self.post_request_hook
-                              or self.custom_log is not None)
+        self.hooked = (self.pre_request_hook or self.post_request_hook
+                       or self.custom_log is not None)
+        self.after_request = self.request_log is not None or self.hooked
         self.timed = self.request_log is not None or multithread or self.custom_log is not None
         self.limits = limits_from(cfg)
         # The worker's caches of what clients sent and apps answered, each bounded in bytes and
@@ -318,14 +320,15 @@ class RequestCycle:
             return
         if self.request_log is not None:
             self.request_log(job.request, job.environ, exchange, perf_counter() - job.started)
-        if self.custom_log is not None or self.post_request_hook:
+        if self.hooked:
             self._after_hooks(job)
 
     def hook_request(self, job: Job) -> HookRequest:
         """The ``req`` of pre_request, a custom logger's access() and post_request: one object per
         request, made on first need (a server without those hooks never makes one)."""
-        req = job.hook_req
-        if req is None:
+        try:
+            req: HookRequest = job.hook_req
+        except AttributeError:  # (unset slot: the first ask; a request without hooks never asks)
             req = job.hook_req = HookRequest(job, self.closing)
         return req
 
@@ -343,6 +346,8 @@ class RequestCycle:
                 self.log.exception("Error in the logger class's access()")
         if self.post_request_hook:
             self.hooks.call("post_request", self.ctx, req, environ, resp)
+        if job.policy is not None:
+            job.policy.served += 1  # (read as req_number by the connection's next req)
 
     # -- stopping ---------------------------------------------------------------------------------------
 
