@@ -195,3 +195,75 @@ def test_hooks_see_what_they_see_under_gunicorn(conf: Path, tmp_path: Path) -> N
     for mine_one, theirs_one in zip(mine, theirs):
         assert mine_one == theirs_one
     assert len(mine) == len(theirs)
+
+
+PROXIED = (b"PROXY TCP4 192.0.2.1 192.0.2.2 1111 80\r\n"
+           b"GET /p1 HTTP/1.1\r\nHost: h\r\n\r\n"
+           b"GET /p2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+
+
+def proxied_records(address: str, out: Path) -> list[dict[str, Any]]:
+    wait_ready(address)
+    exchange(address, PROXIED)
+    found = poll(lambda: len([r for r in records(out) if r[0] == "post"]) >= 2 and records(out),
+                 "the proxied requests' hooks")
+    posts = sorted((r[1] for r in found if r[0] == "post"), key=lambda p: p["uri"])
+    return [{key: post[key] for key in ("uri", "peer_host", "remote_is_peer", "req_number",
+                                        "proxy_protocol_info")} for post in posts]
+
+
+def test_proxy_protocol_facts_are_on_the_first_request(conf: Path, tmp_path: Path) -> None:
+    """As Gunicorn: peer_addr stays the socket's peer (the proxy), the PROXY header's facts are in
+    proxy_protocol_info, on the connection's first request only."""
+    out = tmp_path / "pronghorn-hooks.jsonl"
+    server = Server(["-c", str(conf), "-b", "127.0.0.1:0", "--proxy-protocol", "v1", APP],
+                    env={"HOOK_OUT": str(out)})
+    try:
+        (address,) = server.addresses()
+        mine = proxied_records(address, out)
+    finally:
+        server.stop()
+    assert mine == [
+        {"uri": "/p1", "peer_host": "127.0.0.1", "remote_is_peer": True, "req_number": 1,
+         "proxy_protocol_info": {"proxy_protocol": "TCP4", "client_addr": "192.0.2.1",
+                                 "client_port": 1111, "proxy_addr": "192.0.2.2",
+                                 "proxy_port": 80}},
+        {"uri": "/p2", "peer_host": "127.0.0.1", "remote_is_peer": True, "req_number": 2,
+         "proxy_protocol_info": None}]
+    if not os.access(GUNICORN, os.X_OK):
+        return
+    theirs_out = tmp_path / "gunicorn-hooks.jsonl"
+    errors = tmp_path / "gunicorn-error.log"
+    proc = subprocess.Popen(
+        [GUNICORN, "-c", str(conf), "-b", "127.0.0.1:0", "-k", "gthread", "--threads", "2",
+         "--proxy-protocol", "v1", "--error-logfile", str(errors), "--no-control-socket", APP],
+        cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=str(APPS), HOOK_OUT=str(theirs_out)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def listening() -> str | None:
+            assert proc.poll() is None, errors.read_text() if errors.exists() else ""
+            match = re.search(r"Listening at: (http://\S+) \(",
+                              errors.read_text() if errors.exists() else "")
+            return match.group(1) if match else None
+
+        address = poll(listening, "gunicorn to listen", timeout=30)
+        # (Gunicorn's readiness probe needs a PROXY header too)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if exchange(address, b"PROXY UNKNOWN\r\nGET /__ready HTTP/1.1\r\nHost: r\r\n"
+                                     b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn never answered"
+            time.sleep(0.05)  # polling interval while the worker boots
+        exchange(address, PROXIED)
+        found = poll(lambda: len([r for r in records(theirs_out) if r[0] == "post"]) >= 2
+                     and records(theirs_out), "gunicorn's hooks")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    posts = sorted((r[1] for r in found if r[0] == "post"), key=lambda p: p["uri"])
+    theirs = [{key: post[key] for key in mine[0]} for post in posts]
+    assert mine == theirs
