@@ -45,6 +45,11 @@ turn). Otherwise (syslog, a logging config) the line goes through ``logger.info(
 exactly as Gunicorn logs it, so formatters and filters written for Gunicorn see the same record
 (``record.args`` is the atoms mapping).
 
+``--logger-class`` naming a class of Gunicorn's Logger interface (other than Gunicorn's own, which
+mean all of the above) replaces steps 1-5: the class is made with a Gunicorn-shaped ``cfg`` and sets
+up what it likes; every record of "pronghorn.error" goes to its method of that level, the request
+cycle calls its ``access()``, USR1 its ``reopen_files()``, HUP its ``setup()``. statsd stays ours.
+
 USR1 (logrotate): ``reopen_logs`` reopens every FileHandler of every logger (and the captured
 output), in the master from its main loop and in workers from their event loop (never inside a signal
 handler, which could swap a stream under a write in progress). Lines already written stay in the
