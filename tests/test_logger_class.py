@@ -156,6 +156,24 @@ def test_a_plain_class_gets_the_error_and_access_logs(tmp_path: Path) -> None:
     assert not [line for line in server.lines if "Traceback" in line], server.output
 
 
+def test_a_config_file_may_give_the_class_itself(tmp_path: Path) -> None:
+    (tmp_path / "plain_logger.py").write_text(PLAIN_LOGGER)
+    (tmp_path / "gunicorn.conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "from plain_logger import FileLogger\nlogger_class = FileLogger\nloglevel = 'debug'\n")
+    out = tmp_path / "logger.out"
+    server = Server(["-c", str(tmp_path / "gunicorn.conf.py"), "-b", "127.0.0.1:0", APP],
+                    env={"LOGGER_OUT": str(out)})
+    try:
+        (address,) = server.addresses()
+        wait_ready(address)
+        get(address, "/two")
+        poll(lambda: [a for a in lines(out, "ACCESS") if "/two 200 OK" in a], "access() of /two")
+        assert any("SETUP loglevel=debug" in line for line in lines(out, "SETUP"))
+    finally:
+        server.stop()
+
+
 def test_gunicorns_own_names_mean_ours() -> None:
     assert load_logger_class("gunicorn.glogging.Logger") is None
     assert load_logger_class("simple") is None
@@ -182,6 +200,19 @@ def test_a_class_that_cannot_work_says_why(tmp_path: Path, source: str, name: st
         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(APPS)))
     assert result.returncode == 2
     assert re.search(expected, result.stderr), result.stderr
+
+
+def test_check_config_loads_the_class(tmp_path: Path) -> None:
+    (tmp_path / "half_logger.py").write_text("class Half:\n    pass\n")
+    base = [sys.executable, "-m", "pronghorn", "--check-config", "--pythonpath", str(tmp_path)]
+    env = dict(os.environ, PYTHONPATH=str(APPS))
+    bad = subprocess.run([*base, "--logger-class", "half_logger.Half", APP], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert bad.returncode == 1 and "logger_class: half_logger.Half lacks access" in bad.stderr
+    (tmp_path / "plain_logger.py").write_text(PLAIN_LOGGER)
+    good = subprocess.run([*base, "--logger-class", "plain_logger.FileLogger", APP],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert good.returncode == 0, good.stderr
 
 
 @pytest.mark.skipif(GUNICORN_SITE is None, reason=NO_GUNICORN)
