@@ -23,7 +23,7 @@ from .config.file import (APP_NAME, inert_flag_value, load as load_config_file,
                           unknown_names_text, unsupported_message)
 from .config.settings import DEFAULT_SOURCE, SECTIONS, convert_value, environment_defaults
 from .config.values import mismatched_scheme_key
-from .logs import setup_logging
+from .logs import load_logger_class, setup_logging
 
 COMMAND_LINE = "command line"
 # Both are read when both are set: GUNICORN_CMD_ARGS first, then PRONGHORN_CMD_ARGS over it (a
@@ -410,6 +410,7 @@ def check_config(cfg: Config, app_loader: Callable[[], Any] | None = None) -> in
         print(f"pronghorn: warning: {unknown_names_text(cfg.config_warnings)}", file=sys.stderr)
     try:
         prepare_process(cfg, detach=False)
+        load_logger_class(cfg.logger_class)  # (after --pythonpath: the class may live there)
     except (OSError, ValueError) as exc:
         print(f"pronghorn: error: {exc}", file=sys.stderr)
         return 1

@@ -45,6 +45,11 @@ turn). Otherwise (syslog, a logging config) the line goes through ``logger.info(
 exactly as Gunicorn logs it, so formatters and filters written for Gunicorn see the same record
 (``record.args`` is the atoms mapping).
 
+``--logger-class`` naming a class of Gunicorn's Logger interface (other than Gunicorn's own, which
+mean all of the above) replaces steps 1-5: the class is made with a Gunicorn-shaped ``cfg`` and sets
+up what it likes; every record of "pronghorn.error" goes to its method of that level, the request
+cycle calls its ``access()``, USR1 its ``reopen_files()``, HUP its ``setup()``. statsd stays ours.
+
 USR1 (logrotate): ``reopen_logs`` reopens every FileHandler of every logger (and the captured
 output), in the master from its main loop and in workers from their event loop (never inside a signal
 handler, which could swap a stream under a write in progress). Lines already written stay in the
@@ -62,10 +67,11 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import weakref
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from .config import Config
 # What these settings' values mean is defined with the settings (the configuration checks a value
@@ -868,10 +874,195 @@ def _copy_logger(source: logging.Logger, target: logging.Logger) -> None:
     target.disabled = source.disabled
 
 
+# -- logger_class: a Gunicorn-style logger object ----------------------------------------------------------
+
+#: The names of Gunicorn's own logger classes (and "simple", Gunicorn's alias of its default): they
+#: mean the logging above, which does what they do (Gunicorn's Statsd logger included: --statsd-host).
+OUR_LOGGER_CLASSES = frozenset({"gunicorn.glogging.Logger", "simple", "glogging.Logger",
+                                "gunicorn.instrument.statsd.Statsd"})
+#: What pronghorn calls on a logger_class object; Gunicorn calls the same.
+LOGGER_METHODS = ("access", "critical", "error", "warning", "info", "debug", "exception",
+                  "reopen_files")
+
+# The --logger-class object (made in the master, inherited by workers), or None for ours.
+_custom: Any = None
+
+
+def custom_logger() -> Any:
+    """The --logger-class object receiving the access and error logs, or None (ours does)."""
+    return _custom
+
+
+def load_logger_class(spec: Any) -> type | None:
+    """The class --logger-class names (MODULE.CLASS, egg:DIST#NAME, or a class from a config file);
+    None for the names of Gunicorn's own loggers, which mean ours. Raises ValueError saying exactly
+    why a class cannot be used."""
+    if isinstance(spec, type):
+        if f"{spec.__module__}.{spec.__qualname__}" in OUR_LOGGER_CLASSES:
+            return None
+        cls: Any = spec
+        name = f"{spec.__module__}.{spec.__qualname__}"
+    else:
+        name = str(spec).strip()
+        if name in OUR_LOGGER_CLASSES:
+            return None
+        cls = _import_class(name)
+    if not callable(cls):
+        raise ValueError(f"logger_class: {name} is not a class")
+    missing = [method for method in LOGGER_METHODS if not callable(getattr(cls, method, None))]
+    if missing:
+        raise ValueError(f"logger_class: {name} lacks {', '.join(missing)} of Gunicorn's Logger "
+                         "interface (subclass gunicorn.glogging.Logger, or define them)")
+    return cast(type, cls)
+
+
+def _import_class(name: str) -> Any:
+    import importlib
+
+    if name.startswith("egg:"):
+        from importlib.metadata import entry_points
+
+        dist, _, entry = name[4:].partition("#")
+        found = entry_points(group="gunicorn.loggers", name=entry or "default")
+        for point in found:
+            if not dist or point.dist is None or point.dist.name == dist:
+                return point.load()
+        raise ValueError(f"logger_class: no entry point {entry!r} in group gunicorn.loggers"
+                         + (f" of {dist!r}" if dist else ""))
+    module_name, _, attribute = name.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"logger_class: {name!r} is not MODULE.CLASS")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        why = f"cannot import {module_name!r}: {exc}"
+        if (exc.name or "").split(".")[0] == "gunicorn":
+            why += (" (the class needs Gunicorn's gunicorn.glogging.Logger: install gunicorn in "
+                    "the same environment, pip install gunicorn, or give the class the Logger "
+                    "methods itself)")
+        raise ValueError(f"logger_class: {why}") from None
+    except Exception as exc:
+        raise ValueError(f"logger_class: importing {module_name!r} failed: "
+                         f"{type(exc).__name__}: {exc}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"logger_class: module {module_name!r} has no {attribute!r}") from None
+
+
+class GunicornShapedConfig:
+    """The ``cfg`` a logger class's __init__ and setup() receive: ours, with the few values Gunicorn
+    holds in another shape (user and group as ids, statsd_host as an address, proc_name never
+    None). Kept small on purpose: only what Gunicorn's loggers read."""
+
+    def __init__(self, cfg: Config, logger_class: Any) -> None:
+        self._cfg = cfg
+        user = resolve_user(cfg.user)
+        group = resolve_group(cfg.group)
+        self.user = user[0] if user else os.geteuid()
+        self.group = group if group is not None else os.getegid()
+        self.proc_name = cfg.proc_name or cfg.app_uri or "gunicorn"
+        self.statsd_host = parse_statsd_address(cfg.statsd_host)[1] if cfg.statsd_host else None
+        self.is_ssl = bool(cfg.certfile or cfg.keyfile)
+        self.logger_class = logger_class
+
+    def __getattr__(self, name: str) -> Any:  # every other setting, as ours holds it
+        return getattr(self._cfg, name)
+
+
+class _ToCustomLogger(logging.Handler):
+    """On "pronghorn.error": hands every record to the logger class's method of its level, with the
+    message and arguments as they were logged (as Gunicorn's code calls its logger)."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self.target = target
+        self._inside = threading.local()
+        _OURS.add(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._inside, "active", False):
+            return  # the logger class logged to pronghorn.error itself: no loop
+        self._inside.active = True
+        try:
+            level = record.levelno
+            if level >= logging.CRITICAL:
+                method = "critical"
+            elif level >= logging.ERROR:
+                method = "exception" if record.exc_info else "error"
+            elif level >= logging.WARNING:
+                method = "warning"
+            elif level >= logging.INFO:
+                method = "info"
+            else:
+                method = "debug"
+            if isinstance(record.args, tuple):
+                msg, args = record.msg, record.args
+            else:
+                msg, args = record.getMessage(), ()
+            call = getattr(self.target, method)
+            if record.exc_info:
+                try:
+                    call(msg, *args, exc_info=record.exc_info)
+                except TypeError:  # a method without **kwargs
+                    call(msg, *args)
+            else:
+                call(msg, *args)
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._inside.active = False
+
+
+def _setup_custom(cls: type, cfg: Config) -> logging.Logger:
+    """--logger-class: the object gets the error log (every record of "pronghorn.error") and, through
+    the request cycle, every request's access(); statsd stays ours. HUP calls its setup() again."""
+    global _custom, _request_logger, _statsd
+    shaped = GunicornShapedConfig(cfg, cls)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        if _custom is not None and type(_custom) is cls:
+            setup = getattr(_custom, "setup", None)
+            if callable(setup):
+                setup(shaped)
+        else:
+            install = getattr(cls, "install", None)
+            if callable(install):
+                install()
+            _custom = cls(shaped)
+    except Exception as exc:
+        raise ValueError(f"logger_class: {name} failed to set up: {type(exc).__name__}: {exc}") \
+            from None
+    error_log = logging.getLogger(LOGGER_NAME)
+    access_log = logging.getLogger(ACCESS_LOGGER_NAME)
+    error_log.propagate = access_log.propagate = False
+    _set_level(error_log, cfg.loglevel)
+    for logger in (error_log, access_log):
+        _remove_handlers(logger)
+    _capture_output(None)  # (the logger class captures output itself, as Gunicorn's does)
+    error_log.addHandler(_ToCustomLogger(_custom))
+    if _statsd is not None:
+        _statsd.close()
+        _statsd = None
+    if cfg.statsd_host:
+        _statsd = Statsd(cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags)
+        error_log.addHandler(_StatsdLogCounter(_statsd))
+    _request_logger = (RequestLogger(None, None, access_log, _statsd, error_log)
+                       if _statsd is not None else None)
+    close_on_exec = getattr(_custom, "close_on_exec", None)
+    if callable(close_on_exec):  # (USR2's new master must not inherit the log files)
+        close_on_exec()
+    return error_log
+
+
 def setup_logging(cfg: Config) -> logging.Logger:
     """Set up every log from the configuration (see the module docstring); returns the error log.
     Raises ValueError naming the setting when one cannot be used."""
-    global _request_logger, _statsd
+    global _request_logger, _statsd, _custom
+    custom_class = load_logger_class(cfg.logger_class)
+    if custom_class is not None:
+        return _setup_custom(custom_class, cfg)
+    _custom = None
     error_log = logging.getLogger(LOGGER_NAME)
     access_log = logging.getLogger(ACCESS_LOGGER_NAME)
     error_log.propagate = access_log.propagate = False
@@ -947,6 +1138,12 @@ def reopen_logs() -> None:
     """USR1 (logrotate): reopen every log file so writes go to the new file, losing no line."""
     if _request_logger is not None:
         _request_logger.flush()  # the lines of requests that finished before the signal
+    if _custom is not None:  # --logger-class: its reopen_files(), as Gunicorn calls it
+        try:
+            _custom.reopen_files()
+        except Exception:
+            error_log().exception("Error in the logger class's reopen_files()")
+        return
     if _captured["path"] is not None:
         try:
             _capture_output(_captured["path"])

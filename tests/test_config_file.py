@@ -342,7 +342,6 @@ def test_an_imported_hook_is_a_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("source", [
-    "logger_class = 'myapp.logging.Logger'",
     "dirty_workers = 2",
     "http_protocols = 'h2'",
 ])
@@ -370,7 +369,7 @@ def test_gunicorn_defaults_and_harmless_settings_are_accepted(tmp_path: Path) ->
 
 def test_known_gunicorn_settings_do_not_shadow_ours() -> None:
     ours = {setting.name for setting in SETTINGS} | set(HOOK_SPECS)
-    assert "logger_class" in KNOWN_GUNICORN_SETTINGS and "dirty_workers" in KNOWN_GUNICORN_SETTINGS
+    assert "dirty_workers" in KNOWN_GUNICORN_SETTINGS
     # A setting pronghorn implements is declared in SETTINGS; delete its KNOWN_GUNICORN_SETTINGS entry.
     assert not ours & set(KNOWN_GUNICORN_SETTINGS)
 
@@ -481,10 +480,6 @@ def test_hooks_refuse_unknown_names() -> None:
     (["--worker=2", APP], "unrecognized argument --worker; did you mean --workers?"),
     (["--bnid", "127.0.0.1:0", APP], "unrecognized argument --bnid; did you mean --bind?"),
     (["--timout", "3", APP], "unrecognized argument --timout; did you mean --timeout?"),
-    (["--logger-class", "x.Y", APP],
-     "--logger-class is a Gunicorn option pronghorn does not support yet: configure the "
-     "gunicorn.error and gunicorn.access (or pronghorn.*) loggers with --log-config, "
-     "--log-config-json or logconfig_dict instead"),
     (["--zzzzzz", APP], "unrecognized argument --zzzzzz"),
 ])
 def test_unknown_flags_suggest_the_closest(argv: list[str], message: str) -> None:
@@ -649,8 +644,6 @@ def run_pronghorn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("workers = 2\nbind = (\n", r"gunicorn\.conf\.py:2: the config file has a syntax error"),
     ("import os\nos.environ['NO_SUCH_VAR_PRONGHORN']\n",
      r"gunicorn\.conf\.py:2: the config file raised KeyError: 'NO_SUCH_VAR_PRONGHORN'"),
-    ("logger_class = 'x.Y'\n", r"'logger_class' is a Gunicorn setting pronghorn does not support "
-                               "yet"),
 ])
 def test_bad_config_file_exits_2_with_one_message(tmp_path: Path, source: str, expected: str) -> None:
     write(tmp_path / "gunicorn.conf.py", source)

@@ -125,10 +125,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                      "(Gunicorn's default, 'drop')", "drop", value="STRING"),
     "root_path": _g(("--root-path",), _ASGI, "", value="STRING"),
     # Logging
-    "logger_class": _g(("--logger-class",), "configure the gunicorn.error and gunicorn.access (or "
-                       "pronghorn.*) loggers with --log-config, --log-config-json or "
-                       "logconfig_dict instead", "gunicorn.glogging.Logger",
-                       value="STRING"),
     # Process naming
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
     # HTTP/2, ASGI (Gunicorn 24+)

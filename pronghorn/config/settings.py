@@ -120,6 +120,22 @@ def key_value(text: str) -> str:
     return text
 
 
+@takes_objects  # a config file may give the class itself, as Gunicorn allows
+def logger_class_name(value: Any) -> Any:
+    """--logger-class: MODULE.CLASS (or egg:DIST#NAME), or a class object from a config file.
+    Loaded where the logs are set up (pronghorn/logs.py), which says why one cannot be used."""
+    if value is None:
+        return DEFAULT_LOGGER_CLASS
+    if isinstance(value, type):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a class or a MODULE.CLASS name")
+    return value.strip()
+
+
+DEFAULT_LOGGER_CLASS = "gunicorn.glogging.Logger"
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -357,6 +373,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), False, "Logging",
             "With --daemon, keep stdout and stderr where they point (a file, a pipe) rather than "
             "/dev/null; a terminal is still let go. stdin is always /dev/null.", flag_only=True),
+    Setting("logger_class", ("--logger-class",), DEFAULT_LOGGER_CLASS, "Logging",
+            "A class with Gunicorn's Logger interface (setup(cfg), access(resp, req, environ, "
+            "request_time), critical/error/warning/info/debug/exception, reopen_files) that "
+            "receives the error and access logs; a subclass of gunicorn.glogging.Logger works "
+            "when Gunicorn is installed. 'gunicorn.glogging.Logger' (Gunicorn's default) and "
+            "'simple' mean pronghorn's own logging. USR1 calls reopen_files(), HUP setup(cfg).",
+            logger_class_name, "STRING"),
     Setting("logconfig", ("--log-config",), None, "Logging",
             "A logging config file in the ini format of Python's logging.config.fileConfig.",
             str, "FILE"),
@@ -604,6 +627,7 @@ class Config:
     disable_redirect_access_to_syslog: bool
     capture_output: bool
     enable_stdio_inheritance: bool
+    logger_class: Any            # MODULE.CLASS, or a class object
     logconfig: str | None
     logconfig_dict: dict[str, Any]
     logconfig_json: str | None

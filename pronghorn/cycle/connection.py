@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Callable
 from ..http import (CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HTTPConnection, HTTPError,
                     Request)
 from ..http.events import Fields
-from ..http.proxy_protocol import ProxyProtocolError, parse as parse_proxy_header
+from ..http.proxy_protocol import ProxyHeader, ProxyProtocolError, parse as parse_proxy_header
 from ..wsgi.body import BodyBuffer, empty_input
 from ..wsgi.environ import EnvironBuilder
 from .request import RequestCycle
@@ -58,7 +58,8 @@ class ConnectionPolicy:
 
     __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
                  "request", "body", "trailers", "refusal", "proxy_pending", "deferred_body", "body_state",
-                 "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since")
+                 "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since", "served",
+                 "socket_peer", "proxy_header")
 
     def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
                  clock: Callable[[], float], send: Callable[[bytes], None],
@@ -88,6 +89,13 @@ class ConnectionPolicy:
         # Output the driver could not hand to the kernel yet, and since when none of it has left.
         self.unsent = 0
         self.stalled_since = 0.0
+        # For the ``req`` of hooks and custom loggers (Gunicorn's req_number, peer_addr and
+        # proxy_protocol_info): requests finished on this connection (counted by the cycle, and
+        # only while such hooks are set), the socket's own peer (the PROXY header's client
+        # replaces ``peer``), and that header.
+        self.served = 0
+        self.socket_peer = peer
+        self.proxy_header: ProxyHeader | None = None
 
     def start(self) -> int:
         """Before the first byte: only the configured proxies may say who the client is."""
@@ -200,6 +208,7 @@ class ConnectionPolicy:
                 self.since = self.clock()
             return None
         self.proxy_pending = None
+        self.proxy_header = header
         if header.source is not None:
             self.peer = header.source
         return received[header.consumed:]

@@ -10,6 +10,7 @@ to its end, waiting as each yielded ``Wait`` asks (see the package's docstring).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from time import perf_counter
 from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, cast
 
@@ -18,7 +19,7 @@ from ..config import Config
 from ..http import (HeadCache, HTTPError, Limits, Request, ResponseFramer, ResponseHeadCache,
                     error_response)
 from ..http.events import Fields
-from ..logs import request_logger
+from ..logs import custom_logger, request_logger
 from ..trust import matcher
 from ..wsgi.environ import EnvironBuilder
 from ..wsgi.errors_stream import ErrorStream
@@ -26,6 +27,7 @@ from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
 from .clock import DateCache
+from .hook_objects import HookRequest, HookResponse
 from .takeover import TakenChannel
 
 SERVER = SERVER_SOFTWARE.encode()
@@ -106,10 +108,12 @@ class Job:
     """One request on its way through the cycle."""
 
     __slots__ = ("request", "body", "channel", "builder", "peer", "trailers", "exchange", "environ",
-                 "started")
+                 "started", "policy", "hook_req")
+
+    hook_req: HookRequest  # the ``req`` of hooks, once made (unset until then: hook_request)
 
     def __init__(self, request: Request, body: Any, channel: Channel, builder: EnvironBuilder,
-                 peer: Any, trailers: Fields = ()) -> None:
+                 peer: Any, trailers: Fields = (), policy: Any = None) -> None:
         self.request = request
         self.body = body
         self.channel = channel
@@ -119,6 +123,9 @@ class Job:
         self.exchange: Exchange | None = None
         self.environ: dict[str, Any] | None = None
         self.started = 0.0
+        # The connection's policy (cycle/connection.py), read only for the ``req`` of hooks and
+        # custom loggers.
+        self.policy = policy
 
     def describe(self) -> str:
         request = self.request
@@ -177,10 +184,14 @@ class RequestCycle:
         self.post_request_hook = self.hooks.has("post_request")
         # The access log and statsd (None when both are off: then a request pays one None check).
         self.request_log = request_logger()
+        # --logger-class: the Gunicorn-style logger object whose access() sees every request.
+        self.custom_log: Any = custom_logger()
         # Whether anything runs after a response (else a request skips finish()), and whether a
         # request's start time is read (the access log's duration, gthread's stuck-thread check).
-        self.after_request = self.request_log is not None or self.post_request_hook
-        self.timed = self.request_log is not None or multithread
+        self.hooked = (self.pre_request_hook or self.post_request_hook
+                       or self.custom_log is not None)
+        self.after_request = self.request_log is not None or self.hooked
+        self.timed = self.request_log is not None or multithread or self.custom_log is not None
         self.limits = limits_from(cfg)
         # The worker's caches of what clients sent and apps answered, each bounded in bytes and
         # holding only validated results (docs/http.md, "What a worker remembers").
@@ -236,7 +247,7 @@ class RequestCycle:
         result: Any = None
         try:
             if self.pre_request_hook:  # (a hook that raises makes the request a 500, as in Gunicorn)
-                self.hooks.call_or_raise("pre_request", self.ctx, HookRequest(request, job.peer))
+                self.hooks.call_or_raise("pre_request", self.ctx, self.hook_request(job))
             result = self.app(environ, exchange.start_response)
             pieces = result if type(result) is list else body_pieces(result)
             if type(pieces) is list or type(pieces) is tuple:
@@ -333,11 +344,34 @@ class RequestCycle:
             return
         if self.request_log is not None:
             self.request_log(job.request, job.environ, exchange, perf_counter() - job.started)
+        if self.hooked:
+            self._after_hooks(job)
+
+    def hook_request(self, job: Job) -> HookRequest:
+        """The ``req`` of pre_request, a custom logger's access() and post_request: one object per
+        request, made on first need (a server without those hooks never makes one)."""
+        try:
+            req: HookRequest = job.hook_req
+        except AttributeError:  # (unset slot: the first ask; a request without hooks never asks)
+            req = job.hook_req = HookRequest(job, self.closing)
+        return req
+
+    def _after_hooks(self, job: Job) -> None:
+        """A custom logger's access(resp, req, environ, request_time), then post_request, as
+        Gunicorn calls them (the access line first)."""
+        environ = job.environ
+        req = self.hook_request(job)
+        resp = HookResponse(job, req)
+        custom = self.custom_log
+        if custom is not None:
+            try:
+                custom.access(resp, req, environ, timedelta(seconds=perf_counter() - job.started))
+            except Exception:
+                self.log.exception("Error in the logger class's access()")
         if self.post_request_hook:
-            framer = exchange.framer
-            self.hooks.call("post_request", self.ctx, HookRequest(job.request, job.peer),
-                            job.environ, HookResponse(exchange.status, exchange.headers,
-                                                      framer.status_code, framer.sent))
+            self.hooks.call("post_request", self.ctx, req, environ, resp)
+        if job.policy is not None:
+            job.policy.served += 1  # (read as req_number by the connection's next req)
 
     # -- stopping ---------------------------------------------------------------------------------------
 
@@ -353,31 +387,3 @@ class RequestCycle:
     def describe_in_flight(self) -> str:
         """The requests in hand, for the log when the master aborts us for silence."""
         return "; ".join(job.describe() for job in list(self.in_flight()))
-
-
-class HookRequest:
-    """The ``req`` that pre_request/post_request hooks receive, shaped like Gunicorn's."""
-
-    __slots__ = ("method", "uri", "path", "query", "version", "headers", "remote_addr")
-
-    def __init__(self, request: Any, peer: Any) -> None:
-        self.method = request.method
-        self.uri = request.target.decode("latin-1")
-        self.path = request.path.decode("latin-1")
-        self.query = request.query.decode("latin-1")
-        self.version = request.version
-        self.headers = [(n.decode("latin-1").upper(), v.decode("latin-1")) for n, v in request.headers]
-        self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
-
-
-class HookResponse:
-    """The ``resp`` that post_request hooks receive."""
-
-    __slots__ = ("status", "status_code", "headers", "sent")
-
-    def __init__(self, status: str | None, headers: list[tuple[str, str]] | None, status_code: int,
-                 sent: int) -> None:
-        self.status = status
-        self.status_code = status_code
-        self.headers = headers or []
-        self.sent = sent

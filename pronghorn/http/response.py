@@ -172,6 +172,11 @@ class ResponseFramer:
         """Whether the client may be sent 1xx interim responses (HTTP/1.1 and later)."""
         return self._version >= (1, 1)
 
+    @property
+    def chunked(self) -> bool:
+        """Whether the body goes out in chunks (the ``resp.chunked`` of hooks and loggers)."""
+        return self._mode == _CHUNKED
+
     def head(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
              body_length: int | None = None) -> bytes:
         """The status line and header section. ``body_length`` is a length the server knows for

@@ -187,7 +187,7 @@ class ThreadCalls:
         assert policy.request is not None
         channel = ThreadChannel(proto)
         job = proto.job = Job(policy.request, policy.body, channel, proto.builder, policy.peer,
-                              policy.trailers)
+                              policy.trailers, policy)
         self.running += 1
         self.pool.submit(self._serve, proto, job, channel)
 

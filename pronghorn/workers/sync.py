@@ -108,7 +108,7 @@ class InlineCalls:
         assert policy.request is not None
         self.busy = True
         job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
-                              policy.trailers)
+                              policy.trailers, policy)
         stream = self.cycle.run(job)  # (as under Gunicorn, no asyncio loop is "running" here)
         if stream is None:
             self._done()
