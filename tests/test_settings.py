@@ -428,7 +428,7 @@ SAMPLE_VALUES = {
     # Only readability is checked before a worker loads them.
     "certfile": __file__, "keyfile": __file__, "ca_certs": __file__, "cert_reqs": "0",
     "ssl_version": "TLSv1_2", "forwarded_allow_ips": "10.0.0.0/8", "proxy_allow_ips": "*",
-    "proxy_protocol": "v2",
+    "proxy_protocol": "v2", "header_map": "refuse", "http_parser": "python",
 }
 
 #: What a setting needs beside it to be valid.
