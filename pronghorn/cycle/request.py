@@ -122,10 +122,15 @@ class Job:
 
 
 def limits_from(cfg: Config) -> Limits:
-    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
+    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours), and the
+    parsing leniencies it applies (strip_header_spaces is not one: see cli.unapplied_leniencies)."""
     return Limits(
         request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
         request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+        permit_obsolete_folding=cfg.permit_obsolete_folding,
+        permit_unconventional_method=cfg.permit_unconventional_http_method,
+        permit_unconventional_version=cfg.permit_unconventional_http_version,
+        casefold_method=cfg.casefold_http_method,
     ).normalized()
 
 
