@@ -188,7 +188,9 @@ class RequestCycle:
         self.response_heads = ResponseHeadCache()
         self.dates = DateCache()
         self.errors = ErrorStream(log)
-        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
+        self.forwarded = ForwardedPolicy(
+            cfg.forwarded_allow_ips, cfg.secure_scheme_headers, cfg.forwarded_client_address,
+            cfg.forwarder_headers, cfg.header_map)
         # --proxy-protocol: the mode, and which peers may send the header (None: off).
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
@@ -218,7 +220,7 @@ class RequestCycle:
             job.started = perf_counter()
         try:
             environ = job.builder.build(request, job.body, job.peer, job.trailers)
-        except HTTPError as exc:  # what a trusted proxy said does not add up
+        except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return None
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
