@@ -475,12 +475,33 @@ def serve(cfg: Config, reload: Callable[[], Config] | None = None, *,
         log.warning("secure_scheme_headers: %r never matches a header (Gunicorn compares the keys "
                     "with upper-case header names; so does pronghorn): write %r", key,
                     key.strip().upper())
+    for warning in unapplied_leniencies(cfg):
+        log.warning(warning)
     from .master.arbiter import Arbiter
 
     arbiter = Arbiter(cfg, log, reload_config=reload, app_loader=app_loader,
                       reexec_argv=reexec_argv)
     arbiter.start_cwd = start_cwd  # USR2 re-executes from here: relative paths mean the same
     return arbiter.run()
+
+
+def unapplied_leniencies(cfg: Config) -> list[str]:
+    """One line for each Gunicorn parsing switch the configuration asks for that pronghorn accepts
+    but does not apply (each would weaken request parsing, or has nothing to choose here)."""
+    lines = []
+    if cfg.strip_header_spaces:
+        lines.append("strip_header_spaces is accepted but not applied: whitespace between a header "
+                     "name and ':' lets a proxy and this server disagree on the request (request "
+                     "smuggling), so such requests still get 400 (RFC 9112 5.1)")
+    if cfg.header_map == "dangerous":
+        lines.append("header_map = 'dangerous' is accepted but not applied: a header name with '_' "
+                     "would share an environ key with its '-' twin (a client could pose as a "
+                     "proxy's header), so such headers are dropped as with 'drop'; list the ones a "
+                     "trusted proxy sends in forwarder_headers instead")
+    if cfg.http_parser != "auto":
+        lines.append(f"http_parser = {cfg.http_parser!r} is accepted and ignored: pronghorn always "
+                     "parses requests with its own strict parser")
+    return lines
 
 
 def prepare_process(cfg: Config, detach: bool = True) -> None:

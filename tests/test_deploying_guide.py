@@ -431,13 +431,15 @@ def test_the_nginx_site_proxies_to_pronghorn_over_tcp(  # type: ignore[no-untype
     nginx = Nginx(nginx_site(ours, port, static_dir), "nogroup")
     try:
         wait_through(nginx, port)
-        # The client's address and scheme arrive through X-Forwarded-For/-Proto from a trusted
-        # peer (the default --forwarded-allow-ips), and the Host is the client's.
+        # The scheme arrives through X-Forwarded-Proto from a trusted peer (the default
+        # --forwarded-allow-ips); REMOTE_ADDR is nginx, as under Gunicorn, and the client is in
+        # X-Forwarded-For; the Host is the client's.
         environ = environ_through("127.0.0.1", port)
-        assert environ["REMOTE_ADDR"] == CLIENT
+        assert environ["REMOTE_ADDR"] == "127.0.0.1"
+        assert environ["HTTP_X_FORWARDED_FOR"] == CLIENT
         assert environ["wsgi.url_scheme"] == "http"
         assert environ["HTTP_HOST"] == "proj.example.com"
-        assert environ_through("::1", port)["REMOTE_ADDR"] == "::1"  # nginx's IPv6 listener
+        assert environ_through("::1", port)["HTTP_X_FORWARDED_FOR"] == "::1"  # nginx's IPv6 listener
         # Another Host: the default server closes the connection without an answer.
         assert through("127.0.0.1", port, "/environ", hostname="other.example") == b""
         assert through("::1", port, "/", hostname="203.0.113.9") == b""
@@ -475,7 +477,9 @@ def test_the_nginx_unix_socket_site_and_the_umask_that_lets_nginx_in(  # type: i
             if umask == "guide":
                 wait_through(nginx, port)
                 environ = environ_through("127.0.0.1", port)
-                assert environ["REMOTE_ADDR"] == CLIENT  # a unix-socket peer is trusted
+                # REMOTE_ADDR is the socket's peer (none, on a unix socket), as under Gunicorn.
+                assert environ["REMOTE_ADDR"] == ""
+                assert environ["HTTP_X_FORWARDED_FOR"] == CLIENT
             else:  # what the guide warns about: nginx cannot open the socket, and says so
                 wait_through(nginx, port, expect=502)
                 assert "Permission denied" in nginx.log()

@@ -120,15 +120,26 @@ def nginx(tmp_path: Path) -> Iterator[Any]:
         stop(proc)
 
 
-def test_nginx_over_tcp_sets_the_client_address_and_scheme(start_server, nginx) -> None:  # type: ignore[no-untyped-def]
+def test_nginx_over_tcp_sets_the_scheme_as_under_gunicorn(start_server, nginx) -> None:  # type: ignore[no-untyped-def]
     _, (address,) = start_server(APP)
+    port = nginx(address.removeprefix("http://"))
+    env = environ_via("127.0.0.1", port, "X-Forwarded-For: 6.6.6.6")
+    # Gunicorn's default: the scheme from the trusted proxy, REMOTE_ADDR the socket's peer (nginx),
+    # SERVER_PORT the listener's, and X-Forwarded-For passed on for the app to read.
+    assert env["REMOTE_ADDR"] == "127.0.0.1" and env["REMOTE_PORT"] != "0"
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["SERVER_PORT"] == address.rsplit(":", 1)[1]
+    assert env["HTTP_X_FORWARDED_FOR"] == f"6.6.6.6, {CLIENT}"
+
+
+def test_nginx_over_tcp_with_forwarded_client_address(start_server, nginx) -> None:  # type: ignore[no-untyped-def]
+    _, (address,) = start_server(APP, "--forwarded-client-address")
     port = nginx(address.removeprefix("http://"))
     env = environ_via("127.0.0.1", port, "X-Forwarded-For: 6.6.6.6")
     # nginx appended the address it saw (127.0.0.2) after the one the client claimed: the client is
     # the right-most hop that is not a trusted proxy.
     assert env["REMOTE_ADDR"] == CLIENT
-    assert env["wsgi.url_scheme"] == "https" and env["SERVER_PORT"] == "443"
-    assert env["HTTP_X_FORWARDED_FOR"] == f"6.6.6.6, {CLIENT}"
+    assert env["wsgi.url_scheme"] == "https"
 
 
 @pytest.fixture
@@ -147,7 +158,11 @@ def test_nginx_over_a_unix_socket(start_server, nginx, public_dir: Path) -> None
     assert mode & 0o006 == 0o006  # the default umask (0) lets nginx's user (nobody) in
     port = nginx(f"unix:{path}")
     env = environ_via("127.0.0.1", port)
-    assert env["REMOTE_ADDR"] == CLIENT and env["wsgi.url_scheme"] == "https"
+    # A unix-socket peer is trusted: the scheme is nginx's; REMOTE_ADDR is the (nameless) peer.
+    assert env["REMOTE_ADDR"] == "" and env["wsgi.url_scheme"] == "https"
+    assert "REMOTE_PORT" not in env and env["HTTP_X_FORWARDED_FOR"] == CLIENT
+    # Gunicorn's SERVER_NAME/PORT on a unix socket: the Host's, the scheme's default port.
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.com", "443")
 
 
 def test_a_unix_socket_under_a_strict_umask_keeps_others_out(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -206,8 +221,9 @@ def test_haproxy_proxy_protocol_gives_the_client_address(start_server, haproxy, 
     port = haproxy(address.removeprefix("http://"), send, mode)
     env = environ_via("127.0.0.1", port, "X-Forwarded-For: 6.6.6.6")
     assert env["REMOTE_ADDR"] == CLIENT
-    # The client (not a trusted proxy now) cannot claim another address by header either.
-    assert "HTTP_X_FORWARDED_FOR" not in env
+    # The client (not a trusted proxy) cannot claim another address by header: its header reaches
+    # the app as it was sent, as under Gunicorn.
+    assert env["HTTP_X_FORWARDED_FOR"] == "6.6.6.6"
 
 
 def test_proxy_protocol_is_required_and_only_from_allowed_peers(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -238,13 +254,20 @@ def test_proxy_protocol_is_required_and_only_from_allowed_peers(start_server) ->
 
 # -- forwarded headers without a proxy ------------------------------------------------------------------
 
-def test_an_untrusted_client_cannot_claim_an_address_or_scheme(start_server) -> None:  # type: ignore[no-untyped-def]
-    _, (address,) = start_server(APP)
+@pytest.mark.parametrize("client_address", [False, True])
+def test_an_untrusted_client_cannot_claim_an_address_or_scheme(start_server,  # type: ignore[no-untyped-def]
+                                                               client_address: bool) -> None:
+    _, (address,) = start_server(APP, *(["--forwarded-client-address"] if client_address else []))
     host, port = address.removeprefix("http://").split(":")
     env = environ_via(host, int(port), "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https",
                       "Forwarded: for=6.6.6.6;proto=https")
     assert env["REMOTE_ADDR"] == CLIENT and env["wsgi.url_scheme"] == "http"
-    assert not {"HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED"} & env.keys()
+    assert env["HTTP_X_FORWARDED_PROTO"] == "https"  # passed on, as by Gunicorn
+    if client_address:  # the address headers are removed from an untrusted peer
+        assert not {"HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED"} & env.keys()
+    else:  # Gunicorn's default: passed on
+        assert (env["HTTP_X_FORWARDED_FOR"], env["HTTP_FORWARDED"]) == (
+            "6.6.6.6", "for=6.6.6.6;proto=https")
 
 
 def test_a_trusted_peer_with_contradictory_scheme_headers_gets_400(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -259,8 +282,8 @@ def test_a_trusted_peer_with_contradictory_scheme_headers_gets_400(start_server)
 def test_forwarded_allow_ips_from_the_environment(start_server) -> None:  # type: ignore[no-untyped-def]
     _, (address,) = start_server(APP, env={"FORWARDED_ALLOW_IPS": "127.0.0.0/8"})
     host, port = address.removeprefix("http://").split(":")
-    env = environ_via(host, int(port), "X-Forwarded-For: 198.51.100.7")
-    assert env["REMOTE_ADDR"] == "198.51.100.7"  # 127.0.0.2 is in 127.0.0.0/8: trusted
+    env = environ_via(host, int(port), "X-Forwarded-Proto: https")
+    assert env["wsgi.url_scheme"] == "https"  # 127.0.0.2 is in 127.0.0.0/8: trusted
 
 
 def test_a_mixed_case_scheme_header_key_never_matches_as_under_gunicorn(  # type: ignore[no-untyped-def]

@@ -86,8 +86,6 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
     return GunicornSetting(flags, advice, inert, value)
 
 
-_FORWARDER = ("a proxy cannot set SCRIPT_NAME or PATH_INFO through headers here; set SCRIPT_NAME in "
-              "pronghorn's environment (-e SCRIPT_NAME=/prefix) as with Gunicorn")
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
           "HTTP/1.1 to pronghorn")
 _ASGI = "an ASGI setting; pronghorn serves WSGI apps (run ASGI apps under uvicorn or hypercorn)"
@@ -107,22 +105,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                    "uwsgi_pass", "http", value="STRING"),
     "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
                           "protocol)", "127.0.0.1,::1", "127.0.0.1", value="STRING"),
-    "permit_obsolete_folding": _g(("--permit-obsolete-folding",), "refused on purpose: obs-fold "
-                                  "headers get 400 (RFC 9112 5.2); fix the client", False),
-    "strip_header_spaces": _g(("--strip-header-spaces",), "refused on purpose: whitespace before ':' "
-                              "is a request-smuggling vector and gets 400 (RFC 9112 5.1)", False),
-    "permit_unconventional_http_method": _g(("--permit-unconventional-http-method",), "methods "
-                                            "follow Gunicorn's default rule (3 to 20 characters, no "
-                                            "lowercase or '#'); fix the client", False),
-    "permit_unconventional_http_version": _g(("--permit-unconventional-http-version",), "not "
-                                             "needed: HTTP/1.0 to 1.9 are served, other versions get "
-                                             "505", False),
-    "casefold_http_method": _g(("--casefold-http-method",), "methods are case-sensitive (RFC 9110 "
-                               "9.1); have the client send them in upper case", False),
-    "forwarder_headers": _g(("--forwarder-headers",), _FORWARDER, "SCRIPT_NAME,PATH_INFO",
-                            value="STRING"),
-    "header_map": _g(("--header-map",), "pronghorn always drops header names containing '_' "
-                     "(Gunicorn's default, 'drop')", "drop", value="STRING"),
     "root_path": _g(("--root-path",), _ASGI, "", value="STRING"),
     # Logging
     # Process naming
@@ -134,8 +116,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
     "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
     "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
-    "http_parser": _g(("--http-parser",), "pronghorn has one strict parser (llhttp under its own "
-                      "policy); there is nothing to choose", "auto", value="STRING"),
     "asgi_loop": _g(("--asgi-loop",), _ASGI, "auto", value="STRING"),
     "asgi_lifespan": _g(("--asgi-lifespan",), _ASGI, "auto", value="STRING"),
     "asgi_disconnect_grace_period": _g(("--asgi-disconnect-grace-period",), _ASGI, 3, value="INT"),

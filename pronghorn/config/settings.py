@@ -113,6 +113,26 @@ def gunicorn_env_bool(text: str) -> bool:
     return text.strip().lower() in ("y", "yes", "1", "true")
 
 
+HEADER_MAP_VALUES = ("drop", "refuse", "dangerous")
+HTTP_PARSERS = ("auto", "fast", "python")
+
+
+def header_map(text: str) -> str:
+    """--header-map: Gunicorn's values, case and surrounding spaces ignored as there."""
+    value = text.strip().lower()
+    if value not in HEADER_MAP_VALUES:
+        raise ValueError(f"{text!r} is not one of {', '.join(HEADER_MAP_VALUES)}")
+    return value
+
+
+def http_parser(text: str) -> str:
+    """--http-parser: Gunicorn's values, case and surrounding spaces ignored as there."""
+    value = text.strip().lower()
+    if value not in HTTP_PARSERS:
+        raise ValueError(f"{text!r} is not one of {', '.join(HTTP_PARSERS)}")
+    return value
+
+
 def key_value(text: str) -> str:
     """A KEY=VALUE pair (-e/--env)."""
     if "=" not in text or not text.partition("=")[0]:
@@ -234,6 +254,10 @@ SETTINGS: tuple[Setting, ...] = (
             "The most connections one gthread or gevent worker holds at once; past it, new "
             "connections wait in the listen queue. The sync worker ignores it, as Gunicorn's does.",
             positive_int, "INT"),
+    Setting("http_parser", ("--http-parser",), "auto", "Worker Processes",
+            "Gunicorn's choice of request parser: auto, fast or python. Accepted and ignored: "
+            "pronghorn always uses its own strict parser (llhttp under its rules); the log says "
+            "so at start when another value than auto is given.", http_parser, "STRING"),
     Setting("timeout", ("-t", "--timeout"), 30.0, "Worker Processes",
             "Workers silent for more than this many seconds are killed and restarted.",
             positive_float, "INT"),
@@ -418,9 +442,11 @@ SETTINGS: tuple[Setting, ...] = (
             "DOGSTATSD_TAGS"),
     # -- behind proxies (pronghorn/wsgi/forwarded.py, pronghorn/http/proxy_protocol.py) --
     Setting("forwarded_allow_ips", ("--forwarded-allow-ips",), "127.0.0.1,::1", "Server Mechanics",
-            "Peers trusted to set X-Forwarded-For, X-Forwarded-Proto and Forwarded (addresses or "
-            "networks, comma-separated; * for all; unix-socket peers are trusted). From others "
-            "those headers are removed.", allow_list, "STRING", env="FORWARDED_ALLOW_IPS"),
+            "Peers trusted to say the request's scheme with --secure-scheme-headers and to send "
+            "--forwarder-headers (addresses or networks, comma-separated; * for all; unix-socket "
+            "peers are trusted). As in Gunicorn, REMOTE_ADDR stays the socket's peer (see "
+            "--forwarded-client-address), and an untrusted peer's headers reach the app "
+            "unchanged, as HTTP_*.", allow_list, "STRING", env="FORWARDED_ALLOW_IPS"),
     Setting("secure_scheme_headers", (), dict(DEFAULT_SECURE_SCHEME_HEADERS), "Server Mechanics",
             "Headers a trusted proxy sets to say the client used https, with the value that "
             "means it (config file only). Headers that disagree are a 400. As in Gunicorn, the "
@@ -435,6 +461,47 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy_allow_ips", ("--proxy-allow-from",), "127.0.0.1,::1", "Server Mechanics",
             "Peers allowed to send a PROXY header (addresses or networks; * for all).",
             allow_list, "STRING"),
+    Setting("forwarded_client_address", ("--forwarded-client-address",), False,
+            "Server Mechanics",
+            "Take REMOTE_ADDR and REMOTE_PORT from a trusted proxy's Forwarded or X-Forwarded-For "
+            "header (the right-most hop that is not itself a trusted proxy; the port is '0' when "
+            "the header names none), and wsgi.url_scheme also from Forwarded's proto=; from "
+            "untrusted peers those two headers are removed from the environ. Off by default, as "
+            "Gunicorn has no such thing: REMOTE_ADDR is the socket's peer (a pronghorn addition).",
+            flag_only=True),
+    Setting("forwarder_headers", ("--forwarder-headers",), "SCRIPT_NAME,PATH_INFO",
+            "Server Mechanics",
+            "Upper-case header names ('_' included) that a trusted proxy (--forwarded-allow-ips) "
+            "may send to reach the environ, comma-separated ('*' for any): each becomes "
+            "HTTP_NAME whatever --header-map says, and a SCRIPT_NAME header also sets SCRIPT_NAME "
+            "(the request path must start with it, else 500), as in Gunicorn.", str, "STRING"),
+    Setting("header_map", ("--header-map",), "drop", "Server Mechanics",
+            "What to do with a request header whose name has '_' (it would share an environ key "
+            "with its '-' twin): 'drop' it, 'refuse' the request (400); 'dangerous' (map it "
+            "anyway) is accepted but not applied: such headers are dropped and the log says so at "
+            "start. --forwarder-headers from a trusted proxy are kept regardless.", header_map,
+            "STRING"),
+    Setting("permit_obsolete_folding", ("--permit-obsolete-folding",), False, "Server Mechanics",
+            "Accept header values continued on the next line (obsolete line folding, RFC 9112 "
+            "5.2), joining the lines with one space, as Gunicorn does; without it they get 400.",
+            flag_only=True),
+    Setting("strip_header_spaces", ("--strip-header-spaces",), False, "Server Mechanics",
+            "Accepted for Gunicorn compatibility but not applied: whitespace between a header "
+            "name and ':' is a request-smuggling vector and still gets 400 (RFC 9112 5.1); the "
+            "log says so at start.", flag_only=True),
+    Setting("permit_unconventional_http_method", ("--permit-unconventional-http-method",), False,
+            "Server Mechanics",
+            "Accept any token as a method: lowercase letters, '#', shorter than 3 or longer than "
+            "20 characters (refused with 400 by default, as in Gunicorn).", flag_only=True),
+    Setting("permit_unconventional_http_version", ("--permit-unconventional-http-version",),
+            False, "Server Mechanics",
+            "Accept HTTP versions other than 1.x in the request line (HTTP/0.9, HTTP/2.0, ...): "
+            "0.x is served as HTTP/1.0, 2.x and above as HTTP/1.1. Without it they get 505.",
+            flag_only=True),
+    Setting("casefold_http_method", ("--casefold-http-method",), False, "Server Mechanics",
+            "Upper-case the method before the app sees it (with "
+            "--permit-unconventional-http-method, 'get' is served as GET), as Gunicorn does.",
+            flag_only=True),
     # -- SSL (pronghorn/tls.py makes the context, in each worker) --
     Setting("certfile", ("--certfile",), None, "SSL",
             "Serve HTTPS: the certificate file (PEM, the chain after the certificate). TLS 1.2 "
@@ -584,6 +651,7 @@ class Config:
     worker_class: str
     threads: int
     worker_connections: int
+    http_parser: str
     timeout: float
     graceful_timeout: float
     keepalive: float
@@ -643,6 +711,14 @@ class Config:
     secure_scheme_headers: dict[str, str]
     proxy_protocol: str
     proxy_allow_ips: str
+    forwarded_client_address: bool
+    forwarder_headers: str
+    header_map: str
+    permit_obsolete_folding: bool
+    strip_header_spaces: bool
+    permit_unconventional_http_method: bool
+    permit_unconventional_http_version: bool
+    casefold_http_method: bool
     certfile: str | None
     keyfile: str | None
     ca_certs: str | None

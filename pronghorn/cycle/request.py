@@ -134,10 +134,15 @@ class Job:
 
 
 def limits_from(cfg: Config) -> Limits:
-    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours)."""
+    """The HTTP core's limits from Gunicorn's --limit-request-* settings (and ours), and the
+    parsing leniencies it applies (strip_header_spaces is not one: see cli.unapplied_leniencies)."""
     return Limits(
         request_line=cfg.limit_request_line, request_fields=cfg.limit_request_fields,
         request_field_size=cfg.limit_request_field_size, request_body=cfg.limit_request_body,
+        permit_obsolete_folding=cfg.permit_obsolete_folding,
+        permit_unconventional_method=cfg.permit_unconventional_http_method,
+        permit_unconventional_version=cfg.permit_unconventional_http_version,
+        casefold_method=cfg.casefold_http_method,
     ).normalized()
 
 
@@ -199,7 +204,9 @@ class RequestCycle:
         self.response_heads = ResponseHeadCache()
         self.dates = DateCache()
         self.errors = ErrorStream(log)
-        self.forwarded = ForwardedPolicy(cfg.forwarded_allow_ips, cfg.secure_scheme_headers)
+        self.forwarded = ForwardedPolicy(
+            cfg.forwarded_allow_ips, cfg.secure_scheme_headers, cfg.forwarded_client_address,
+            cfg.forwarder_headers, cfg.header_map)
         # --proxy-protocol: the mode, and which peers may send the header (None: off).
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
@@ -233,7 +240,7 @@ class RequestCycle:
             job.started = perf_counter()
         try:
             environ = job.builder.build(request, job.body, job.peer, job.trailers)
-        except HTTPError as exc:  # what a trusted proxy said does not add up
+        except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return None
         framer = ResponseFramer(request.version, request.keep_alive and not self.closing,

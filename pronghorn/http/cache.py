@@ -162,7 +162,7 @@ class HeadCache:
         lines = self.lines
         parsed = lines.young.get(line) or lines.get(line)
         if parsed is None:
-            parsed = parse_request_line(line)  # raises HTTPError: nothing is kept
+            parsed = parse_request_line(line, self.limits)  # raises HTTPError: nothing is kept
             lines.put(line, parsed, line_entry_size(line))
         return parsed
 

@@ -102,6 +102,23 @@ class _HeaderCollector:
         self.error = None
 
 
+def unfold(head: bytes) -> bytes:
+    """A header section with obsolete line folding (RFC 9112 5.2) undone as Gunicorn undoes it with
+    permit_obsolete_folding: a line that starts with SP or HTAB continues the field before it, the
+    pieces stripped of SP and HTAB and joined with one space. A first line that starts so is left
+    for llhttp to refuse (it continues nothing)."""
+    if b"\r\n " not in head and b"\r\n\t" not in head:
+        return head
+    lines = head.split(b"\r\n")
+    joined = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t") and joined[-1]:
+            joined[-1] = joined[-1].rstrip(b" \t") + b" " + line.strip(b" \t")
+        else:
+            joined.append(line)
+    return b"\r\n".join(joined)
+
+
 class HTTPConnection:
     """The server side of one HTTP/1.x connection."""
 
@@ -290,7 +307,8 @@ class HTTPConnection:
             return NEED_DATA
         line = bytes(buf[:end])
         cache = self._cache
-        self._line = parse_request_line(line) if cache is None else cache.request_line(line)
+        self._line = (parse_request_line(line, self.limits) if cache is None
+                      else cache.request_line(line))
         del buf[:end + 2]
         spare = self._spare
         if spare is not None:
@@ -322,8 +340,14 @@ class HTTPConnection:
         head_size = self.limits.head_size
         stop = min(end if end >= 0 else len(buf), head_size)
         if stop > self._fed:
-            self._feed_llhttp(memoryview(buf)[self._fed:stop])
-            self._fed = stop
+            if not self.limits.permit_obsolete_folding:
+                self._feed_llhttp(memoryview(buf)[self._fed:stop])
+                self._fed = stop
+            elif 0 <= end <= head_size:
+                # --permit-obsolete-folding: llhttp refuses folded lines, so it is given the whole
+                # head at once, unfolded (only then can a line's continuation be told apart).
+                self._feed_llhttp(memoryview(unfold(bytes(buf[:end]))))
+                self._fed = end
         if end > head_size or (end < 0 and len(buf) > head_size):
             raise HTTPError(431, "request header section too large")
         collector = self._collector

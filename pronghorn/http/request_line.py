@@ -12,6 +12,7 @@ import re
 from typing import NoReturn
 
 from .errors import HTTPError
+from .limits import Limits
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _LINE = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
@@ -35,26 +36,38 @@ RequestLine = tuple[str, bytes, bytes, bytes, tuple[int, int], bytes | None]
 # (Both are pure functions of their bytes; a worker remembers their answers in its HeadCache.)
 
 
-def parse_request_line(line: bytes) -> RequestLine:
+_STRICT = Limits()
+
+
+def parse_request_line(line: bytes, rules: Limits = _STRICT) -> RequestLine:
     """Return (method, target, path, query, version, authority) or raise HTTPError.
 
     ``authority`` is the host of an absolute-form or authority-form target, which RFC 9112 3.2.2 says
-    replaces the Host header field.
+    replaces the Host header field. ``rules``: the leniencies asked for (Gunicorn's
+    permit_unconventional_http_method and _version, casefold_http_method); none by default.
     """
     match = _LINE.fullmatch(line)
     if match is None:
         _explain_bad_line(line)  # (raises)
     method_b, target, major_b, minor_b = match.groups()
     major, minor = major_b[0] - 48, minor_b[0] - 48
-    if major != 1:
+    if major == 1:
+        version = (1, 0) if minor == 0 else (1, 1)
+    elif not rules.permit_unconventional_version:
         raise HTTPError(505, f"HTTP version {major}.{minor} is not supported")
-    version = (1, 0) if minor == 0 else (1, 1)
+    else:
+        # Gunicorn serves these with 1.0's framing below 1.0 and 1.1's above; so do we, and the
+        # app is told the version whose framing it got.
+        version = (1, 0) if major == 0 else (1, 1)
     # Any token is a method to RFC 9110, but Gunicorn refuses lowercase letters, "#" and lengths
     # outside 3..20 by default: front proxies that case-fold methods or read "#" differently would
-    # otherwise disagree with us about which request this is. We keep Gunicorn's rule.
-    if not 3 <= len(method_b) <= 20 or _UNCONVENTIONAL_METHOD.search(method_b):
+    # otherwise disagree with us about which request this is. We keep Gunicorn's rule, and its switch.
+    if (not rules.permit_unconventional_method
+            and (not 3 <= len(method_b) <= 20 or _UNCONVENTIONAL_METHOD.search(method_b))):
         raise HTTPError(400, "unconventional method (lowercase, '#', or not 3 to 20 characters)")
     method = method_b.decode("ascii")
+    if rules.casefold_method:
+        method = method.upper()  # before the target's checks, which look at the method (as Gunicorn)
 
     authority: bytes | None = None
     first = target[0]

@@ -12,8 +12,14 @@ whatever else it carries:
 - Host values → (HTTP_HOST, SERVER_NAME, SERVER_PORT): a function of the value and of the listener's
   scheme, which is the builder's own;
 - shared Requests (by identity, the entry holding the Request so its id cannot be reused) → the
-  environ keys made from that request alone: the Request is immutable, and peer, wsgi.input,
-  trailers and the forwarded policy's verdict are applied to every copy afterwards.
+  environ keys made from that request alone, and what its headers claim (``forwarded.Said``): the
+  Request is immutable, and peer, wsgi.input, trailers and the forwarded policy's verdict on those
+  claims (which depends on the peer) are applied to every copy afterwards.
+
+SERVER_NAME and SERVER_PORT are Gunicorn's: on TCP the listener's address, whatever the Host says;
+on a unix socket the Host's name and port (the scheme's default port when the Host has none), or
+the socket's path and "" without a Host. HTTP_HOST is the Host (or an absolute-form target's
+authority, RFC 9112 3.2.2).
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from .. import SERVER_SOFTWARE
-from ..http import BoundedCache, Request
+from ..http import BoundedCache, HTTPError, Request
 from ..http.cache import OBJECT_OVERHEAD
 from ..http.events import Fields
 from .body import DeferredInput, trailer_list
 from .file_wrapper import FileWrapper
-from .forwarded import ForwardedPolicy
+from .forwarded import ForwardedPolicy, Said
 
 # How a builder's cache_bytes are shared between its tables, in sixteenths: most go to the environs of
 # shared heads, which save the most; the header names get the rest.
@@ -60,9 +66,10 @@ class EnvironBuilder:
                  cache_bytes: int = 768 * 1024) -> None:
         """``cache_bytes``: what the builder's memory of past requests may hold (see above)."""
         self.forwarded = forwarded
+        self.on_tcp = isinstance(server_address, tuple)
         if isinstance(server_address, tuple):
             self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
-        else:
+        else:  # a unix socket's path (its getsockname()), as Gunicorn names it
             self.server_name, self.server_port = str(server_address or "localhost"), ""
         self.url_scheme = url_scheme
         self.default_port = "443" if url_scheme == "https" else "80"
@@ -95,10 +102,10 @@ class EnvironBuilder:
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
-        # id(shared request) → (the environ keys made from it alone, the forwarded policy if it has
-        # any header the policy reads else None, that request).
+        # id(shared request) → (the environ keys made from it alone, what its headers claim for
+        # the forwarded policy to judge or None, that request).
         self._from_shared: BoundedCache[
-            int, tuple[dict[str, Any], ForwardedPolicy | None, Request]] = BoundedCache(
+            int, tuple[dict[str, Any], Said | None, Request]] = BoundedCache(
                 cache_bytes * _SHARED_SHARE // 16)
         self._shared_known = self._from_shared.young  # (the same dict for the cache's life)
 
@@ -117,18 +124,14 @@ class EnvironBuilder:
             # no two live objects share an id.)
             if kept is not None:
                 environ = kept[0].copy()
-                forwarded = kept[1]
+                said = kept[1]
             else:
-                environ = self._from_request(request, body)
-                forwarded = self.forwarded
-                if forwarded is not None and not forwarded.consulted_by(environ):
-                    forwarded = None  # none of its headers: nothing for the policy to do
+                environ, said = self._from_request(request, body)
                 # The entry holds the request, so its id is not reused while the entry lives.
-                self._from_shared.put(id(request), (environ.copy(), forwarded, request),
+                self._from_shared.put(id(request), (environ.copy(), said, request),
                                       _environ_size(environ, request))
         else:
-            environ = self._from_request(request, body)
-            forwarded = self.forwarded
+            environ, said = self._from_request(request, body)
             if request.chunked:
                 if trailers:
                     environ["pronghorn.trailers"] = trailer_list(trailers)
@@ -139,15 +142,39 @@ class EnvironBuilder:
         if last[0] is not peer:
             last = self._last_peer = (
                 peer, (peer[0], str(peer[1])) if isinstance(peer, tuple) else ("", ""))
-        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
-        if forwarded is not None:
-            # May raise HTTPError(400): contradictory scheme headers from a trusted proxy.
-            forwarded.apply(environ, peer)
+        if last[1][1]:
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
+        else:  # a unix-socket peer: REMOTE_ADDR "" and no REMOTE_PORT, as under Gunicorn
+            environ["REMOTE_ADDR"] = last[1][0]
+        if said is not None and self.forwarded is not None:
+            self._believe(environ, request, peer, said, self.forwarded)
         return environ
 
-    def _from_request(self, request: Request, body: BinaryIO | DeferredInput) -> dict[str, Any]:
+    def _believe(self, environ: dict[str, Any], request: Request, peer: Any, said: Said,
+                 forwarded: ForwardedPolicy) -> None:
+        """Apply what the peer is trusted to say (see forwarded.py). May raise HTTPError: 400 for a
+        trusted proxy's contradictory scheme headers or a refused '_' header, 500 for a proxy's
+        SCRIPT_NAME that the path does not start with (as in Gunicorn)."""
+        for name, value in forwarded.apply(environ, peer, said):
+            key = "HTTP_" + name.replace("-", "_")
+            environ[key] = environ[key] + "," + value if key in environ else value
+            if name == "SCRIPT_NAME":
+                path = request.path.decode("latin-1")
+                if not path.startswith(value):
+                    raise HTTPError(500, f"the request path {path!r} does not start with "
+                                         f"SCRIPT_NAME {value!r} (from the proxy)")
+                environ["SCRIPT_NAME"] = value
+                environ["PATH_INFO"] = unquote_to_bytes(path[len(value):]).decode("latin-1")
+        if (not self.on_tcp and request.host is not None
+                and environ["wsgi.url_scheme"] != self.url_scheme
+                and not _split_host(environ["HTTP_HOST"])[1]):
+            # A unix socket's SERVER_PORT is the Host's, or the default of the scheme the proxy said.
+            environ["SERVER_PORT"] = "443" if environ["wsgi.url_scheme"] == "https" else "80"
+
+    def _from_request(self, request: Request,
+                      body: BinaryIO | DeferredInput) -> tuple[dict[str, Any], Said | None]:
         """The environ's keys that depend on the request alone (and, for a chunked body, its
-        length): no peer, no wsgi.input."""
+        length): no peer, no wsgi.input; and what its headers claim, for the forwarded policy."""
         environ = self.base.copy()
         path = request.path
         if b"%" in path:
@@ -162,9 +189,13 @@ class EnvironBuilder:
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
 
         known = self._keys.young  # (a hit costs one lookup; a miss asks the cache, then maps the name)
+        underscored: list[tuple[str, str]] | None = None
         for name, value in request.headers:
             key = known.get(name) or self._environ_key(name)
-            if not key:
+            if not key:  # a name with "_": only the forwarded policy may let it in
+                if underscored is None:
+                    underscored = []
+                underscored.append((name.decode("latin-1").upper(), value.decode("latin-1")))
                 continue
             text = value.decode("latin-1")
             if key in environ:
@@ -182,15 +213,22 @@ class EnvironBuilder:
             host_keys = hosts.young.get(request.host) or hosts.get(request.host)
             if host_keys is None:
                 host = request.host.decode("latin-1")
-                server_name, port = _split_host(host)
-                host_keys = (host, server_name, port or self.default_port)
+                if self.on_tcp:
+                    host_keys = (host, self.server_name, self.server_port)
+                else:
+                    server_name, port = _split_host(host)
+                    host_keys = (host, server_name, port or self.default_port)
                 hosts.put(request.host, host_keys,
                           4 * len(request.host) + 5 * OBJECT_OVERHEAD)  # the bytes and 3 strs
             environ["HTTP_HOST"], environ["SERVER_NAME"], environ["SERVER_PORT"] = host_keys
         else:
             environ["SERVER_NAME"] = self.server_name
             environ["SERVER_PORT"] = self.server_port
-        return environ
+        forwarded = self.forwarded
+        if forwarded is None:
+            return environ, None
+        return environ, forwarded.said(environ, request.headers,
+                                       () if underscored is None else tuple(underscored))
 
     def _environ_key(self, name: bytes) -> str:
         """``environ_key(name)``, remembered (the young generation missed)."""

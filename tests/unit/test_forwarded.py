@@ -1,4 +1,5 @@
-"""Trusted-proxy headers (pronghorn/wsgi/forwarded.py): who may set them and what they set."""
+"""Trusted-proxy headers (pronghorn/wsgi/forwarded.py): who may set them and what they set.
+Gunicorn's rules by default (the scheme only); --forwarded-client-address adds the client's address."""
 
 from __future__ import annotations
 
@@ -13,22 +14,86 @@ PROXY = ("127.0.0.1", 40000)
 STRANGER = ("203.0.113.9", 40000)
 
 
-def apply(headers: dict[str, str], peer: Any = PROXY, allow: str = "127.0.0.1,::1,10.0.0.0/8",
-          scheme_headers: dict[str, str] | None = None) -> dict[str, Any]:
+def apply(headers: dict[str, str] | list[tuple[str, str]], peer: Any = PROXY,
+          allow: str = "127.0.0.1,::1,10.0.0.0/8", scheme_headers: dict[str, str] | None = None,
+          client_address: bool = True, **options: Any) -> dict[str, Any]:
     environ: dict[str, Any] = {"wsgi.url_scheme": "http", "REMOTE_ADDR": str(peer[0]) if peer else "",
                                "REMOTE_PORT": "40000", "SERVER_PORT": "80", "HTTP_HOST": "example.com"}
-    for name, value in headers.items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    ForwardedPolicy(allow, DEFAULT_SECURE_SCHEME_HEADERS if scheme_headers is None
-                    else scheme_headers).apply(environ, peer)
+    fields = list(headers.items()) if isinstance(headers, dict) else headers
+    underscored = []
+    for name, value in fields:
+        if "_" in name:
+            underscored.append((name.upper(), value))
+            continue
+        key = "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = environ[key] + "," + value if key in environ else value
+    policy = ForwardedPolicy(allow, DEFAULT_SECURE_SCHEME_HEADERS if scheme_headers is None
+                             else scheme_headers, client_address, **options)
+    said = policy.said(environ, tuple((n.encode(), v.encode()) for n, v in fields),
+                       tuple(underscored))
+    if said is not None:
+        for name, value in policy.apply(environ, peer, said):
+            environ["HTTP_" + name.replace("-", "_")] = value
     return environ
 
+
+def test_by_default_a_trusted_proxy_sets_only_the_scheme() -> None:
+    """Gunicorn's default: REMOTE_ADDR stays the peer, the headers pass through."""
+    env = apply({"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"},
+                client_address=False)
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"], env["wsgi.url_scheme"]) == (
+        "127.0.0.1", "40000", "https")
+    assert env["HTTP_X_FORWARDED_FOR"] == "198.51.100.7" and env["SERVER_PORT"] == "80"
+
+
+def test_by_default_a_stranger_keeps_its_headers_and_its_scheme() -> None:
+    env = apply({"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https",
+                 "Forwarded": "for=1.2.3.4;proto=https"}, peer=STRANGER, client_address=False)
+    assert env["REMOTE_ADDR"] == STRANGER[0] and env["wsgi.url_scheme"] == "http"
+    assert (env["HTTP_X_FORWARDED_FOR"], env["HTTP_FORWARDED"]) == (
+        "1.2.3.4", "for=1.2.3.4;proto=https")
+
+
+def test_by_default_forwarded_proto_is_not_a_scheme_header() -> None:
+    env = apply({"Forwarded": "proto=https"}, client_address=False)
+    assert env["wsgi.url_scheme"] == "http"
+
+
+def test_a_scheme_header_that_does_not_match_means_http() -> None:
+    """Gunicorn: a trusted secure-scheme header with another value says http (a TLS listener
+    behind a proxy that says http is http)."""
+    environ = apply({"X-Forwarded-Proto": "http"})
+    assert environ["wsgi.url_scheme"] == "http"
+
+
+def test_repeated_scheme_headers_are_judged_one_by_one() -> None:
+    assert apply([("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "https")])[
+        "wsgi.url_scheme"] == "https"
+    with pytest.raises(HTTPError):
+        apply([("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")])
+
+
+def test_underscored_headers_reach_the_environ_only_from_a_trusted_forwarder() -> None:
+    headers = {"Script_Name": "/app", "X_Custom": "1"}
+    env = apply(headers)
+    assert env["HTTP_SCRIPT_NAME"] == "/app" and "HTTP_X_CUSTOM" not in env
+    env = apply(headers, peer=STRANGER)
+    assert "HTTP_SCRIPT_NAME" not in env and "HTTP_X_CUSTOM" not in env
+    env = apply(headers, forwarder_headers="*")
+    assert env["HTTP_X_CUSTOM"] == "1"
+    with pytest.raises(HTTPError) as caught:
+        apply(headers, header_map="refuse")
+    assert caught.value.status == 400
+    assert apply({"Script_Name": "/app"}, header_map="refuse")["HTTP_SCRIPT_NAME"] == "/app"
+
+
+# -- --forwarded-client-address ----------------------------------------------------------------------
 
 def test_a_trusted_proxy_sets_address_and_scheme() -> None:
     env = apply({"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"})
     assert (env["REMOTE_ADDR"], env["REMOTE_PORT"], env["wsgi.url_scheme"]) == (
         "198.51.100.7", "0", "https")
-    assert env["SERVER_PORT"] == "443"
+    assert env["SERVER_PORT"] == "80"  # the listener's (environ.py), whatever the scheme
 
 
 def test_the_client_is_the_rightmost_untrusted_hop() -> None:
@@ -41,12 +106,12 @@ def test_everyone_trusted_takes_the_first_hop() -> None:
     assert env["REMOTE_ADDR"] == "1.2.3.4"
 
 
-def test_an_untrusted_peer_loses_the_headers() -> None:
+def test_an_untrusted_peer_loses_the_address_headers() -> None:
     env = apply({"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https",
                  "Forwarded": "for=1.2.3.4;proto=https", "X-Forwarded-Ssl": "on"}, peer=STRANGER)
     assert env["REMOTE_ADDR"] == STRANGER[0] and env["wsgi.url_scheme"] == "http"
-    assert not any(key in env for key in ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-                                          "HTTP_FORWARDED", "HTTP_X_FORWARDED_SSL"))
+    assert not any(key in env for key in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED"))
+    assert env["HTTP_X_FORWARDED_PROTO"] == "https"  # not an address: passed on, as by Gunicorn
 
 
 def test_a_unix_socket_peer_is_trusted() -> None:
@@ -79,8 +144,10 @@ def test_contradictory_scheme_headers_are_a_400(headers: dict[str, str]) -> None
 
 
 def test_custom_scheme_headers() -> None:
-    env = apply({"X-Scheme": "HTTPS"}, scheme_headers={"X-SCHEME": "https"})
+    env = apply({"X-Scheme": "https"}, scheme_headers={"X-SCHEME": "https"})
     assert env["wsgi.url_scheme"] == "https"
+    env = apply({"X-Scheme": "HTTPS"}, scheme_headers={"X-SCHEME": "https"})
+    assert env["wsgi.url_scheme"] == "http"  # values compare exactly, as in Gunicorn
     env = apply({"X-Forwarded-Proto": "https"}, scheme_headers={"X-SCHEME": "https"})
     assert env["wsgi.url_scheme"] == "http"  # not a scheme header in this configuration
 

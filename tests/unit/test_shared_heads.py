@@ -119,7 +119,8 @@ def test_every_environ_is_the_apps_own() -> None:
     peer = ("10.0.0.1", 4000)
     first = builder.build(request_of(conn, HEAD), io.BytesIO(), peer)
     expected = dict(first)
-    assert first["HTTP_X_TWICE"] == "a,b" and first["SERVER_PORT"] == "8080"
+    # SERVER_PORT is the listener's on TCP, whatever the Host says (Gunicorn's).
+    assert first["HTTP_X_TWICE"] == "a,b" and first["SERVER_PORT"] == "8000"
     first["PATH_INFO"] = "/changed"
     first["HTTP_X_NEW"] = "1"
     del first["HTTP_HOST"]
@@ -136,15 +137,21 @@ def test_forwarding_headers_are_judged_per_peer() -> None:
     from pronghorn.wsgi.forwarded import DEFAULT_SECURE_SCHEME_HEADERS, ForwardedPolicy
 
     conn = cached()
-    builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False, False,
-                             ForwardedPolicy("127.0.0.1", DEFAULT_SECURE_SCHEME_HEADERS))
-    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n"
-    for peer, client, scheme in [(("10.0.0.9", 1), "10.0.0.9", "http"),
-                                 (("127.0.0.1", 2), "1.2.3.4", "https"),
-                                 (("10.0.0.9", 3), "10.0.0.9", "http")]:
-        environ = builder.build(request_of(conn, head), io.BytesIO(), peer)
-        assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == (client, scheme), peer
-        assert ("HTTP_X_FORWARDED_FOR" in environ) is (client == "1.2.3.4"), peer
+    for client_address in (False, True):
+        builder = EnvironBuilder(("127.0.0.1", 8000), "http", io.StringIO(), False, False,
+                                 ForwardedPolicy("127.0.0.1", DEFAULT_SECURE_SCHEME_HEADERS,
+                                                 client_address))
+        head = (b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n"
+                b"X-Forwarded-Proto: https\r\n\r\n")
+        for peer, scheme in [(("10.0.0.9", 1), "http"), (("127.0.0.1", 2), "https"),
+                             (("10.0.0.9", 3), "http")]:
+            environ = builder.build(request_of(conn, head), io.BytesIO(), peer)
+            trusted = peer[0] == "127.0.0.1"
+            client = "1.2.3.4" if client_address and trusted else peer[0]
+            assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == (client, scheme), peer
+            # Gunicorn passes the header on from anyone; --forwarded-client-address removes a
+            # stranger's.
+            assert ("HTTP_X_FORWARDED_FOR" in environ) is (trusted or not client_address), peer
 
 
 def test_a_repeated_head_taken_whole_leaves_the_connection_as_parsing_would() -> None:
@@ -266,7 +273,7 @@ def test_environ_builder_caches_are_bounded_in_bytes() -> None:
         environ = builder.build(request_of(conn, b"GET / HTTP/1.1\r\nHost: h%d\r\n%s: v\r\n\r\n"
                                            % (serial, name)), io.BytesIO(), ("10.0.0.1", 1))
         assert environ["HTTP_" + name.decode().upper().replace("-", "_")] == "v"
-        assert environ["SERVER_NAME"] == "h%d" % serial
+        assert environ["HTTP_HOST"] == "h%d" % serial
         held = builder._keys.size + builder._hosts.size + builder._from_shared.size
         assert held <= 64 * 1024, serial
     # Names seen often are still mapped (and right) after all that junk.
