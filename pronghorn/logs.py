@@ -74,6 +74,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 from .config import Config
+from .config.gunicorn_config import GunicornConfig
 # What these settings' values mean is defined with the settings (the configuration checks a value
 # when it reads it); the names logs.py had stay importable from here.
 from .config.values import (
@@ -950,26 +951,6 @@ def _import_class(name: str) -> Any:
         raise ValueError(f"logger_class: module {module_name!r} has no {attribute!r}") from None
 
 
-class GunicornShapedConfig:
-    """The ``cfg`` a logger class's __init__ and setup() receive: ours, with the few values Gunicorn
-    holds in another shape (user and group as ids, statsd_host as an address, proc_name never
-    None). Kept small on purpose: only what Gunicorn's loggers read."""
-
-    def __init__(self, cfg: Config, logger_class: Any) -> None:
-        self._cfg = cfg
-        user = resolve_user(cfg.user)
-        group = resolve_group(cfg.group)
-        self.user = user[0] if user else os.geteuid()
-        self.group = group if group is not None else os.getegid()
-        self.proc_name = cfg.proc_name or cfg.app_uri or "gunicorn"
-        self.statsd_host = parse_statsd_address(cfg.statsd_host)[1] if cfg.statsd_host else None
-        self.is_ssl = bool(cfg.certfile or cfg.keyfile)
-        self.logger_class = logger_class
-
-    def __getattr__(self, name: str) -> Any:  # every other setting, as ours holds it
-        return getattr(self._cfg, name)
-
-
 class _ToCustomLogger(logging.Handler):
     """On "pronghorn.error": hands every record to the logger class's method of its level, with the
     message and arguments as they were logged (as Gunicorn's code calls its logger)."""
@@ -1018,7 +999,7 @@ def _setup_custom(cls: type, cfg: Config) -> logging.Logger:
     """--logger-class: the object gets the error log (every record of "pronghorn.error") and, through
     the request cycle, every request's access(); statsd stays ours. HUP calls its setup() again."""
     global _custom, _request_logger, _statsd
-    shaped = GunicornShapedConfig(cfg, cls)
+    shaped = GunicornConfig(cfg)  # what Gunicorn's loggers read, in Gunicorn's forms
     name = f"{cls.__module__}.{cls.__qualname__}"
     try:
         if _custom is not None and type(_custom) is cls:

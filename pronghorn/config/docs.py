@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from .differences import DIFFERENCES
 from .file import _ANY, APP_NAME, KNOWN_GUNICORN_SETTINGS, GunicornSetting
 from .hooks import HOOK_SPECS
 from .settings import SECTIONS, SETTINGS, Setting
@@ -24,7 +25,8 @@ _INTRO = f"""\
 Every pronghorn setting, by section. The names are Gunicorn's: a name here is a key in a
 Gunicorn-format config file (`-c FILE`) and the flags are Gunicorn's flags, so a Gunicorn command line
 and config file work unchanged. Gunicorn settings that pronghorn does not have yet are listed
-[at the end](#gunicorn-settings-pronghorn-does-not-support-yet), with what to use instead.
+[near the end](#gunicorn-settings-pronghorn-does-not-support-yet), with what to use instead, and
+every deliberate difference from Gunicorn [last](#differences-from-gunicorn), with its reason.
 
 ## Where a value comes from
 
@@ -111,9 +113,7 @@ def render() -> str:
               "fails the worker's boot (the server stops, exit 3, as for an app that fails to "
               "import), and in `pre_request` makes the request a 500 without calling the app. "
               "An exception in any other hook is logged with its traceback and the server goes "
-              "on (Gunicorn's master dies of one in `pre_fork`, `on_reload`, `child_exit` or "
-              "`nworkers_changed`: a deliberate difference, so that a faulty hook does not take a "
-              "running server down).", "",
+              "on (see [the differences](#differences-from-gunicorn)).", "",
               "| Hook | Arguments |", "|---|---|"]
     lines += [f"| `{name}` | `{', '.join(args)}` |" for name, args in HOOK_SPECS.items()]
     lines += ["", "What the hooks receive has Gunicorn's attributes, with Gunicorn's meaning:", "",
@@ -144,6 +144,11 @@ def render() -> str:
         flags = ", ".join(f"`{flag}`" for flag in known.flags) or "config file only"
         lines.append(f"| `{name}` | {flags} | {_cell(_inert_text(known))} | "
                      f"{_cell(known.advice)} |")
+    lines += ["", "## Differences from Gunicorn", "",
+              "What a Gunicorn 27 user will find different, on purpose, and why. Anything else "
+              "that differs is a bug: please report it.", "",
+              "| Where | What differs | Why |", "|---|---|---|"]
+    lines += [f"| {topic} | {_cell(what)} | {_cell(why)} |" for topic, what, why in DIFFERENCES]
     return "\n".join(lines) + "\n"
 
 

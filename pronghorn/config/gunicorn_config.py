@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .file import _ANY, KNOWN_GUNICORN_SETTINGS, inert_value, unsupported_message
 from .hooks import HOOK_SPECS
 from .settings import SETTINGS, Config, Setting, convert_value, parse_bind
-from .values import resolve_group, resolve_user
+from .values import parse_statsd_address, resolve_group, resolve_user
 
 #: The environment as the server found it, before -e/--env changed it (Gunicorn's ``env_orig``,
 #: which its Config copies when it is made, at start). Captured when the config package is
@@ -65,7 +65,7 @@ def _int_if_whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _address_list(text: Any) -> Any:
+def _comma_list(text: Any) -> Any:
     return [entry.strip() for entry in str(text).split(",") if entry.strip()]
 
 
@@ -77,6 +77,14 @@ def _uid(value: Any) -> int:
 def _gid(value: Any) -> int:
     gid = resolve_group(value)
     return gid if gid is not None else os.getegid()
+
+
+def _address_text(value: Any) -> Any:
+    """A (host, port) pair as the HOST:PORT text our setting takes."""
+    if isinstance(value, tuple) and len(value) == 2:
+        host, port = value
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return value
 
 
 def _comma_text(value: Any) -> Any:
@@ -96,11 +104,13 @@ _FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "ssl_version": (_ssl_protocol, lambda v: v),
     "user": (_uid, lambda v: v),
     "group": (_gid, lambda v: v),
-    "forwarded_allow_ips": (_address_list, _comma_text),
-    "proxy_allow_ips": (_address_list, _comma_text),
+    "forwarded_allow_ips": (_comma_list, _comma_text),
+    "proxy_allow_ips": (_comma_list, _comma_text),
+    "forwarder_headers": (_comma_list, _comma_text),
     "timeout": (_int_if_whole, lambda v: v),
     "graceful_timeout": (_int_if_whole, lambda v: v),
     "keepalive": (_int_if_whole, lambda v: v),
+    "statsd_host": (lambda v: parse_statsd_address(v)[1] if v else None, _address_text),
     # Gunicorn's print_config is a switch; ours names a format ("" when off).
     "print_config": (bool, lambda v: v),
     # Gunicorn fills it in itself (the app's name), so it is never None there.

@@ -1,0 +1,83 @@
+"""Every deliberate difference from Gunicorn 27 that is left, with its reason: the "Differences from
+Gunicorn" section of docs/settings.md (:mod:`pronghorn.config.docs` renders it).
+
+A difference that is not here is a bug. Each entry is (topic, what differs, why); keep them short.
+"""
+
+from __future__ import annotations
+
+#: (topic, difference, reason), in the order a user meets them.
+DIFFERENCES: tuple[tuple[str, str, str], ...] = (
+    # -- not yet, or not at all --------------------------------------------------------------------
+    ("Not yet", "`-k asgi` and the ASGI settings, HTTP/2 (`http_protocols`), the uwsgi protocol, "
+     "the control socket: a start-up error that says so",
+     "they come in later releases, each built on the same request cycle; until then a config "
+     "that asks for one must not silently get something else"),
+    ("Not supported", "dirty arbiters (`dirty_*`); the eventlet and tornado worker classes",
+     "eventlet is deprecated upstream and gevent serves the same apps; tornado apps have their "
+     "own server; long background work belongs in its own service"),
+    # -- HTTP ----------------------------------------------------------------------------------------
+    ("HTTP", "HTTP/1.1 without `Host`, `Transfer-Encoding` with `Content-Length`, an unknown "
+     "transfer coding, a body cut short: 400 or 501 (docs/http.md lists them)",
+     "each is a request-smuggling shape or a body the app would misread (RFC 9112)"),
+    ("HTTP", "`strip_header_spaces` is accepted and logged, not applied; `header_map = "
+     "'dangerous'` acts as `drop`",
+     "whitespace before ':' and a '_' header posing as its '-' twin are smuggling vectors"),
+    ("HTTP", "`http_parser` is accepted and ignored", "there is one parser, llhttp under our rules"),
+    ("HTTP", "an unconventional HTTP version is 505, not 400; when permitted it is served as 1.0 "
+     "or 1.1 and `SERVER_PROTOCOL` says which",
+     "505 is RFC 9110's status for it; the app should see the version its response is framed in"),
+    ("HTTP", "`permit_obsolete_folding` does not cover chunked trailers",
+     "trailers are rare and folding in them has no legitimate client"),
+    # -- what the app sees ---------------------------------------------------------------------------
+    ("environ", "`gunicorn.socket` is a socket-like object, not a `socket.socket`; bytes the "
+     "server read past the request come first, and `makefile()` refuses while they wait",
+     "the server reads ahead; the kernel cannot be handed those bytes back"),
+    ("environ", "`gunicorn.socket` over TLS with sync or gthread raises OSError (gevent hands its "
+     "TLS socket over)", "TLS ends inside the event loop there: there is no socket to give"),
+    ("environ", "after an app took its connection over, an exception sends no 500 page and a "
+     "return without `start_response` closes quietly",
+     "the app may already have written its own protocol on the wire"),
+    ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
+     "it is what the setting says"),
+    # -- hooks and the objects they get --------------------------------------------------------------
+    ("Hooks", "an exception in a hook other than `on_starting`, `when_ready`, `post_fork`, "
+     "`post_worker_init` and `pre_request` is logged and the server goes on (Gunicorn's master "
+     "dies of one in `pre_fork`, `on_reload`, `child_exit`, `nworkers_changed`)",
+     "a faulty hook must not take a running server down"),
+    ("Hooks", "`server.stop()`, `halt()` and `reload()` act at the master loop's next turn; "
+     "`server.stop()` stops the master",
+     "the master acts only in its main loop; stopping the workers and looping on is never what "
+     "a hook means"),
+    ("Hooks", "`server.WORKERS` is a copy; `worker.sockets` are plain `socket.socket` objects; "
+     "`cfg.worker_class` is a stand-in with Gunicorn's class name; `cfg.settings['ssl_version']` "
+     "reads 2",
+     "the config layer imports nothing of the runtime (nor `ssl`), and hooks cannot edit the "
+     "master's records"),
+    ("Hooks", "`worker.tmp` is the shared-memory heartbeat; its file (`wpronghorn-*`) exists only "
+     "with `--worker-tmp-dir` or once `fileno()` is asked for",
+     "nothing is written to disk unless configured"),
+    ("Hooks", "`resp.version` is pronghorn's Server header; `worker.log` is the `pronghorn.error` "
+     "logger (which forwards to a `logger_class`)", "they describe this server"),
+    ("Logging", "a `logger_class`'s `access()` also sees a request whose app raised (status 500); "
+     "statsd stays on with a custom class; a `setup()` failing on HUP keeps the class as it was",
+     "the access log records every response; metrics should not vanish with a logging change"),
+    # -- process -------------------------------------------------------------------------------------
+    ("Process", "without `--initgroups` a worker's only group is the user's primary one (Gunicorn "
+     "keeps the master's, root's); with it, `setgid` is also called",
+     "a worker must not keep root's groups"),
+    ("Process", "`sendfile = True` in a config file means on (any value turns it off in Gunicorn "
+     "27); `-e SENDFILE=...` does not change it",
+     "Gunicorn's is a bug; the configuration is resolved before `-e` applies"),
+    ("Process", "`--spew` traces the workers, not the master", "the master's loop is noise, and "
+     "the master imports little"),
+    ("Process", "`--enable-backlog-metric` counts TCP listeners only and warns when none can be "
+     "counted (Gunicorn adds -1 per unix socket)", "a unix socket's backlog cannot be read"),
+    ("Process", "without `proc_name` the titles name the app, also when it comes from `wsgi_app`",
+     "a title should say what runs"),
+    ("Config", "`--print-config` shows unset hooks as None, leaves out the Gunicorn settings "
+     "pronghorn lacks, and shows some values in its own form (`forwarded_allow_ips` as text)",
+     "it prints what this server will do"),
+    ("Config", "a HUP whose embedded `load_config()` fails keeps the running configuration (the "
+     "master goes on)", "a reload must not take a serving server down"),
+)
