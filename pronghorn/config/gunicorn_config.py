@@ -152,7 +152,7 @@ class GunicornSetting:
             inert = known.inert[0] if known.inert else None
             inert = None if inert is _ANY else inert
             if name in _LISTS:
-                inert = _address_list(inert)
+                inert = _comma_list(inert)
             elif name in _FOREIGN_HOOKS:
                 inert = _no_op
             self.default = self._fixed = inert
