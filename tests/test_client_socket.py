@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -25,6 +26,7 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Mes
                             Request, TextMessage)
 
 from conftest import connect  # noqa: E402
+from master_util import poll  # noqa: E402
 from wire import Reader, get, serve  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("worker_class")
@@ -170,3 +172,22 @@ def test_over_tls_gevent_hands_over_its_tls_socket_and_the_loop_workers_say_they
         ws_connect(url, ssl=context, open_timeout=10)
     assert refused.value.response.status_code == 500
     server.wait_for_line("cannot take over a TLS connection")
+
+
+def test_a_session_ended_by_stop_iteration_runs_post_request_without_an_access_line(
+        worker_class: str, tmp_path: Path) -> None:
+    """flask-sock ends a session by raising StopIteration: as under Gunicorn, post_request still
+    runs for it, and no access line is written (there was no HTTP response)."""
+    seen, access = tmp_path / "seen", tmp_path / "access.log"
+    config = tmp_path / "hooks.conf.py"
+    config.write_text(f"def post_request(worker, req, environ, resp):\n"
+                      f"    with open({str(seen)!r}, 'a') as out:\n"
+                      f"        out.write(req.path + '\\n')\n")
+    with serve("-b", "127.0.0.1:0", "--threads", "2", "-c", str(config), "--access-logfile",
+               str(access), "websocket_app:flask_app") as (_, addresses):
+        assert echo_session(ws_url(addresses[0], "/echo"), ["x"]) == ["x", "farewell"]
+        assert get(addresses[0], "/plain").status == 200
+        poll(lambda: seen.exists() and seen.read_text().split()[-2:] == ["/echo", "/plain"],
+             "post_request for the session, then for /plain")
+        poll(lambda: access.exists() and "/plain" in access.read_text(), "the /plain access line")
+    assert "/echo" not in access.read_text()

@@ -38,6 +38,9 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     ("environ", "after an app took its connection over, an exception sends no 500 page and a "
      "return without `start_response` closes quietly",
      "the app may already have written its own protocol on the wire"),
+    ("environ", "the early-hints callable refuses a field that could split the response with "
+     "our 500 error, not Gunicorn's InvalidResponseHeader exceptions",
+     "every response-header check raises the same error; uncaught, both are a 500"),
     ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
      "it is what the setting says"),
     # -- hooks and the objects they get --------------------------------------------------------------

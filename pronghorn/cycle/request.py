@@ -272,6 +272,8 @@ class RequestCycle:
             # raises it once its websocket is over): close quietly.
             self.log.debug("Closing connection at the application's request (StopIteration)")
             job.channel.abort()
+            if self.post_request_hook:  # no access line, but post_request runs: Gunicorn's order
+                self._after_hooks(job, logged=False)
             return None
         except Exception as exc:
             if not (isinstance(job.channel, TakenChannel) and exchange.status is None
@@ -363,14 +365,14 @@ class RequestCycle:
             req = job.hook_req = HookRequest(job, self.closing)
         return req
 
-    def _after_hooks(self, job: Job) -> None:
-        """A custom logger's access(resp, req, environ, request_time), then post_request, as
-        Gunicorn calls them (the access line first)."""
+    def _after_hooks(self, job: Job, logged: bool = True) -> None:
+        """A custom logger's access(resp, req, environ, request_time) (unless not ``logged``), then
+        post_request, as Gunicorn calls them (the access line first)."""
         environ = job.environ
         req = self.hook_request(job)
         resp = HookResponse(job, req)
         custom = self.custom_log
-        if custom is not None:
+        if custom is not None and logged:
             try:
                 custom.access(resp, req, environ, timedelta(seconds=perf_counter() - job.started))
             except Exception:
