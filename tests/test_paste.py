@@ -132,7 +132,10 @@ def test_pserve_serves_an_ini_with_egg_pronghorn_main(tmp_path: Path) -> None:
     port = free_port()
     _project(tmp_path, SERVER_SECTION.format(port=port))
     pserve = Path(str(shutil.which("pserve")))
-    server = Server([str(tmp_path / "app.ini")], script=pserve, cwd=tmp_path)
+    # The project's package is importable, as a pyramid project's is once installed (pserve, unlike
+    # pronghorn, does not import from the current directory).
+    server = Server([str(tmp_path / "app.ini")], script=pserve, cwd=tmp_path,
+                    env={"PYTHONPATH": str(tmp_path)})
     try:
         wait_ready(f"http://127.0.0.1:{port}")
         assert get(f"http://127.0.0.1:{port}", "/").body.decode().startswith("hello")
