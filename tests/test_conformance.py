@@ -9,7 +9,10 @@ it closes is read back and parsed.
 - invalid cases: exactly one error response, announcing ``Connection: close``, then the close.
 - Where pronghorn is deliberately stricter than Gunicorn (RFC 9110/9112), the stricter answer is asserted
   explicitly: see STRICTER and STRICTER_WITH_HOST below.
-- Cases that need a Gunicorn-only leniency switch, or a feature that comes later, are skipped with why.
+- Gunicorn's leniency switches (permit_obsolete_folding, header_map, casefold_http_method, ...) are
+  passed as the case asks; the two pronghorn accepts but does not apply (strip_header_spaces,
+  header_map = 'dangerous') are listed like any other deliberate difference.
+- Cases that need a feature that comes later are skipped with why (LATER; none today).
 
 One server process is started per distinct settings combination and reused by every case that needs it.
 """
@@ -55,12 +58,18 @@ FLAGS = {
     "limit_request_field_size": "--limit-request-field_size",
     "proxy_protocol": "--proxy-protocol",
     "forwarded_allow_ips": "--forwarded-allow-ips",
+    # Gunicorn's leniencies: each off by default, as in Gunicorn.
+    "permit_obsolete_folding": "--permit-obsolete-folding",
+    "permit_unconventional_http_method": "--permit-unconventional-http-method",
+    "permit_unconventional_http_version": "--permit-unconventional-http-version",
+    "casefold_http_method": "--casefold-http-method",
+    "header_map": "--header-map",
+    "strip_header_spaces": "--strip-header-spaces",  # accepted, not applied: see STRICTER_WITH_HOST
 }
-# Gunicorn switches that make its parser accept more than RFC 9110/9112 allow. pronghorn has one strict
-# policy and offers none of them, so what these cases test does not apply.
-LENIENCIES = {
-    "permit_obsolete_folding", "header_map", "strip_header_spaces", "casefold_http_method",
-    "permit_unconventional_http_method",
+# The settings among FLAGS whose flag is a switch (given alone when on) rather than "--flag=value".
+SWITCHES = {
+    "permit_obsolete_folding", "permit_unconventional_http_method",
+    "permit_unconventional_http_version", "casefold_http_method", "strip_header_spaces",
 }
 # Features that are real but belong to a later issue.
 LATER: dict[str, str] = {}
@@ -69,15 +78,19 @@ LATER: dict[str, str] = {}
 def server_flags(case: dict[str, Any]) -> tuple[str, ...]:
     """The command-line flags a case needs; skips the case when it needs something pronghorn lacks."""
     settings = case["settings"]
-    leniencies = sorted(LENIENCIES & settings.keys())
-    if leniencies:
-        pytest.skip(f"needs {', '.join(leniencies)}: a leniency pronghorn deliberately does not offer")
     for name, reason in LATER.items():
         if name in settings:
             pytest.skip(reason)
     unknown = settings.keys() - FLAGS.keys()
     assert not unknown, f"the corpus uses settings this test does not know: {sorted(unknown)}"
-    return tuple(f"{FLAGS[name]}={settings[name]}" for name in sorted(settings))
+    flags = []
+    for name in sorted(settings):
+        value = settings[name]
+        if name in SWITCHES:
+            flags += [FLAGS[name]] if value else []
+        else:
+            flags.append(f"{FLAGS[name]}={value}")
+    return tuple(flags)
 
 
 # -- deliberately stricter than Gunicorn -----------------------------------------------------------------
@@ -89,6 +102,12 @@ _GZIP = ("we do not decode gzip request bodies and will not hand the app a still
 _CONTENT_TYPE_TRAILER = ("RFC 9110 6.5.1: Content-Type says how to process the content, so its definition "
                          "does not permit it in a trailer and a sender MUST NOT put it there; pronghorn "
                          "refuses a request with such a trailer field rather than silently dropping it")
+_STRIP_HEADER_SPACES = ("strip_header_spaces is accepted but not applied: whitespace between a field "
+                        "name and ':' is a request-smuggling vector (RFC 9112 5.1: a server MUST "
+                        "answer 400)")
+_DANGEROUS_HEADER_MAP = ("header_map = 'dangerous' acts as 'drop': a name with '_' would share its "
+                         "environ key with its '-' twin (Content_Length posing as Content-Length), so "
+                         "the app never sees it")
 
 # The valid cases pronghorn answers differently on purpose: case name → (status, why). The status is
 # the answer to the first request that trips the rule (any requests before it are served normally);
@@ -116,6 +135,10 @@ STRICTER: dict[str, tuple[int, str]] = {
     "valid/031.http": (400, _NO_HOST),
     "valid/100.http": (400, _NO_HOST),
     "valid/pp_02.http": (400, _NO_HOST),
+    "valid/028.http": (400, _NO_HOST),   # also whitespace before ':': see below
+    "valid/031compat.http": (400, _NO_HOST),
+    "valid/031compat2.http": (400, _NO_HOST),
+    "valid/compat_obs_fold_huge.http": (400, _NO_HOST),
     # A transfer coding we do not implement.
     "valid/rfc9112_smuggle_gzip_chunked_01.http": (501, _GZIP),
     # --proxy-protocol makes the header required: Gunicorn lets a connection without one through,
@@ -135,6 +158,14 @@ STRICTER_WITH_HOST: dict[str, tuple[int, str]] = {
     "valid/025.http": (501, _GZIP),
     "valid/025_line.http": (501, _GZIP),
     "valid/012.http": (400, _CONTENT_TYPE_TRAILER),
+    # "Content-Length : 3" with --strip-header-spaces.
+    "valid/028.http": (400, _STRIP_HEADER_SPACES),
+}
+
+# Valid cases served, but with less in the environ than Gunicorn would give the app, on purpose:
+# case name → why. What the app sees is what expected_headers() says (names with '_' dropped).
+ENVIRON_DIFFERS: dict[str, str] = {
+    "valid/040_compat.http": _DANGEROUS_HEADER_MAP,   # header_map = 'dangerous'
 }
 
 # -- what an invalid case may be answered with -----------------------------------------------------------
@@ -282,7 +313,9 @@ def expected_headers(request: dict[str, Any]) -> list[list[str]]:
     environ: dict[str, str] = {}
     for name, value in request["headers"]:
         if "_" in name:
-            continue  # by design: X_Foo would pose as X-Foo once mapped, so it is dropped
+            # by design: X_Foo would pose as X-Foo once mapped, so it is dropped (also with
+            # header_map = 'dangerous': see ENVIRON_DIFFERS)
+            continue
         key = name.replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = "HTTP_" + key
@@ -332,6 +365,9 @@ def with_host_in_valid(case: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]
     and the expected requests to match. Request lines are found in order from the corpus's own
     description of the requests, so a body that happens to contain one is never touched."""
     raw = case["raw"].encode("latin-1")
+    # The corpus gives a casefolded method as the app sees it; the bytes have it as sent.
+    casefold = case["settings"].get("casefold_http_method", False)
+    haystack = raw.upper() if casefold else raw  # (same length: latin-1 bytes, ASCII case only)
     line_to_add = host_line(case)
     host = line_to_add[len(b"Host: "):-2].decode("latin-1")
     out = bytearray()
@@ -340,7 +376,7 @@ def with_host_in_valid(case: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]
     for request in case["requests"]:
         line = ("%s %s HTTP/%d.%d\r\n" % (request["method"], request["target"],
                                           *request["version"])).encode("latin-1")
-        at = raw.find(line, cursor)
+        at = haystack.find(line.upper() if casefold else line, cursor)
         assert at >= 0, f"request line {line!r} not found in {case['name']}"
         end = at + len(line)
         out += raw[cursor:end]
@@ -442,15 +478,22 @@ def test_corpus_case(case: dict[str, Any] | None, server_for: Callable[[tuple[st
 
 
 def test_stricter_table_matches_corpus() -> None:
-    """The tables name exactly the corpus's Host-less HTTP/1.1 cases, and no case that is not there."""
+    """The tables name exactly the corpus's Host-less HTTP/1.1 cases, and no case that is not there;
+    every case with a leniency pronghorn accepts but does not apply is in a table."""
     if not CASES:
         pytest.skip(f"conformance corpus not found at {CORPUS}")
     runnable = {
         case["name"] for case in CASES
-        if case["kind"] == "valid" and not (case["settings"].keys() & (LENIENCIES | LATER.keys()))
+        if case["kind"] == "valid" and not (case["settings"].keys() & LATER.keys())
     }
     host_less = {name for name in runnable if any(needs_host(r) for r in BY_NAME[name]["requests"])}
     listed = {name for name, (_, why) in STRICTER.items() if why is _NO_HOST}
     assert listed == host_less
     assert set(STRICTER) <= runnable
     assert set(STRICTER_WITH_HOST) <= host_less
+    unapplied = {name for name in runnable if BY_NAME[name]["settings"].get("strip_header_spaces")}
+    assert unapplied <= {name for name, (_, why) in STRICTER_WITH_HOST.items()
+                         if why is _STRIP_HEADER_SPACES}
+    dangerous = {name for name in runnable
+                 if BY_NAME[name]["settings"].get("header_map") == "dangerous"}
+    assert set(ENVIRON_DIFFERS) == dangerous

@@ -102,21 +102,31 @@ class _HeaderCollector:
         self.error = None
 
 
-def unfold(head: bytes) -> bytes:
+def unfold(head: bytes) -> tuple[bytes, int]:
     """A header section with obsolete line folding (RFC 9112 5.2) undone as Gunicorn undoes it with
     permit_obsolete_folding: a line that starts with SP or HTAB continues the field before it, the
     pieces stripped of SP and HTAB and joined with one space. A first line that starts so is left
-    for llhttp to refuse (it continues nothing)."""
+    for llhttp to refuse (it continues nothing).
+
+    Also returns the size on the wire of the largest folded field: every line of it with its CRLF,
+    which is what Gunicorn holds against limit_request_field_size. The joined field is shorter (each
+    fold shrinks to one space), so the collector's own count of it would let a field through that
+    Gunicorn refuses; 0 when nothing is folded."""
     if b"\r\n " not in head and b"\r\n\t" not in head:
-        return head
+        return head, 0
     lines = head.split(b"\r\n")
     joined = [lines[0]]
+    wire = len(lines[0]) + 2  # the size on the wire of the field joined[-1] is
+    largest = 0
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t") and joined[-1]:
             joined[-1] = joined[-1].rstrip(b" \t") + b" " + line.strip(b" \t")
+            wire += len(line) + 2
+            largest = max(largest, wire)
         else:
             joined.append(line)
-    return b"\r\n".join(joined)
+            wire = len(line) + 2
+    return b"\r\n".join(joined), largest
 
 
 class HTTPConnection:
@@ -346,8 +356,14 @@ class HTTPConnection:
             elif 0 <= end <= head_size:
                 # --permit-obsolete-folding: llhttp refuses folded lines, so it is given the whole
                 # head at once, unfolded (only then can a line's continuation be told apart).
-                self._feed_llhttp(memoryview(unfold(bytes(buf[:end]))))
+                unfolded, folded_size = unfold(bytes(buf[:end]))
+                self._feed_llhttp(memoryview(unfolded))
                 self._fed = end
+                collector = self._collector
+                if folded_size > self.limits.request_field_size and collector is not None:
+                    # Noted like the collector's own size check, so a malformed head is still a 400.
+                    collector.error = collector.error or HTTPError(
+                        431, "request header field too large")
         if end > head_size or (end < 0 and len(buf) > head_size):
             raise HTTPError(431, "request header section too large")
         collector = self._collector

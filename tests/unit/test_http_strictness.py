@@ -261,6 +261,22 @@ def test_field_too_large_431() -> None:
     assert feed([head(H, b"X: " + b"v" * 20000)]).error == 431
 
 
+def test_folded_field_counted_as_sent_431() -> None:
+    # With --permit-obsolete-folding a field's size is that of its lines on the wire, CRLFs included,
+    # as Gunicorn counts it: "Accept:\r\n */*\r\n" is 15 bytes although "Accept: */*\r\n" is 13.
+    folded = head(H, b"Accept:", b" */*")
+    assert feed([folded], Limits(request_field_size=15, permit_obsolete_folding=True)).error is None
+    assert feed([folded], Limits(request_field_size=14, permit_obsolete_folding=True)).error == 431
+    request = feed([folded], Limits(permit_obsolete_folding=True)).messages[0][0]
+    assert (b"accept", b"*/*") in [(name.lower(), value) for name, value in request.headers]
+
+
+def test_folded_field_size_still_second_to_a_malformed_field() -> None:
+    # A field refused for its syntax is a 400 whatever the size of a folded one before it.
+    raw = head(H, b"Accept:", b" " + b"v" * 40, b"X(: a")
+    assert feed([raw], Limits(request_field_size=20, permit_obsolete_folding=True)).error == 400
+
+
 def test_head_padded_with_whitespace_431() -> None:
     # Whitespace before a value is not seen by the per-field limit (llhttp drops it); the head as a
     # whole is still bounded.
