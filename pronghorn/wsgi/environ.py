@@ -146,6 +146,7 @@ class EnvironBuilder:
             environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = last[1]
         else:  # a unix-socket peer: REMOTE_ADDR "" and no REMOTE_PORT, as under Gunicorn
             environ["REMOTE_ADDR"] = last[1][0]
+            environ.pop("REMOTE_PORT", None)  # (the base environ's placeholder for it)
         if said is not None and self.forwarded is not None:
             self._believe(environ, request, peer, said, self.forwarded)
         return environ
