@@ -995,6 +995,17 @@ class _ToCustomLogger(logging.Handler):
             self._inside.active = False
 
 
+def _restart_statsd(cfg: Config, error_log: logging.Logger) -> None:
+    """A new statsd client for cfg (the old one closed), counting error_log's records."""
+    global _statsd
+    if _statsd is not None:
+        _statsd.close()
+        _statsd = None
+    if cfg.statsd_host:
+        _statsd = Statsd(cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags)
+        error_log.addHandler(_StatsdLogCounter(_statsd))
+
+
 def _setup_custom(cls: type, cfg: Config) -> logging.Logger:
     """--logger-class: the object gets the error log (every record of "pronghorn.error") and, through
     the request cycle, every request's access(); statsd stays ours. HUP calls its setup() again."""
@@ -1022,12 +1033,7 @@ def _setup_custom(cls: type, cfg: Config) -> logging.Logger:
         _remove_handlers(logger)
     _capture_output(None)  # (the logger class captures output itself, as Gunicorn's does)
     error_log.addHandler(_ToCustomLogger(_custom))
-    if _statsd is not None:
-        _statsd.close()
-        _statsd = None
-    if cfg.statsd_host:
-        _statsd = Statsd(cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags)
-        error_log.addHandler(_StatsdLogCounter(_statsd))
+    _restart_statsd(cfg, error_log)
     _request_logger = (RequestLogger(None, None, access_log, _statsd, error_log)
                        if _statsd is not None else None)
     close_on_exec = getattr(_custom, "close_on_exec", None)
@@ -1071,12 +1077,7 @@ def setup_logging(cfg: Config) -> logging.Logger:
         elif theirs not in configured:
             _copy_logger(logging.getLogger(ours), logging.getLogger(theirs))
 
-    if _statsd is not None:
-        _statsd.close()
-        _statsd = None
-    if cfg.statsd_host:
-        _statsd = Statsd(cfg.statsd_host, cfg.statsd_prefix, cfg.dogstatsd_tags)
-        error_log.addHandler(_StatsdLogCounter(_statsd))
+    _restart_statsd(cfg, error_log)
 
     # Gunicorn writes access lines whenever something may want them: an access log file, a logging
     # config (its handlers decide), or syslog that takes them.

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from conftest import APPS, Server, exchange, parse_address, wait_ready
+from master_util import poll
 
 pytestmark = pytest.mark.usefixtures("worker_class")
 
@@ -67,16 +68,6 @@ def post_request(worker, req, environ, resp):
     _write("post", data)
 '''
 
-
-def poll(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # polling interval, not a wait for an outcome
 
 
 def records(path: Path) -> list[list[Any]]:

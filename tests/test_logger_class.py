@@ -17,6 +17,7 @@ from typing import Any, Callable
 import pytest
 
 from conftest import APPS, Server, exchange, wait_ready
+from master_util import poll
 from pronghorn.logs import load_logger_class
 
 APP = "hook_objects_app:app"
@@ -95,16 +96,6 @@ class TaggedLogger(Logger):
                             resp.sent)
 '''
 
-
-def poll(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # polling interval, not a wait for an outcome
 
 
 def lines(path: Path, word: str) -> list[str]:
