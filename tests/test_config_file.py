@@ -276,10 +276,14 @@ def test_every_unknown_name_is_in_one_warning_and_none_means_not_set(tmp_path: P
         statsd_prefix = os.getenv("NO_SUCH_PREFIX_FOR_PRONGHORN")
         forwarded_allow_ips = os.getenv("NO_SUCH_IPS_FOR_PRONGHORN")
         raw_env = None
+        logger_class = os.getenv("NO_SUCH_LOGGER_FOR_PRONGHORN")
+        spew = None
     """))
     cfg = reload_config(["-c", str(path), APP])
     assert cfg.keepalive == 5 and cfg.loglevel == "info"
     assert cfg.errorlog == "-" and cfg.raw_env == []  # (the defaults: None did not set them)
+    # Gunicorn's list validator makes None an empty list: no proxy is trusted.
+    assert cfg.forwarded_allow_ips == ""
     assert cfg.sources["errorlog"] == "default"
     warnings = "\n".join(cfg.config_warnings)
     assert "log_level is not a setting; did you mean loglevel?" in warnings
