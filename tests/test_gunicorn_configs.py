@@ -1,0 +1,305 @@
+"""Real-style Gunicorn config files (tests/gunicorn_configs/), each run unchanged under pronghorn and
+beside it under Gunicorn 27 (from /tmp/gvenv): both must start and serve, and agree on the status,
+the body and the environ the app sees (tests/apps/environ_app.py), on what the hooks saw of their
+arguments (tests/apps/hook_record.py) and, where a file asks for them, on log lines and metrics.
+
+Each server runs in a directory of its own named ``site`` (the file is copied there; that is its
+working directory), so that relative paths, ``chdir`` and ``-c python:MODULE`` mean the same for
+both. Ports are chosen here and given through the environment ($PORT, $BIND, ...) because some
+files silence the log the address would be read from (``errorlog = None`` under Gunicorn).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import APPS, Server, free_port, wait_ready
+from wire import request
+
+CONFIGS = Path(__file__).resolve().parent / "gunicorn_configs"
+GUNICORN = os.environ.get("GUNICORN", "/tmp/gvenv/bin/gunicorn")
+INSTALL = "python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install gunicorn gevent"
+APP = "environ_app:app"
+
+#: environ keys whose values legitimately differ between the two servers (the keys must still be
+#: there in both).
+VARYING_KEYS = {
+    "REMOTE_PORT": "the client's ephemeral port, new for each connection",
+    "SERVER_SOFTWARE": "names the server and its version",
+}
+#: A server may add keys in its own namespace (PEP 3333); the other's are not asked of it.
+OWN_NAMESPACES = {"pronghorn": "pronghorn.", "gunicorn": "gunicorn.__never__"}
+
+
+@dataclass
+class Case:
+    """How the test runs one config file (the file itself is never edited for the test)."""
+
+    env: dict[str, str] = field(default_factory=dict)   # $PORT is the TCP port, $BIND 127.0.0.1:PORT
+    app: str | None = APP           # None: the file names it (wsgi_app)
+    module: bool = False            # -c python:STEM instead of -c FILE
+    unix: str | None = None         # a unix socket it also listens on (relative to its directory)
+    statsd: bool = False            # $STATSD_HOST points at a UDP receiver; metrics are compared
+    output: tuple[str, ...] = ()    # patterns both servers' output must match (stdout and stderr)
+    max_requests: bool = False      # workers recycle during the requests
+
+
+CASES: dict[str, Case] = {
+    "container_template.py": Case(env={"HOST": "127.0.0.1", "MAX_WORKERS": "1",
+                                       "KEEP_ALIVE": "2"},
+                                  output=(r'^\{"loglevel": "info", "workers": 1, ',
+                                          r'"GET /cfg/path\?x=1&y=%20z HTTP/1\.1" 200 ')),
+    "django_project.py": Case(env={"GUNICORN_BIND": "{BIND}", "GUNICORN_WORKERS": "1"},
+                              app=None),
+    "flask_threads.py": Case(output=(r'"GET /cfg/path\?x=1&y=%20z HTTP/1\.1" 200 \d+ "-" '
+                                     r'"cfgtest/1\.0" \d+$',)),
+    "example_config.py": Case(output=(r"Server is ready\. Spawning workers",
+                                      r"Worker spawned \(pid: \d+\)")),
+    "all_hooks.py": Case(env={"WORKERS": "2"}),
+    "gthread_pool.py": Case(env={"PYTHON_MAX_THREADS": "4"}),
+    "gevent_workers.py": Case(output=(r"gevent worker \d+ ready for 1000 connections",)),
+    "statsd_metrics.py": Case(statsd=True),
+    "logconfig_dict_json.py": Case(output=(r'^ACCESS 127\.0\.0\.1 - - \[.*\] "GET /cfg/path',
+                                           r'^\{"time": ".*", "logger": "gunicorn\.error", '
+                                           r'"level": "INFO", "message": "Booting worker')),
+    "custom_logger.py": Case(output=(r"^JSONACCESS \{",)),
+    "settings_module.py": Case(module=True),
+    "raw_env_list.py": Case(env={"APP_EXTRA_ENV": "CFGTEST_EXTRA=1, CFGTEST_OTHER=two"}),
+    "proxy_env_unset.py": Case(),
+    "behind_proxy_mixed_case.py": Case(env={"GUNICORN_THREADS": "2"}),
+    "behind_nginx.py": Case(output=(r'^203\.0\.113\.7 - - \[.*\] "GET /cfg/path',)),
+    "max_requests_recycle.py": Case(env={"MAX_REQUESTS": "2", "MAX_REQUESTS_JITTER": "1"},
+                                    max_requests=True),
+    "preload_app.py": Case(output=(r"preloading the application",)),
+    "unix_and_tcp.py": Case(env={"HEALTH_PORT": "{PORT}"}, unix="run/app.sock"),
+    "env_none.py": Case(),
+    "tuned_mechanics.py": Case(),
+    "heroku_style.py": Case(env={"WEB_CONCURRENCY": "1"}),
+}
+
+#: The requests made to each address, the same to both servers.
+REQUESTS: list[bytes] = [
+    b"GET /cfg/path?x=1&y=%20z HTTP/1.1\r\nHost: example.test\r\nUser-Agent: cfgtest/1.0\r\n"
+    b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n"
+    b"Connection: close\r\n\r\n",
+    b"POST /cfg/form HTTP/1.1\r\nHost: example.test:8080\r\nUser-Agent: cfgtest/1.0\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\n"
+    b"Connection: close\r\n\r\nhello=world",
+    b"GET /cfg/old HTTP/1.0\r\nHost: example.test\r\nUser-Agent: cfgtest/1.0\r\n\r\n",
+]
+
+
+def test_every_config_file_has_a_case() -> None:
+    files = {path.name for path in CONFIGS.glob("*.py")}
+    assert files == set(CASES)
+    assert len(files) >= 15
+
+
+# -- running one server ----------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One server run with a config file: what it answered, logged, sent and recorded."""
+
+    server: Server
+    site: Path
+    addresses: list[str]
+    responses: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    hooks: dict[str, dict[str, dict[str, set[str]]]] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+
+
+class Receiver:
+    """A UDP socket that collects statsd datagrams on a thread of its own."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.received: list[str] = []
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self.received.append(self.sock.recv(65536).decode("utf-8", "replace"))
+            except (socket.timeout, BlockingIOError):
+                return
+
+    def wait_for(self, prefix: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(m.startswith(prefix) for m in self.received):
+            assert time.monotonic() < deadline, f"no {prefix!r} datagram in {self.received}"
+            try:
+                self.received.append(self.sock.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None) -> Run:
+    site = root / kind / "site"
+    site.mkdir(parents=True)
+    shutil.copy(CONFIGS / name, site / name)
+    port = free_port()
+    values = {"PORT": str(port), "BIND": f"127.0.0.1:{port}"}
+    env = {"PORT": values["PORT"], "BIND": values["BIND"],
+           "HOOK_RECORD_PATH": str(site / "hooks.jsonl"),
+           "PYTHONPATH": str(APPS)}
+    env.update({key: value.format(**values) for key, value in case.env.items()})
+    if statsd is not None:
+        env["STATSD_HOST"] = statsd.address
+    config = f"python:{Path(name).stem}" if case.module else str(site / name)
+    args = ["-c", config] + ([case.app] if case.app else [])
+    if kind == "gunicorn":
+        # Gunicorn 25+ opens a control socket in ~/.gunicorn: one per run would collide.
+        server = Server(["--no-control-socket", *args], env=env, cwd=site, command=[GUNICORN])
+    else:
+        server = Server(args, env=env, cwd=site)
+    addresses = [f"http://127.0.0.1:{port}"]
+    if case.unix:
+        addresses.append(f"unix:{site / case.unix}")
+    return Run(server, site, addresses)
+
+
+def _serve(run: Run) -> None:
+    """Wait until it answers, make the requests, stop it and read what its hooks recorded."""
+    try:
+        for address in run.addresses:
+            wait_ready(address, timeout=30)
+        for address in run.addresses:
+            for raw in REQUESTS:
+                response = request(address, raw)
+                body = json.loads(response.body) if response.status == 200 else {
+                    "error": response.body.decode("latin-1")}
+                run.responses.append((response.status, body))
+    finally:
+        run.server.stop()
+    record = run.site / "hooks.jsonl"
+    hooks: dict[str, dict[str, dict[str, set[str]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(set)))
+    if record.exists():
+        for line in record.read_text().splitlines():
+            entry = json.loads(line)
+            for arg, attrs in entry["seen"].items():
+                hooks[entry["hook"]][arg]  # an argument with nothing to look at still counts
+                for attr, kind in attrs.items():
+                    hooks[entry["hook"]][arg][attr].add(kind)
+    run.hooks = hooks
+
+
+def _run_all(name: str, case: Case, root: Path, kinds: list[str]) -> dict[str, Run]:
+    receivers = {kind: Receiver() for kind in kinds} if case.statsd else {}
+    runs = {kind: _start(kind, name, case, root, receivers.get(kind)) for kind in kinds}
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:  # both boot at once: half the wall time
+            for future in [pool.submit(_serve, run) for run in runs.values()]:
+                future.result()
+        for kind, receiver in receivers.items():
+            for metric in ("requests:", "request.status.200:", "request.duration:"):
+                receiver.wait_for(f"shop.web.gunicorn.{metric}")
+            receiver.drain()
+            runs[kind].metrics = receiver.received
+    finally:
+        for run in runs.values():
+            run.server.stop()
+        for receiver in receivers.values():
+            receiver.close()
+    return runs
+
+
+# -- comparing -------------------------------------------------------------------------------------
+
+def _comparable(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    if "environ" not in body:
+        return body
+    environ = {key: value for key, value in body["environ"].items()
+               if key not in VARYING_KEYS and not key.startswith(OWN_NAMESPACES[kind])}
+    return {**body, "environ": environ}
+
+
+def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """key → (pronghorn's, Gunicorn's) for every key that differs, environ keys one by one."""
+    missing = "<missing>"
+    found: dict[str, Any] = {}
+    for key in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(key, missing), theirs.get(key, missing)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found.update({f"{key}.{k}": v for k, v in _differences(a, b).items()})
+        elif a != b:
+            found[key] = (a, b)
+    return found
+
+
+def _output_matches(run: Run, pattern: str) -> bool:
+    regex = re.compile(pattern)
+    return any(regex.search(line) for line in run.server.lines)
+
+
+def _check_serves(kind: str, case: Case, run: Run) -> None:
+    statuses = [status for status, _ in run.responses]
+    assert statuses == [200] * len(REQUESTS) * len(run.addresses), \
+        f"{kind} answered {statuses}:\n{run.server.output}"
+    for status, body in run.responses:
+        assert set(VARYING_KEYS) <= set(body["environ"]), body
+
+
+def _json_access(run: Run) -> list[dict[str, Any]]:
+    return [json.loads(line.split(" ", 1)[1]) for line in run.server.lines
+            if line.startswith("JSONACCESS ") and "/__ready" not in line]
+
+
+def _metric_names(run: Run) -> set[str]:
+    return {m.split(":", 1)[0] for m in run.metrics if "request" in m}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    has_gunicorn = os.access(GUNICORN, os.X_OK)
+    runs = _run_all(name, case, tmp_path, ["pronghorn", "gunicorn"] if has_gunicorn
+                    else ["pronghorn"])
+    if has_gunicorn:  # first: a file Gunicorn does not serve is the file's fault
+        _check_serves("gunicorn", case, runs["gunicorn"])
+    ours = runs["pronghorn"]
+    _check_serves("pronghorn", case, ours)
+    if not has_gunicorn:
+        pytest.skip(f"Gunicorn is not installed to compare with: {INSTALL}")
+    theirs = runs["gunicorn"]
+
+    # The same answers, and the same environ (the keys that may vary are named above).
+    for (our_status, our_body), (their_status, their_body) in zip(ours.responses,
+                                                                  theirs.responses):
+        assert our_status == their_status
+        assert _differences(_comparable("pronghorn", our_body),
+                            _comparable("gunicorn", their_body)) == {}
+
+    # Every hook Gunicorn called was called, and saw every attribute Gunicorn's objects have,
+    # of the same kind (pronghorn may have more: an attribute Gunicorn lacks is not compared).
+    assert set(ours.hooks) >= set(theirs.hooks), "hooks not called"
+    for hook, args in theirs.hooks.items():
+        assert set(ours.hooks[hook]) == set(args), hook
+        for arg, attrs in args.items():
+            for attr, kinds in attrs.items():
+                if kinds != {"missing"}:
+                    assert ours.hooks[hook][arg][attr] == kinds, f"{hook}: {arg}.{attr}"
+
+    for pattern in case.output:
+        assert _output_matches(theirs, pattern), f"gunicorn: no {pattern!r}:\n{theirs.server.output}"
+        assert _output_matches(ours, pattern), f"pronghorn: no {pattern!r}:\n{ours.server.output}"
+    assert _json_access(ours) == _json_access(theirs)
+    assert _metric_names(ours) == _metric_names(theirs)
