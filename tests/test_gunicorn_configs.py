@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from wire import request
 
 CONFIGS = Path(__file__).resolve().parent / "gunicorn_configs"
 GUNICORN = os.environ.get("GUNICORN", "/tmp/gvenv/bin/gunicorn")
-INSTALL = "python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install gunicorn gevent"
+INSTALL = "python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install 'gunicorn[gevent]'"
 APP = "environ_app:app"
 
 #: environ keys whose values legitimately differ between the two servers (the keys must still be
@@ -53,7 +54,7 @@ class Case:
     unix: str | None = None         # a unix socket it also listens on (relative to its directory)
     statsd: bool = False            # $STATSD_HOST points at a UDP receiver; metrics are compared
     output: tuple[str, ...] = ()    # patterns both servers' output must match (stdout and stderr)
-    max_requests: bool = False      # workers recycle during the requests
+    gevent: bool = False            # Gunicorn's half needs its gevent extra
 
 
 CASES: dict[str, Case] = {
@@ -69,7 +70,7 @@ CASES: dict[str, Case] = {
                                       r"Worker spawned \(pid: \d+\)")),
     "all_hooks.py": Case(env={"WORKERS": "2"}),
     "gthread_pool.py": Case(env={"PYTHON_MAX_THREADS": "4"}),
-    "gevent_workers.py": Case(output=(r"gevent worker \d+ ready for 1000 connections",)),
+    "gevent_workers.py": Case(gevent=True, output=(r"gevent worker \d+ ready for 1000 connections",)),
     "statsd_metrics.py": Case(statsd=True),
     "logconfig_dict_json.py": Case(output=(r'^ACCESS 127\.0\.0\.1 - - \[.*\] "GET /cfg/path',
                                            r'^\{"time": ".*", "logger": "gunicorn\.error", '
@@ -80,8 +81,7 @@ CASES: dict[str, Case] = {
     "proxy_env_unset.py": Case(),
     "behind_proxy_mixed_case.py": Case(env={"GUNICORN_THREADS": "2"}),
     "behind_nginx.py": Case(output=(r'^203\.0\.113\.7 - - \[.*\] "GET /cfg/path',)),
-    "max_requests_recycle.py": Case(env={"MAX_REQUESTS": "2", "MAX_REQUESTS_JITTER": "1"},
-                                    max_requests=True),
+    "max_requests_recycle.py": Case(env={"MAX_REQUESTS": "2", "MAX_REQUESTS_JITTER": "1"}),
     "preload_app.py": Case(output=(r"preloading the application",)),
     "unix_and_tcp.py": Case(env={"HEALTH_PORT": "{PORT}"}, unix="run/app.sock"),
     "env_none.py": Case(),
@@ -116,9 +116,11 @@ class Run:
     server: Server
     site: Path
     addresses: list[str]
+    port: int
     responses: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     hooks: dict[str, dict[str, dict[str, set[str]]]] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
+    failure: str | None = None      # why it did not serve
 
 
 class Receiver:
@@ -173,20 +175,37 @@ def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None
     addresses = [f"http://127.0.0.1:{port}"]
     if case.unix:
         addresses.append(f"unix:{site / case.unix}")
-    return Run(server, site, addresses)
+    return Run(server, site, addresses, port)
+
+
+def _wait_ready(run: Run, timeout: float = 30.0) -> None:
+    """Poll each address until a worker answers; stop at once if the server exits."""
+    deadline = time.monotonic() + timeout
+    for address in run.addresses:
+        while True:
+            if run.server.proc.poll() is not None:
+                raise AssertionError(f"exited with {run.server.proc.returncode} before serving")
+            try:
+                wait_ready(address, timeout=0.5)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"never answered on {address}") from None
 
 
 def _serve(run: Run) -> None:
-    """Wait until it answers, make the requests, stop it and read what its hooks recorded."""
+    """Wait until it answers, make the requests, stop it and read what its hooks recorded; a
+    server that does not serve is noted in ``run.failure``."""
     try:
-        for address in run.addresses:
-            wait_ready(address, timeout=30)
+        _wait_ready(run)
         for address in run.addresses:
             for raw in REQUESTS:
                 response = request(address, raw)
                 body = json.loads(response.body) if response.status == 200 else {
                     "error": response.body.decode("latin-1")}
                 run.responses.append((response.status, body))
+    except (AssertionError, OSError, ValueError) as exc:
+        run.failure = f"{type(exc).__name__}: {exc}"
     finally:
         run.server.stop()
     record = run.site / "hooks.jsonl"
@@ -210,8 +229,9 @@ def _run_all(name: str, case: Case, root: Path, kinds: list[str]) -> dict[str, R
             for future in [pool.submit(_serve, run) for run in runs.values()]:
                 future.result()
         for kind, receiver in receivers.items():
-            for metric in ("requests:", "request.status.200:", "request.duration:"):
-                receiver.wait_for(f"shop.web.gunicorn.{metric}")
+            if runs[kind].failure is None:
+                for metric in ("requests:", "request.status.200:", "request.duration:"):
+                    receiver.wait_for(f"shop.web.gunicorn.{metric}")
             receiver.drain()
             runs[kind].metrics = receiver.received
     finally:
@@ -224,12 +244,21 @@ def _run_all(name: str, case: Case, root: Path, kinds: list[str]) -> dict[str, R
 
 # -- comparing -------------------------------------------------------------------------------------
 
-def _comparable(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def _comparable(kind: str, body: dict[str, Any], port: int) -> dict[str, Any]:
+    """The body without the keys that vary; the server's own TCP port (each has its own) is
+    written "{PORT}" wherever it is a value (SERVER_PORT, as Gunicorn sets it)."""
     if "environ" not in body:
         return body
-    environ = {key: value for key, value in body["environ"].items()
+    environ = {key: "{PORT}" if value == str(port) else value
+               for key, value in body["environ"].items()
                if key not in VARYING_KEYS and not key.startswith(OWN_NAMESPACES[kind])}
     return {**body, "environ": environ}
+
+
+def _gunicorn_has_gevent() -> bool:
+    python = Path(GUNICORN).with_name("python")
+    return subprocess.run([str(python), "-c", "import gunicorn.workers.ggevent"],
+                          capture_output=True, timeout=60).returncode == 0
 
 
 def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
@@ -250,12 +279,13 @@ def _output_matches(run: Run, pattern: str) -> bool:
     return any(regex.search(line) for line in run.server.lines)
 
 
-def _check_serves(kind: str, case: Case, run: Run) -> None:
+def _serving_problem(kind: str, run: Run) -> str | None:
+    """Why ``run`` did not serve every request with a 200 and the app's JSON, if it did not."""
     statuses = [status for status, _ in run.responses]
-    assert statuses == [200] * len(REQUESTS) * len(run.addresses), \
-        f"{kind} answered {statuses}:\n{run.server.output}"
-    for status, body in run.responses:
-        assert set(VARYING_KEYS) <= set(body["environ"]), body
+    if run.failure is None and statuses == [200] * len(REQUESTS) * len(run.addresses):
+        return None
+    tail = "\n".join(run.server.lines[-25:])
+    return f"{kind} did not serve ({run.failure or statuses}); its output ends:\n{tail}"
 
 
 def _json_access(run: Run) -> list[dict[str, Any]]:
@@ -269,37 +299,53 @@ def _metric_names(run: Run) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None:
+    """Every difference found is listed, not only the first: the message is the to-do list."""
     case = CASES[name]
-    has_gunicorn = os.access(GUNICORN, os.X_OK)
+    has_gunicorn = os.access(GUNICORN, os.X_OK) and (not case.gevent or _gunicorn_has_gevent())
     runs = _run_all(name, case, tmp_path, ["pronghorn", "gunicorn"] if has_gunicorn
                     else ["pronghorn"])
     if has_gunicorn:  # first: a file Gunicorn does not serve is the file's fault
-        _check_serves("gunicorn", case, runs["gunicorn"])
+        problem = _serving_problem("gunicorn", runs["gunicorn"])
+        assert problem is None, problem
     ours = runs["pronghorn"]
-    _check_serves("pronghorn", case, ours)
+    problem = _serving_problem("pronghorn", ours)
+    assert problem is None, problem
     if not has_gunicorn:
         pytest.skip(f"Gunicorn is not installed to compare with: {INSTALL}")
     theirs = runs["gunicorn"]
+    problems: list[str] = []
 
     # The same answers, and the same environ (the keys that may vary are named above).
-    for (our_status, our_body), (their_status, their_body) in zip(ours.responses,
-                                                                  theirs.responses):
-        assert our_status == their_status
-        assert _differences(_comparable("pronghorn", our_body),
-                            _comparable("gunicorn", their_body)) == {}
+    for index, ((our_status, our_body), (their_status, their_body)) in enumerate(
+            zip(ours.responses, theirs.responses)):
+        differences = _differences(_comparable("pronghorn", our_body, ours.port),
+                                   _comparable("gunicorn", their_body, theirs.port))
+        if our_status != their_status:
+            differences["status"] = (our_status, their_status)
+        problems += [f"request {index}: {key}: pronghorn {a!r}, gunicorn {b!r}"
+                     for key, (a, b) in differences.items()]
 
     # Every hook Gunicorn called was called, and saw every attribute Gunicorn's objects have,
     # of the same kind (pronghorn may have more: an attribute Gunicorn lacks is not compared).
-    assert set(ours.hooks) >= set(theirs.hooks), "hooks not called"
-    for hook, args in theirs.hooks.items():
-        assert set(ours.hooks[hook]) == set(args), hook
-        for arg, attrs in args.items():
-            for attr, kinds in attrs.items():
-                if kinds != {"missing"}:
-                    assert ours.hooks[hook][arg][attr] == kinds, f"{hook}: {arg}.{attr}"
+    for hook, args in sorted(theirs.hooks.items()):
+        if hook not in ours.hooks:
+            problems.append(f"hook {hook}: not called (or it failed before recording)")
+            continue
+        for arg, attrs in sorted(args.items()):
+            for attr, kinds in sorted(attrs.items()):
+                mine = ours.hooks[hook][arg][attr]
+                if kinds != {"missing"} and mine != kinds:
+                    problems.append(f"hook {hook}: {arg}.{attr}: pronghorn {sorted(mine)}, "
+                                    f"gunicorn {sorted(kinds)}")
 
     for pattern in case.output:
         assert _output_matches(theirs, pattern), f"gunicorn: no {pattern!r}:\n{theirs.server.output}"
-        assert _output_matches(ours, pattern), f"pronghorn: no {pattern!r}:\n{ours.server.output}"
-    assert _json_access(ours) == _json_access(theirs)
-    assert _metric_names(ours) == _metric_names(theirs)
+        if not _output_matches(ours, pattern):
+            problems.append(f"output: no line matches {pattern!r}")
+    if _json_access(ours) != _json_access(theirs):
+        problems.append(f"logger_class access lines: pronghorn {_json_access(ours)}, "
+                        f"gunicorn {_json_access(theirs)}")
+    if _metric_names(ours) != _metric_names(theirs):
+        problems.append(f"statsd: pronghorn {sorted(_metric_names(ours))}, "
+                        f"gunicorn {sorted(_metric_names(theirs))}")
+    assert not problems, "\n".join(problems) + "\n\npronghorn's output:\n" + ours.server.output
