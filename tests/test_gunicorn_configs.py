@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -55,6 +56,9 @@ class Case:
     statsd: bool = False            # $STATSD_HOST points at a UDP receiver; metrics are compared
     output: tuple[str, ...] = ()    # patterns both servers' output must match (stdout and stderr)
     gevent: bool = False            # Gunicorn's half needs its gevent extra
+    # Signals sent to the master after the requests, each with the hook whose call (one more
+    # than before) says it was handled: HUP → on_reload, TTIN → nworkers_changed.
+    signals: tuple[tuple[signal.Signals, str], ...] = ()
 
 
 CASES: dict[str, Case] = {
@@ -68,7 +72,8 @@ CASES: dict[str, Case] = {
                                      r'"cfgtest/1\.0" \d+$',)),
     "example_config.py": Case(output=(r"Server is ready\. Spawning workers",
                                       r"Worker spawned \(pid: \d+\)")),
-    "all_hooks.py": Case(env={"WORKERS": "2"}),
+    "all_hooks.py": Case(env={"WORKERS": "2"}, signals=((signal.SIGHUP, "on_reload"),
+                                                         (signal.SIGTTIN, "nworkers_changed"))),
     "gthread_pool.py": Case(env={"PYTHON_MAX_THREADS": "4"}),
     "gevent_workers.py": Case(gevent=True, output=(r"gevent worker \d+ ready for 1000 connections",)),
     "statsd_metrics.py": Case(statsd=True),
@@ -121,6 +126,7 @@ class Run:
     hooks: dict[str, dict[str, dict[str, set[str]]]] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
     failure: str | None = None      # why it did not serve
+    signals: tuple[tuple[signal.Signals, str], ...] = ()
 
 
 class Receiver:
@@ -175,7 +181,7 @@ def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None
     addresses = [f"http://127.0.0.1:{port}"]
     if case.unix:
         addresses.append(f"unix:{site / case.unix}")
-    return Run(server, site, addresses, port)
+    return Run(server, site, addresses, port, signals=case.signals)
 
 
 def _wait_ready(run: Run, timeout: float = 30.0) -> None:
@@ -193,6 +199,12 @@ def _wait_ready(run: Run, timeout: float = 30.0) -> None:
                     raise AssertionError(f"never answered on {address}") from None
 
 
+def _calls(run: Run, hook: str) -> int:
+    record = run.site / "hooks.jsonl"
+    text = record.read_text() if record.exists() else ""
+    return text.count(f'"hook": "{hook}"')
+
+
 def _serve(run: Run) -> None:
     """Wait until it answers, make the requests, stop it and read what its hooks recorded; a
     server that does not serve is noted in ``run.failure``."""
@@ -204,6 +216,14 @@ def _serve(run: Run) -> None:
                 body = json.loads(response.body) if response.status == 200 else {
                     "error": response.body.decode("latin-1")}
                 run.responses.append((response.status, body))
+        for sig, hook in run.signals:
+            before = _calls(run, hook)
+            run.server.proc.send_signal(sig)
+            deadline = time.monotonic() + 15
+            while _calls(run, hook) == before:
+                if time.monotonic() > deadline or run.server.proc.poll() is not None:
+                    raise AssertionError(f"{sig.name}: no {hook} hook call")
+                time.sleep(0.02)  # polling the record file, not waiting for an outcome
     except (AssertionError, OSError, ValueError) as exc:
         run.failure = f"{type(exc).__name__}: {exc}"
     finally:
