@@ -1,7 +1,8 @@
-"""Real-style Gunicorn config files (tests/gunicorn_configs/), each run unchanged under pronghorn and
-beside it under Gunicorn 27 (from /tmp/gvenv): both must start and serve, and agree on the status,
-the body and the environ the app sees (tests/apps/environ_app.py), on what the hooks saw of their
-arguments (tests/apps/hook_record.py) and, where a file asks for them, on log lines and metrics.
+"""Real-style Gunicorn config files (tests/gunicorn_configs/), each run unchanged under pronghorn
+and beside it under Gunicorn 27 (from /tmp/gvenv): both must start and serve, and agree on the
+status, the body and the environ the app sees (tests/apps/environ_app.py), on what the hooks saw of
+their arguments (tests/apps/hook_record.py) and, where a file asks for them, on log lines and
+metrics.
 
 Each server runs in a directory of its own named ``site`` (the file is copied there; that is its
 working directory), so that relative paths, ``chdir`` and ``-c python:MODULE`` mean the same for
@@ -49,7 +50,9 @@ OWN_NAMESPACES = {"pronghorn": "pronghorn.", "gunicorn": "gunicorn.__never__"}
 class Case:
     """How the test runs one config file (the file itself is never edited for the test)."""
 
-    env: dict[str, str] = field(default_factory=dict)   # $PORT is the TCP port, $BIND 127.0.0.1:PORT
+    # Added to the environment; "{PORT}" and "{BIND}" are replaced by the TCP port chosen and
+    # 127.0.0.1:PORT, which $PORT and $BIND always hold.
+    env: dict[str, str] = field(default_factory=dict)
     app: str | None = APP           # None: the file names it (wsgi_app)
     module: bool = False            # -c python:STEM instead of -c FILE
     unix: str | None = None         # a unix socket it also listens on (relative to its directory)
@@ -75,7 +78,8 @@ CASES: dict[str, Case] = {
     "all_hooks.py": Case(env={"WORKERS": "2"}, signals=((signal.SIGHUP, "on_reload"),
                                                          (signal.SIGTTIN, "nworkers_changed"))),
     "gthread_pool.py": Case(env={"PYTHON_MAX_THREADS": "4"}),
-    "gevent_workers.py": Case(gevent=True, output=(r"gevent worker \d+ ready for 1000 connections",)),
+    "gevent_workers.py": Case(gevent=True,
+                              output=(r"gevent worker \d+ ready for 1000 connections",)),
     "statsd_metrics.py": Case(statsd=True),
     "logconfig_dict_json.py": Case(output=(r'^ACCESS 127\.0\.0\.1 - - \[.*\] "GET /cfg/path',
                                            r'^\{"time": ".*", "logger": "gunicorn\.error", '
@@ -359,7 +363,8 @@ def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None
                                     f"gunicorn {sorted(kinds)}")
 
     for pattern in case.output:
-        assert _output_matches(theirs, pattern), f"gunicorn: no {pattern!r}:\n{theirs.server.output}"
+        assert _output_matches(theirs, pattern), \
+            f"gunicorn: no {pattern!r}:\n{theirs.server.output}"
         if not _output_matches(ours, pattern):
             problems.append(f"output: no line matches {pattern!r}")
     if _json_access(ours) != _json_access(theirs):

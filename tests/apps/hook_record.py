@@ -1,6 +1,6 @@
 """What a server hook saw, for tests/test_gunicorn_configs.py: the config files there call
-``record(hook, server=..., worker=..., req=..., resp=...)`` from their hooks, and each call appends a
-JSON line to the file named by $HOOK_RECORD_PATH (nothing when it is unset, so the files also run
+``record(hook, server=..., worker=..., req=..., resp=...)`` from their hooks, and each call appends
+a JSON line to the file named by $HOOK_RECORD_PATH (nothing when it is unset, so the files also run
 outside the test). The line holds, for the attributes real hooks read (Gunicorn's arbiter, worker,
 request and response objects), the kind of value each has: pids, addresses and times vary between
 two servers, what is there and of which kind does not.
