@@ -59,6 +59,10 @@ class Case:
     statsd: bool = False            # $STATSD_HOST points at a UDP receiver; metrics are compared
     output: tuple[str, ...] = ()    # patterns both servers' output must match (stdout and stderr)
     gevent: bool = False            # Gunicorn's half needs its gevent extra
+    absent: tuple[str, ...] = ()    # patterns no line of either server's output may match
+    # The file imports Gunicorn (a Logger subclass): pronghorn's half finds Gunicorn's package
+    # too, as in a project that has both installed while it moves.
+    imports_gunicorn: bool = False
     # Signals sent to the master after the requests, each with the hook whose call (one more
     # than before) says it was handled: HUP → on_reload, TTIN → nworkers_changed.
     signals: tuple[tuple[signal.Signals, str], ...] = ()
@@ -77,6 +81,10 @@ CASES: dict[str, Case] = {
                                       r"Worker spawned \(pid: \d+\)")),
     "all_hooks.py": Case(env={"WORKERS": "2"}, signals=((signal.SIGHUP, "on_reload"),
                                                          (signal.SIGTTIN, "nworkers_changed"))),
+    "glogging_subclass.py": Case(imports_gunicorn=True,
+                                 output=(r'^127\.0\.0\.1 "GET /cfg/path\?x=1&y=%20z HTTP/1\.1" '
+                                         r'200 \d+ "cfgtest/1\.0"$',),
+                                 absent=(r"/__ready",)),
     "gthread_pool.py": Case(env={"PYTHON_MAX_THREADS": "4"}),
     "gevent_workers.py": Case(gevent=True,
                               output=(r"gevent worker \d+ ready for 1000 connections",)),
@@ -181,6 +189,11 @@ def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None
         # Gunicorn 25+ opens a control socket in ~/.gunicorn: one per run would collide.
         server = Server(["--no-control-socket", *args], env=env, cwd=site, command=[GUNICORN])
     else:
+        if case.imports_gunicorn:
+            shim = root / "gunicorn_only"
+            shim.mkdir(exist_ok=True)
+            (shim / "gunicorn").symlink_to(_gunicorn_package())
+            env["PYTHONPATH"] += os.pathsep + str(shim)
         server = Server(args, env=env, cwd=site)
     addresses = [f"http://127.0.0.1:{port}"]
     if case.unix:
@@ -279,6 +292,14 @@ def _comparable(kind: str, body: dict[str, Any], port: int) -> dict[str, Any]:
     return {**body, "environ": environ}
 
 
+def _gunicorn_package() -> str:
+    """The directory of the Gunicorn package the peer runs."""
+    python = Path(GUNICORN).with_name("python")
+    return subprocess.run([str(python), "-c", "import gunicorn, os; print(os.path.dirname("
+                           "gunicorn.__file__))"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
 def _gunicorn_has_gevent() -> bool:
     python = Path(GUNICORN).with_name("python")
     return subprocess.run([str(python), "-c", "import gunicorn.workers.ggevent"],
@@ -326,6 +347,8 @@ def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None
     """Every difference found is listed, not only the first: the message is the to-do list."""
     case = CASES[name]
     has_gunicorn = os.access(GUNICORN, os.X_OK) and (not case.gevent or _gunicorn_has_gevent())
+    if case.imports_gunicorn and not has_gunicorn:
+        pytest.skip(f"the file imports Gunicorn, which is not installed: {INSTALL}")
     runs = _run_all(name, case, tmp_path, ["pronghorn", "gunicorn"] if has_gunicorn
                     else ["pronghorn"])
     if has_gunicorn:  # first: a file Gunicorn does not serve is the file's fault
@@ -367,6 +390,10 @@ def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None
             f"gunicorn: no {pattern!r}:\n{theirs.server.output}"
         if not _output_matches(ours, pattern):
             problems.append(f"output: no line matches {pattern!r}")
+    for pattern in case.absent:
+        assert not _output_matches(theirs, pattern), f"gunicorn: {pattern!r} in its output"
+        if _output_matches(ours, pattern):
+            problems.append(f"output: a line matches {pattern!r}")
     if _json_access(ours) != _json_access(theirs):
         problems.append(f"logger_class access lines: pronghorn {_json_access(ours)}, "
                         f"gunicorn {_json_access(theirs)}")
