@@ -28,7 +28,8 @@ Every other name is the file's own business, with one exception. The rule for un
   setting or hook (``difflib`` ratio >= 0.8 against a setting, a hook, ``wsgi_app`` or a known
   Gunicorn setting: "worker is not a setting; did you mean workers?", "post_frok is not a server
   hook; did you mean post_fork?") is ignored too, and named, with every other such name, in one
-  warning; ``--strict-config`` makes that warning an error;
+  warning; ``--strict-config`` makes that warning an error. Unless the file also sets what it
+  looks like: ``keepalive_str`` beside ``keepalive`` is a helper, as in the container template;
 - anything else (``MY_PORT = 8000``, ``cores = cpu_count()``) is a helper and is ignored.
 
 Gunicorn ignores every unknown name, so a misspelt ``worker = 4`` silently runs one worker; we say so,
@@ -436,7 +437,9 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
             continue
         else:
             match = suggest(name)
-            if match is not None:
+            # A name whose look-alike the file sets too is that setting's helper
+            # (keepalive_str beside keepalive), not a typo of it.
+            if match is not None and match not in namespace:
                 kind = "server hook" if match in HOOK_SPECS else "setting"
                 result.warnings.append(f"{where}: {name} is not a {kind}; did you mean {match}?")
     return result
