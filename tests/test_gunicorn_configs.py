@@ -73,6 +73,7 @@ CASES: dict[str, Case] = {
                                        "KEEP_ALIVE": "2"},
                                   output=(r'^\{"loglevel": "info", "workers": 1, ',
                                           r'"GET /cfg/path\?x=1&y=%20z HTTP/1\.1" 200 ')),
+    "dev_reload.py": Case(env={"DEBUG": "1"}),
     "django_project.py": Case(env={"GUNICORN_BIND": "{BIND}", "GUNICORN_WORKERS": "1"},
                               app=None),
     "flask_threads.py": Case(output=(r'"GET /cfg/path\?x=1&y=%20z HTTP/1\.1" 200 \d+ "-" '
