@@ -57,6 +57,7 @@ class Case:
     module: bool = False            # -c python:STEM instead of -c FILE
     unix: str | None = None         # a unix socket it also listens on (relative to its directory)
     statsd: bool = False            # $STATSD_HOST points at a UDP receiver; metrics are compared
+    syslog: bool = False            # $SYSLOG_ADDR points at a UDP receiver; programs are compared
     output: tuple[str, ...] = ()    # patterns both servers' output must match (stdout and stderr)
     gevent: bool = False            # Gunicorn's half needs its gevent extra
     absent: tuple[str, ...] = ()    # patterns no line of either server's output may match
@@ -103,6 +104,7 @@ CASES: dict[str, Case] = {
     "preload_app.py": Case(output=(r"preloading the application",)),
     "unix_and_tcp.py": Case(env={"HEALTH_PORT": "{PORT}"}, unix="run/app.sock"),
     "env_none.py": Case(),
+    "syslog_local0.py": Case(syslog=True),
     "tuned_mechanics.py": Case(),
     "heroku_style.py": Case(env={"WEB_CONCURRENCY": "1"}),
 }
@@ -143,7 +145,7 @@ class Run:
 
 
 class Receiver:
-    """A UDP socket that collects statsd datagrams on a thread of its own."""
+    """A UDP socket that collects the statsd or syslog datagrams a server sends it."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -172,7 +174,7 @@ class Receiver:
         self.sock.close()
 
 
-def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None) -> Run:
+def _start(kind: str, name: str, case: Case, root: Path, udp: Receiver | None) -> Run:
     site = root / kind / "site"
     site.mkdir(parents=True)
     shutil.copy(CONFIGS / name, site / name)
@@ -182,8 +184,10 @@ def _start(kind: str, name: str, case: Case, root: Path, statsd: Receiver | None
            "HOOK_RECORD_PATH": str(site / "hooks.jsonl"),
            "PYTHONPATH": str(APPS)}
     env.update({key: value.format(**values) for key, value in case.env.items()})
-    if statsd is not None:
-        env["STATSD_HOST"] = statsd.address
+    if udp is not None and case.statsd:
+        env["STATSD_HOST"] = udp.address
+    if udp is not None and case.syslog:
+        env["SYSLOG_ADDR"] = f"udp://{udp.address}"
     config = f"python:{Path(name).stem}" if case.module else str(site / name)
     args = ["-c", config] + ([case.app] if case.app else [])
     if kind == "gunicorn":
@@ -260,16 +264,18 @@ def _serve(run: Run) -> None:
 
 
 def _run_all(name: str, case: Case, root: Path, kinds: list[str]) -> dict[str, Run]:
-    receivers = {kind: Receiver() for kind in kinds} if case.statsd else {}
+    receivers = {kind: Receiver() for kind in kinds} if case.statsd or case.syslog else {}
     runs = {kind: _start(kind, name, case, root, receivers.get(kind)) for kind in kinds}
     try:
         with ThreadPoolExecutor(len(runs)) as pool:  # both boot at once: half the wall time
             for future in [pool.submit(_serve, run) for run in runs.values()]:
                 future.result()
         for kind, receiver in receivers.items():
-            if runs[kind].failure is None:
+            if runs[kind].failure is None and case.statsd:
                 for metric in ("requests:", "request.status.200:", "request.duration:"):
                     receiver.wait_for(f"shop.web.gunicorn.{metric}")
+            if runs[kind].failure is None and case.syslog:
+                receiver.wait_for("<134>gunicorn.shop.access: ")
             receiver.drain()
             runs[kind].metrics = receiver.received
     finally:
@@ -340,7 +346,8 @@ def _json_access(run: Run) -> list[dict[str, Any]]:
 
 
 def _metric_names(run: Run) -> set[str]:
-    return {m.split(":", 1)[0] for m in run.metrics if "request" in m}
+    """statsd: the request metrics' names; syslog: each message's priority and program."""
+    return {m.split(":", 1)[0] for m in run.metrics if "request" in m or m.startswith("<")}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -399,6 +406,6 @@ def test_config_file_serves_as_under_gunicorn(name: str, tmp_path: Path) -> None
         problems.append(f"logger_class access lines: pronghorn {_json_access(ours)}, "
                         f"gunicorn {_json_access(theirs)}")
     if _metric_names(ours) != _metric_names(theirs):
-        problems.append(f"statsd: pronghorn {sorted(_metric_names(ours))}, "
+        problems.append(f"statsd or syslog: pronghorn {sorted(_metric_names(ours))}, "
                         f"gunicorn {sorted(_metric_names(theirs))}")
     assert not problems, "\n".join(problems) + "\n\npronghorn's output:\n" + ours.server.output
