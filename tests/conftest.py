@@ -70,10 +70,13 @@ class Server:
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
                  cwd: str | Path | None = None, pass_fds: tuple[int, ...] = (),
-                 umask: int = -1, script: str | Path | None = None) -> None:
+                 umask: int = -1, script: str | Path | None = None,
+                 command: list[str] | None = None) -> None:
         """``umask`` (-1: this process's) is the one the server inherits from its launcher;
-        ``script``: a Python script that embeds pronghorn, run instead of ``-m pronghorn``."""
-        args = _with_worker_class(args)
+        ``script``: a Python script that embeds pronghorn, run instead of ``-m pronghorn``;
+        ``command`` runs another server with ``args`` instead (Gunicorn, to compare with)."""
+        if command is None:
+            args = _with_worker_class(args)
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             ([_current_shadow] if _current_shadow else []) + [str(APPS)]
@@ -82,8 +85,8 @@ class Server:
         if env:
             full_env.update(env)
         self.proc = subprocess.Popen(
-            [sys.executable, *([str(script)] if script else ["-m", "pronghorn"]), *args],
-            stdout=subprocess.PIPE,
+            [*(command or [sys.executable, *([str(script)] if script else ["-m", "pronghorn"])]),
+             *args], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=full_env, cwd=str(cwd or ROOT), text=True,
             pass_fds=pass_fds, umask=umask,
         )

@@ -276,14 +276,20 @@ def test_every_unknown_name_is_in_one_warning_and_none_means_not_set(tmp_path: P
         statsd_prefix = os.getenv("NO_SUCH_PREFIX_FOR_PRONGHORN")
         forwarded_allow_ips = os.getenv("NO_SUCH_IPS_FOR_PRONGHORN")
         raw_env = None
+        logger_class = os.getenv("NO_SUCH_LOGGER_FOR_PRONGHORN")
+        spew = None
+        max_request = 100
     """))
     cfg = reload_config(["-c", str(path), APP])
     assert cfg.keepalive == 5 and cfg.loglevel == "info"
     assert cfg.errorlog == "-" and cfg.raw_env == []  # (the defaults: None did not set them)
+    # Gunicorn's list validator makes None an empty list: no proxy is trusted.
+    assert cfg.forwarded_allow_ips == ""
     assert cfg.sources["errorlog"] == "default"
     warnings = "\n".join(cfg.config_warnings)
-    assert "log_level is not a setting; did you mean loglevel?" in warnings
-    assert "keepalive_str is not a setting; did you mean keepalive?" in warnings
+    assert "max_request is not a setting; did you mean max_requests?" in warnings
+    # The file sets loglevel and keepalive too: their look-alikes are its helpers, not typos.
+    assert "log_level" not in warnings and "keepalive_str" not in warnings
 
 
 def test_a_config_file_full_of_helpers_serves_and_warns_once(start_server,  # type: ignore[no-untyped-def]
@@ -301,8 +307,9 @@ def test_a_config_file_full_of_helpers_serves_and_warns_once(start_server,  # ty
     assert get(address, "/").status == 200
     warnings = [line for line in server.output.splitlines() if "not settings or hooks" in line]
     assert len(warnings) == 1, server.output
-    assert "log_level is not a setting; did you mean loglevel?" in warnings[0]
-    assert "graceful_timeout_str is not a setting" in warnings[0]
+    assert "pid_file is not a setting; did you mean pidfile?" in warnings[0]
+    # Helpers of settings the file sets (loglevel, graceful_timeout) are not suspected typos.
+    assert "log_level" not in warnings[0] and "graceful_timeout_str" not in warnings[0]
 
 
 def test_helpers_imports_and_private_names_are_ignored(tmp_path: Path) -> None:

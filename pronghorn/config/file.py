@@ -28,15 +28,18 @@ Every other name is the file's own business, with one exception. The rule for un
   setting or hook (``difflib`` ratio >= 0.8 against a setting, a hook, ``wsgi_app`` or a known
   Gunicorn setting: "worker is not a setting; did you mean workers?", "post_frok is not a server
   hook; did you mean post_fork?") is ignored too, and named, with every other such name, in one
-  warning; ``--strict-config`` makes that warning an error;
+  warning; ``--strict-config`` makes that warning an error. Unless the file also sets what it
+  looks like: ``keepalive_str`` beside ``keepalive`` is a helper, as in the container template;
 - anything else (``MY_PORT = 8000``, ``cores = cpu_count()``) is a helper and is ignored.
 
 Gunicorn ignores every unknown name, so a misspelt ``worker = 4`` silently runs one worker; we say so,
 while users' real config files, full of helper variables (``log_level = os.getenv(...)``), run as
 under Gunicorn. Comparison is case-sensitive: ``WORKERS = 4`` is a constant, ``Workers = 4`` a typo.
 A helper can be renamed with a leading ``_`` to keep the warning quiet. A setting whose value is None
-(``errorlog = os.getenv("ERRORLOG")`` with the variable unset) is not set, as in Gunicorn. ``config``
-cannot be set from inside a config file.
+(``errorlog = os.getenv("ERRORLOG")`` with the variable unset) is not set, as in Gunicorn, and so is
+a Gunicorn setting pronghorn does not implement; but ``forwarded_allow_ips`` and ``proxy_allow_ips``
+set to None trust nobody, as Gunicorn's empty list does. ``config`` cannot be set from inside a
+config file.
 
 Where the file comes from: ``-c PATH`` (also ``file:PATH``, or ``python:MODULE`` for an importable
 module). Without ``-c``, ``./pronghorn.conf.py`` is read if it exists, else ``./gunicorn.conf.py``
@@ -140,6 +143,11 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
 APP_NAME = "wsgi_app"
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+#: The settings for which None is not "not set" under Gunicorn: its list validator makes None an
+#: empty list, so ``forwarded_allow_ips = os.getenv("TRUSTED")`` with TRUSTED unset trusts no proxy
+#: (not the default 127.0.0.1,::1). An empty allow-list is also ours for "nobody".
+_NONE_IS_EMPTY = frozenset({"forwarded_allow_ips", "proxy_allow_ips"})
 _TYPO_CUTOFF = 0.8
 
 
@@ -349,8 +357,12 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
         where = f"{path}:{lines[name]}" if name in lines else path
         setting = _SETTINGS_BY_NAME.get(name)
         if setting is not None:
-            if value is None and name != "config":
-                # os.getenv("X") for an X that is not set: as in Gunicorn, the setting is not set.
+            if value is None and name in _NONE_IS_EMPTY:
+                value = ""
+            elif value is None and name != "config":
+                # os.getenv("X") for an X that is not set: as in Gunicorn, the setting is not set
+                # (where Gunicorn would crash, at once or later, e.g. loglevel or workers, or
+                # silence its log, errorlog, None is the default here too).
                 continue
             if name == "config":
                 raise ConfigError(f"{where}: config: a config file cannot name another config "
@@ -375,13 +387,15 @@ def read_namespace(namespace: dict[str, Any], path: str, module_name: str = MODU
                                   "'module:callable'")
             result.app_uri = value or None
         elif name in KNOWN_GUNICORN_SETTINGS:
-            if not inert_value(KNOWN_GUNICORN_SETTINGS[name], value):
+            if value is not None and not inert_value(KNOWN_GUNICORN_SETTINGS[name], value):
                 raise ConfigError(f"{where}: {unsupported_message(name, repr(name))}")
         elif _is_foreign(value, module_name):
             continue
         else:
             match = suggest(name)
-            if match is not None:
+            # A name whose look-alike the file sets too is that setting's helper
+            # (keepalive_str beside keepalive), not a typo of it.
+            if match is not None and match not in namespace:
                 kind = "server hook" if match in HOOK_SPECS else "setting"
                 result.warnings.append(f"{where}: {name} is not a {kind}; did you mean {match}?")
     return result
