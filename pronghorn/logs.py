@@ -867,6 +867,18 @@ def _apply_logging_config(cfg: Config) -> set[str] | None:
     return None
 
 
+class _NamedAs(logging.Filter):
+    """Gives our records the name of the Gunicorn logger a logging config set up for them."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.as_name = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.name = self.as_name
+        return True
+
+
 def _copy_logger(source: logging.Logger, target: logging.Logger) -> None:
     target.handlers = list(source.handlers)
     target.filters = list(source.filters)
@@ -1074,6 +1086,8 @@ def setup_logging(cfg: Config) -> logging.Logger:
     for ours, theirs in _GUNICORN_NAMES.items():
         if theirs in configured and ours not in configured:
             _copy_logger(logging.getLogger(theirs), logging.getLogger(ours))
+            # The config's formats and filters expect Gunicorn's logger name (%(name)s).
+            logging.getLogger(ours).addFilter(_NamedAs(theirs))
         elif theirs not in configured:
             _copy_logger(logging.getLogger(ours), logging.getLogger(theirs))
 
