@@ -78,6 +78,13 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "counted (Gunicorn adds -1 per unix socket)", "a unix socket's backlog cannot be read"),
     ("Process", "without `proc_name` the titles name the app, also when it comes from `wsgi_app`",
      "a title should say what runs"),
+    ("Config", "a setting set to None (an `os.getenv()` of an unset variable) is not set, also "
+     "where Gunicorn crashes on it (numbers, hooks, `loglevel`, `bind`) or does something else: "
+     "`errorlog = None` still logs to stderr, `access_log_format = None` is the default format",
+     "an unset variable should neither bring the server down nor silence its log"),
+    ("Config", "a name in a config file that looks like a misspelt setting it does not set is "
+     "one warning listing them (`--strict-config` makes it an error); `timeout = 30.0` is "
+     "accepted", "it catches `worker = 4` without refusing files Gunicorn runs"),
     ("Config", "`--print-config` shows unset hooks as None, leaves out the Gunicorn settings "
      "pronghorn lacks, and shows some values in its own form (`forwarded_allow_ips` as text)",
      "it prints what this server will do"),
