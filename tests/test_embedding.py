@@ -143,6 +143,37 @@ def test_standalone_cfg_reads_back_what_was_set_as_gunicorns_cfg_does() -> None:
     assert cfg.sources["workers"] == "application (cfg.set)"
 
 
+def test_embedding_cfg_is_the_hooks_view_and_none_unsets_to_the_environments_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pronghorn.app.base import BaseApplication
+    from pronghorn.config import GunicornConfig
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    seen: dict[str, object] = {}
+
+    class Setter(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("workers", 3)
+            self.cfg.set("workers", None)  # unset: WEB_CONCURRENCY's default again
+            seen["workers"] = (self.cfg.workers, self.cfg.sources["workers"])
+            self.cfg.set("raw_paste_global_conf", ["where=there"])
+            seen["paste"] = self.cfg.paste_global_conf
+            try:
+                self.cfg.set("http_protocols", "h2")
+            except ValueError as exc:
+                seen["unsupported"] = "not support yet" in str(exc)
+
+        def load(self) -> object:
+            return None
+
+    app = Setter("usage text", "myprog")
+    assert isinstance(app.cfg, GunicornConfig)
+    assert (app.cfg.usage, app.cfg.prog) == ("usage text", "myprog")
+    assert seen == {"workers": (5, "WEB_CONCURRENCY"), "paste": {"where": "there"},
+                    "unsupported": True}
+    assert app.build_config() is app.cfg.pronghorn_config
+
+
 def test_a_bad_option_stops_the_script_with_gunicorns_error_and_status_1(tmp_path: Path) -> None:
     script = _script(tmp_path, "serve.py", STANDALONE.replace('"workers": 2', '"workers": "two"'))
     result = subprocess.run([sys.executable, str(script), "127.0.0.1:0", "sync"], cwd=tmp_path,

@@ -5,8 +5,9 @@ changed.
 The life of an application object, as in Gunicorn:
 
 - the constructor calls :meth:`BaseApplication.do_load_config`: :meth:`load_default_config` makes
-  ``self.cfg`` (an :class:`~pronghorn.app.config.AppConfig`), then the subclass's
-  :meth:`load_config` sets options on it; a problem prints ``Error: ...`` and exits 1;
+  ``self.cfg``, a :class:`~pronghorn.config.GunicornConfig` over a Config of the defaults (the same
+  view hooks get as ``server.cfg``), then the subclass's :meth:`load_config` sets options on it; a
+  problem prints ``Error: ...`` and exits 1;
 - :meth:`run` starts pronghorn's master in this process with that configuration. Workers (or the
   master, with ``preload_app``) get the app from :meth:`wsgi`, which calls :meth:`load` once;
 - HUP calls :meth:`reload` (the configuration again, from ``load_config``); USR2 starts this same
@@ -19,8 +20,7 @@ import os
 import sys
 from typing import Any, Callable, NoReturn
 
-from ..config import Config, ConfigError
-from .config import AppConfig
+from ..config import Config, ConfigError, GunicornConfig
 
 
 class BaseApplication:
@@ -30,7 +30,7 @@ class BaseApplication:
     def __init__(self, usage: str | None = None, prog: str | None = None) -> None:
         self.usage = usage
         self.prog = prog
-        self.cfg: AppConfig = AppConfig(usage, prog)
+        self.cfg: GunicornConfig  # made by do_load_config, below (a bad default is its error)
         self.callable: Callable[..., Any] | None = None
         self.logger: Any = None
         self.start_cwd = os.getcwd()  # USR2 starts the script again from here
@@ -45,7 +45,8 @@ class BaseApplication:
             _exit_with(exc)
 
     def load_default_config(self) -> None:
-        self.cfg = AppConfig(self.usage, self.prog)
+        """``self.cfg`` of the defaults (and WEB_CONCURRENCY's, PORT's), for load_config to set on."""
+        self.cfg = GunicornConfig(Config(), self.usage, self.prog)
 
     def init(self, parser: Any, opts: Any, args: list[str]) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -69,8 +70,20 @@ class BaseApplication:
         return self.callable
 
     def build_config(self) -> Config:
-        """The configuration the master runs with, from ``self.cfg``."""
-        return self.cfg.build()
+        """The configuration the master runs with: ``self.cfg``'s, once it passes the checks every
+        configuration passes (ConfigError says why not)."""
+        from ..cli import check_values
+
+        config = self.cfg.pronghorn_config
+        if not config.app_uri:
+            # Without wsgi_app the script is what runs (it names the processes: "master [serve.py]").
+            config.app_uri = os.path.basename(sys.argv[0] if sys.argv else "") or "app"
+
+        def fail(name: str, flag: str, problem: str) -> NoReturn:
+            raise ConfigError(f"{name}: {problem}")
+
+        check_values(config, fail)
+        return config
 
     def _reloaded_config(self) -> Config:
         self.reload()
@@ -120,8 +133,8 @@ class Application(BaseApplication):
             self.cfg.set(name, hook)
         if loaded.app_uri:
             self.cfg.set("wsgi_app", loaded.app_uri)
-        self.cfg.config_file = loaded.path
-        self.cfg.warnings = list(loaded.warnings)
+        self.cfg.pronghorn_config.config_file = loaded.path
+        self.cfg.pronghorn_config.config_warnings = list(loaded.warnings)
         return dict(loaded.values, **loaded.hooks)
 
     def load_config(self) -> None:
@@ -133,7 +146,7 @@ class Application(BaseApplication):
         args = [opts.app_uri] if opts.app_uri else []
         extra = self.init(parser, opts, args)
         config = reload_config(argv, base=extra or {}, require_app=self._needs_app_uri())
-        self.cfg = AppConfig.from_config(config, self.usage, self.prog)
+        self.cfg = GunicornConfig(config, self.usage, self.prog)
 
     def _needs_app_uri(self) -> bool:
         return False  # load() gives the app; WSGIApplication needs MODULE (or --paste)

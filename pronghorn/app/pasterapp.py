@@ -16,7 +16,6 @@ from typing import Any, Callable, NoReturn
 
 from ..config.file import find_config_file
 from .base import Application
-from .config import AppConfig
 
 
 def serve(app: Callable[..., Any], global_conf: dict[str, Any], **local_conf: Any) -> NoReturn:
@@ -33,8 +32,9 @@ def serve(app: Callable[..., Any], global_conf: dict[str, Any], **local_conf: An
         def load_config(self) -> None:
             from ..wsgi.loader import paste_has_logging
 
-            self.cfg = AppConfig(self.usage, self.prog)
-            self.cfg.app_uri = ini_file  # process titles name the ini, as Gunicorn's do
+            # self.cfg holds the defaults here (load_default_config ran first). Process titles
+            # name the ini, as Gunicorn's do (not a wsgi_app: PasteDeploy loaded the app).
+            self.cfg.pronghorn_config.app_uri = ini_file
             if paste_has_logging(ini_file):
                 self.cfg.set("logconfig", ini_file)
             default = config_file or find_config_file(None)

@@ -1,5 +1,7 @@
 """Our :class:`Config` as Gunicorn's ``Config`` looks to the code that holds one: ``server.cfg`` and
-``worker.cfg`` in hooks, and an embedding application's ``self.cfg``.
+``worker.cfg`` in hooks, a custom ``logger_class``, and an embedding application's ``self.cfg``
+(pronghorn/app/: it sets values on a view over a Config of the defaults, then checks and serves
+that Config, :attr:`GunicornConfig.pronghorn_config`).
 
 Gunicorn's users read settings three ways, and each works here, under Gunicorn's names:
 
@@ -7,13 +9,16 @@ Gunicorn's users read settings three ways, and each works here, under Gunicorn's
 - ``cfg.settings["workers"].value`` / ``.get()`` / ``.set(4)``, and ``cfg.set("workers", 4)``;
 - Gunicorn's derived properties: ``env`` (raw_env as a dict), ``env_orig``, ``worker_class_str``,
   ``worker_class``, ``address``, ``uid``, ``gid``, ``is_ssl``, ``ssl_options``, ``proc_name``,
-  ``sendfile``, ``reuse_port``.
+  ``sendfile``, ``reuse_port``, ``paste_global_conf``.
 
 A value reads as Gunicorn holds it where the two differ in form: ``user``/``group`` are the uid and
 gid numbers, ``forwarded_allow_ips``/``proxy_allow_ips`` lists, whole-second timeouts ints. ``set``
 converts and checks the value as the config file would and writes it into the Config underneath, so
 what the server then reads is the new value (what a running master has already applied, such as its
-sockets, stays until the change is acted on: a reload, as under Gunicorn).
+sockets, stays until the change is acted on: a reload, as under Gunicorn). ``set(name, None)``
+leaves a setting unset: its default again (or WEB_CONCURRENCY's, PORT's). The value's source, for
+--print-config=annotated, is :data:`SET_IN_CODE`; a bad value is a ValueError naming the setting,
+an unknown name an AttributeError, as in Gunicorn.
 
 Gunicorn settings we do not implement (config/file.py's ``KNOWN_GUNICORN_SETTINGS``) read as their
 Gunicorn default, so code that looks at them runs; setting one to anything but a value we already
@@ -30,7 +35,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .file import _ANY, KNOWN_GUNICORN_SETTINGS, inert_value, unsupported_message
 from .hooks import HOOK_SPECS
-from .settings import SETTINGS, Config, Setting, convert_value, parse_bind
+from .settings import (DEFAULT_SOURCE, SETTINGS, Config, Setting, convert_value,
+                       environment_defaults, parse_bind)
 from .values import parse_statsd_address, resolve_group, resolve_user
 
 #: The environment as the server found it, before -e/--env changed it (Gunicorn's ``env_orig``,
@@ -41,6 +47,8 @@ ENV_AT_START: dict[str, str] = dict(os.environ)
 CWD_AT_START = os.getcwd()
 
 HOOKS_SECTION = "Server Hooks"
+#: Where a value set with ``cfg.set`` came from (``cfg.sources``, --print-config=annotated).
+SET_IN_CODE = "application (cfg.set)"
 
 #: Gunicorn's worker class names for ours (``cfg.worker_class.__name__``).
 _CLASS_NAMES = {"sync": "SyncWorker", "gthread": "ThreadWorker", "gevent": "GeventWorker"}
@@ -225,12 +233,20 @@ class GunicornConfig:
 
     _config: Config
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, usage: str | None = None, prog: str | None = None) -> None:
         object.__setattr__(self, "_config", config)
         object.__setattr__(self, "settings", _Settings(self))
         object.__setattr__(self, "env_orig", dict(ENV_AT_START))
-        object.__setattr__(self, "usage", None)
-        object.__setattr__(self, "prog", os.path.basename(sys.argv[0]) if sys.argv else None)
+        object.__setattr__(self, "usage", usage)
+        if prog is None and sys.argv:
+            prog = os.path.basename(sys.argv[0])
+        object.__setattr__(self, "prog", prog)
+
+    @property
+    def pronghorn_config(self) -> Config:
+        """The Config this view reads and writes: what the master runs with (Gunicorn has no such
+        name, so no setting hides it)."""
+        return self._config
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not the view's own (below): a setting, a hook, or one
@@ -256,22 +272,35 @@ class GunicornConfig:
         config = self._config
         setting = _SETTINGS_BY_NAME.get(name)
         if setting is not None:
+            if value is None and name != "config":  # "not set", as a config file's None is
+                self._unset(name)
+                return
             form = _FORMS.get(name)
-            if form is not None and value is not None:
-                value = form[1](value)
-            converted = convert_value(setting, value)
-            if name == "bind":
-                for address in converted:
-                    parse_bind(address)
+            try:
+                if form is not None and value is not None:
+                    value = form[1](value)
+                converted = convert_value(setting, value)
+                if name == "bind":
+                    for address in converted:
+                        parse_bind(address)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
             setattr(config, name, converted)
-            config.sources[name] = "cfg.set()"
+            config.sources[name] = SET_IN_CODE
         elif name in HOOK_SPECS:
             config.hooks.set(name, value)
         elif name == "wsgi_app":
             config.app_uri = value or ""
-            config.sources["wsgi_app"] = "cfg.set()"
+            config.sources["wsgi_app"] = SET_IN_CODE
         elif not inert_value(KNOWN_GUNICORN_SETTINGS[name], value):
             raise ValueError(unsupported_message(name, repr(name)))
+
+    def _unset(self, name: str) -> None:
+        """The setting's default again: the environment's (WEB_CONCURRENCY, PORT) or the registry's."""
+        from_env = environment_defaults(os.environ, skip=_SETTINGS_BY_NAME.keys() - {name})
+        value, source = from_env.get(name, (_SETTINGS_BY_NAME[name].initial(), DEFAULT_SOURCE))
+        setattr(self._config, name, value)
+        self._config.sources[name] = source
 
     def __str__(self) -> str:
         width = max(len(name) for name in self.settings)
@@ -294,6 +323,11 @@ class GunicornConfig:
                 raise RuntimeError(f"environment setting {pair!r} invalid")
             env[key] = value
         return env
+
+    @property
+    def paste_global_conf(self) -> dict[str, str]:
+        """--paste-global's KEY=VALUE pairs as a dict, for PasteDeploy's global_conf."""
+        return dict(pair.partition("=")[::2] for pair in self._config.raw_paste_global_conf)
 
     @property
     def worker_class_str(self) -> str:
