@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable
 
 from .file import _ANY, KNOWN_GUNICORN_SETTINGS, inert_value, unsupported_message
 from .hooks import HOOK_SPECS
@@ -203,31 +203,6 @@ class GunicornSetting:
         return f"<GunicornSetting {self.name}={self.get()!r}>"
 
 
-class _Settings(Mapping[str, GunicornSetting]):
-    """``cfg.settings``: name → GunicornSetting, made on first use of each."""
-
-    def __init__(self, config: GunicornConfig) -> None:
-        self._config = config
-        self._made: dict[str, GunicornSetting] = {}
-
-    def __getitem__(self, name: str) -> GunicornSetting:
-        made = self._made.get(name)
-        if made is None:
-            if name not in _ORDER:
-                raise KeyError(name)
-            made = self._made[name] = GunicornSetting(self._config, name)
-        return made
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_ORDER)
-
-    def __len__(self) -> int:
-        return len(_ORDER)
-
-    def __contains__(self, name: object) -> bool:
-        return name in _ORDER
-
-
 class GunicornConfig:
     """``cfg`` as Gunicorn's code and hooks use it, over our :class:`Config` (see the module)."""
 
@@ -235,7 +210,9 @@ class GunicornConfig:
 
     def __init__(self, config: Config, usage: str | None = None, prog: str | None = None) -> None:
         object.__setattr__(self, "_config", config)
-        object.__setattr__(self, "settings", _Settings(self))
+        # A plain dict, as Gunicorn's (hooks test type(cfg.settings) and copy it), of views.
+        object.__setattr__(self, "settings",
+                           {name: GunicornSetting(self, name) for name in _ORDER})
         object.__setattr__(self, "env_orig", dict(ENV_AT_START))
         object.__setattr__(self, "usage", usage)
         if prog is None and sys.argv:
