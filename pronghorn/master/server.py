@@ -74,7 +74,7 @@ class Server:
     def cfg(self) -> GunicornConfig:
         config = self._arbiter.cfg
         # A HUP reload replaces the arbiter's Config: the view follows it.
-        if self._view is None or self._view._config is not config:
+        if self._view is None or self._view.pronghorn_config is not config:
             self._view = GunicornConfig(config)
         return self._view
 

@@ -31,7 +31,7 @@ class WorkerContext:
                  cfg: Config | GunicornConfig, log: logging.Logger,
                  sockets: list[socket.socket] | None = None, app: Any = None) -> None:
         if isinstance(cfg, GunicornConfig):
-            config, view = cfg._config, cfg
+            config, view = cfg.pronghorn_config, cfg
         else:
             config, view = cfg, GunicornConfig(cfg)
         # Gunicorn's "not forked yet"; the pid once there is a process.
