@@ -113,7 +113,7 @@ class Gathering(Protocol):
         """The app's iterable returned (or raised)."""
 
     def done(self) -> None:
-        """The stream is over: anything still held is not wanted (complete() sent the rest)."""
+        """The stream is over: anything still held (it ended early) goes out as it would have."""
 
 
 class WorkerIdentity(Protocol):

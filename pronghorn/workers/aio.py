@@ -446,8 +446,12 @@ class HTTPProtocol(asyncio.Protocol):
         return output
 
     def stop_gathering(self) -> None:
-        """The stream is over: whatever is still held was handed on, or is not wanted."""
+        """The stream is over. Bytes still held mean it ended early (the app raised, or the
+        client left): they go to the transport as they would have piece by piece, so that what
+        the app made before its error reaches the client ahead of the cut."""
         self.gathering = None
+        if self.held and not self.closed:
+            self._hand_held(b"")
         self.held.clear()
         self.held_size = 0
 

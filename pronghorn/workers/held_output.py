@@ -49,7 +49,7 @@ class Holder(Protocol):
         """From the watcher, lock held, app running: write the held bytes to the socket."""
 
     def stop_gathering(self) -> None:
-        """The stream is over: forget what is held."""
+        """The stream is over: hand on what is still held (it ended early)."""
 
 
 class HeldOutput:
@@ -88,7 +88,7 @@ class HeldOutput:
         self.app_running = False
 
     def done(self) -> None:
-        """The stream is over (complete() handed its held output on; else it is not wanted)."""
+        """The stream is over (complete() handed its held output on, else stop_gathering does)."""
         holder = self.holder
         self.holder = None
         if holder is not None:
