@@ -85,6 +85,11 @@ class Channel(Protocol):
     def abort(self) -> None:
         """Cut the connection: a response under way cannot be finished."""
 
+    def gather(self) -> "Gathering | None":
+        """For a streamed body: a Gathering if the channel may hold the pieces written between two
+        of the app's (it then writes them together, see Gathering), else None (each is written
+        at once)."""
+
     def can_sendfile(self) -> bool:
         """Whether sendfile can put a file on this connection's wire (not through TLS)."""
 
@@ -94,6 +99,21 @@ class Channel(Protocol):
     @property
     def client_socket(self) -> Any:
         """The connection's ``environ["gunicorn.socket"]`` (cycle.takeover.client_socket)."""
+
+
+class Gathering(Protocol):
+    """A channel holding a streamed body's pieces to write several at once. PEP 3333 forbids
+    delaying a piece while the app makes the next: the cycle says when the app runs, and the
+    channel sees that what it holds goes out meanwhile (workers/held_output.py)."""
+
+    def app_runs(self) -> None:
+        """The cycle is about to ask the app's iterable for its next piece."""
+
+    def app_returned(self) -> None:
+        """The app's iterable returned (or raised)."""
+
+    def done(self) -> None:
+        """The stream is over: anything still held (it ended early) goes out as it would have."""
 
 
 class WorkerIdentity(Protocol):
@@ -312,15 +332,43 @@ class RequestCycle:
                 if not channel.gone():
                     channel.complete(framer.end(), framer.keep_alive)
                 return
-            for piece in pieces:
-                if not exchange.write_piece(piece):
-                    continue
-                if channel.gone():
-                    return
-                if channel.backlogged():
-                    yield DRAIN
+            gathering = channel.gather()
+            if gathering is None:
+                for piece in pieces:
+                    if not exchange.write_piece(piece):
+                        continue
                     if channel.gone():
                         return
+                    if channel.backlogged():
+                        yield DRAIN
+                        if channel.gone():
+                            return
+            else:
+                # The same loop, the app's turns marked: the channel holds what the cycle writes
+                # between them (one system call for many pieces) and sends it while the app runs.
+                try:
+                    while True:
+                        gathering.app_runs()
+                        try:
+                            piece = next(pieces)
+                        except StopIteration:
+                            break
+                        finally:
+                            gathering.app_returned()
+                        if not exchange.write_piece(piece):
+                            continue
+                        if channel.gone():
+                            return
+                        if channel.backlogged():
+                            yield DRAIN
+                            if channel.gone():
+                                return
+                    if not channel.gone():
+                        tail = b"" if exchange.head_sent else exchange.head_bytes()
+                        channel.complete(tail + framer.end(), framer.keep_alive)
+                    return
+                finally:
+                    gathering.done()
             if not channel.gone():
                 tail = b"" if exchange.head_sent else exchange.head_bytes()
                 channel.complete(tail + framer.end(), framer.keep_alive)

@@ -92,6 +92,9 @@ class TakenChannel:
             except OSError:
                 pass
 
+    def gather(self) -> None:
+        return None  # (each piece is written at once)
+
     def can_sendfile(self) -> bool:
         return False
 

@@ -37,6 +37,7 @@ from ..http import HTTPError
 from ..tls import HANDSHAKE_TIMEOUT
 from ..wsgi.environ import EnvironBuilder
 from .base import WorkerContext, server_address
+from .held_output import HOLD_LIMIT, HeldOutput, write_some
 
 # Above this many bytes buffered for a client, a streamed body waits for it (DRAIN).
 WRITE_HIGH_WATER = 256 * 1024
@@ -105,6 +106,10 @@ class LoopWorker:
         self._accept_paused = False
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
         self._next_sweep = 0.0
+        # The sync worker's gathering of streamed pieces (workers/held_output.py); None: every
+        # piece is written at once (gthread hands its writes to the loop, and TLS is written by
+        # the loop only).
+        self.held_output: HeldOutput | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -285,6 +290,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.write_paused = False
         self.reading_paused = False
         self._resume: Callable[[], None] | None = None  # a parked stream's waiter
+        # A streamed body's pieces not yet written (workers/held_output.py), while ``gathering``.
+        self.gathering: HeldOutput | None = None
+        self.held: list[bytes] = []
+        self.held_size = 0
+        self.fd = -1  # the socket's descriptor, for the held output's watcher
 
     # -- asyncio callbacks ---------------------------------------------------------------------------
 
@@ -400,15 +410,66 @@ class HTTPProtocol(asyncio.Protocol):
     # -- the request cycle's Channel (on the loop's thread) ------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.closed and data:
+        if self.closed or not data:
+            return
+        gathering = self.gathering
+        if gathering is None:
             self.transport.write(data)
+        elif gathering.app_running:  # the app's write() callable, called from its iterable
+            with gathering.lock:
+                self._hand_held(data)
+        else:
+            self.held.append(data)
+            self.held_size += len(data)
+            if self.held_size >= HOLD_LIMIT:
+                self._hand_held(b"")
+
+    def _hand_held(self, data: bytes) -> None:
+        """The held pieces, then data, to the transport (the lock held)."""
+        held = self.held
+        if held:
+            held.append(data)
+            data = b"".join(held)
+            held.clear()
+            self.held_size = 0
+        if data:
+            self.transport.write(data)
+
+    def gather(self) -> HeldOutput | None:
+        output = self.worker.held_output
+        if output is None or self.closed or self.transport.get_write_buffer_size():
+            return None
+        if self.fd < 0:
+            self.fd = self.transport.get_extra_info("socket").fileno()
+        output.begin(self)
+        self.gathering = output
+        return output
+
+    def stop_gathering(self) -> None:
+        """The stream is over. Bytes still held mean it ended early (the app raised, or the
+        client left): they go to the transport as they would have piece by piece, so that what
+        the app made before its error reaches the client ahead of the cut."""
+        self.gathering = None
+        if self.held and not self.closed:
+            self._hand_held(b"")
+        self.held.clear()
+        self.held_size = 0
+
+    def send_held(self) -> None:
+        """From the held output's watcher, while the app makes its next piece (see held_output)."""
+        if self.closed or self.transport.is_closing() or self.transport.get_write_buffer_size():
+            return  # (behind bytes the transport holds: they go first, from the loop)
+        write_some(self.fd, self.held)
+        self.held_size = len(self.held[0]) if self.held else 0
 
     def complete(self, data: bytes, keep_alive: bool) -> None:
         """The response's last bytes: close, or go on to the next request."""
         self.job = None
         if self.closed:
             return
-        if data:
+        if self.held:
+            self._hand_held(data)
+        elif data:
             self.transport.write(data)
         step = self.policy.response_done(keep_alive)
         if step == CLOSE:
@@ -424,7 +485,11 @@ class HTTPProtocol(asyncio.Protocol):
             self.loop.call_soon(self.pull)  # (from the loop, not from inside this response)
 
     def backlogged(self) -> bool:
-        return self.write_paused
+        if self.write_paused:
+            if self.held:  # (before the stream waits, the loop gets everything written)
+                self._hand_held(b"")
+            return True
+        return False
 
     def gone(self) -> bool:
         """No more bytes can reach the client: we closed, or the transport hit an error and is
@@ -470,6 +535,10 @@ class HTTPProtocol(asyncio.Protocol):
             raise OSError("gunicorn.socket cannot take over a TLS connection in the sync and gthread "
                           "workers (TLS ends in their event loop): use the gevent worker, or end "
                           "TLS in a proxy")
+        gathering = self.gathering
+        if gathering is not None and gathering.app_running:  # (mid-stream: what it wrote first)
+            with gathering.lock:
+                self._hand_held(b"")
         raw = self.transport.get_extra_info("socket")
         self.transport.pause_reading()
         sock = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(raw.fileno()))

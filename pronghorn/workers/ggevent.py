@@ -459,6 +459,9 @@ class _Connection:
     def abort(self) -> None:
         self.closed = True
 
+    def gather(self) -> None:
+        return None  # (each piece is written at once)
+
     def can_sendfile(self) -> bool:
         return not self.tls and not self.closed  # (with TLS the bytes go through the TLS layer)
 

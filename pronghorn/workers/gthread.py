@@ -110,6 +110,9 @@ class ThreadChannel:
     def abort(self) -> None:
         self.post(self.proto.abort)
 
+    def gather(self) -> None:
+        return None  # (each piece is written at once)
+
     def can_sendfile(self) -> bool:
         return self.proto.can_sendfile()
 

@@ -21,6 +21,7 @@ from ..config import Config
 from ..cycle.request import Job, Stream, Wait
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
+from .held_output import HeldOutput
 
 # How long one turn of the loop runs requests before it lets the loop accept and read again (see
 # InlineCalls._start_turn).
@@ -43,6 +44,9 @@ class InlineCalls:
         self.loop = worker.loop
         self.cycle = worker.cycle
         self.ctx = worker.ctx
+        if not worker.tls:
+            # A streamed body's pieces go out gathered (TLS: the loop writes every byte itself).
+            worker.held_output = HeldOutput()
         request_log = worker.cycle.request_log
         if request_log is not None:
             # Every request finishes on the loop's thread: a turn's access lines go out together.
