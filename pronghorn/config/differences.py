@@ -29,6 +29,11 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "505 is RFC 9110's status for it; the app should see the version its response is framed in"),
     ("HTTP", "`permit_obsolete_folding` does not cover chunked trailers",
      "trailers are rare and folding in them has no legitimate client"),
+    ("Responses", "the sync worker gathers a streamed body's pieces into one write; while the app "
+     "makes its next piece, a small thread (`pronghorn-held-output`) sends what is held within "
+     "about 1 ms (plus the GIL's switch interval if the app computes in Python)",
+     "one system call per response instead of one per piece, whose kernel side dominated "
+     "streamed responses; PEP 3333 allows it (transmission goes on while the app works)"),
     # -- what the app sees ---------------------------------------------------------------------------
     ("environ", "`gunicorn.socket` is a socket-like object, not a `socket.socket`; bytes the "
      "server read past the request come first, and `makefile()` refuses while they wait",
