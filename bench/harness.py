@@ -356,6 +356,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             Variant("bjoern", "bjoern"),
             Variant("fastpysgi", "fastpysgi"),
         ),
+        wrk_script="latency.lua",
         expect_body=b"Hello, World!",
         kind="idle",
     ),
