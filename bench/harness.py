@@ -116,6 +116,8 @@ class Scenario:
     expect_length: int | None = None  # else the body's length, when known
     kind: str = "load"  # "load": wrk at full speed; "paced": wrk at a fixed rate; "idle": with idle connections
     probe_headers: tuple[tuple[str, str], ...] = ()
+    # Other requests of a mixed scenario that must be answered right too: (path, body length).
+    more_probes: tuple[tuple[str, int], ...] = ()
     forwarded: bool = False  # pronghorn and Gunicorn trust the client's X-Forwarded-* (--forwarded-allow-ips)
 
 
@@ -317,6 +319,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "flask_app:app",
         _one_worker_peers(),
         path="/users/42",
+        more_probes=(("/stream", 1010),),
         wrk_script="flask.lua",
         expect_body=b'{"active":true,"id":42,"name":"user 42","roles":["reader","editor"]}\n',
     ),
@@ -574,21 +577,29 @@ def server_env(app: AppLocation) -> dict[str, str]:
 
 
 def probe(scenario: Scenario, port: int, upload: bytes) -> None:
-    """Send the scenario's request once; raise Unavailable unless the answer is right."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    try:
-        body = upload if scenario.method == "POST" else None
-        conn.request(scenario.method, scenario.path, body=body, headers=dict(scenario.probe_headers))
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise Unavailable(f"answered {response.status} to the scenario's request")
+    """Send the scenario's requests once; raise Unavailable unless every answer is right."""
+    body = upload if scenario.method == "POST" else None
+    status, data = fetch(port, scenario.method, scenario.path, body, dict(scenario.probe_headers))
+    if status != 200:
+        raise Unavailable(f"answered {status} to the scenario's request")
     if scenario.expect_body is not None and data != scenario.expect_body:
         raise Unavailable(f"wrong body: {data[:60]!r}")
     if scenario.expect_length is not None and len(data) != scenario.expect_length:
         raise Unavailable(f"wrong body length {len(data)}, expected {scenario.expect_length}")
+    for path, length in scenario.more_probes:
+        status, data = fetch(port, "GET", path, None, dict(scenario.probe_headers))
+        if status != 200 or len(data) != length:
+            raise Unavailable(f"answered {status} with {len(data)} bytes to GET {path}, expected 200 and {length}")
+
+
+def fetch(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
 
 
 def wait_ready(proc: subprocess.Popen[bytes], scenario: Scenario, port: int, upload: bytes, log: Path) -> None:

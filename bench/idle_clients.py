@@ -54,6 +54,7 @@ def open_connections(host: str, port: int, count: int) -> list[socket.socket]:
     deadline = time.monotonic() + DEADLINE
     started = 0
     pending: dict[socket.socket, bytearray] = {}
+    by_fd: dict[int, socket.socket] = {}
     while (started < count or pending) and time.monotonic() < deadline:
         # Keep at most one batch in flight: the rest wait here, not in the server's queues.
         while started < count and len(pending) < BATCH:
@@ -65,10 +66,10 @@ def open_connections(host: str, port: int, count: int) -> list[socket.socket]:
                 raise SystemExit(f"idle_clients: connect failed: {errno.errorcode.get(code, code)}")
             selector.register(sock, selectors.EVENT_WRITE)
             pending[sock] = bytearray()
+            by_fd[sock.fileno()] = sock
             started += 1
         for key, events in selector.select(timeout=1.0):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            sock = by_fd[key.fd]
             if events & selectors.EVENT_WRITE:
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
                     selector.unregister(sock)
