@@ -21,6 +21,10 @@ How a measurement is taken, and why:
   than on one. The report keeps each cell's best round: interference from other work only
   ever lowers a server's rate, so the best round is the closest to what the server can do.
   The spread column shows how far apart the rounds were.
+* Most scenarios run wrk at full speed. Two run it otherwise, and docs/performance.md says
+  how and with which limits: fixed-rate paces it (bench/paced.lua) at a fraction of the
+  server's peak hello rate in this run, and keeps the round with the shortest p99; idle-10k
+  first has bench/idle_clients.py open 10,000 keep-alive connections that then sit idle.
 """
 
 from __future__ import annotations
@@ -841,7 +845,7 @@ def paced_rate(
     peak = context.peaks.get(family)
     if peak is None:
         if variant.rate_of is not None:
-            raise Unavailable(f"{family}'s peak hello rate was not measured in this run (run it before)")
+            raise Unavailable(f"{family}'s peak hello rate was not measured in this run (add {family} to --servers)")
         peak = parse_wrk(run_wrk(scenario, port, seconds))[0]
         context.peaks[family] = peak
     rate = peak * variant.rate_fraction
