@@ -822,6 +822,9 @@ def measure(
                 idle.stop()
             stop(proc)
     rps, p50, p99, socket_errors, non_2xx = parse_wrk(output)
+    if rate is not None and rps < rate * 0.95:
+        # Its latencies then describe a saturated server, not one at this rate: say so beside them.
+        note += f"; FELL BEHIND: {rps / rate * 100:.0f} % of the rate achieved"
     if scenario.key == "hello" and variant.workers == 1 and variant.mode == "sync":
         context.peaks[variant.family] = max(rps, context.peaks.get(variant.family, 0.0))
     if access_log is not None and access_log.is_file():
