@@ -69,16 +69,16 @@ IDLE_CONNECTIONS = 10_000
 # (bench/proxied.lua sends the same set, with a new X-Request-Id and visitor per request).
 PROXIED_HEADERS = {
     "Host": "www.example.com",
+    "X-Real-IP": "198.51.100.7",
+    "X-Forwarded-For": "198.51.100.7",
+    "X-Forwarded-Proto": "https",
+    "X-Request-Id": "5f0e3c1a-9b2d-4c7e-a1f3-000000000001",
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
     "Safari/537.36",
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
     "application/signed-exchange;v=b3;q=0.7",
     "Accept-Language": "en-US,en;q=0.9,fr;q=0.8",
     "Accept-Encoding": "gzip, deflate, br, zstd",
-    "X-Forwarded-Proto": "https",
-    "X-Request-Id": "5f0e3c1a-9b2d-4c7e-a1f3-000000000001",
-    "X-Real-IP": "198.51.100.7",
-    "X-Forwarded-For": "198.51.100.7",
     "Cookie": "sessionid=3f9a1c0e5b7d2f4a6c8e0b1d3f5a7c9e; csrftoken=Xq3v9JrLw2TzKc8pNf5GmYh7Ud4Es6Ba",
 }
 

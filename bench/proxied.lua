@@ -7,13 +7,16 @@
 local VISITORS = 1000
 local counter = 0
 local visitors = {}
+local prefix = nil
 
 -- A fixed seed: every server is sent the same visitors in the same order.
 function init(args)
     math.randomseed(17)
     for i = 1, VISITORS do
+        -- Addresses from the documentation ranges; visitors behind one NAT share one.
+        local network = math.random(0, 1) == 0 and "198.51.100." or "203.0.113."
         visitors[i] = {
-            ip = string.format("198.51.%d.%d", math.random(0, 255), math.random(1, 254)),
+            ip = network .. math.random(1, 254),
             session = string.format("%08x%08x%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff),
                                     math.random(0, 0x7fffffff), math.random(0, 0x7fffffff)),
         }
@@ -22,25 +25,27 @@ function init(args)
                            math.random(0, 0xfff), math.random(0, 0xfff))
 end
 
-local headers = {
-    ["Host"] = "www.example.com",
-    ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        .. "Chrome/126.0.0.0 Safari/537.36",
-    ["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
-        .. "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
-    ["Accept-Language"] = "en-US,en;q=0.9,fr;q=0.8",
-    ["Accept-Encoding"] = "gzip, deflate, br, zstd",
-    ["X-Forwarded-Proto"] = "https",
-}
+-- In nginx's order: its proxy_set_header lines first, then the browser's own headers.
+-- (wrk.format would take a table, whose order Lua does not keep.)
+local BROWSER = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    .. "Chrome/126.0.0.0 Safari/537.36\r\n"
+    .. "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    .. "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n"
+    .. "Accept-Language: en-US,en;q=0.9,fr;q=0.8\r\n"
+    .. "Accept-Encoding: gzip, deflate, br, zstd\r\n"
 
 function request()
     counter = counter + 1
     local visitor = visitors[math.random(1, VISITORS)]
-    headers["X-Request-Id"] = prefix .. string.format("%012x", counter)
-    headers["X-Real-IP"] = visitor.ip
-    headers["X-Forwarded-For"] = visitor.ip
-    headers["Cookie"] = "sessionid=" .. visitor.session .. "; csrftoken=Xq3v9JrLw2TzKc8pNf5GmYh7Ud4Es6Ba"
-    return wrk.format("GET", "/", headers)
+    return "GET / HTTP/1.1\r\n"
+        .. "Host: www.example.com\r\n"
+        .. "X-Real-IP: " .. visitor.ip .. "\r\n"
+        .. "X-Forwarded-For: " .. visitor.ip .. "\r\n"
+        .. "X-Forwarded-Proto: https\r\n"
+        .. "X-Request-Id: " .. prefix .. string.format("%012x", counter) .. "\r\n"
+        .. BROWSER
+        .. "Cookie: sessionid=" .. visitor.session .. "; csrftoken=Xq3v9JrLw2TzKc8pNf5GmYh7Ud4Es6Ba\r\n"
+        .. "\r\n"
 end
 
 function done(summary, latency, requests)
