@@ -292,7 +292,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "proxied",
         "hello world as nginx forwards it, keep-alive",
-        "a browser's request through a proxy: 11 headers, a unique X-Request-Id and a visitor's cookie each time",
+        "a browser's request through a proxy: 10 headers, a unique X-Request-Id and a visitor's cookie each time",
         "bench_apps:hello",
         _one_worker_peers(),
         wrk_script="proxied.lua",
