@@ -21,6 +21,10 @@ How a measurement is taken, and why:
   than on one. The report keeps each cell's best round: interference from other work only
   ever lowers a server's rate, so the best round is the closest to what the server can do.
   The spread column shows how far apart the rounds were.
+* Most scenarios run wrk at full speed. Two run it otherwise, and docs/performance.md says
+  how and with which limits: fixed-rate paces it (bench/paced.lua) at a fraction of the
+  server's peak hello rate in this run, and keeps the round with the shortest p99; idle-10k
+  first has bench/idle_clients.py open 10,000 keep-alive connections that then sit idle.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ import argparse
 import datetime
 import http.client
 import importlib.metadata
+import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -57,7 +63,24 @@ STOP_TIMEOUT = 5.0  # seconds of grace after SIGTERM before the group gets SIGKI
 FILE_SIZE = 1024 * 1024
 UPLOAD_SIZE = 64 * 1024
 
-FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "waitress")
+FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress")
+IDLE_CONNECTIONS = 10_000
+# The headers nginx forwards with the proxied scenarios' requests, as the probe sends them
+# (bench/proxied.lua sends the same set, with a new X-Request-Id and visitor per request).
+PROXIED_HEADERS = {
+    "Host": "www.example.com",
+    "X-Real-IP": "198.51.100.7",
+    "X-Forwarded-For": "198.51.100.7",
+    "X-Forwarded-Proto": "https",
+    "X-Request-Id": "5f0e3c1a-9b2d-4c7e-a1f3-000000000001",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+    "Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
+    "application/signed-exchange;v=b3;q=0.7",
+    "Accept-Language": "en-US,en;q=0.9,fr;q=0.8",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Cookie": "sessionid=3f9a1c0e5b7d2f4a6c8e0b1d3f5a7c9e; csrftoken=Xq3v9JrLw2TzKc8pNf5GmYh7Ud4Es6Ba",
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -74,7 +97,10 @@ class Variant:
     mode: str = "sync"  # "sync", "gthread" or "gevent"
     workers: int = 1
     threads: int = 1
-    access_log: bool = False
+    access_log: str | None = None  # None: off; "/dev/null"; or "file": a file in the run's temp dir
+    # fixed-rate only: the pace, a fraction of the peak hello rate of ``rate_of`` (None: its own family).
+    rate_fraction: float = 0.0
+    rate_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,17 +118,31 @@ class Scenario:
     pinned: bool = True
     expect_body: bytes | None = None  # the exact body, when it is small
     expect_length: int | None = None  # else the body's length, when known
+    kind: str = "load"  # "load": wrk at full speed; "paced": wrk at a fixed rate; "idle": with idle connections
+    probe_headers: tuple[tuple[str, str], ...] = ()
+    # Other requests of a mixed scenario that must be answered right too: (path, body length).
+    more_probes: tuple[tuple[str, int], ...] = ()
+    forwarded: bool = False  # pronghorn and Gunicorn trust the client's X-Forwarded-* (--forwarded-allow-ips)
 
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from issue 7: ``numerator / denominator >= minimum`` on requests per second."""
+    """A goal from an issue, met when the measured ratio is at least ``minimum``.
+
+    ``metric`` "rps": the numerator's req/s over the denominator's (the denominator's row may be
+    in another scenario, ``denominator_scenario``); "p99": the denominator's p99 over the
+    numerator's (above 1.0 the numerator's tail is shorter); "rss": ``minimum`` MiB over the
+    numerator's worker RSS.
+    """
 
     scenario: str
     numerator: str
     denominator: str
     minimum: float
     text: str
+    issue: int = 7
+    metric: str = "rps"
+    denominator_scenario: str | None = None
 
 
 def _one_worker_peers(mode: str = "sync", threads: int = 1) -> tuple[Variant, ...]:
@@ -112,6 +152,7 @@ def _one_worker_peers(mode: str = "sync", threads: int = 1) -> tuple[Variant, ..
         Variant("gunicorn", "gunicorn", mode, threads=threads),
         Variant("granian", "granian", threads=threads),
         Variant("bjoern", "bjoern"),
+        Variant("fastpysgi", "fastpysgi"),
         # waitress has no worker processes, only threads; one thread calls the app one
         # request at a time, which is the sync worker's contract.
         Variant("waitress", "waitress", threads=threads),
@@ -229,9 +270,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         "the default worker writing Gunicorn's access-log line for every request (to /dev/null)",
         "bench_apps:hello",
         (
-            Variant("pronghorn + log", "pronghorn", access_log=True),
+            Variant("pronghorn + log", "pronghorn", access_log="/dev/null"),
             Variant("pronghorn", "pronghorn"),
-            Variant("gunicorn + log", "gunicorn", access_log=True),
+            Variant("gunicorn + log", "gunicorn", access_log="/dev/null"),
         ),
         expect_body=b"Hello, World!",
     ),
@@ -248,6 +289,84 @@ SCENARIOS: tuple[Scenario, ...] = (
         pinned=False,
         expect_body=b"Hello, World!",
     ),
+    Scenario(
+        "proxied",
+        "hello world as nginx forwards it, keep-alive",
+        "a browser's request through a proxy: 10 headers, a unique X-Request-Id and a visitor's cookie each time",
+        "bench_apps:hello",
+        _one_worker_peers(),
+        wrk_script="proxied.lua",
+        expect_body=b"Hello, World!",
+        probe_headers=tuple(PROXIED_HEADERS.items()),
+        forwarded=True,
+    ),
+    Scenario(
+        "proxied-log",
+        "proxied, access log on (to a file)",
+        "the proxied requests with each server's access log in its default format, written to a file",
+        "bench_apps:hello",
+        (
+            # bjoern, FastPySGI and waitress have no access log of their own.
+            Variant("pronghorn + log", "pronghorn", access_log="file"),
+            Variant("gunicorn + log", "gunicorn", access_log="file"),
+            Variant("granian + log", "granian", access_log="file"),
+        ),
+        wrk_script="proxied.lua",
+        expect_body=b"Hello, World!",
+        probe_headers=tuple(PROXIED_HEADERS.items()),
+        forwarded=True,
+    ),
+    Scenario(
+        "flask",
+        "Flask app: jsonify with a path parameter, and a stream",
+        "a small Flask app, GET /users/<id> (jsonify) and GET /stream (16 NDJSON lines) alternately",
+        "flask_app:app",
+        _one_worker_peers(),
+        path="/users/42",
+        more_probes=(("/stream", 1010),),
+        wrk_script="flask.lua",
+        expect_body=b'{"active":true,"id":42,"name":"user 42","roles":["reader","editor"]}\n',
+    ),
+    Scenario(
+        "fixed-rate",
+        "hello world at 50 % and 90 % of each server's peak",
+        "latency (p50, p99, p99.9) at a fixed rate, a fraction of the server's peak hello rate in this run",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn 50 %", "pronghorn", rate_fraction=0.5),
+            Variant("pronghorn 90 %", "pronghorn", rate_fraction=0.9),
+            Variant("granian 50 %", "granian", rate_fraction=0.5),
+            Variant("granian 90 %", "granian", rate_fraction=0.9),
+            # After Granian's rows, so that Granian's peak is known when hello is not in the run.
+            Variant("pronghorn at granian's 90 %", "pronghorn", rate_fraction=0.9, rate_of="granian"),
+            *(
+                Variant(f"{family} {percent} %", family, rate_fraction=percent / 100)
+                for family in ("gunicorn", "bjoern", "fastpysgi", "waitress")
+                for percent in (50, 90)
+            ),
+        ),
+        wrk_script="paced.lua",
+        expect_body=b"Hello, World!",
+        kind="paced",
+    ),
+    Scenario(
+        "idle-10k",
+        "hello world beside 10,000 idle keep-alive connections",
+        "50 active connections served while 10,000 served keep-alive connections sit idle",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn", "pronghorn"),
+            # Gunicorn's sync worker closes every connection after its response; gevent is its
+            # worker for many connections. waitress serves at most 100 connections by default.
+            Variant("gunicorn gevent", "gunicorn", "gevent"),
+            Variant("granian", "granian"),
+            Variant("bjoern", "bjoern"),
+            Variant("fastpysgi", "fastpysgi"),
+        ),
+        wrk_script="latency.lua",
+        expect_body=b"Hello, World!",
+        kind="idle",
+    ),
 )
 
 TARGETS: tuple[Target, ...] = (
@@ -262,6 +381,21 @@ TARGETS: tuple[Target, ...] = (
     Target("gthread-hello", "pronghorn gthread", "gunicorn gthread", 5.0, "gthread, hello: >= 5 x Gunicorn gthread"),
     Target("gevent-hello", "pronghorn gevent", "gunicorn gevent", 4.0, "gevent, hello: >= 4 x Gunicorn gevent"),
     Target("access-log", "pronghorn + log", "pronghorn", 0.75, "access log costs <= 25 % of the hello rate"),
+    Target("proxied", "pronghorn", "granian", 1.25, "proxied: >= 1.25 x Granian", 17),
+    Target("proxied", "pronghorn", "bjoern", 0.9, "proxied: >= 0.9 x bjoern", 17),
+    Target("proxied-log", "pronghorn + log", "pronghorn", 0.85, "proxied-log costs <= 15 % of proxied", 17,
+           denominator_scenario="proxied"),
+    Target("hello", "pronghorn", "bjoern", 0.9, "hello: >= 0.9 x bjoern", 17),
+    Target("hello", "pronghorn", "fastpysgi", 0.8, "hello: >= 0.8 x FastPySGI", 17),
+    Target("close", "pronghorn", "bjoern", 1.0, "close: >= 1.0 x bjoern", 17),
+    Target("stream", "pronghorn", "granian", 1.2, "stream: >= 1.2 x Granian", 17),
+    Target("flask", "pronghorn", "bjoern", 1.1, "flask: >= 1.1 x bjoern", 17),
+    Target("fixed-rate", "pronghorn at granian's 90 %", "granian 90 %", 1.0,
+           "fixed-rate at 90 % of Granian's peak: p99 <= Granian's (Granian's p99 / ours)", 17, metric="p99"),
+    Target("idle-10k", "pronghorn", "pronghorn", 0.9, "idle-10k: active rate >= 0.9 x plain hello", 17,
+           denominator_scenario="hello"),
+    Target("idle-10k", "pronghorn", "", 64.0, "idle-10k: worker RSS <= 64 MiB (64 MiB / measured)", 17,
+           metric="rss"),
 )
 
 
@@ -280,6 +414,8 @@ class Measurement:
     socket_errors: int
     non_2xx: int
     rss_kib: int | None
+    p999_ms: float | None = None  # from the scripts that print it (wrk --latency stops at p99)
+    note: str = ""  # what else a scenario reports: the pace, the idle connections left, the log's size
 
 
 @dataclass
@@ -289,8 +425,15 @@ class Cell:
     runs: list[Measurement] = field(default_factory=list)
     unavailable: str | None = None  # why, when the server could not serve this scenario
 
+    by_latency: bool = False  # paced runs: the best round is the one with the shortest p99, not the fastest
+
     def best(self) -> Measurement | None:
-        return max(self.runs, key=lambda m: m.rps) if self.runs else None
+        if not self.runs:
+            return None
+        if self.by_latency:
+            # Interference lengthens a paced run's tail; it never shortens it.
+            return min(self.runs, key=lambda m: m.p99_ms)
+        return max(self.runs, key=lambda m: m.rps)
 
     def errors(self) -> int:
         # Summed over every round, not taken from the best one: an error is never averaged away.
@@ -317,6 +460,15 @@ class Unavailable(Exception):
 # --------------------------------------------------------------------------------------
 
 
+@dataclass
+class RunContext:
+    """What the measurements of one run share."""
+
+    workdir: Path  # the run's temp dir (fixtures, access logs)
+    upload: bytes  # the upload scenario's body, as post64k.lua sends it
+    peaks: dict[str, float] = field(default_factory=dict)  # family -> best hello req/s so far
+
+
 @dataclass(frozen=True)
 class AppLocation:
     """Where a scenario's app is imported from: its MODULE:CALLABLE and its directory."""
@@ -325,26 +477,73 @@ class AppLocation:
     directory: Path
 
 
-def server_argv(variant: Variant, app: str, port: int) -> list[str]:
-    """The command line that starts ``variant`` serving ``app`` on HOST:port, logging off."""
+def access_log_path(scenario: Scenario, variant: Variant, workdir: Path) -> Path | None:
+    """Where ``variant`` writes its access log in ``scenario``, or None when it writes none."""
+    if variant.access_log is None:
+        return None
+    if variant.access_log == "file":
+        return workdir / f"access--{scenario.key}--{variant.label.replace(' ', '_')}.log"
+    return Path(variant.access_log)
+
+
+def granian_log_config(path: Path, workdir: Path) -> Path:
+    """A --log-config for Granian that sends its access log, in its default format, to ``path``.
+
+    Granian's default configuration writes the access log to stdout; this keeps its formats
+    and loggers and only points the access handler at a file, like the others' logs.
+    """
+    config = {
+        "handlers": {
+            "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+            "access": {"formatter": "access", "class": "logging.FileHandler", "filename": str(path)},
+        },
+    }
+    target = workdir / f"granian-log-{path.stem}.json"
+    target.write_text(json.dumps(config))
+    return target
+
+
+def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workdir: Path) -> list[str]:
+    """The command line that starts ``variant`` serving ``app`` on HOST:port for ``scenario``."""
     bind = f"{HOST}:{port}"
+    access_log = access_log_path(scenario, variant, workdir)
     if variant.family in ("pronghorn", "gunicorn"):
         # pronghorn takes Gunicorn's flags, so both are started by the same command line.
         argv = [str(VENV_BIN / variant.family), "-w", str(variant.workers), "-b", bind, "-k", variant.mode]
         if variant.mode == "gthread":
             argv += ["--threads", str(variant.threads)]
-        if variant.access_log:
-            argv += ["--access-logfile", "/dev/null"]
+        if access_log is not None:
+            argv += ["--access-logfile", str(access_log)]
+        if scenario.forwarded:
+            # The proxy is the client here: trust its X-Forwarded-* as behind nginx on the same host.
+            argv += ["--forwarded-allow-ips", HOST]
+        if scenario.kind == "idle":
+            # nginx's keepalive_timeout (75 s), so the idle connections outlive the run; and
+            # room for them all in the gevent worker (the sync worker has no such limit).
+            argv += ["--keep-alive", "75", "--worker-connections", str(IDLE_CONNECTIONS * 2)]
         return [*argv, app]
     if variant.family == "granian":
-        return [
+        argv = [
             str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
             "--workers", str(variant.workers), "--blocking-threads", str(variant.threads),
-            # Plain HTTP/1.1 like every other server here; no access log.
-            "--http", "1", "--no-access-log", app,
+            # Plain HTTP/1.1 like every other server here.
+            "--http", "1",
         ]
+        if access_log is not None:
+            argv += ["--access-log", "--log-config", str(granian_log_config(access_log, workdir))]
+        else:
+            argv += ["--no-access-log"]
+        if scenario.kind == "idle":
+            # Granian's backpressure (default: the backlog, 1024) bounds the connections a worker
+            # serves at once; idle keep-alive ones count, so it is raised as Gunicorn's
+            # worker_connections is.
+            argv += ["--backpressure", str(IDLE_CONNECTIONS * 2)]
+        return [*argv, app]
     if variant.family == "bjoern":
         return [sys.executable, str(BENCH / "runners" / "bjoern_run.py"), app, HOST, str(port)]
+    if variant.family == "fastpysgi":
+        # FastPySGI's own command line: one process, its defaults (no access log; it has none).
+        return [str(VENV_BIN / "fastpysgi"), "--host", HOST, "--port", str(port), app]
     if variant.family == "waitress":
         return [str(VENV_BIN / "waitress-serve"), f"--listen={bind}", f"--threads={variant.threads}", app]
     raise ValueError(f"unknown server family {variant.family!r}")
@@ -382,21 +581,29 @@ def server_env(app: AppLocation) -> dict[str, str]:
 
 
 def probe(scenario: Scenario, port: int, upload: bytes) -> None:
-    """Send the scenario's request once; raise Unavailable unless the answer is right."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    try:
-        body = upload if scenario.method == "POST" else None
-        conn.request(scenario.method, scenario.path, body=body)
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise Unavailable(f"answered {response.status} to the scenario's request")
+    """Send the scenario's requests once; raise Unavailable unless every answer is right."""
+    body = upload if scenario.method == "POST" else None
+    status, data = fetch(port, scenario.method, scenario.path, body, dict(scenario.probe_headers))
+    if status != 200:
+        raise Unavailable(f"answered {status} to the scenario's request")
     if scenario.expect_body is not None and data != scenario.expect_body:
         raise Unavailable(f"wrong body: {data[:60]!r}")
     if scenario.expect_length is not None and len(data) != scenario.expect_length:
         raise Unavailable(f"wrong body length {len(data)}, expected {scenario.expect_length}")
+    for path, length in scenario.more_probes:
+        status, data = fetch(port, "GET", path, None, dict(scenario.probe_headers))
+        if status != 200 or len(data) != length:
+            raise Unavailable(f"answered {status} with {len(data)} bytes to GET {path}, expected 200 and {length}")
+
+
+def fetch(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
 
 
 def wait_ready(proc: subprocess.Popen[bytes], scenario: Scenario, port: int, upload: bytes, log: Path) -> None:
@@ -506,16 +713,22 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def wrk_argv(scenario: Scenario, port: int, seconds: float) -> list[str]:
+def wrk_argv(scenario: Scenario, port: int, seconds: float, rate: float | None = None) -> list[str]:
+    """wrk's command line for ``scenario``; ``rate``: paced at this many req/s (paced.lua), else full speed."""
     argv = [
         "wrk", "--latency", "-t", "1" if scenario.pinned else "2", "-c", str(scenario.connections),
         "-d", f"{max(1, round(seconds))}s",
     ]
     for header in scenario.wrk_headers:
         argv += ["-H", header]
-    if scenario.wrk_script:
-        argv += ["-s", str(BENCH / scenario.wrk_script)]
+    script = scenario.wrk_script
+    if scenario.kind == "paced" and rate is None:
+        script = None  # the warm-up and the peak run go at full speed
+    if script:
+        argv += ["-s", str(BENCH / script)]
     argv.append(f"http://{HOST}:{port}{scenario.path}")
+    if script and rate is not None:
+        argv += ["--", f"{rate:.0f}"]
     if scenario.pinned:
         argv = ["taskset", "-c", CLIENT_CPU, *argv]
     return argv
@@ -529,6 +742,12 @@ def _latency_ms(text: str) -> float:
     if not match:
         raise ValueError(f"unexpected wrk latency {text!r}")
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_p999(output: str) -> float | None:
+    """The 99.9th percentile in ms, printed by the scripts' done() (wrk --latency stops at 99 %)."""
+    match = re.search(r"^pronghorn-bench p99.9 (\d+) us$", output, re.MULTILINE)
+    return int(match.group(1)) / 1000 if match else None
 
 
 def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
@@ -547,9 +766,9 @@ def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
     )
 
 
-def run_wrk(scenario: Scenario, port: int, seconds: float) -> str:
+def run_wrk(scenario: Scenario, port: int, seconds: float, rate: float | None = None) -> str:
     done = subprocess.run(
-        wrk_argv(scenario, port, seconds), capture_output=True, text=True, timeout=seconds + 60, check=False
+        wrk_argv(scenario, port, seconds, rate), capture_output=True, text=True, timeout=seconds + 60, check=False
     )
     if done.returncode != 0:
         raise Unavailable(f"wrk failed ({done.returncode}): {done.stderr.strip()[:200]}")
@@ -562,32 +781,133 @@ def run_wrk(scenario: Scenario, port: int, seconds: float) -> str:
 
 
 def measure(
-    scenario: Scenario, variant: Variant, app: AppLocation, seconds: float, warmup: float, upload: bytes,
+    scenario: Scenario, variant: Variant, app: AppLocation, seconds: float, warmup: float, context: RunContext,
     log: Path,
 ) -> Measurement:
     port = free_port()
-    argv = server_argv(variant, app.target, port)
+    argv = server_argv(scenario, variant, app.target, port, context.workdir)
     if scenario.pinned:
         argv = ["taskset", "-c", SERVER_CPU, *argv]  # the master and every worker it forks
+    access_log = access_log_path(scenario, variant, context.workdir)
+    if access_log is not None and access_log.is_file():
+        access_log.unlink()  # each round's log is its own: its size is reported
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             argv, cwd=app.directory, env=server_env(app), stdin=subprocess.DEVNULL,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            # Only the idle scenario needs more descriptors than the default soft limit.
+            preexec_fn=raise_descriptor_limit if scenario.kind == "idle" else None,
         )
+        idle: IdleClients | None = None
         try:
-            wait_ready(proc, scenario, port, upload, log)
+            wait_ready(proc, scenario, port, context.upload, log)
+            if scenario.kind == "idle":
+                idle = IdleClients.start(port, IDLE_CONNECTIONS)
             if warmup > 0:
                 # Not measured: lets every worker boot, lazy imports happen and caches fill.
                 run_wrk(scenario, port, warmup)
-            output = run_wrk(scenario, port, seconds)
+            rate = None
+            note = ""
+            if scenario.kind == "paced":
+                rate, note = paced_rate(scenario, variant, port, seconds, context)
+            output = run_wrk(scenario, port, seconds, rate)
             # Read before stopping: VmHWM is gone with the process.
             rss = peak_rss_kib(proc.pid)
+            if idle is not None:
+                note = f"{idle.still_open():,} of {IDLE_CONNECTIONS:,} idle connections open after the run"
             if proc.poll() is not None:
                 raise Unavailable(f"died during the run: {last_line(log)}")
         finally:
+            if idle is not None:
+                idle.stop()
             stop(proc)
     rps, p50, p99, socket_errors, non_2xx = parse_wrk(output)
-    return Measurement(rps, p50, p99, socket_errors, non_2xx, rss)
+    if rate is not None and rps < rate * 0.95:
+        # Its latencies then describe a saturated server, not one at this rate: say so beside them.
+        note += f"; FELL BEHIND: {rps / rate * 100:.0f} % of the rate achieved"
+    if scenario.key == "hello" and variant.workers == 1 and variant.mode == "sync":
+        context.peaks[variant.family] = max(rps, context.peaks.get(variant.family, 0.0))
+    if access_log is not None and access_log.is_file():
+        size = access_log.stat().st_size
+        if size == 0:
+            raise Unavailable(f"its access log {access_log.name} stayed empty")
+        note = f"access log: {size / 1024 / 1024:.1f} MiB"
+    return Measurement(rps, p50, p99, socket_errors, non_2xx, rss, parse_p999(output), note)
+
+
+def paced_rate(
+    scenario: Scenario, variant: Variant, port: int, seconds: float, context: RunContext
+) -> tuple[float, str]:
+    """The rate a fixed-rate run paces at, and the note that says how it was chosen.
+
+    It is a fraction of a peak hello rate of this run: the hello scenario's best so far, or, when
+    hello is not in the run, a full-speed run of this same server now (then recorded for the
+    rows that follow).
+    """
+    family = variant.rate_of or variant.family
+    peak = context.peaks.get(family)
+    if peak is None:
+        if variant.rate_of is not None:
+            raise Unavailable(f"{family}'s peak hello rate was not measured in this run (add {family} to --servers)")
+        peak = parse_wrk(run_wrk(scenario, port, seconds))[0]
+        context.peaks[family] = peak
+    rate = peak * variant.rate_fraction
+    return rate, f"paced at {rate:,.0f} req/s, {variant.rate_fraction * 100:.0f} % of {family}'s {peak:,.0f}"
+
+
+def raise_descriptor_limit() -> None:
+    """In the server's process, before exec: as many descriptors as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def descriptor_limit_problem() -> str | None:
+    """Why the idle scenario cannot run here (the hard limit on descriptors is too low), or None."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = IDLE_CONNECTIONS + 1000
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return f"RLIMIT_NOFILE's hard limit is {hard}, below the {needed} descriptors this needs (ulimit -Hn)"
+    return None
+
+
+@dataclass
+class IdleClients:
+    """bench/idle_clients.py, holding the idle keep-alive connections, pinned beside wrk."""
+
+    proc: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, port: int, count: int) -> IdleClients:
+        argv = ["taskset", "-c", CLIENT_CPU, sys.executable, str(BENCH / "idle_clients.py"), HOST, str(port),
+                str(count)]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                preexec_fn=raise_descriptor_limit)
+        idle = cls(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()  # the helper has its own deadline for this
+        if len(line) != 2 or line[0] != "ready":
+            idle.stop()
+            raise Unavailable(f"the idle connections could not be opened ({' '.join(line) or 'helper failed'})")
+        if int(line[1]) < count:
+            idle.stop()
+            raise Unavailable(f"served only {int(line[1]):,} of {count:,} idle connections")
+        return idle
+
+    def still_open(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline().split()[1])
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the helper closes its connections and exits
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # --------------------------------------------------------------------------------------
@@ -650,7 +970,8 @@ def make_django_project(workdir: Path) -> AppLocation:
 
 def versions() -> dict[str, str]:
     found: dict[str, str] = {"Python": platform.python_version()}
-    for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "waitress", "Django", "gevent", "uvloop", "httptools"):
+    for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "Django", "Flask", "gevent",
+                 "uvloop", "httptools"):
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -699,11 +1020,13 @@ def table_rows(scenarios: Sequence[Scenario], cells: dict[tuple[str, str], Cell]
             best = cell.best()
             if best is None:
                 reason = cell.unavailable or "no result"
-                rows.append([scenario.key, variant.label, "unavailable", "", "", "", "", "", reason])
+                rows.append([scenario.key, variant.label, "unavailable", "", "", "", "", "", "", "", reason])
                 continue
             rss = cell.peak_rss_kib()
             spread = cell.spread()
-            if variant is scenario.variants[0]:
+            if scenario.kind == "paced":
+                ratio = ""  # the rate is set, not measured: compare the latencies
+            elif variant is scenario.variants[0]:
                 ratio = "(base)"
             elif base is not None and best.rps > 0:
                 ratio = f"{base.rps / best.rps:.2f}"
@@ -711,18 +1034,21 @@ def table_rows(scenarios: Sequence[Scenario], cells: dict[tuple[str, str], Cell]
                 ratio = "n/a"
             rows.append([
                 scenario.key, variant.label, fmt_rate(best.rps), fmt_ms(best.p50_ms), fmt_ms(best.p99_ms),
-                str(cell.errors()), f"{rss / 1024:.1f}" if rss is not None else "?", ratio,
-                f"{spread * 100:.0f} %" if spread is not None else "",
+                fmt_ms(best.p999_ms) if best.p999_ms is not None else "", str(cell.errors()),
+                f"{rss / 1024:.1f}" if rss is not None else "?", ratio,
+                f"{spread * 100:.0f} %" if spread is not None else "", best.note,
             ])
     return rows
 
 
-HEADERS = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB", "pronghorn ÷ this", "spread"]
+HEADERS = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "worker RSS MiB",
+           "pronghorn ÷ this", "spread", "notes"]
+NUMERIC = {2, 3, 4, 5, 6, 7, 8}
+NOTES = 10
 
 
 def render_text(rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
-    numeric = {2, 3, 4, 5, 6, 7}
     lines = []
     previous = None
     for row in [HEADERS, *rows]:
@@ -730,9 +1056,9 @@ def render_text(rows: list[list[str]]) -> str:
             lines.append("")
         cells = []
         for i, value in enumerate(row):
-            if row is not HEADERS and row[2] == "unavailable" and i == 8:
+            if row is not HEADERS and row[2] == "unavailable" and i == NOTES:
                 cells.append(f"({value})")
-            elif i in numeric:
+            elif i in NUMERIC:
                 cells.append(str(value).rjust(widths[i]))
             else:
                 cells.append(str(value).ljust(widths[i]))
@@ -742,7 +1068,7 @@ def render_text(rows: list[list[str]]) -> str:
 
 
 def render_markdown_table(rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---:" if i in {2, 3, 4, 5, 6, 7} else "---"
+    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---:" if i in NUMERIC else "---"
                                                              for i in range(len(HEADERS))) + "|"]
     for row in rows:
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
@@ -752,17 +1078,33 @@ def render_markdown_table(rows: list[list[str]]) -> str:
 def target_rows(cells: dict[tuple[str, str], Cell], scenario_keys: set[str]) -> list[list[str]]:
     rows: list[list[str]] = []
     for target in TARGETS:
-        if target.scenario not in scenario_keys:
+        denominator_scenario = target.denominator_scenario or target.scenario
+        if target.scenario not in scenario_keys or denominator_scenario not in scenario_keys:
             continue
+        text = f"issue {target.issue}: {target.text}"
         top = cells.get((target.scenario, target.numerator))
-        bottom = cells.get((target.scenario, target.denominator))
         top_best = top.best() if top else None
-        bottom_best = bottom.best() if bottom else None
-        if top_best is None or bottom_best is None or bottom_best.rps == 0:
-            rows.append([target.text, "n/a", "not measured"])
+        if target.metric == "rss":
+            rss = top.peak_rss_kib() if top else None
+            if not rss:
+                rows.append([text, "n/a", "not measured"])
+                continue
+            ratio = target.minimum * 1024 / rss
+            rows.append([f"{text} ({rss / 1024:.1f} MiB)", f"{ratio:.2f}", "met" if ratio >= 1.0 else "NOT met"])
             continue
-        ratio = top_best.rps / bottom_best.rps
-        rows.append([target.text, f"{ratio:.2f}", "met" if ratio >= target.minimum else "NOT met"])
+        bottom = cells.get((denominator_scenario, target.denominator))
+        bottom_best = bottom.best() if bottom else None
+        if top_best is None or bottom_best is None:
+            rows.append([text, "n/a", "not measured"])
+            continue
+        if target.metric == "p99":
+            ratio = bottom_best.p99_ms / top_best.p99_ms if top_best.p99_ms else 0.0
+        elif bottom_best.rps:
+            ratio = top_best.rps / bottom_best.rps
+        else:
+            rows.append([text, "n/a", "not measured"])
+            continue
+        rows.append([text, f"{ratio:.2f}", "met" if ratio >= target.minimum else "NOT met"])
     # Worker memory: pronghorn's worker against Gunicorn sync's, in the plain hello scenario.
     if "hello" in scenario_keys:
         ours = cells.get(("hello", "pronghorn"))
@@ -772,11 +1114,11 @@ def target_rows(cells: dict[tuple[str, str], Cell], scenario_keys: set[str]) -> 
         if ours_rss and theirs_rss:
             ratio = ours_rss / theirs_rss
             rows.append([
-                f"worker RSS <= Gunicorn sync's ({ours_rss / 1024:.1f} vs {theirs_rss / 1024:.1f} MiB)",
+                f"issue 7: worker RSS <= Gunicorn sync's ({ours_rss / 1024:.1f} vs {theirs_rss / 1024:.1f} MiB)",
                 f"{ratio:.2f}", "met" if ratio <= 1.0 else "NOT met",
             ])
         else:
-            rows.append(["worker RSS <= Gunicorn sync's", "n/a", "not measured"])
+            rows.append(["issue 7: worker RSS <= Gunicorn sync's", "n/a", "not measured"])
     return rows
 
 
@@ -790,7 +1132,7 @@ def render_markdown(
         parts.append(f"- Note: {header['note']}")
     parts += ["", render_markdown_table(rows), ""]
     if targets:
-        parts += ["Targets from issue 7, as measured in this run:", "",
+        parts += ["Targets (issues 7 and 17), as measured in this run:", "",
                   "| target | measured ratio | |", "|---|---:|---|"]
         parts += ["| " + " | ".join(row) + " |" for row in targets]
         parts.append("")
@@ -816,7 +1158,7 @@ def pick(all_items: Iterable[str], wanted: str | None, what: str) -> list[str]:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run",
-        description="Benchmark pronghorn against Gunicorn, Granian, bjoern and waitress with wrk, "
+        description="Benchmark pronghorn against Gunicorn, Granian, bjoern, FastPySGI and waitress with wrk, "
         "one worker pinned to CPU 0 and wrk pinned to CPU 1. See docs/performance.md.",
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per run (default 5)")
@@ -861,10 +1203,10 @@ def main(argv: Sequence[str]) -> int:
     started = datetime.datetime.now().astimezone()
     LOGS.mkdir(exist_ok=True)
     cells: dict[tuple[str, str], Cell] = {}
-    upload = b"u" * UPLOAD_SIZE  # the same body as post64k.lua sends
 
     with tempfile.TemporaryDirectory(prefix="pronghorn-bench-") as tmp:
         workdir = Path(tmp)
+        context = RunContext(workdir, b"u" * UPLOAD_SIZE)  # the same body as post64k.lua sends
         bench_file = workdir / "1mb.bin"
         bench_file.write_bytes(os.urandom(FILE_SIZE))
         os.environ["BENCH_FILE"] = str(bench_file)
@@ -878,17 +1220,19 @@ def main(argv: Sequence[str]) -> int:
         for round_number in range(1, args.rounds + 1):
             for scenario, variants in plan:
                 for variant in variants:
-                    cell = cells.setdefault((scenario.key, variant.label), Cell())
+                    cell = cells.setdefault((scenario.key, variant.label), Cell(by_latency=scenario.kind == "paced"))
                     if cell.unavailable is not None:
                         continue  # it failed in an earlier round and would only fail again
                     missing = family_available(variant.family)
+                    if missing is None and scenario.kind == "idle":
+                        missing = descriptor_limit_problem()
                     if missing:
                         cell.unavailable = missing
                         continue
                     log = LOGS / f"{scenario.key}--{variant.label.replace(' ', '_')}.log"
                     try:
                         result = measure(scenario, variant, apps[scenario.app], args.duration, args.warmup,
-                                         upload, log)
+                                         context, log)
                     except Unavailable as exc:
                         cell.unavailable = str(exc)
                         print(f"  round {round_number} {scenario.key:14} {variant.label:22} unavailable: {exc}",
@@ -896,8 +1240,8 @@ def main(argv: Sequence[str]) -> int:
                         continue
                     cell.runs.append(result)
                     print(f"  round {round_number} {scenario.key:14} {variant.label:22} {result.rps:>10,.0f} req/s"
-                          f"  p99 {fmt_ms(result.p99_ms)} ms  errors {result.socket_errors + result.non_2xx}",
-                          file=sys.stderr)
+                          f"  p99 {fmt_ms(result.p99_ms)} ms  errors {result.socket_errors + result.non_2xx}"
+                          f"{'  ' + result.note if result.note else ''}", file=sys.stderr)
 
     rows = table_rows(scenarios, cells)
     targets = target_rows(cells, set(keys))
