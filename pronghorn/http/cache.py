@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from .events import Request
+from .events import HeadShape, Request
 from .limits import Limits
 from .request_line import RequestLine, host_is_valid, parse_request_line
 
@@ -95,6 +95,17 @@ class BoundedCache(Generic[K, V]):
         self._young_bytes += size
         return True
 
+    def replace(self, key: K, value: V, size: int) -> bool:
+        """Keep ``value`` under ``key`` in place of what it held (put keeps the first value)."""
+        if not 0 < size <= self.generation_bytes:
+            return False
+        if key in self.young:
+            del self.young[key]
+            self._young_bytes -= self._young_sizes.pop(key, 0)
+        elif self._old.pop(key, None) is not None:
+            self._old_sizes.pop(key, None)
+        return self.put(key, value, size)
+
     @property
     def size(self) -> int:
         """The bytes held now, by the estimates given to put."""
@@ -111,8 +122,15 @@ class BoundedCache(Generic[K, V]):
 # a keep-alive client's, a health check's, a load generator's, are short).
 HEAD_MAX = 1024
 
-# How a HeadCache's bytes are shared: most go to whole heads, which save the most.
-_HEADS_SHARE, _LINES_SHARE = 12, 3  # sixteenths; the hosts get the rest
+# How a HeadCache's bytes are shared: most go to whole heads and shapes, which save the most.
+_HEADS_SHARE, _SHAPES_SHARE, _LINES_SHARE = 9, 3, 3  # sixteenths; the hosts get the rest
+
+# Fields whose values decide the request's framing or routing, to us or to llhttp: a shape never lets
+# one of them vary (a head that differs there is another shape), so what the template's decided holds.
+FIXED_FIELDS = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection",
+                          b"proxy-connection", b"upgrade", b"expect", b"content-type"))
+# How many times a shape may be rebuilt with more varying fields before it stops learning.
+_SHAPE_REBUILDS = 8
 
 
 class HeadCache:
@@ -138,11 +156,26 @@ class HeadCache:
     ``hosts``: a Host value (or absolute-form authority) that is a valid authority → True. Validity
     is a function of the bytes alone.
 
+    ``shapes``: a request line → a ``ShapeMatcher``, for heads that differ from one another only in
+    the values of some fields (a proxy's X-Request-Id, a session cookie), which ``heads`` never
+    matches twice. It is learnt from heads that passed every check (see ``learn``) and holds their
+    bytes: a head matches when its request line is the key and its header section is the
+    template's byte for byte except inside the varying fields' values, with the same number of CR
+    and of LF bytes (so no varying value holds a line break), each varying field within the field
+    size limit and the section within the head size limit. A match is not taken on trust: llhttp
+    is run over the whole header section, as for any head, and only if it accepts is the head taken.
+    Then everything the connection decides from a head is the template's: the request line's parse
+    is a function of its bytes; the fields llhttp or our policy read for framing, Host and
+    expectations (FIXED_FIELDS) never vary; the number of fields and every other field's size are
+    the template's; what varies is only values, which our policy reads nowhere but in the size
+    check made here, and which are split out exactly as llhttp splits them (whitespace around them
+    stripped). So the Request is the template's with the varying values in place.
+
     Bounded by ``max_bytes`` in all (see BoundedCache), by the estimates of ``head_entry_size``
     and ``line_entry_size`` below.
     """
 
-    __slots__ = ("limits", "given", "heads", "lines", "hosts")
+    __slots__ = ("limits", "given", "heads", "lines", "hosts", "shapes")
 
     def __init__(self, limits: Limits | None = None, max_bytes: int = 1024 * 1024) -> None:
         self.given = limits  # as given, so a connection given the same object knows it at once
@@ -151,7 +184,11 @@ class HeadCache:
             max_bytes * _HEADS_SHARE // 16)
         self.lines: BoundedCache[bytes, RequestLine] = BoundedCache(max_bytes * _LINES_SHARE // 16)
         self.hosts: BoundedCache[bytes, bool] = BoundedCache(
-            max_bytes * (16 - _HEADS_SHARE - _LINES_SHARE) // 16)
+            max_bytes * (16 - _HEADS_SHARE - _SHAPES_SHARE - _LINES_SHARE) // 16)
+        # (None with --permit-obsolete-folding: a folded section is unfolded before llhttp sees it,
+        # so its bytes are not what llhttp judged.)
+        self.shapes: BoundedCache[bytes, ShapeMatcher] = BoundedCache(
+            0 if self.limits.permit_obsolete_folding else max_bytes * _SHAPES_SHARE // 16)
 
     def serves(self, limits: Limits | None) -> bool:
         """Whether this cache's verdicts hold for a connection with ``limits``."""
@@ -175,6 +212,108 @@ class HeadCache:
             return False
         hosts.put(host, True, len(host) + 2 * OBJECT_OVERHEAD)
         return True
+
+
+    def learn(self, line: bytes, section: bytes, request: Request) -> None:
+        """A head that passed every check, not chunked and not taken for an Upgrade (``line`` its
+        request line, ``section`` its header section to the blank line inclusive): note its shape,
+        or, when the line's shape has the same fields with other values in some that may vary, let
+        those vary too."""
+        shapes = self.shapes
+        if not shapes.generation_bytes:
+            return
+        known = shapes.young.get(line) or shapes.get(line)
+        headers = request.headers
+        if known is not None:
+            shape = known.shape
+            old = shape.template.headers
+            if len(old) == len(headers):
+                varying = list(shape.varying)
+                for index, (was, now) in enumerate(zip(old, headers)):
+                    if was != now and index not in varying:
+                        if was[0] != now[0] or was[0].lower() in FIXED_FIELDS:
+                            break  # another shape
+                        varying.append(index)
+                else:
+                    if len(varying) > len(shape.varying) and known.rebuilds < _SHAPE_REBUILDS:
+                        try:
+                            matcher = ShapeMatcher(section, request, tuple(sorted(varying)),
+                                                   known.rebuilds + 1)
+                        except ValueError:
+                            return
+                        shapes.replace(line, matcher, matcher.size(line))
+                    return
+        try:
+            matcher = ShapeMatcher(section, request, (), 0)
+        except ValueError:
+            return
+        shapes.replace(line, matcher, matcher.size(line))
+
+
+class ShapeMatcher:
+    """One shape (see HeadCache) and how to recognise a header section of it: the constant bytes
+    before each varying value (from the end of the previous one, its CRLF included, to the colon
+    after the field's name) and after the last one, and the count of CR and LF bytes."""
+
+    __slots__ = ("shape", "fields", "parts", "tail", "tail_size", "crs", "lfs", "rebuilds",
+                 "section_size")
+
+    def __init__(self, section: bytes, template: Request, varying: tuple[int, ...],
+                 rebuilds: int) -> None:
+        self.shape = HeadShape(template, varying)
+        self.fields = template.headers
+        self.rebuilds = rebuilds
+        self.crs, self.lfs = section.count(b"\r"), section.count(b"\n")
+        self.section_size = len(section)
+        # The section is lines "name:value\r\n" in the fields' order, then "\r\n" (llhttp took it
+        # so, unfolded); anything else is not a section to learn from.
+        lines = section.split(b"\r\n")
+        if len(lines) != len(self.fields) + 2 or any(
+                not line.startswith(field[0] + b":") for line, field in zip(lines, self.fields)):
+            raise ValueError("not a plain header section")
+        parts: list[tuple[bytes, int, int, bytes, int]] = []
+        start = 0  # where the constant bytes before the next varying value begin
+        offset = 0  # where lines[index] begins
+        for index, line in enumerate(lines[:len(self.fields)]):
+            if index in varying:
+                name = self.fields[index][0]
+                colon = offset + len(name) + 1
+                parts.append((section[start:colon], colon - start, index, name, len(name) + 4))
+                start = offset + len(line)  # (the CRLF after the value starts the next part)
+            offset += len(line) + 2
+        self.parts = tuple(parts)
+        self.tail = section[start:]
+        self.tail_size = len(self.tail)
+
+    def fields_of(self, section: bytes, field_size: int) -> tuple[tuple[bytes, bytes], ...] | None:
+        """The header fields of ``section`` if it is of this shape, its varying fields no larger
+        than ``field_size`` (counted as the collector counts them); else None."""
+        if section.count(b"\n") != self.lfs or section.count(b"\r") != self.crs:
+            return None
+        fields = list(self.fields)
+        at = 0
+        for constant, length, index, name, overhead in self.parts:
+            if not section.startswith(constant, at):
+                return None
+            at += length
+            end = section.find(b"\r\n", at)
+            if end < 0:
+                return None
+            value = section[at:end]
+            if len(value) + overhead > field_size:  # (leading whitespace counted: errs towards None)
+                return None
+            fields[index] = (name, value.strip(b" \t"))
+            at = end
+        if len(section) - at != self.tail_size or not section.endswith(self.tail):
+            return None
+        return tuple(fields)
+
+    def size(self, line: bytes) -> int:
+        """The bytes an entry pins: the line and the template's Request (see head_entry_size, whose
+        key would be the line and the section), the constant pieces (together at most the section),
+        and a tuple and four objects per part, and the matcher and its shape."""
+        return (3 * (len(line) + self.section_size) + self.section_size
+                + OBJECT_OVERHEAD * (3 * len(self.fields) + 12 + 5 * len(self.parts) + 8))
 
 
 def head_entry_size(key: bytes, fields: int) -> int:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import httptools
 
-from .cache import HEAD_MAX, BoundedCache, HeadCache, head_entry_size
+from .cache import HEAD_MAX, BoundedCache, HeadCache, ShapeMatcher, head_entry_size
 from .chunked import ChunkedDecoder
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
@@ -129,13 +129,25 @@ def unfold(head: bytes) -> tuple[bytes, int]:
     return b"\r\n".join(joined), largest
 
 
+class _HeadEnd:
+    """httptools' callback target when only llhttp's verdict is wanted: no call per field."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self) -> None:
+        self.complete = False
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
 class HTTPConnection:
     """The server side of one HTTP/1.x connection."""
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key",
+        "_head_key", "_shapes", "_validator", "_line_bytes",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -145,11 +157,13 @@ class HTTPConnection:
             self.limits = (limits or Limits()).normalized()
             # A table that keeps nothing, rather than None: the hot paths then need no test for it.
             self._heads: BoundedCache[bytes, tuple[Request, bytes]] = BoundedCache(0)
+            self._shapes: BoundedCache[bytes, ShapeMatcher] = BoundedCache(0)
         else:
             if limits is not cache.given and not cache.serves(limits):
                 raise ValueError("the HeadCache was made for other limits")
             self.limits = cache.limits
             self._heads = cache.heads
+            self._shapes = cache.shapes
         self._known = self._heads.young  # (the same dict for the cache's life)
         self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
@@ -167,6 +181,10 @@ class HTTPConnection:
         # rest of a small request's head.
         self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
         self._upgraded = False
+        # llhttp without a callback per field, to check the header section of a head that matched
+        # a shape (see cache.py); kept, like _spare, while its last message ended cleanly.
+        self._validator: tuple[httptools.HttpRequestParser, _HeadEnd] | None = None
+        self._line_bytes = b""  # the request line being parsed, when its head may teach a shape
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -319,6 +337,14 @@ class HTTPConnection:
         cache = self._cache
         self._line = (parse_request_line(line, self.limits) if cache is None
                       else cache.request_line(line))
+        shapes = self._shapes
+        if shapes.generation_bytes:
+            matcher = shapes.young.get(line) or shapes.get(line)
+            if matcher is not None:
+                shaped = self._read_shaped_head(matcher, end)
+                if shaped is not None:
+                    return shaped
+            self._line_bytes = line
         del buf[:end + 2]
         spare = self._spare
         if spare is not None:
@@ -333,6 +359,57 @@ class HTTPConnection:
         self._fed = 0
         self._state = _HEAD
         return self._read_head()
+
+    # -- a head of a known shape -------------------------------------------------------------------
+
+    def _read_shaped_head(self, matcher: ShapeMatcher, line_end: int) -> Request | None:
+        """The head whose request line ends at ``line_end``, when it is whole in the buffer and of
+        ``matcher``'s shape and llhttp accepts its header section (see HeadCache): its Request, the
+        head taken from the buffer. None, with nothing taken, when it is not (parse it as usual).
+        Raises HTTPError when llhttp refuses it (as parsing it would)."""
+        buf = self._buf
+        start = line_end + 2
+        limits = self.limits
+        # (the blank line's CRLF follows the last field's, or the line's when there are none)
+        stop = buf.find(_HEAD_END, line_end, start + limits.head_size)
+        if stop < 0:
+            return None
+        section = bytes(buf[start:stop + 4])
+        fields = matcher.fields_of(section, limits.request_field_size)
+        if fields is None:
+            return None
+        template = matcher.shape.template
+        validator = self._validator
+        if validator is None:
+            head_end = _HeadEnd()
+            parser = httptools.HttpRequestParser(head_end)
+        else:
+            self._validator = None
+            parser, head_end = validator
+            head_end.complete = False
+        try:
+            parser.feed_data(_SYNTHETIC_LINE)
+            parser.feed_data(section)
+        except httptools.HttpParserUpgrade:
+            pass  # (cannot happen: the template was not taken for one) served as an ordinary request
+        except httptools.HttpParserError as exc:
+            raise HTTPError(400, f"malformed header section: {exc}") from None
+        else:
+            if template.keep_alive and not template.has_body:  # llhttp ended the message cleanly
+                self._validator = (parser, head_end)
+        if not head_end.complete:  # cannot happen if llhttp agrees the head ended here
+            raise HTTPError(400, "malformed header section")
+        request = Request(
+            method=template.method, target=template.target, path=template.path,
+            query=template.query, version=template.version, headers=fields,
+            keep_alive=template.keep_alive, expect_continue=template.expect_continue,
+            content_length=template.content_length, chunked=False, host=template.host,
+            shape=matcher.shape)
+        del buf[:stop + 4]
+        self._line = None
+        self._head_key = None
+        self._request = request
+        return self._begin_body(request)
 
     # -- header section ----------------------------------------------------------------------------
 
@@ -376,7 +453,6 @@ class HTTPConnection:
             raise HTTPError(400, "malformed header section")
         if collector.error is not None:
             raise collector.error
-        del buf[:end]
         parser = self._parser
         self._parser = None
         assert parser is not None
@@ -391,6 +467,10 @@ class HTTPConnection:
         request = self._make_request(headers, size > 0 and heads.admits(size))
         if request.shared and key is not None:
             heads.put(key, (request, b""), size)
+        line, self._line_bytes = self._line_bytes, b""
+        if line and not request.chunked and not self._upgraded:
+            self._cache.learn(line, bytes(buf[:end]), request)  # type: ignore[union-attr]
+        del buf[:end]
         self._collector = None
         self._request = request
         if request.keep_alive and not request.has_body and not self._upgraded:
