@@ -256,13 +256,16 @@ class ShapeMatcher:
     after the field's name) and after the last one, and the count of CR and LF bytes."""
 
     __slots__ = ("shape", "fields", "parts", "tail", "tail_size", "crs", "lfs", "rebuilds",
-                 "section_size")
+                 "section_size", "has_body", "ends_cleanly")
 
     def __init__(self, section: bytes, template: Request, varying: tuple[int, ...],
                  rebuilds: int) -> None:
         self.shape = HeadShape(template, varying)
         self.fields = template.headers
         self.rebuilds = rebuilds
+        self.has_body = template.has_body
+        # (llhttp, given such a head, has ended its message and may parse the next)
+        self.ends_cleanly = template.keep_alive and not template.has_body
         self.crs, self.lfs = section.count(b"\r"), section.count(b"\n")
         self.section_size = len(section)
         # The section is lines "name:value\r\n" in the fields' order, then "\r\n" (llhttp took it
@@ -285,26 +288,28 @@ class ShapeMatcher:
         self.tail = section[start:]
         self.tail_size = len(self.tail)
 
-    def fields_of(self, section: bytes, field_size: int) -> tuple[tuple[bytes, bytes], ...] | None:
-        """The header fields of ``section`` if it is of this shape, its varying fields no larger
-        than ``field_size`` (counted as the collector counts them); else None."""
-        if section.count(b"\n") != self.lfs or section.count(b"\r") != self.crs:
+    def fields_of(self, head: bytes, start: int,
+                  field_size: int) -> tuple[tuple[bytes, bytes], ...] | None:
+        """The header fields of the section that is ``head[start:]`` if it is of this shape, its
+        varying fields no larger than ``field_size`` (counted as the collector counts them); else
+        None."""
+        if head.count(b"\n", start) != self.lfs or head.count(b"\r", start) != self.crs:
             return None
         fields = list(self.fields)
-        at = 0
+        at = start
         for constant, length, index, name, overhead in self.parts:
-            if not section.startswith(constant, at):
+            if not head.startswith(constant, at):
                 return None
             at += length
-            end = section.find(b"\r\n", at)
+            end = head.find(b"\r\n", at)
             if end < 0:
                 return None
-            value = section[at:end]
+            value = head[at:end]
             if len(value) + overhead > field_size:  # (leading whitespace counted: errs towards None)
                 return None
             fields[index] = (name, value.strip(b" \t"))
             at = end
-        if len(section) - at != self.tail_size or not section.endswith(self.tail):
+        if len(head) - at != self.tail_size or not head.endswith(self.tail):
             return None
         return tuple(fields)
 

@@ -147,7 +147,7 @@ class HTTPConnection:
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key", "_shapes", "_validator", "_line_bytes",
+        "_head_key", "_shapes", "_validator", "_line_bytes", "_head_size",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -165,6 +165,7 @@ class HTTPConnection:
             self._heads = cache.heads
             self._shapes = cache.shapes
         self._known = self._heads.young  # (the same dict for the cache's life)
+        self._head_size = self.limits.head_size
         self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
         self._state = _IDLE
@@ -207,6 +208,9 @@ class HTTPConnection:
         if len(data) <= HEAD_MAX:
             whole = self._known.get(data)
             if whole is None:
+                shaped = self._repeated_shape(data)
+                if shaped is not None:
+                    return shaped
                 whole = self._heads.get(data)
                 if whole is None:
                     return None  # unknown
@@ -230,6 +234,27 @@ class HTTPConnection:
         self._request = request
         self._state = _PAUSED
         return request, data[start:]
+
+    def _repeated_shape(self, data: bytes) -> tuple[Request, bytes] | None:
+        """receive_repeated_request for a read that is exactly one head of a known shape (see
+        HeadCache) without a body; None, nothing taken, for any other."""
+        shapes = self._shapes
+        if not shapes.generation_bytes:
+            return None
+        line_end = data.find(_CRLF, 0, self.limits.request_line + 2)
+        if line_end < 0:
+            return None
+        matcher = shapes.young.get(data[:line_end])
+        if (matcher is None or matcher.has_body
+                or data.find(_HEAD_END, line_end) != len(data) - 4
+                or len(data) - line_end - 2 > self._head_size):
+            return None
+        request = self._shaped(matcher, data, line_end + 2)
+        if request is None:
+            return None
+        self._request = request
+        self._state = _PAUSED
+        return request, b""
 
     def take_unparsed(self) -> bytes:
         """The bytes received and not parsed, taken away: the connection is someone else's now
@@ -363,19 +388,29 @@ class HTTPConnection:
     # -- a head of a known shape -------------------------------------------------------------------
 
     def _read_shaped_head(self, matcher: ShapeMatcher, line_end: int) -> Request | None:
-        """The head whose request line ends at ``line_end``, when it is whole in the buffer and of
-        ``matcher``'s shape and llhttp accepts its header section (see HeadCache): its Request, the
-        head taken from the buffer. None, with nothing taken, when it is not (parse it as usual).
-        Raises HTTPError when llhttp refuses it (as parsing it would)."""
+        """The head whose request line ends at ``line_end`` in the buffer, when it is whole there
+        and of ``matcher``'s shape (see _shaped): its Request, the head taken from the buffer.
+        None, with nothing taken, when it is not (parse it as usual)."""
         buf = self._buf
-        start = line_end + 2
-        limits = self.limits
         # (the blank line's CRLF follows the last field's, or the line's when there are none)
-        stop = buf.find(_HEAD_END, line_end, start + limits.head_size)
+        stop = buf.find(_HEAD_END, line_end, line_end + 2 + self._head_size)
         if stop < 0:
             return None
-        section = bytes(buf[start:stop + 4])
-        fields = matcher.fields_of(section, limits.request_field_size)
+        request = self._shaped(matcher, bytes(buf[:stop + 4]), line_end + 2)
+        if request is None:
+            return None
+        del buf[:stop + 4]
+        self._line = None
+        self._head_key = None
+        self._request = request
+        return self._begin_body(request)
+
+    def _shaped(self, matcher: ShapeMatcher, head: bytes, start: int) -> Request | None:
+        """The Request for ``head`` (a whole head whose header section begins at ``start``, its
+        request line the shape's) if its section is of ``matcher``'s shape and llhttp accepts it
+        (see HeadCache); None when it is not of the shape. Raises HTTPError when llhttp refuses it
+        (as parsing it would)."""
+        fields = matcher.fields_of(head, start, self.limits.request_field_size)
         if fields is None:
             return None
         template = matcher.shape.template
@@ -387,6 +422,7 @@ class HTTPConnection:
             self._validator = None
             parser, head_end = validator
             head_end.complete = False
+        section = memoryview(head)[start:]
         try:
             parser.feed_data(_SYNTHETIC_LINE)
             parser.feed_data(section)
@@ -395,21 +431,18 @@ class HTTPConnection:
         except httptools.HttpParserError as exc:
             raise HTTPError(400, f"malformed header section: {exc}") from None
         else:
-            if template.keep_alive and not template.has_body:  # llhttp ended the message cleanly
+            if matcher.ends_cleanly:  # llhttp ended the message: ready for the next
                 self._validator = (parser, head_end)
+        finally:
+            section.release()
         if not head_end.complete:  # cannot happen if llhttp agrees the head ended here
             raise HTTPError(400, "malformed header section")
-        request = Request(
+        return Request(
             method=template.method, target=template.target, path=template.path,
             query=template.query, version=template.version, headers=fields,
             keep_alive=template.keep_alive, expect_continue=template.expect_continue,
             content_length=template.content_length, chunked=False, host=template.host,
             shape=matcher.shape)
-        del buf[:stop + 4]
-        self._line = None
-        self._head_key = None
-        self._request = request
-        return self._begin_body(request)
 
     # -- header section ----------------------------------------------------------------------------
 
