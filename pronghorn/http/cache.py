@@ -30,8 +30,10 @@ beyond its half, until the next turnover forgets it.
 
 from __future__ import annotations
 
+import re
 from typing import Generic, TypeVar
 
+from .errors import HTTPError
 from .events import HeadShape, Request
 from .limits import Limits
 from .request_line import RequestLine, host_is_valid, parse_request_line
@@ -129,6 +131,10 @@ _HEADS_SHARE, _SHAPES_SHARE, _LINES_SHARE = 9, 3, 3  # sixteenths; the hosts get
 # one of them vary (a head that differs there is another shape), so what the template's decided holds.
 FIXED_FIELDS = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection",
                           b"proxy-connection", b"upgrade", b"expect", b"content-type"))
+# The bytes llhttp refuses in a field value (it takes HTAB, SP, VCHAR and obs-text): what a varying
+# value of a shape is checked against, in place of llhttp (see HeadCache). A CR or LF is among them,
+# so a varying value never holds a line break. tests/unit/test_head_shapes.py holds llhttp to it.
+_REFUSED_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
 # How many times a shape may be rebuilt with more varying fields before it stops learning.
 _SHAPE_REBUILDS = 8
 
@@ -159,17 +165,20 @@ class HeadCache:
     ``shapes``: a request line → a ``ShapeMatcher``, for heads that differ from one another only in
     the values of some fields (a proxy's X-Request-Id, a session cookie), which ``heads`` never
     matches twice. It is learnt from heads that passed every check (see ``learn``) and holds their
-    bytes: a head matches when its request line is the key and its header section is the
-    template's byte for byte except inside the varying fields' values, with the same number of CR
-    and of LF bytes (so no varying value holds a line break), each varying field within the field
-    size limit and the section within the head size limit. A match is not taken on trust: llhttp
-    is run over the whole header section, as for any head, and only if it accepts is the head taken.
-    Then everything the connection decides from a head is the template's: the request line's parse
-    is a function of its bytes; the fields llhttp or our policy read for framing, Host and
-    expectations (FIXED_FIELDS) never vary; the number of fields and every other field's size are
-    the template's; what varies is only values, which our policy reads nowhere but in the size
-    check made here, and which are split out exactly as llhttp splits them (whitespace around them
-    stripped). So the Request is the template's with the varying values in place.
+    bytes. A head matches when its request line is the key and its header section is the
+    template's byte for byte except inside the varying fields' values; each varying value must
+    then be within the field size limit, and the section within the head size limit, or the head is
+    parsed as usual (which gives the 431, or llhttp's 400 first). Why a match gets exactly the
+    verdict and the Request that parsing would give: every byte outside the varying values is a
+    byte that llhttp and our policy accepted, in the same place among the same fields; a varying
+    field is never one whose value llhttp or our policy reads (FIXED_FIELDS), so llhttp's verdict on
+    the section is a verdict on each varying value's bytes alone, and those are checked here, every
+    byte, against the bytes llhttp refuses in a value (``_REFUSED_IN_VALUE``, CR and LF among them,
+    so no value hides a line break; a refused byte is llhttp's 400). The request line's parse is a
+    function of its bytes; everything our policy decides from the fields (framing, Host,
+    expectations, keep-alive) is read from fixed fields, so it is the template's; the number of
+    fields and every fixed field's size are the template's. So the Request is the template's with
+    the varying values in place, split out as llhttp splits them (SP and HTAB around them dropped).
 
     Bounded by ``max_bytes`` in all (see BoundedCache), by the estimates of ``head_entry_size``
     and ``line_entry_size`` below.
@@ -253,10 +262,10 @@ class HeadCache:
 class ShapeMatcher:
     """One shape (see HeadCache) and how to recognise a header section of it: the constant bytes
     before each varying value (from the end of the previous one, its CRLF included, to the colon
-    after the field's name) and after the last one, and the count of CR and LF bytes."""
+    after the field's name) and after the last one."""
 
-    __slots__ = ("shape", "fields", "parts", "tail", "tail_size", "crs", "lfs", "rebuilds",
-                 "section_size", "has_body", "ends_cleanly")
+    __slots__ = ("shape", "fields", "parts", "tail", "tail_size", "rebuilds", "section_size",
+                 "has_body")
 
     def __init__(self, section: bytes, template: Request, varying: tuple[int, ...],
                  rebuilds: int) -> None:
@@ -264,9 +273,6 @@ class ShapeMatcher:
         self.fields = template.headers
         self.rebuilds = rebuilds
         self.has_body = template.has_body
-        # (llhttp, given such a head, has ended its message and may parse the next)
-        self.ends_cleanly = template.keep_alive and not template.has_body
-        self.crs, self.lfs = section.count(b"\r"), section.count(b"\n")
         self.section_size = len(section)
         # The section is lines "name:value\r\n" in the fields' order, then "\r\n" (llhttp took it
         # so, unfolded); anything else is not a section to learn from.
@@ -292,9 +298,8 @@ class ShapeMatcher:
                   field_size: int) -> tuple[tuple[bytes, bytes], ...] | None:
         """The header fields of the section that is ``head[start:]`` if it is of this shape, its
         varying fields no larger than ``field_size`` (counted as the collector counts them); else
-        None."""
-        if head.count(b"\n", start) != self.lfs or head.count(b"\r", start) != self.crs:
-            return None
+        None. Raises HTTPError(400), as llhttp refuses it, for a varying value with a byte that
+        llhttp refuses in a value."""
         fields = list(self.fields)
         at = start
         for constant, length, index, name, overhead in self.parts:
@@ -307,6 +312,8 @@ class ShapeMatcher:
             value = head[at:end]
             if len(value) + overhead > field_size:  # (leading whitespace counted: errs towards None)
                 return None
+            if _REFUSED_IN_VALUE(value) is not None:
+                raise HTTPError(400, "malformed header section: Invalid header value char")
             fields[index] = (name, value.strip(b" \t"))
             at = end
         if len(head) - at != self.tail_size or not head.endswith(self.tail):

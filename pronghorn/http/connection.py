@@ -129,25 +129,13 @@ def unfold(head: bytes) -> tuple[bytes, int]:
     return b"\r\n".join(joined), largest
 
 
-class _HeadEnd:
-    """httptools' callback target when only llhttp's verdict is wanted: no call per field."""
-
-    __slots__ = ("complete",)
-
-    def __init__(self) -> None:
-        self.complete = False
-
-    def on_headers_complete(self) -> None:
-        self.complete = True
-
-
 class HTTPConnection:
     """The server side of one HTTP/1.x connection."""
 
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key", "_shapes", "_validator", "_line_bytes", "_head_size",
+        "_head_key", "_shapes", "_line_bytes", "_head_size",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -182,9 +170,6 @@ class HTTPConnection:
         # rest of a small request's head.
         self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
         self._upgraded = False
-        # llhttp without a callback per field, to check the header section of a head that matched
-        # a shape (see cache.py); kept, like _spare, while its last message ended cleanly.
-        self._validator: tuple[httptools.HttpRequestParser, _HeadEnd] | None = None
         self._line_bytes = b""  # the request line being parsed, when its head may teach a shape
 
     # -- input -------------------------------------------------------------------------------------
@@ -407,36 +392,12 @@ class HTTPConnection:
 
     def _shaped(self, matcher: ShapeMatcher, head: bytes, start: int) -> Request | None:
         """The Request for ``head`` (a whole head whose header section begins at ``start``, its
-        request line the shape's) if its section is of ``matcher``'s shape and llhttp accepts it
-        (see HeadCache); None when it is not of the shape. Raises HTTPError when llhttp refuses it
-        (as parsing it would)."""
+        request line the shape's) if its section is of ``matcher``'s shape (see HeadCache); None
+        when it is not. Raises HTTPError(400) for a varying value llhttp would refuse."""
         fields = matcher.fields_of(head, start, self.limits.request_field_size)
         if fields is None:
             return None
         template = matcher.shape.template
-        validator = self._validator
-        if validator is None:
-            head_end = _HeadEnd()
-            parser = httptools.HttpRequestParser(head_end)
-        else:
-            self._validator = None
-            parser, head_end = validator
-            head_end.complete = False
-        section = memoryview(head)[start:]
-        try:
-            parser.feed_data(_SYNTHETIC_LINE)
-            parser.feed_data(section)
-        except httptools.HttpParserUpgrade:
-            pass  # (cannot happen: the template was not taken for one) served as an ordinary request
-        except httptools.HttpParserError as exc:
-            raise HTTPError(400, f"malformed header section: {exc}") from None
-        else:
-            if matcher.ends_cleanly:  # llhttp ended the message: ready for the next
-                self._validator = (parser, head_end)
-        finally:
-            section.release()
-        if not head_end.complete:  # cannot happen if llhttp agrees the head ended here
-            raise HTTPError(400, "malformed header section")
         return Request(
             method=template.method, target=template.target, path=template.path,
             query=template.query, version=template.version, headers=fields,

@@ -172,6 +172,16 @@ def test_a_split_head_of_a_known_shape_is_the_same_request() -> None:
         assert request == outcome(HTTPConnection(Limits()), raw)[0]
 
 
+def test_the_bytes_refused_in_a_varying_value_are_the_ones_llhttp_refuses() -> None:
+    """The shape's own check of a varying value stands in for llhttp's: every byte, anywhere in
+    the value, gets the parser's verdict."""
+    for byte in range(256):
+        for value in (bytes([byte]), b"a" + bytes([byte]) + b"b", b"ab" + bytes([byte])):
+            conn, _ = learnt()
+            raw = proxied(value, b"s=1")
+            assert outcome(conn, raw) == outcome(HTTPConnection(Limits()), raw), (byte, value)
+
+
 def test_shapes_are_bounded_in_bytes() -> None:
     limits = Limits()
     cache = HeadCache(limits, max_bytes=256 * 1024)
