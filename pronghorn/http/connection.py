@@ -234,7 +234,10 @@ class HTTPConnection:
                 or data.find(_HEAD_END, line_end) != len(data) - 4
                 or len(data) - line_end - 2 > self._head_size):
             return None
-        request = self._shaped(matcher, data, line_end + 2)
+        try:
+            request = self._shaped(matcher, data, line_end + 2)
+        except HTTPError:
+            return None  # (refused when parsed the usual way: the verdict comes from next_event)
         if request is None:
             return None
         self._request = request

@@ -159,6 +159,18 @@ def test_every_verdict_and_event_is_the_parsers(request_id: bytes, cookie: bytes
                 or names != [name for name, _ in follow[0].headers])
 
 
+def test_a_whole_read_of_a_known_shape_is_taken_and_a_refused_one_left_for_parsing() -> None:
+    conn, _ = learnt()
+    taken = conn.receive_repeated_request(proxied(b"whole", b"s=1"))
+    assert taken is not None and taken[0].shape is not None and taken[1] == b""
+    assert dict(taken[0].headers)[b"X-Request-Id"] == b"whole"
+    conn.next_event()  # (PAUSED)
+    conn.start_next_cycle()
+    bad = proxied(b"plain\x07injected", b"s=1")
+    assert conn.receive_repeated_request(bad) is None  # nothing taken, nothing raised
+    assert outcome(conn, bad) == ("error", 400)
+
+
 def test_a_split_head_of_a_known_shape_is_the_same_request() -> None:
     conn, _ = learnt()
     raw = proxied(b"split", b"s=5")
