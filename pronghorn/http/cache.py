@@ -30,7 +30,6 @@ beyond its half, until the next turnover forgets it.
 
 from __future__ import annotations
 
-import re
 from typing import Generic, TypeVar
 
 from .errors import HTTPError
@@ -134,7 +133,7 @@ FIXED_FIELDS = frozenset((b"host", b"content-length", b"transfer-encoding", b"co
 # The bytes llhttp refuses in a field value (it takes HTAB, SP, VCHAR and obs-text): what a varying
 # value of a shape is checked against, in place of llhttp (see HeadCache). A CR or LF is among them,
 # so a varying value never holds a line break. tests/unit/test_head_shapes.py holds llhttp to it.
-_REFUSED_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+_REFUSED_IN_VALUE = bytes((*range(0x00, 0x09), *range(0x0a, 0x20), 0x7f))
 # How many times a shape may be rebuilt with more varying fields before it stops learning.
 _SHAPE_REBUILDS = 8
 
@@ -294,12 +293,11 @@ class ShapeMatcher:
         self.tail = section[start:]
         self.tail_size = len(self.tail)
 
-    def fields_of(self, head: bytes, start: int,
-                  field_size: int) -> tuple[tuple[bytes, bytes], ...] | None:
-        """The header fields of the section that is ``head[start:]`` if it is of this shape, its
-        varying fields no larger than ``field_size`` (counted as the collector counts them); else
-        None. Raises HTTPError(400), as llhttp refuses it, for a varying value with a byte that
-        llhttp refuses in a value."""
+    def request_of(self, head: bytes, start: int, field_size: int) -> Request | None:
+        """The Request of ``head`` (a whole head whose request line is the shape's and whose
+        header section is ``head[start:]``) if its section is of this shape, its varying fields
+        no larger than ``field_size`` (counted as the collector counts them); else None. Raises
+        HTTPError(400), as llhttp refuses it, for a varying value with a byte llhttp refuses."""
         fields = list(self.fields)
         at = start
         for constant, length, index, name, overhead in self.parts:
@@ -312,13 +310,19 @@ class ShapeMatcher:
             value = head[at:end]
             if len(value) + overhead > field_size:  # (leading whitespace counted: errs towards None)
                 return None
-            if _REFUSED_IN_VALUE(value) is not None:
+            if len(value.translate(None, _REFUSED_IN_VALUE)) != len(value):
                 raise HTTPError(400, "malformed header section: Invalid header value char")
             fields[index] = (name, value.strip(b" \t"))
             at = end
         if len(head) - at != self.tail_size or not head.endswith(self.tail):
             return None
-        return tuple(fields)
+        template = self.shape.template
+        return Request(
+            method=template.method, target=template.target, path=template.path,
+            query=template.query, version=template.version, headers=tuple(fields),
+            keep_alive=template.keep_alive, expect_continue=template.expect_continue,
+            content_length=template.content_length, chunked=False, host=template.host,
+            shape=self.shape)
 
     def size(self, line: bytes) -> int:
         """The bytes an entry pins: the line and the template's Request (see head_entry_size, whose

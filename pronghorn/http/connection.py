@@ -235,7 +235,7 @@ class HTTPConnection:
                 or len(data) - line_end - 2 > self._head_size):
             return None
         try:
-            request = self._shaped(matcher, data, line_end + 2)
+            request = matcher.request_of(data, line_end + 2, self.limits.request_field_size)
         except HTTPError:
             return None  # (refused when parsed the usual way: the verdict comes from next_event)
         if request is None:
@@ -377,14 +377,15 @@ class HTTPConnection:
 
     def _read_shaped_head(self, matcher: ShapeMatcher, line_end: int) -> Request | None:
         """The head whose request line ends at ``line_end`` in the buffer, when it is whole there
-        and of ``matcher``'s shape (see _shaped): its Request, the head taken from the buffer.
+        and of ``matcher``'s shape (see HeadCache): its Request, the head taken from the buffer.
         None, with nothing taken, when it is not (parse it as usual)."""
         buf = self._buf
         # (the blank line's CRLF follows the last field's, or the line's when there are none)
         stop = buf.find(_HEAD_END, line_end, line_end + 2 + self._head_size)
         if stop < 0:
             return None
-        request = self._shaped(matcher, bytes(buf[:stop + 4]), line_end + 2)
+        request = matcher.request_of(bytes(buf[:stop + 4]), line_end + 2,
+                                     self.limits.request_field_size)
         if request is None:
             return None
         del buf[:stop + 4]
@@ -392,21 +393,6 @@ class HTTPConnection:
         self._head_key = None
         self._request = request
         return self._begin_body(request)
-
-    def _shaped(self, matcher: ShapeMatcher, head: bytes, start: int) -> Request | None:
-        """The Request for ``head`` (a whole head whose header section begins at ``start``, its
-        request line the shape's) if its section is of ``matcher``'s shape (see HeadCache); None
-        when it is not. Raises HTTPError(400) for a varying value llhttp would refuse."""
-        fields = matcher.fields_of(head, start, self.limits.request_field_size)
-        if fields is None:
-            return None
-        template = matcher.shape.template
-        return Request(
-            method=template.method, target=template.target, path=template.path,
-            query=template.query, version=template.version, headers=fields,
-            keep_alive=template.keep_alive, expect_continue=template.expect_continue,
-            content_length=template.content_length, chunked=False, host=template.host,
-            shape=matcher.shape)
 
     # -- header section ----------------------------------------------------------------------------
 

@@ -109,6 +109,9 @@ class EnvironBuilder:
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
+        # The last claims judged when the verdict was only a scheme: (claims, peer, scheme), one
+        # tuple for the same reason.
+        self._believed: tuple[Said | None, Any, str] = (None, None, url_scheme)
         # id(shared request) → (the environ keys made from it alone, what its headers claim for
         # the forwarded policy to judge or None, that request).
         self._from_shared: BoundedCache[
@@ -175,7 +178,11 @@ class EnvironBuilder:
             environ["REMOTE_ADDR"] = last[1][0]
             environ.pop("REMOTE_PORT", None)  # (the base environ's placeholder for it)
         if said is not None and self.forwarded is not None:
-            self._believe(environ, request, peer, said, self.forwarded)
+            believed = self._believed
+            if believed[0] is said and believed[1] is peer:
+                environ["wsgi.url_scheme"] = believed[2]
+            else:
+                self._believe(environ, request, peer, said, self.forwarded)
         return environ
 
     def _learn_shape(self, shape: HeadShape, body: BinaryIO | DeferredInput) -> tuple[
@@ -209,6 +216,10 @@ class EnvironBuilder:
                                          f"SCRIPT_NAME {value!r} (from the proxy)")
                 environ["SCRIPT_NAME"] = value
                 environ["PATH_INFO"] = unquote_to_bytes(path[len(value):]).decode("latin-1")
+        if self.on_tcp and not said.underscored and not said.client:
+            # Then the verdict is only a scheme, a function of these two objects (kept claims,
+            # a connection's peer): the next request with both gets it without asking.
+            self._believed = (said, peer, environ["wsgi.url_scheme"])
         if (not self.on_tcp and request.host is not None
                 and environ["wsgi.url_scheme"] != self.url_scheme
                 and not _split_host(environ["HTTP_HOST"])[1]):

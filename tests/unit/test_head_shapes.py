@@ -107,6 +107,17 @@ def test_a_varying_field_the_forwarded_policy_reads_is_judged_for_each_request()
         assert shared_builder.build(request, io.BytesIO(), PEER)["wsgi.url_scheme"] == scheme
 
 
+def test_the_scheme_a_shape_claims_is_believed_per_peer() -> None:
+    conn, _ = learnt()
+    shared_builder = builder()
+    trusted, untrusted = ("127.0.0.1", 1), ("192.0.2.1", 2)
+    for number, peer, scheme in ((1, trusted, "https"), (2, trusted, "https"), (3, untrusted, "http"),
+                                 (4, untrusted, "http"), (5, trusted, "https")):
+        request = outcome(conn, proxied(b"%d" % number, b"s"))[0]
+        assert request.shape is not None
+        assert shared_builder.build(request, io.BytesIO(), peer)["wsgi.url_scheme"] == scheme
+
+
 def test_a_varying_field_named_twice_is_joined_as_a_list() -> None:
     limits = Limits()
     conn = HTTPConnection(limits, HeadCache(limits))
