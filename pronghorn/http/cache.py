@@ -317,12 +317,11 @@ class ShapeMatcher:
         if len(head) - at != self.tail_size or not head.endswith(self.tail):
             return None
         template = self.shape.template
-        return Request(
-            method=template.method, target=template.target, path=template.path,
-            query=template.query, version=template.version, headers=tuple(fields),
-            keep_alive=template.keep_alive, expect_continue=template.expect_continue,
-            content_length=template.content_length, chunked=False, host=template.host,
-            shape=self.shape)
+        # (positional: Request's field order; keywords would cost a dict per request)
+        return Request(template.method, template.target, template.path, template.query,
+                       template.version, tuple(fields), template.keep_alive,
+                       template.expect_continue, template.content_length, False, template.host,
+                       False, self.shape)
 
     def size(self, line: bytes) -> int:
         """The bytes an entry pins: the line and the template's Request (see head_entry_size, whose

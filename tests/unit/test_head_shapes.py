@@ -177,6 +177,10 @@ def test_a_whole_read_of_a_known_shape_is_taken_and_a_refused_one_left_for_parsi
     assert dict(taken[0].headers)[b"X-Request-Id"] == b"whole"
     conn.next_event()  # (PAUSED)
     conn.start_next_cycle()
+    two = proxied(b"one", b"s=1") + proxied(b"two", b"s=2")  # pipelined: not one head
+    assert conn.receive_repeated_request(two) is None
+    assert outcome(conn, two)[0] == outcome(HTTPConnection(Limits()), two)[0]
+    assert outcome(conn, b"")[0] == outcome(HTTPConnection(Limits()), two[len(two) // 2:])[0]
     bad = proxied(b"plain\x07injected", b"s=1")
     assert conn.receive_repeated_request(bad) is None  # nothing taken, nothing raised
     assert outcome(conn, bad) == ("error", 400)
