@@ -183,11 +183,12 @@ class HeadCache:
     and ``line_entry_size`` below.
     """
 
-    __slots__ = ("limits", "given", "heads", "lines", "hosts", "shapes")
+    __slots__ = ("limits", "given", "heads", "lines", "hosts", "shapes", "head_size")
 
     def __init__(self, limits: Limits | None = None, max_bytes: int = 1024 * 1024) -> None:
         self.given = limits  # as given, so a connection given the same object knows it at once
         self.limits = (limits or Limits()).normalized()
+        self.head_size = self.limits.head_size  # (a property: worked out once, not per connection)
         self.heads: BoundedCache[bytes, tuple[Request, bytes]] = BoundedCache(
             max_bytes * _HEADS_SHARE // 16)
         self.lines: BoundedCache[bytes, RequestLine] = BoundedCache(max_bytes * _LINES_SHARE // 16)

@@ -153,7 +153,7 @@ class HTTPConnection:
             self._heads = cache.heads
             self._shapes = cache.shapes
         self._known = self._heads.young  # (the same dict for the cache's life)
-        self._head_size = self.limits.head_size
+        self._head_size = self.limits.head_size if cache is None else cache.head_size
         self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
         self._state = _IDLE
