@@ -1,7 +1,7 @@
 """Instructions per request of the whole sync worker (loop, system call wrappers, HTTP, WSGI), counted
 by valgrind, which a noisy machine does not change the way it changes req/s.
 
-    python bench/instructions.py [--mode keepalive|close] [--requests N]
+    python bench/instructions.py [--mode keepalive|close] [--scenario hello|proxied] [--requests N]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -9,6 +9,11 @@ in this process keeps 50 connections busy, as wrk does (keep-alive), or opens a 
 request (close). It is run twice, for N/4 and N requests; the difference divided by the difference
 in requests is the cost of one request, without the start-up. The turn budget is off (under
 valgrind every turn would overrun it). The kernel's side of the system calls is not counted.
+
+Scenarios: ``hello`` sends one byte-identical head forever, as wrk does. ``proxied`` sends what nginx
+forwards for a browser (Host, X-Real-IP, X-Forwarded-For/Proto, a browser's User-Agent, Accept,
+Accept-Language and Accept-Encoding, constant; a unique X-Request-Id and a session cookie that vary with
+every request), and the worker trusts the client as a proxy (``forwarded_allow_ips``), as behind nginx.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from pronghorn.workers import sync
 from pronghorn.workers.aio import LoopWorker
 from pronghorn.workers.base import WorkerContext
 sync.TURN_BUDGET = float("inf")
-port, total = int(sys.argv[1]), int(sys.argv[2])
+port, total, scenario = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# proxied: the client is the proxy, and trusted as one (as the harness runs it behind nginx's address)
+cfg = Config(forwarded_allow_ips="127.0.0.1") if scenario == "proxied" else Config()
 answered = 0
 def hello(environ, start_response):
     global answered
@@ -51,15 +58,30 @@ listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port))
 listener.listen(1024)
 log = logging.getLogger("instructions")
-ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, Config(), log)
+ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, cfg, log)
 ctx.tick = lambda: True
 ctx.notify_ready = lambda: None
-worker = LoopWorker(hello, Config(), [listener], log, ctx, sync.InlineCalls())
+worker = LoopWorker(hello, cfg, [listener], log, ctx, sync.InlineCalls())
 worker.run()
 '''
 
 KEEPALIVE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 CLOSE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n"
+# nginx's proxy_pass with keep-alive upstreams (proxy_http_version 1.1, Connection ""), forwarding a
+# browser's request; %(id)s and %(session)s change with every request.
+PROXIED = (
+    b"GET / HTTP/1.1\r\n"
+    b"Host: app.example.com\r\n"
+    b"X-Real-IP: 203.0.113.195\r\n"
+    b"X-Forwarded-For: 203.0.113.195\r\n"
+    b"X-Forwarded-Proto: https\r\n"
+    b"X-Request-Id: %(id)s\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\n"
+    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Cookie: sessionid=%(session)s; csrftoken=Yq3JkT0bW9cXzL2mN8pR4sV6uA1dE5fG\r\n"
+    b"\r\n")
 BODY = b"Hello, world!"
 
 
@@ -83,15 +105,27 @@ def wait_listening(port: int, worker: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the worker did not listen within 120 s")
 
 
-def keepalive_client(port: int, total: int) -> None:
+def proxied_request(number: int) -> bytes:
+    """The PROXIED head for the request ``number``: its own X-Request-Id (32 hex digits, as nginx's
+    $request_id) and one of a thousand sessions."""
+    request_id = (number + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835 % (1 << 128)
+    return PROXIED % {b"id": b"%032x" % request_id,
+                      b"session": b"%032x" % (number % 1000 * 0x2545F4914F6CDD1D)}
+
+
+def keepalive_client(port: int, total: int, scenario: str) -> None:
     """50 connections, each sending its next request once the last one's body is in."""
+    if scenario == "proxied":
+        heads = [proxied_request(number) for number in range(total)]
+    else:
+        heads = [KEEPALIVE] * total
     selector = selectors.DefaultSelector()
     sent = answered = 0
     for _ in range(CONNECTIONS):
         sock = socket.create_connection(("127.0.0.1", port))
         selector.register(sock, selectors.EVENT_READ, [b""])
         if sent < total:
-            sock.sendall(KEEPALIVE)
+            sock.sendall(heads[sent])
             sent += 1
     while answered < total:
         for key, _ in selector.select(30):
@@ -106,7 +140,7 @@ def keepalive_client(port: int, total: int) -> None:
             answered += done
             for _ in range(done):
                 if sent < total:
-                    sock.sendall(KEEPALIVE)  # type: ignore[union-attr]
+                    sock.sendall(heads[sent])  # type: ignore[union-attr]
                     sent += 1
     for key in list(selector.get_map().values()):
         key.fileobj.close()  # type: ignore[union-attr]
@@ -141,7 +175,7 @@ def close_client(port: int, total: int) -> None:
                     open_one()
 
 
-def count(mode: str, requests: int) -> int:
+def count(mode: str, scenario: str, requests: int) -> int:
     """Instructions the worker process ran to start, serve ``requests`` and stop."""
     port = free_port()
     out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
@@ -149,11 +183,14 @@ def count(mode: str, requests: int) -> int:
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     worker = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", WORKER,
-         str(port), str(requests)],
+         str(port), str(requests), scenario],
         env=env, stderr=subprocess.PIPE)
     try:
         wait_listening(port, worker)
-        (keepalive_client if mode == "keepalive" else close_client)(port, requests)
+        if mode == "keepalive":
+            keepalive_client(port, requests, scenario)
+        else:
+            close_client(port, requests)
         _, err = worker.communicate(timeout=600)
     finally:
         if worker.poll() is None:
@@ -169,11 +206,15 @@ def count(mode: str, requests: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("keepalive", "close"), default="keepalive")
+    parser.add_argument("--scenario", choices=("hello", "proxied"), default="hello")
     parser.add_argument("--requests", type=int, default=6000)
     args = parser.parse_args()
+    if args.mode == "close" and args.scenario != "hello":
+        parser.error("--mode close measures the hello scenario only")
     few, many = args.requests // 4, args.requests
-    per_request = (count(args.mode, many) - count(args.mode, few)) / (many - few)
-    print(f"sync worker, hello, {args.mode}: {per_request:,.0f} instructions per request "
+    per_request = ((count(args.mode, args.scenario, many) - count(args.mode, args.scenario, few))
+                   / (many - few))
+    print(f"sync worker, {args.scenario}, {args.mode}: {per_request:,.0f} instructions per request "
           f"(callgrind, {many} vs {few} requests)")
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import httptools
 
-from .cache import HEAD_MAX, BoundedCache, HeadCache, head_entry_size
+from .cache import HEAD_MAX, BoundedCache, HeadCache, ShapeMatcher, head_entry_size
 from .chunked import ChunkedDecoder
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
@@ -135,7 +135,7 @@ class HTTPConnection:
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key",
+        "_head_key", "_shapes", "_line_bytes", "_head_size",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -145,12 +145,15 @@ class HTTPConnection:
             self.limits = (limits or Limits()).normalized()
             # A table that keeps nothing, rather than None: the hot paths then need no test for it.
             self._heads: BoundedCache[bytes, tuple[Request, bytes]] = BoundedCache(0)
+            self._shapes: BoundedCache[bytes, ShapeMatcher] = BoundedCache(0)
         else:
             if limits is not cache.given and not cache.serves(limits):
                 raise ValueError("the HeadCache was made for other limits")
             self.limits = cache.limits
             self._heads = cache.heads
+            self._shapes = cache.shapes
         self._known = self._heads.young  # (the same dict for the cache's life)
+        self._head_size = self.limits.head_size if cache is None else cache.head_size
         self._head_key: bytes | None = None  # the bytes of the head being parsed, if it may be kept
         self._buf = bytearray()
         self._state = _IDLE
@@ -167,6 +170,7 @@ class HTTPConnection:
         # rest of a small request's head.
         self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
         self._upgraded = False
+        self._line_bytes = b""  # the request line being parsed, when its head may teach a shape
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -189,6 +193,9 @@ class HTTPConnection:
         if len(data) <= HEAD_MAX:
             whole = self._known.get(data)
             if whole is None:
+                shaped = self._repeated_shape(data)
+                if shaped is not None:
+                    return shaped
                 whole = self._heads.get(data)
                 if whole is None:
                     return None  # unknown
@@ -212,6 +219,31 @@ class HTTPConnection:
         self._request = request
         self._state = _PAUSED
         return request, data[start:]
+
+    def _repeated_shape(self, data: bytes) -> tuple[Request, bytes] | None:
+        """receive_repeated_request for a read that is exactly one head of a known shape (see
+        HeadCache) without a body; None, nothing taken, for any other."""
+        shapes = self._shapes
+        if not shapes.generation_bytes:
+            return None
+        line_end = data.find(_CRLF, 0, self.limits.request_line + 2)
+        if line_end < 0:
+            return None
+        matcher = shapes.young.get(data[:line_end])
+        # (A match ends in the shape's blank line and holds no other: its constant bytes are one
+        # head's, and no varying value taken holds a CR or LF; so the read is one head exactly.)
+        if (matcher is None or matcher.has_body or not data.endswith(_HEAD_END)
+                or len(data) - line_end - 2 > self._head_size):
+            return None
+        try:
+            request = matcher.request_of(data, line_end + 2, self.limits.request_field_size)
+        except HTTPError:
+            return None  # (refused when parsed the usual way: the verdict comes from next_event)
+        if request is None:
+            return None
+        self._request = request
+        self._state = _PAUSED
+        return request, b""
 
     def take_unparsed(self) -> bytes:
         """The bytes received and not parsed, taken away: the connection is someone else's now
@@ -319,6 +351,14 @@ class HTTPConnection:
         cache = self._cache
         self._line = (parse_request_line(line, self.limits) if cache is None
                       else cache.request_line(line))
+        shapes = self._shapes
+        if shapes.generation_bytes:
+            matcher = shapes.young.get(line) or shapes.get(line)
+            if matcher is not None:
+                shaped = self._read_shaped_head(matcher, end)
+                if shaped is not None:
+                    return shaped
+            self._line_bytes = line
         del buf[:end + 2]
         spare = self._spare
         if spare is not None:
@@ -333,6 +373,27 @@ class HTTPConnection:
         self._fed = 0
         self._state = _HEAD
         return self._read_head()
+
+    # -- a head of a known shape -------------------------------------------------------------------
+
+    def _read_shaped_head(self, matcher: ShapeMatcher, line_end: int) -> Request | None:
+        """The head whose request line ends at ``line_end`` in the buffer, when it is whole there
+        and of ``matcher``'s shape (see HeadCache): its Request, the head taken from the buffer.
+        None, with nothing taken, when it is not (parse it as usual)."""
+        buf = self._buf
+        # (the blank line's CRLF follows the last field's, or the line's when there are none)
+        stop = buf.find(_HEAD_END, line_end, line_end + 2 + self._head_size)
+        if stop < 0:
+            return None
+        request = matcher.request_of(bytes(buf[:stop + 4]), line_end + 2,
+                                     self.limits.request_field_size)
+        if request is None:
+            return None
+        del buf[:stop + 4]
+        self._line = None
+        self._head_key = None
+        self._request = request
+        return self._begin_body(request)
 
     # -- header section ----------------------------------------------------------------------------
 
@@ -376,7 +437,6 @@ class HTTPConnection:
             raise HTTPError(400, "malformed header section")
         if collector.error is not None:
             raise collector.error
-        del buf[:end]
         parser = self._parser
         self._parser = None
         assert parser is not None
@@ -391,6 +451,10 @@ class HTTPConnection:
         request = self._make_request(headers, size > 0 and heads.admits(size))
         if request.shared and key is not None:
             heads.put(key, (request, b""), size)
+        line, self._line_bytes = self._line_bytes, b""
+        if line and not request.chunked and not self._upgraded:
+            self._cache.learn(line, bytes(buf[:end]), request)  # type: ignore[union-attr]
+        del buf[:end]
         self._collector = None
         self._request = request
         if request.keep_alive and not request.has_body and not self._upgraded:

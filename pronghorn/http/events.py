@@ -34,10 +34,26 @@ class Request:
     # again for every identical head: a consumer may then remember what it derives from the request
     # alone by the object's identity (the environ builder does). It says nothing about the request.
     shared: bool = field(default=False, compare=False)
+    # Set when the head matched a HeadShape (see cache.py): its request line and every field but the
+    # shape's varying ones are byte for byte the shape's template's. A consumer may remember what it
+    # derives from the template by the shape's identity and fill in the varying values (the
+    # environ builder does). Like ``shared``, it says nothing about the request.
+    shape: HeadShape | None = field(default=None, compare=False)
 
     @property
     def has_body(self) -> bool:
         return self.chunked or bool(self.content_length)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HeadShape:
+    """What heads of one shape share: ``template``, the Request of a head of this shape, and the
+    indexes of its fields whose values differ from head to head (``varying``, in order). Every
+    other field, its name and its value, and the request line are the template's exactly; the
+    varying fields' names are the template's, and their values any that passed every check."""
+
+    template: Request
+    varying: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,14 @@ whatever else it carries:
 - shared Requests (by identity, the entry holding the Request so its id cannot be reused) → the
   environ keys made from that request alone, and what its headers claim (``forwarded.Said``): the
   Request is immutable, and peer, wsgi.input, trailers and the forwarded policy's verdict on those
-  claims (which depends on the peer) are applied to every copy afterwards.
+  claims (which depends on the peer) are applied to every copy afterwards;
+- head shapes (by identity, the entry holding the shape; see HeadShape in pronghorn/http/events.py)
+  → the environ made from the shape's template and what it claims, with the environ key of each
+  varying field: a request of that shape differs from the template only in those fields' values,
+  so its environ is the template's with those keys set from its values. Only when that is so: each
+  varying field's key is one no other field of the shape maps to (no joined list), not one the
+  forwarded policy reads (its claims are then the template's), and not a dropped '_' name; a
+  shape that fails this is built field by field, as any request.
 
 SERVER_NAME and SERVER_PORT are Gunicorn's: on TCP the listener's address, whatever the Host says;
 on a unix socket the Host's name and port (the scheme's default port when the Host has none), or
@@ -31,14 +38,14 @@ from urllib.parse import unquote_to_bytes
 from .. import SERVER_SOFTWARE
 from ..http import BoundedCache, HTTPError, Request
 from ..http.cache import OBJECT_OVERHEAD
-from ..http.events import Fields
+from ..http.events import Fields, HeadShape
 from .body import DeferredInput, trailer_list
 from .file_wrapper import FileWrapper
 from .forwarded import ForwardedPolicy, Said
 
 # How a builder's cache_bytes are shared between its tables, in sixteenths: most go to the environs of
 # shared heads, which save the most; the header names get the rest.
-_SHARED_SHARE, _HOSTS_SHARE = 11, 1
+_SHARED_SHARE, _SHAPES_SHARE, _HOSTS_SHARE = 8, 3, 1
 
 
 # The keys every request's environ gets, from the request (build, _from_request) and from the request
@@ -102,12 +109,21 @@ class EnvironBuilder:
         # The peer of the last request (a connection's requests share its tuple) with its strings,
         # as one tuple: gthread builds environs on several threads, and one attribute read is atomic.
         self._last_peer: tuple[Any, tuple[str, str]] = (None, ("", ""))
+        # The last claims judged when the verdict was only a scheme: (claims, peer, scheme), one
+        # tuple for the same reason.
+        self._believed: tuple[Said | None, Any, str] = (None, None, url_scheme)
         # id(shared request) → (the environ keys made from it alone, what its headers claim for
         # the forwarded policy to judge or None, that request).
         self._from_shared: BoundedCache[
             int, tuple[dict[str, Any], Said | None, Request]] = BoundedCache(
                 cache_bytes * _SHARED_SHARE // 16)
         self._shared_known = self._from_shared.young  # (the same dict for the cache's life)
+        # id(head shape) → (the template's environ keys, its claims, the (field index, environ key)
+        # of each varying field, that shape); the keys None when the shape cannot be filled in.
+        self._from_shapes: BoundedCache[int, tuple[
+            dict[str, Any], Said | None, tuple[tuple[int, str], ...] | None, HeadShape]] = (
+                BoundedCache(cache_bytes * _SHAPES_SHARE // 16))
+        self._shapes_known = self._from_shapes.young  # (the same dict for the cache's life)
 
     def build(self, request: Request, body: BinaryIO | DeferredInput, peer: Any,
               trailers: Fields = ()) -> dict[str, Any]:
@@ -130,6 +146,20 @@ class EnvironBuilder:
                 # The entry holds the request, so its id is not reused while the entry lives.
                 self._from_shared.put(id(request), (environ.copy(), said, request),
                                       _environ_size(environ, request))
+        elif request.shape is not None:
+            shape = request.shape
+            filled = self._shapes_known.get(id(shape)) or self._from_shapes.get(id(shape))
+            if filled is None:
+                filled = self._learn_shape(shape, body)
+            keys = filled[2]
+            if keys is not None:
+                environ = filled[0].copy()
+                said = filled[1]
+                headers = request.headers
+                for index, key in keys:
+                    environ[key] = headers[index][1].decode("latin-1")
+            else:
+                environ, said = self._from_request(request, body)
         else:
             environ, said = self._from_request(request, body)
             if request.chunked:
@@ -148,8 +178,28 @@ class EnvironBuilder:
             environ["REMOTE_ADDR"] = last[1][0]
             environ.pop("REMOTE_PORT", None)  # (the base environ's placeholder for it)
         if said is not None and self.forwarded is not None:
-            self._believe(environ, request, peer, said, self.forwarded)
+            believed = self._believed
+            if believed[0] is said and believed[1] is peer:
+                environ["wsgi.url_scheme"] = believed[2]
+            else:
+                self._believe(environ, request, peer, said, self.forwarded)
         return environ
+
+    def _learn_shape(self, shape: HeadShape, body: BinaryIO | DeferredInput) -> tuple[
+            dict[str, Any], Said | None, tuple[tuple[int, str], ...] | None, HeadShape]:
+        """What requests of ``shape`` share (see the module's docstring), remembered."""
+        template = shape.template
+        environ, said = self._from_request(template, body)
+        keys = [known_key(name, self._keys) for name, _ in template.headers]
+        read = set(self.forwarded.scheme_keys + self.forwarded.client_keys
+                   if self.forwarded is not None else ())
+        varying = tuple((index, keys[index]) for index in shape.varying)
+        fillable = all(key and keys.count(key) == 1 and key not in read for _, key in varying)
+        filled = (environ, said, varying if fillable else None, shape)
+        # The entry holds the shape, so its id is not reused while the entry lives.
+        self._from_shapes.put(id(shape), filled, _environ_size(environ, template)
+                              + OBJECT_OVERHEAD * (3 * len(varying) + 4))
+        return filled
 
     def _believe(self, environ: dict[str, Any], request: Request, peer: Any, said: Said,
                  forwarded: ForwardedPolicy) -> None:
@@ -166,6 +216,10 @@ class EnvironBuilder:
                                          f"SCRIPT_NAME {value!r} (from the proxy)")
                 environ["SCRIPT_NAME"] = value
                 environ["PATH_INFO"] = unquote_to_bytes(path[len(value):]).decode("latin-1")
+        if self.on_tcp and not said.underscored and not said.client:
+            # Then the verdict is only a scheme, a function of these two objects (kept claims,
+            # a connection's peer): the next request with both gets it without asking.
+            self._believed = (said, peer, environ["wsgi.url_scheme"])
         if (not self.on_tcp and request.host is not None
                 and environ["wsgi.url_scheme"] != self.url_scheme
                 and not _split_host(environ["HTTP_HOST"])[1]):
@@ -233,13 +287,17 @@ class EnvironBuilder:
 
     def _environ_key(self, name: bytes) -> str:
         """``environ_key(name)``, remembered (the young generation missed)."""
-        keys = self._keys
-        key = keys.get(name)
-        if key is None:
-            key = environ_key(name)
-            # The name's bytes and the key's characters (the name's length and 5), in two objects.
-            keys.put(name, key, 2 * len(name) + 5 + 2 * OBJECT_OVERHEAD)
-        return key
+        return known_key(name, self._keys)
+
+
+def known_key(name: bytes, keys: BoundedCache[bytes, str]) -> str:
+    """``environ_key(name)``, remembered in ``keys``."""
+    key = keys.get(name)
+    if key is None:
+        key = environ_key(name)
+        # The name's bytes and the key's characters (the name's length and 5), in two objects.
+        keys.put(name, key, 2 * len(name) + 5 + 2 * OBJECT_OVERHEAD)
+    return key
 
 
 def _environ_size(environ: dict[str, Any], request: Request) -> int:
