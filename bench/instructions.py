@@ -1,7 +1,7 @@
 """Instructions per request of the whole sync worker (loop, system call wrappers, HTTP, WSGI), counted
 by valgrind, which a noisy machine does not change the way it changes req/s.
 
-    python bench/instructions.py [--mode keepalive|close] [--requests N]
+    python bench/instructions.py [--mode keepalive|close] [--requests N] [--access-log PATH]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -9,6 +9,8 @@ in this process keeps 50 connections busy, as wrk does (keep-alive), or opens a 
 request (close). It is run twice, for N/4 and N requests; the difference divided by the difference
 in requests is the cost of one request, without the start-up. The turn budget is off (under
 valgrind every turn would overrun it). The kernel's side of the system calls is not counted.
+With ``--access-log PATH`` the worker writes the default-format access log to PATH, its logging set
+up by ``setup_logging`` as the master sets it up before forking a real worker.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pronghorn.workers.aio import LoopWorker
 from pronghorn.workers.base import WorkerContext
 sync.TURN_BUDGET = float("inf")
 port, total = int(sys.argv[1]), int(sys.argv[2])
+access_log = sys.argv[3] if len(sys.argv) > 3 else None
 answered = 0
 def hello(environ, start_response):
     global answered
@@ -50,11 +53,16 @@ listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port))
 listener.listen(1024)
-log = logging.getLogger("instructions")
-ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, Config(), log)
+cfg = Config(accesslog=access_log) if access_log else Config()
+if access_log:
+    from pronghorn.logs import setup_logging
+    log = setup_logging(cfg)
+else:
+    log = logging.getLogger("instructions")
+ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, cfg, log)
 ctx.tick = lambda: True
 ctx.notify_ready = lambda: None
-worker = LoopWorker(hello, Config(), [listener], log, ctx, sync.InlineCalls())
+worker = LoopWorker(hello, cfg, [listener], log, ctx, sync.InlineCalls())
 worker.run()
 '''
 
@@ -141,7 +149,7 @@ def close_client(port: int, total: int) -> None:
                     open_one()
 
 
-def count(mode: str, requests: int) -> int:
+def count(mode: str, requests: int, access_log: str | None = None) -> int:
     """Instructions the worker process ran to start, serve ``requests`` and stop."""
     port = free_port()
     out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
@@ -149,7 +157,7 @@ def count(mode: str, requests: int) -> int:
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     worker = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", WORKER,
-         str(port), str(requests)],
+         str(port), str(requests), *([access_log] if access_log else [])],
         env=env, stderr=subprocess.PIPE)
     try:
         wait_listening(port, worker)
@@ -170,10 +178,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("keepalive", "close"), default="keepalive")
     parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--access-log", metavar="PATH",
+                        help="write the access log (default format) to PATH")
     args = parser.parse_args()
     few, many = args.requests // 4, args.requests
-    per_request = (count(args.mode, many) - count(args.mode, few)) / (many - few)
-    print(f"sync worker, hello, {args.mode}: {per_request:,.0f} instructions per request "
+    per_request = (count(args.mode, many, args.access_log)
+                   - count(args.mode, few, args.access_log)) / (many - few)
+    logged = f", access log to {args.access_log}" if args.access_log else ""
+    print(f"sync worker, hello, {args.mode}{logged}: {per_request:,.0f} instructions per request "
           f"(callgrind, {many} vs {few} requests)")
 
 
