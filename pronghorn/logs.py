@@ -320,11 +320,11 @@ _NAMESPACE["all_clean"] = _all_clean
 
 
 def _raw_line_body(template: str, keys: list[str],
-                   raw: list[str]) -> tuple[str, list[str]] | None:
-    """The statements that make the raw line as ``text`` (each value into a local, then one
-    f-string: no format string to interpret per request, unlike ``template % values``), and the
-    locals holding values that may need escaping. None when the template's conversions cannot be
-    told apart (then it is formatted with %)."""
+                   raw: list[str]) -> tuple[str, str, list[str], list[str]] | None:
+    """The statements that put each value into a local, the f-string that makes the raw line from
+    them (no format string to interpret per request, unlike ``template % values``), the locals
+    holding values that may need escaping, and all the locals. None when the template's
+    conversions cannot be told apart (then it is formatted with %)."""
     pieces = _CONVERSION.split(template)
     if len([p for p in pieces[1::2] if p != "%%"]) != len(keys):
         return None
@@ -351,7 +351,44 @@ def _raw_line_body(template: str, keys: list[str],
                     checked.append(name)
             text.append(" ".join(names))
             index += 1
-    return "".join(lines) + f"    text = f{''.join(text)!r}\n", checked
+    names_all = [line.split(" = ", 1)[0].strip() for line in lines]
+    return "".join(lines), f"f{''.join(text)!r}", checked, names_all
+
+
+# Atoms whose value repeats from request to request (the same client, page, status and size, in
+# the same second): a format of only these makes lines that repeat, worth remembering whole. A
+# duration or a header such as X-Request-Id differs every time.
+_REPEATING_ATOMS = frozenset("hlutrsmUqHbBfap")
+#: What the remembered lines of one format may hold, in bytes (counting each line twice, for the
+#: key's strings, and a fixed amount for the key and the dict's slot); past it they are forgotten.
+LINES_BUDGET = 128 * 1024
+_LINE_OVERHEAD = 256
+
+
+def _remember(lines: dict[tuple[Any, ...], str], fill: list[int], key: tuple[Any, ...],
+              text: str) -> str:
+    """Keep ``text`` as the line for ``key``, forgetting every line once the budget is spent (the
+    count is approximate under gthread's threads; the dict itself stays consistent)."""
+    size = 2 * len(text) + _LINE_OVERHEAD
+    if fill[0] + size > LINES_BUDGET:
+        lines.clear()
+        fill[0] = 0
+    if size <= LINES_BUDGET:
+        lines[key] = text
+        fill[0] += size
+    return text
+
+
+def _plain_clean(values: tuple[Any, ...]) -> bool:
+    """Whether every value is a plain str that escaping leaves as it is (no '"', all printable)."""
+    for value in values:
+        if value.__class__ is not str or '"' in value or not value.isprintable():
+            return False
+    return True
+
+
+_NAMESPACE["remember"] = _remember
+_NAMESPACE["plain_clean"] = _plain_clean
 
 
 def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
@@ -360,21 +397,46 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     Escaping each value costs a call and a scan per atom, yet almost no request has a '"' or a
     control character in what is logged. So the generated function first makes the line from the
     raw values; when none of them would change by escaping, that line is the answer, and otherwise
-    it is made again the careful way, value by value. Whether they would change is known without
-    a scan for most requests: the same values come again and again (a client's User-Agent, a
-    repeated request's line, whose strings are the very same objects each time), so the
-    combinations found clean are remembered. (Scanning the whole line for quotes and unprintable
-    characters cost more than making it.)"""
+    it is made again the careful way, value by value. (Scanning the whole line for quotes and
+    unprintable characters cost more than making it.)
+
+    Most formats, the default among them, log only atoms that repeat: a client's address and
+    User-Agent, the request line, the status, the size, the second. Behind a proxy every request
+    differs (an X-Request-Id, a cookie), but not in those. So for such a format the line itself is
+    remembered, keyed on its values: a request whose values were all seen, in the same second,
+    costs a tuple and a dict lookup instead of a line to build and check (docs/performance.md). Only
+    lines made of plain, clean strings are remembered (a key's values then determine the line),
+    within LINES_BUDGET bytes per format.
+
+    For other formats the combinations of values found clean are remembered instead: the same
+    values come again and again (a repeated request's strings are the very same objects each
+    time), so whether they need escaping is known without a scan."""
     escaped = [_atom_code(key) for key in keys]
     raw = [_RAW_ATOM_CODE.get(key, code) for key, code in zip(keys, escaped)]
     source = ("CLEAN = set()\n"
+              "LINES = {}\n"
+              "FILL = [0]\n"
               "def careful(E, R, X, us, S, N):\n"
               f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
     quotes = (template % tuple(ACCESS_FORMAT_SAMPLES.get(key, "-") for key in keys)).count('"')
     made = _raw_line_body(template, keys, raw) if template.isprintable() and raw != escaped else None
-    if made is not None:
-        body, checked = made
+    if made is not None and all(key in _REPEATING_ATOMS for key in keys):
+        body, fstring, checked, names = made
         source += ("def line(E, R, X, us, S, N):\n" + body +
+                   f"    key = ({''.join(name + ', ' for name in names)})\n"
+                   "    try:\n"
+                   "        return LINES[key]\n"
+                   "    except KeyError:\n"
+                   "        pass\n"
+                   "    except TypeError:  # an unhashable value (an app's own, in the environ)\n"
+                   "        return careful(E, R, X, us, S, N)\n"
+                   f"    if plain_clean(({''.join(name + ', ' for name in checked)})):\n"
+                   f"        return remember(LINES, FILL, key, {fstring})\n"
+                   "    return careful(E, R, X, us, S, N)\n")
+    elif made is not None:
+        body, fstring, checked, names = made
+        source += ("def line(E, R, X, us, S, N):\n" + body +
+                   f"    text = {fstring}\n"
                    f"    values = ({''.join(name + ', ' for name in checked)})\n"
                    "    try:\n"
                    "        known = values in CLEAN\n"
