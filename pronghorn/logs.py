@@ -536,11 +536,15 @@ _json_encode = json.JSONEncoder(default=str).encode
 
 # -- writing requests ------------------------------------------------------------------------------------
 
+_DURATION_ATOMS = frozenset("TDML")
+
+
 class RequestLogger:
-    """What a worker calls once per finished request: the access line and the statsd metrics."""
+    """What a worker calls once per finished request (``log``): the access line and the statsd
+    metrics."""
 
     __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log", "_defer",
-                 "_pending", "_flush_due", "_write", "_gathering")
+                 "_pending", "_flush_due", "_write", "_gathering", "_chosen", "_timed_atoms")
 
     def __init__(self, line: Callable[..., str] | None, fmt: str | None, logger: logging.Logger,
                  statsd: "Statsd | None", error_log: logging.Logger) -> None:
@@ -554,30 +558,44 @@ class RequestLogger:
         self._pending: list[str] = []
         self._flush_due = False
         self._write: Callable[[str], None] | None = None
-        self._gathering = False  # lines are gathered for a write per turn (by __call__ itself)
+        self._gathering = False  # lines are gathered for a write per turn (by log itself)
+        self._chosen = False  # how to write is chosen (choose_writer)
+        # Whether the line needs the request's duration: a format naming T, D, M or L, JSON lines
+        # (duration_ms), and a format only ``format % AccessAtoms`` can do (it may show them all).
+        parsed = parse_access_format(fmt) if fmt is not None else None
+        self._timed_atoms = parsed is None or any(key in _DURATION_ATOMS for key in parsed[1])
 
-    def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
-                 seconds: float) -> None:
+    def wants_duration(self) -> bool:
+        """Whether anything here uses the request's duration (else the cycle does not time its
+        requests: two clock reads fewer). Chooses how to write, so ask it once the app is loaded."""
+        self.choose_writer()
+        return (self._statsd is not None
+                or (self._line is not None and (self._timed_atoms or self._write is None)))
+
+    def log(self, request: Any, environ: dict[str, Any], exchange: Any, seconds: float) -> None:
+        """One finished request (``seconds``: its duration, 0 when wants_duration() said no)."""
         try:
             framer = exchange.framer
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
             us = int(seconds * 1000000)
-            line = self._line
-            if line is not None:
-                if not self._gathering:
-                    # (The first line chooses how to write; choosing to gather leaves it to below.)
-                    self._emit(environ, request, exchange, us, status, framer.sent)
-                if self._gathering:  # here, not in an emitter: the sync worker's every request
-                    self._pending.append(line(environ, request, exchange, us, status, framer.sent))
-                    defer = self._defer  # (always set while gathering: write_once_per_turn)
-                    if not self._flush_due and defer is not None:
-                        self._flush_due = True
-                        defer(self.flush)
+            if self._gathering:  # here, not in an emitter: the sync worker's every request
+                line = self._line
+                assert line is not None  # (gathering needs a line: choose_writer)
+                self._pending.append(line(environ, request, exchange, us, status, framer.sent))
+                if not self._flush_due:
+                    self._flush_due = True
+                    defer = self._defer
+                    assert defer is not None  # (always set while gathering)
+                    defer(self.flush)
+            elif self._line is not None:
+                self._emit(environ, request, exchange, us, status, framer.sent)
             if self._statsd is not None:
                 self._statsd.request(us, status)
         except Exception:
             self._error_log.exception("Error writing the access log")
+
+    __call__ = log
 
     def write_once_per_turn(self, call_soon: Callable[..., Any]) -> None:
         """Gather the lines of one turn of an event loop and write them together (``call_soon``
@@ -586,8 +604,7 @@ class RequestLogger:
         worker one turn finishes many requests. Anything logged on the error log first writes the
         lines gathered so far, so a file both logs share keeps requests in order."""
         self._defer = call_soon
-        self._emit = self._first_emit  # choose again, knowing this
-        self._gathering = False
+        self._gathering = self._chosen and self._write is not None and self._line is not None
         self._error_log.addFilter(self._flush_before_error)
 
     def _flush_before_error(self, record: logging.LogRecord) -> bool:
@@ -606,17 +623,29 @@ class RequestLogger:
             except Exception:
                 self._error_log.exception("Error writing the access log")
 
-    def _first_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
-        """Choose how to write, once per process (after the app was imported): straight to our
-        handler's stream when the logger is only that, else through logging like Gunicorn."""
+    def choose_writer(self) -> None:
+        """Choose how to write, once per process, after the app was imported (it may configure
+        the access logger): straight to our handler's stream when the logger is only that, else
+        through logging like Gunicorn. The worker's request cycle asks when it is made
+        (wants_duration); else the first line does."""
+        if self._chosen:
+            return
+        self._chosen = True
         self._write = self._direct_writer()
         if self._write is None:
             self._emit = self._logging_emit
-        elif self._defer is not None:
-            self._gathering = True  # __call__ gathers this line and every later one
-            return
+        elif self._defer is not None and self._line is not None:
+            self._gathering = True  # log gathers every line
         else:
             self._emit = self._write_now
+
+    def _first_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
+        self.choose_writer()
+        if self._gathering:
+            self._pending.append(self._line(E, R, X, us, S, N))  # type: ignore[misc]
+            self._flush_due = True
+            self._defer(self.flush)  # type: ignore[misc]
+            return
         self._emit(E, R, X, us, S, N)
 
     def _direct_writer(self) -> Callable[[str], None] | None:
@@ -642,7 +671,7 @@ class RequestLogger:
         return write
 
     # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.
-    # _first_emit chooses them only when there is a line to write, _write_now only with a writer.)
+    # choose_writer picks them only when there is a line to write, _write_now only with a writer.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         line, write = self._line, self._write
         if line is not None and write is not None:
