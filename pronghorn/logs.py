@@ -578,16 +578,14 @@ class RequestLogger:
             framer = exchange.framer
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
-            us = int(seconds * 1000000)
+            us = int(seconds * 1000000) if seconds else 0
             if self._gathering:  # here, not in an emitter: the sync worker's every request
-                line = self._line
-                assert line is not None  # (gathering needs a line: choose_writer)
-                self._pending.append(line(environ, request, exchange, us, status, framer.sent))
+                # (Gathering implies a line and a defer: choose_writer, write_once_per_turn.)
+                self._pending.append(
+                    self._line(environ, request, exchange, us, status, framer.sent))  # type: ignore[misc]
                 if not self._flush_due:
                     self._flush_due = True
-                    defer = self._defer
-                    assert defer is not None  # (always set while gathering)
-                    defer(self.flush)
+                    self._defer(self.flush)  # type: ignore[misc]
             elif self._line is not None:
                 self._emit(environ, request, exchange, us, status, framer.sent)
             if self._statsd is not None:

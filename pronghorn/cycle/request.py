@@ -204,6 +204,10 @@ class RequestCycle:
         # does not: its requests skip two clock reads).
         self.timed = (multithread or self.custom_log is not None
                       or (self.request_log is not None and self.request_log.wants_duration()))
+        # When the access line (or statsd) is all that follows a response, and untimed: run()
+        # logs it itself.
+        self.quick_log = (self.log_request
+                          if not (self.hooked or self.timed) else None)
         self.limits = limits_from(cfg)
         # The worker's caches of what clients sent and apps answered, each bounded in bytes and
         # holding only validated results (docs/http.md, "What a worker remembers").
@@ -272,7 +276,11 @@ class RequestCycle:
                 if type(result) is not list:  # (a plain list has no close())
                     close_iterable(result, self.log)
                 if self.after_request:
-                    self.finish(job)
+                    quick_log = self.quick_log
+                    if quick_log is not None:  # (finish() without the frame: only a line to log)
+                        quick_log(request, environ, exchange, 0.0)
+                    else:
+                        self.finish(job)
                 return None
         except StopIteration:
             # Gunicorn's way for an app to end the connection without a response (flask-sock
