@@ -161,20 +161,19 @@ def _escape_any(value: Any) -> Any:
 
 
 # (the second it stands for as [since, until), the text): one tuple, replaced whole, since gthread's
-# threads log too.
-_clf_cache: tuple[float, float, str] = (0.0, 0.0, "")
+# threads log too. A list around it, so that compiled lines read it without calling clf_now.
+_clf_cache: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 
 def clf_now() -> str:
     """The time in Common Log Format, as Gunicorn writes it: [10/Oct/2000:13:55:36 -0700]."""
-    global _clf_cache
     now = time.time()
-    cached = _clf_cache
+    cached = _clf_cache[0]
     if cached[0] <= now < cached[1]:  # (a clock set back is a new second too)
         return cached[2]
     second = int(now)
     text = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
-    _clf_cache = (float(second), float(second + 1), text)
+    _clf_cache[0] = (float(second), float(second + 1), text)
     return text
 
 
@@ -249,6 +248,8 @@ _ATOM_CODE = {
 }
 # The same atoms unescaped, for the line that needs no escaping (see _compiled_line).
 _RAW_ATOM_CODE = {
+    # clf_now() inline: the cached second's text when the clock is still in it (a call fewer).
+    "t": "c[2] if (c := CLF[0])[0] <= time() < c[1] else clf_now()",
     "h": "E.get('REMOTE_ADDR', '-')",
     "u": "(basic_user(E) or '-') if 'HTTP_AUTHORIZATION' in E else '-'",
     "r": "'%s %s %s' % (E['REQUEST_METHOD'], E['RAW_URI'], E['SERVER_PROTOCOL'])",
@@ -263,6 +264,7 @@ _NAMESPACE: dict[str, Any] = {
     "esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
     "request_header": request_header, "response_header": response_header,
     "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod,
+    "CLF": _clf_cache, "time": time.time,
 }
 
 

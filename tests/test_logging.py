@@ -722,6 +722,7 @@ def test_compiled_format_equals_gunicorns_way(fmt: str, values: str,
     frozen = lambda: "[FROZEN]"  # noqa: E731
     monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
     monkeypatch.setattr(logs, "clf_now", frozen)
+    monkeypatch.setitem(logs._NAMESPACE, "CLF", [(0.0, 0.0, "")])  # (compiled lines read it first)
     args = _fake() if values == "to escape" else _clean_fake()
     compiled = logs.compile_access_format(fmt)(*args)
     assert compiled == fmt % logs.AccessAtoms(*args)
@@ -741,6 +742,7 @@ def test_one_compiled_format_over_clean_and_dirty_values(fmt: str,
     frozen = lambda: "[FROZEN]"  # noqa: E731
     monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
     monkeypatch.setattr(logs, "clf_now", frozen)
+    monkeypatch.setitem(logs._NAMESPACE, "CLF", [(0.0, 0.0, "")])  # (compiled lines read it first)
     line = logs.compile_access_format(fmt)
     odd = _clean_fake()
     odd[0].update(REMOTE_ADDR=_Shown('1"2'), HTTP_REFERER=["un", "hashable"])
