@@ -30,11 +30,17 @@ the app ran (a ProxyFix that rewrote REMOTE_ADDR is honoured), with Gunicorn's q
 request cannot forge log lines or drive a terminal (Gunicorn writes them raw).
 
 Most lines need no escaping, so the generated function fills the template with the raw values and
-checks the whole line once (its quotes are the template's own, and it is all printable); only a line
-that fails the check is made again value by value.
+checks the values once; only a line that fails the check is made again value by value. A format of
+atoms that repeat from request to request (the default: address, user, time to the second, request
+line, status, size, referer, User-Agent) remembers its clean lines whole, keyed on their values, in
+a budget of bytes: behind a proxy that adds an X-Request-Id and a cookie to every request, the line
+of a page already seen that second is a dict lookup. A format without a duration atom (the default
+again) does not make the request cycle read the clock around each request.
 
 When the access logger is exactly what we set up (our one file or stdout handler, no filters), a
-request's line is written straight to the handler's stream under its lock: Python logging's record
+request's line is written straight to the handler's stream under its lock (chosen once per worker,
+when its request cycle is made, after the app was imported, since an app may configure the access
+logger): Python logging's record
 machinery would cost more than the rest of a small request (docs/performance.md). The sync worker, whose requests all finish on its loop's thread, goes
 further: the lines of one turn of the loop are written together, once the turn's ready work is done
 (a write system call per turn, not per request: on a busy worker a turn finishes many requests).
