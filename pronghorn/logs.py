@@ -41,8 +41,9 @@ When the access logger is exactly what we set up (our one file or stdout handler
 request's line is written straight to the handler's stream under its lock (chosen once per worker,
 when its request cycle is made, after the app was imported, since an app may configure the access
 logger): Python logging's record
-machinery would cost more than the rest of a small request (docs/performance.md). The sync worker, whose requests all finish on its loop's thread, goes
-further: the lines of one turn of the loop are written together, once the turn's ready work is done
+machinery would cost more than the rest of a small request (docs/performance.md). The sync and gevent workers, whose requests all finish on their loop's
+thread (gevent's in greenlets of its hub), go further: the lines of one turn of the loop are written
+together, once the turn's ready work is done
 (a write system call per turn, not per request: on a busy worker a turn finishes many requests).
 Anything logged on the error log, a USR1 reopen and the worker's exit write the gathered lines
 first, so a file both logs share keeps its order and a worker that stops, or is aborted for

@@ -303,12 +303,18 @@ def test_control_characters_are_escaped(start_server, tmp_path: Path) -> None:  
     assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", raw), raw
 
 
-def test_one_file_for_both_logs_keeps_the_order_of_requests(start_quiet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The sync worker writes the access lines of a turn of its loop together; an error logged
-    meanwhile must not jump ahead of the line of a request that finished before it. Two pipelined
-    requests arrive in one read, so they are served in one turn (the 500 closes the connection)."""
+@pytest.mark.parametrize("worker", ["sync", "gevent"])
+def test_one_file_for_both_logs_keeps_the_order_of_requests(start_quiet, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            worker: str) -> None:
+    """The sync and gevent workers write the access lines of a turn of their loop together; an
+    error logged meanwhile must not jump ahead of the line of a request that finished before it.
+    Two pipelined requests arrive in one read, so they are served in one turn (the 500 closes the
+    connection)."""
+    if worker == "gevent":
+        pytest.importorskip("gevent", reason="the gevent worker needs gevent (the test extra)")
     both = tmp_path / "both.log"
-    _, address = start_quiet("--access-logfile", str(both), "--error-logfile", str(both),
+    _, address = start_quiet("-k", worker, "--access-logfile", str(both), "--error-logfile",
+                             str(both),
                              "--access-logformat", "ACCESS %(U)s")
     host, port = address.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=10) as sock:
