@@ -2,6 +2,7 @@
 by valgrind, which a noisy machine does not change the way it changes req/s.
 
     python bench/instructions.py [--mode keepalive|close] [--scenario hello|proxied] [--requests N]
+                                 [--access-log PATH]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -14,6 +15,9 @@ Scenarios: ``hello`` sends one byte-identical head forever, as wrk does. ``proxi
 forwards for a browser (Host, X-Real-IP, X-Forwarded-For/Proto, a browser's User-Agent, Accept,
 Accept-Language and Accept-Encoding, constant; a unique X-Request-Id and a session cookie that vary with
 every request), and the worker trusts the client as a proxy (``forwarded_allow_ips``), as behind nginx.
+
+With ``--access-log PATH`` the worker writes the default-format access log to PATH, its logging set
+up by ``setup_logging`` as the master sets it up before forking a real worker.
 """
 
 from __future__ import annotations
@@ -40,8 +44,7 @@ from pronghorn.workers.aio import LoopWorker
 from pronghorn.workers.base import WorkerContext
 sync.TURN_BUDGET = float("inf")
 port, total, scenario = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-# proxied: the client is the proxy, and trusted as one (as the harness runs it behind nginx's address)
-cfg = Config(forwarded_allow_ips="127.0.0.1") if scenario == "proxied" else Config()
+access_log = sys.argv[4] if len(sys.argv) > 4 else None
 answered = 0
 def hello(environ, start_response):
     global answered
@@ -57,7 +60,14 @@ listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port))
 listener.listen(1024)
-log = logging.getLogger("instructions")
+# proxied: the client is the proxy, and trusted as one (as the harness runs it behind nginx's address)
+options = dict(forwarded_allow_ips="127.0.0.1") if scenario == "proxied" else {}
+cfg = Config(accesslog=access_log, **options) if access_log else Config(**options)
+if access_log:
+    from pronghorn.logs import setup_logging
+    log = setup_logging(cfg)
+else:
+    log = logging.getLogger("instructions")
 ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, cfg, log)
 ctx.tick = lambda: True
 ctx.notify_ready = lambda: None
@@ -183,7 +193,7 @@ def close_client(port: int, total: int) -> None:
                     open_one()
 
 
-def count(mode: str, scenario: str, requests: int) -> int:
+def count(mode: str, scenario: str, requests: int, access_log: str | None = None) -> int:
     """Instructions the worker process ran to start, serve ``requests`` and stop."""
     port = free_port()
     out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
@@ -191,7 +201,7 @@ def count(mode: str, scenario: str, requests: int) -> int:
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     worker = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", WORKER,
-         str(port), str(requests), scenario],
+         str(port), str(requests), scenario, *([access_log] if access_log else [])],
         env=env, stderr=subprocess.PIPE)
     try:
         wait_listening(port, worker)
@@ -216,13 +226,16 @@ def main() -> None:
     parser.add_argument("--mode", choices=("keepalive", "close"), default="keepalive")
     parser.add_argument("--scenario", choices=("hello", "proxied"), default="hello")
     parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--access-log", metavar="PATH",
+                        help="write the access log (default format) to PATH")
     args = parser.parse_args()
     if args.mode == "close" and args.scenario != "hello":
         parser.error("--mode close measures the hello scenario only")
     few, many = args.requests // 4, args.requests
-    per_request = ((count(args.mode, args.scenario, many) - count(args.mode, args.scenario, few))
-                   / (many - few))
-    print(f"sync worker, {args.scenario}, {args.mode}: {per_request:,.0f} instructions per request "
+    per_request = (count(args.mode, args.scenario, many, args.access_log)
+                   - count(args.mode, args.scenario, few, args.access_log)) / (many - few)
+    logged = f", access log to {args.access_log}" if args.access_log else ""
+    print(f"sync worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions per request "
           f"(callgrind, {many} vs {few} requests)")
 
 

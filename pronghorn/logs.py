@@ -30,13 +30,20 @@ the app ran (a ProxyFix that rewrote REMOTE_ADDR is honoured), with Gunicorn's q
 request cannot forge log lines or drive a terminal (Gunicorn writes them raw).
 
 Most lines need no escaping, so the generated function fills the template with the raw values and
-checks the whole line once (its quotes are the template's own, and it is all printable); only a line
-that fails the check is made again value by value.
+checks the values once; only a line that fails the check is made again value by value. A format of
+atoms that repeat from request to request (the default: address, user, time to the second, request
+line, status, size, referer, User-Agent) remembers its clean lines whole, keyed on their values, in
+a budget of bytes: behind a proxy that adds an X-Request-Id and a cookie to every request, the line
+of a page already seen that second is a dict lookup. A format without a duration atom (the default
+again) does not make the request cycle read the clock around each request.
 
 When the access logger is exactly what we set up (our one file or stdout handler, no filters), a
-request's line is written straight to the handler's stream under its lock: Python logging's record
-machinery would cost more than the rest of a small request (docs/performance.md). The sync worker, whose requests all finish on its loop's thread, goes
-further: the lines of one turn of the loop are written together, once the turn's ready work is done
+request's line is written straight to the handler's stream under its lock (chosen once per worker,
+when its request cycle is made, after the app was imported, since an app may configure the access
+logger): Python logging's record
+machinery would cost more than the rest of a small request (docs/performance.md). The sync and gevent workers, whose requests all finish on their loop's
+thread (gevent's in greenlets of its hub), go further: the lines of one turn of the loop are written
+together, once the turn's ready work is done
 (a write system call per turn, not per request: on a busy worker a turn finishes many requests).
 Anything logged on the error log, a USR1 reopen and the worker's exit write the gathered lines
 first, so a file both logs share keeps its order and a worker that stops, or is aborted for
@@ -161,20 +168,19 @@ def _escape_any(value: Any) -> Any:
 
 
 # (the second it stands for as [since, until), the text): one tuple, replaced whole, since gthread's
-# threads log too.
-_clf_cache: tuple[float, float, str] = (0.0, 0.0, "")
+# threads log too. A list around it, so that compiled lines read it without calling clf_now.
+_clf_cache: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 
 def clf_now() -> str:
     """The time in Common Log Format, as Gunicorn writes it: [10/Oct/2000:13:55:36 -0700]."""
-    global _clf_cache
     now = time.time()
-    cached = _clf_cache
+    cached = _clf_cache[0]
     if cached[0] <= now < cached[1]:  # (a clock set back is a new second too)
         return cached[2]
     second = int(now)
     text = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
-    _clf_cache = (float(second), float(second + 1), text)
+    _clf_cache[0] = (float(second), float(second + 1), text)
     return text
 
 
@@ -249,6 +255,8 @@ _ATOM_CODE = {
 }
 # The same atoms unescaped, for the line that needs no escaping (see _compiled_line).
 _RAW_ATOM_CODE = {
+    # clf_now() inline: the cached second's text when the clock is still in it (a call fewer).
+    "t": "c[2] if (c := CLF[0])[0] <= time() < c[1] else clf_now()",
     "h": "E.get('REMOTE_ADDR', '-')",
     "u": "(basic_user(E) or '-') if 'HTTP_AUTHORIZATION' in E else '-'",
     "r": "'%s %s %s' % (E['REQUEST_METHOD'], E['RAW_URI'], E['SERVER_PROTOCOL'])",
@@ -263,6 +271,7 @@ _NAMESPACE: dict[str, Any] = {
     "esc": escape, "esc_any": _escape_any, "basic_user": basic_user, "clf_now": clf_now,
     "request_header": request_header, "response_header": response_header,
     "environ_value": environ_value, "getpid": os.getpid, "str": str, "divmod": divmod,
+    "CLF": _clf_cache, "time": time.time,
 }
 
 
@@ -320,11 +329,11 @@ _NAMESPACE["all_clean"] = _all_clean
 
 
 def _raw_line_body(template: str, keys: list[str],
-                   raw: list[str]) -> tuple[str, list[str]] | None:
-    """The statements that make the raw line as ``text`` (each value into a local, then one
-    f-string: no format string to interpret per request, unlike ``template % values``), and the
-    locals holding values that may need escaping. None when the template's conversions cannot be
-    told apart (then it is formatted with %)."""
+                   raw: list[str]) -> tuple[str, str, list[str], list[str]] | None:
+    """The statements that put each value into a local, the f-string that makes the raw line from
+    them (no format string to interpret per request, unlike ``template % values``), the locals
+    holding values that may need escaping, and all the locals. None when the template's
+    conversions cannot be told apart (then it is formatted with %)."""
     pieces = _CONVERSION.split(template)
     if len([p for p in pieces[1::2] if p != "%%"]) != len(keys):
         return None
@@ -351,7 +360,44 @@ def _raw_line_body(template: str, keys: list[str],
                     checked.append(name)
             text.append(" ".join(names))
             index += 1
-    return "".join(lines) + f"    text = f{''.join(text)!r}\n", checked
+    names_all = [line.split(" = ", 1)[0].strip() for line in lines]
+    return "".join(lines), f"f{''.join(text)!r}", checked, names_all
+
+
+# Atoms whose value repeats from request to request (the same client, page, status and size, in
+# the same second): a format of only these makes lines that repeat, worth remembering whole. A
+# duration or a header such as X-Request-Id differs every time.
+_REPEATING_ATOMS = frozenset("hlutrsmUqHbBfap")
+#: What the remembered lines of one format may hold, in bytes (counting each line twice, for the
+#: key's strings, and a fixed amount for the key and the dict's slot); past it they are forgotten.
+LINES_BUDGET = 128 * 1024
+_LINE_OVERHEAD = 256
+
+
+def _remember(lines: dict[tuple[Any, ...], str], fill: list[int], key: tuple[Any, ...],
+              text: str) -> str:
+    """Keep ``text`` as the line for ``key``, forgetting every line once the budget is spent (the
+    count is approximate under gthread's threads; the dict itself stays consistent)."""
+    size = 2 * len(text) + _LINE_OVERHEAD
+    if fill[0] + size > LINES_BUDGET:
+        lines.clear()
+        fill[0] = 0
+    if size <= LINES_BUDGET:
+        lines[key] = text
+        fill[0] += size
+    return text
+
+
+def _plain_clean(values: tuple[Any, ...]) -> bool:
+    """Whether every value is a plain str that escaping leaves as it is (no '"', all printable)."""
+    for value in values:
+        if value.__class__ is not str or '"' in value or not value.isprintable():
+            return False
+    return True
+
+
+_NAMESPACE["remember"] = _remember
+_NAMESPACE["plain_clean"] = _plain_clean
 
 
 def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
@@ -360,21 +406,46 @@ def _compiled_line(template: str, keys: list[str]) -> Callable[..., str]:
     Escaping each value costs a call and a scan per atom, yet almost no request has a '"' or a
     control character in what is logged. So the generated function first makes the line from the
     raw values; when none of them would change by escaping, that line is the answer, and otherwise
-    it is made again the careful way, value by value. Whether they would change is known without
-    a scan for most requests: the same values come again and again (a client's User-Agent, a
-    repeated request's line, whose strings are the very same objects each time), so the
-    combinations found clean are remembered. (Scanning the whole line for quotes and unprintable
-    characters cost more than making it.)"""
+    it is made again the careful way, value by value. (Scanning the whole line for quotes and
+    unprintable characters cost more than making it.)
+
+    Most formats, the default among them, log only atoms that repeat: a client's address and
+    User-Agent, the request line, the status, the size, the second. Behind a proxy every request
+    differs (an X-Request-Id, a cookie), but not in those. So for such a format the line itself is
+    remembered, keyed on its values: a request whose values were all seen, in the same second,
+    costs a tuple and a dict lookup instead of a line to build and check (docs/performance.md). Only
+    lines made of plain, clean strings are remembered (a key's values then determine the line),
+    within LINES_BUDGET bytes per format.
+
+    For other formats the combinations of values found clean are remembered instead: the same
+    values come again and again (a repeated request's strings are the very same objects each
+    time), so whether they need escaping is known without a scan."""
     escaped = [_atom_code(key) for key in keys]
     raw = [_RAW_ATOM_CODE.get(key, code) for key, code in zip(keys, escaped)]
     source = ("CLEAN = set()\n"
+              "LINES = {}\n"
+              "FILL = [0]\n"
               "def careful(E, R, X, us, S, N):\n"
               f"    return {template!r} % ({''.join(e + ', ' for e in escaped)})\n")
     quotes = (template % tuple(ACCESS_FORMAT_SAMPLES.get(key, "-") for key in keys)).count('"')
     made = _raw_line_body(template, keys, raw) if template.isprintable() and raw != escaped else None
-    if made is not None:
-        body, checked = made
+    if made is not None and all(key in _REPEATING_ATOMS for key in keys):
+        body, fstring, checked, names = made
         source += ("def line(E, R, X, us, S, N):\n" + body +
+                   f"    key = ({''.join(name + ', ' for name in names)})\n"
+                   "    try:\n"
+                   "        return LINES[key]\n"
+                   "    except KeyError:\n"
+                   "        pass\n"
+                   "    except TypeError:  # an unhashable value (an app's own, in the environ)\n"
+                   "        return careful(E, R, X, us, S, N)\n"
+                   f"    if plain_clean(({''.join(name + ', ' for name in checked)})):\n"
+                   f"        return remember(LINES, FILL, key, {fstring})\n"
+                   "    return careful(E, R, X, us, S, N)\n")
+    elif made is not None:
+        body, fstring, checked, names = made
+        source += ("def line(E, R, X, us, S, N):\n" + body +
+                   f"    text = {fstring}\n"
                    f"    values = ({''.join(name + ', ' for name in checked)})\n"
                    "    try:\n"
                    "        known = values in CLEAN\n"
@@ -474,11 +545,15 @@ _json_encode = json.JSONEncoder(default=str).encode
 
 # -- writing requests ------------------------------------------------------------------------------------
 
+_DURATION_ATOMS = frozenset("TDML")
+
+
 class RequestLogger:
-    """What a worker calls once per finished request: the access line and the statsd metrics."""
+    """What a worker calls once per finished request (``log``): the access line and the statsd
+    metrics."""
 
     __slots__ = ("_line", "_format", "_logger", "_emit", "_statsd", "_error_log", "_defer",
-                 "_pending", "_flush_due", "_write", "_gathering")
+                 "_pending", "_flush_due", "_write", "_gathering", "_chosen", "_timed_atoms")
 
     def __init__(self, line: Callable[..., str] | None, fmt: str | None, logger: logging.Logger,
                  statsd: "Statsd | None", error_log: logging.Logger) -> None:
@@ -492,30 +567,42 @@ class RequestLogger:
         self._pending: list[str] = []
         self._flush_due = False
         self._write: Callable[[str], None] | None = None
-        self._gathering = False  # lines are gathered for a write per turn (by __call__ itself)
+        self._gathering = False  # lines are gathered for a write per turn (by log itself)
+        self._chosen = False  # how to write is chosen (choose_writer)
+        # Whether the line needs the request's duration: a format naming T, D, M or L, JSON lines
+        # (duration_ms), and a format only ``format % AccessAtoms`` can do (it may show them all).
+        parsed = parse_access_format(fmt) if fmt is not None else None
+        self._timed_atoms = parsed is None or any(key in _DURATION_ATOMS for key in parsed[1])
 
-    def __call__(self, request: Any, environ: dict[str, Any], exchange: Any,
-                 seconds: float) -> None:
+    def wants_duration(self) -> bool:
+        """Whether anything here uses the request's duration (else the cycle does not time its
+        requests: two clock reads fewer). Chooses how to write, so ask it once the app is loaded."""
+        self.choose_writer()
+        return (self._statsd is not None
+                or (self._line is not None and (self._timed_atoms or self._write is None)))
+
+    def log(self, request: Any, environ: dict[str, Any], exchange: Any, seconds: float) -> None:
+        """One finished request (``seconds``: its duration, 0 when wants_duration() said no)."""
         try:
             framer = exchange.framer
             # No head written by the framer: the app failed and the client got our 500.
             status = framer.status_code if exchange.head_sent else 500
-            us = int(seconds * 1000000)
-            line = self._line
-            if line is not None:
-                if not self._gathering:
-                    # (The first line chooses how to write; choosing to gather leaves it to below.)
-                    self._emit(environ, request, exchange, us, status, framer.sent)
-                if self._gathering:  # here, not in an emitter: the sync worker's every request
-                    self._pending.append(line(environ, request, exchange, us, status, framer.sent))
-                    defer = self._defer  # (always set while gathering: write_once_per_turn)
-                    if not self._flush_due and defer is not None:
-                        self._flush_due = True
-                        defer(self.flush)
+            us = int(seconds * 1000000) if seconds else 0
+            if self._gathering:  # here, not in an emitter: the sync worker's every request
+                # (Gathering implies a line and a defer: choose_writer, write_once_per_turn.)
+                self._pending.append(
+                    self._line(environ, request, exchange, us, status, framer.sent))  # type: ignore[misc]
+                if not self._flush_due:
+                    self._flush_due = True
+                    self._defer(self.flush)  # type: ignore[misc]
+            elif self._line is not None:
+                self._emit(environ, request, exchange, us, status, framer.sent)
             if self._statsd is not None:
                 self._statsd.request(us, status)
         except Exception:
             self._error_log.exception("Error writing the access log")
+
+    __call__ = log
 
     def write_once_per_turn(self, call_soon: Callable[..., Any]) -> None:
         """Gather the lines of one turn of an event loop and write them together (``call_soon``
@@ -524,8 +611,7 @@ class RequestLogger:
         worker one turn finishes many requests. Anything logged on the error log first writes the
         lines gathered so far, so a file both logs share keeps requests in order."""
         self._defer = call_soon
-        self._emit = self._first_emit  # choose again, knowing this
-        self._gathering = False
+        self._gathering = self._chosen and self._write is not None and self._line is not None
         self._error_log.addFilter(self._flush_before_error)
 
     def _flush_before_error(self, record: logging.LogRecord) -> bool:
@@ -544,17 +630,29 @@ class RequestLogger:
             except Exception:
                 self._error_log.exception("Error writing the access log")
 
-    def _first_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
-        """Choose how to write, once per process (after the app was imported): straight to our
-        handler's stream when the logger is only that, else through logging like Gunicorn."""
+    def choose_writer(self) -> None:
+        """Choose how to write, once per process, after the app was imported (it may configure
+        the access logger): straight to our handler's stream when the logger is only that, else
+        through logging like Gunicorn. The worker's request cycle asks when it is made
+        (wants_duration); else the first line does."""
+        if self._chosen:
+            return
+        self._chosen = True
         self._write = self._direct_writer()
         if self._write is None:
             self._emit = self._logging_emit
-        elif self._defer is not None:
-            self._gathering = True  # __call__ gathers this line and every later one
-            return
+        elif self._defer is not None and self._line is not None:
+            self._gathering = True  # log gathers every line
         else:
             self._emit = self._write_now
+
+    def _first_emit(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
+        self.choose_writer()
+        if self._gathering:
+            self._pending.append(self._line(E, R, X, us, S, N))  # type: ignore[misc]
+            self._flush_due = True
+            self._defer(self.flush)  # type: ignore[misc]
+            return
         self._emit(E, R, X, us, S, N)
 
     def _direct_writer(self) -> Callable[[str], None] | None:
@@ -580,7 +678,7 @@ class RequestLogger:
         return write
 
     # (The emitters take the atoms one by one, not as *atoms: no tuple to pack per request.
-    # _first_emit chooses them only when there is a line to write, _write_now only with a writer.)
+    # choose_writer picks them only when there is a line to write, _write_now only with a writer.)
     def _write_now(self, E: dict[str, Any], R: Any, X: Any, us: int, S: int, N: int) -> None:
         line, write = self._line, self._write
         if line is not None and write is not None:

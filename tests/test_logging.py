@@ -303,12 +303,18 @@ def test_control_characters_are_escaped(start_server, tmp_path: Path) -> None:  
     assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", raw), raw
 
 
-def test_one_file_for_both_logs_keeps_the_order_of_requests(start_quiet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The sync worker writes the access lines of a turn of its loop together; an error logged
-    meanwhile must not jump ahead of the line of a request that finished before it. Two pipelined
-    requests arrive in one read, so they are served in one turn (the 500 closes the connection)."""
+@pytest.mark.parametrize("worker", ["sync", "gevent"])
+def test_one_file_for_both_logs_keeps_the_order_of_requests(start_quiet, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            worker: str) -> None:
+    """The sync and gevent workers write the access lines of a turn of their loop together; an
+    error logged meanwhile must not jump ahead of the line of a request that finished before it.
+    Two pipelined requests arrive in one read, so they are served in one turn (the 500 closes the
+    connection)."""
+    if worker == "gevent":
+        pytest.importorskip("gevent", reason="the gevent worker needs gevent (the test extra)")
     both = tmp_path / "both.log"
-    _, address = start_quiet("--access-logfile", str(both), "--error-logfile", str(both),
+    _, address = start_quiet("-k", worker, "--access-logfile", str(both), "--error-logfile",
+                             str(both),
                              "--access-logformat", "ACCESS %(U)s")
     host, port = address.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -722,6 +728,7 @@ def test_compiled_format_equals_gunicorns_way(fmt: str, values: str,
     frozen = lambda: "[FROZEN]"  # noqa: E731
     monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
     monkeypatch.setattr(logs, "clf_now", frozen)
+    monkeypatch.setitem(logs._NAMESPACE, "CLF", [(0.0, 0.0, "")])  # (compiled lines read it first)
     args = _fake() if values == "to escape" else _clean_fake()
     compiled = logs.compile_access_format(fmt)(*args)
     assert compiled == fmt % logs.AccessAtoms(*args)
@@ -741,11 +748,139 @@ def test_one_compiled_format_over_clean_and_dirty_values(fmt: str,
     frozen = lambda: "[FROZEN]"  # noqa: E731
     monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
     monkeypatch.setattr(logs, "clf_now", frozen)
+    monkeypatch.setitem(logs._NAMESPACE, "CLF", [(0.0, 0.0, "")])  # (compiled lines read it first)
     line = logs.compile_access_format(fmt)
     odd = _clean_fake()
     odd[0].update(REMOTE_ADDR=_Shown('1"2'), HTTP_REFERER=["un", "hashable"])
     for args in (_clean_fake(), _clean_fake(), _fake(), _clean_fake(), odd, _fake()):
         assert line(*args) == fmt % logs.AccessAtoms(*args)
+
+
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The compiled lines' clock, frozen to the text in the returned list (the test moves it)."""
+    now = ["[FROZEN 1]"]
+    frozen = lambda: now[0]  # noqa: E731
+    monkeypatch.setitem(logs._NAMESPACE, "clf_now", frozen)
+    monkeypatch.setattr(logs, "clf_now", frozen)
+    monkeypatch.setitem(logs._NAMESPACE, "CLF", [(0.0, 0.0, "")])  # (compiled lines read it first)
+    return now
+
+
+def _request_like(uri: str, agent: str, addr: str = "10.0.0.1") -> tuple[Any, ...]:
+    environ, request_, exchange_, us, status, sent = _clean_fake()
+    environ.update(RAW_URI=uri, HTTP_USER_AGENT=agent, REMOTE_ADDR=addr)
+    return environ, request_, exchange_, us, status, sent
+
+
+def test_remembered_lines_are_those_gunicorns_way_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default format remembers its lines whole (keyed on their values): requests that repeat
+    values, differ in one, change second, status or size, need escaping, or carry an app's odd
+    values, each get the line Gunicorn's way gives, from strings made anew each time as a proxied
+    request's are."""
+    now = _frozen_clock(monkeypatch)
+    fmt = logs.DEFAULT_ACCESS_LOG_FORMAT
+    line = logs.compile_access_format(fmt)
+    remembered = line.__globals__["LINES"]
+    odd = _request_like("/a", "agent")
+    odd[0].update(HTTP_REFERER=["un", "hashable"])
+    cases: list[tuple[Any, ...]] = [
+        _request_like("/a", "agent"), _request_like("/a", "agent"),
+        _request_like("/b", "agent"), _request_like("/a", "other agent"),
+        _request_like("/a", "agent", addr="10.0.0.2"),
+        _request_like("/a", 'agent "quoted"'), _request_like("/a", "agent\x1b"), odd,
+        (*_request_like("/a", "agent")[:4], 500, 0), (*_request_like("/a", "agent")[:5], 999),
+        _request_like("/a", "agent"),
+    ]
+    for args in cases:
+        args = ({**args[0], "RAW_URI": "".join(args[0]["RAW_URI"])}, *args[1:])  # a new str
+        assert line(*args) == fmt % logs.AccessAtoms(*args)
+    assert 0 < len(remembered) < len(cases)
+    now[0] = "[FROZEN 2]"  # the next second: its lines are new
+    args = _request_like("/a", "agent")
+    assert line(*args) == fmt % logs.AccessAtoms(*args) and "[FROZEN 2]" in line(*args)
+
+
+def test_remembered_lines_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are remembered within LINES_BUDGET bytes per format, however many distinct (and
+    however long) the requests; past it the format forgets them and goes on remembering."""
+    _frozen_clock(monkeypatch)
+    fmt = logs.DEFAULT_ACCESS_LOG_FORMAT
+    line = logs.compile_access_format(fmt)
+    remembered, fill = line.__globals__["LINES"], line.__globals__["FILL"]
+    largest = 0
+    for i in range(3000):
+        args = _request_like(f"/{i:05d}/" + "x" * (i % 3 * 2000), "agent")
+        assert line(*args) == fmt % logs.AccessAtoms(*args)
+        size = sum(2 * len(text) + logs._LINE_OVERHEAD for text in remembered.values())
+        assert size == fill[0] <= logs.LINES_BUDGET
+        largest = max(largest, len(remembered))
+    assert 0 < len(remembered) and largest < 3000
+    huge = _request_like("/" + "y" * logs.LINES_BUDGET, "agent")  # larger than the budget itself
+    assert line(*huge) == fmt % logs.AccessAtoms(*huge)
+    assert fill[0] <= logs.LINES_BUDGET
+
+
+@pytest.mark.parametrize("fmt, timed", [
+    (logs.DEFAULT_ACCESS_LOG_FORMAT, False), ("%(h)s %({x-request-id}i)s %(p)s", False),
+    ("%(h)s %(D)s", True), ("%(L)s", True), ("%(T)s", True), ("%(M)s", True),
+    ("%s", True),  # (only ``format % atoms`` can do it: it shows every atom)
+])
+def test_requests_are_timed_when_the_format_uses_the_duration(fmt: str, timed: bool,
+                                                               tmp_path: Path) -> None:
+    """The request cycle times requests only when the access log asks (wants_duration): a format
+    with a duration atom, JSON lines, statsd, or a line that goes through logging (whose record
+    holds every atom for formatters written for Gunicorn)."""
+    logger = logging.getLogger("pronghorn.test.timed")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(tmp_path / "access.log")
+    logs._OURS.add(handler)  # as if setup_logging had made it
+    logger.handlers = [handler]
+    try:
+        direct = logs.RequestLogger(logs.compile_access_format(fmt), fmt, logger, None, logger)
+        assert direct.wants_duration() is timed
+        as_json = logs.RequestLogger(logs.json_line, None, logger, None, logger)
+        assert as_json.wants_duration()
+        logger.addFilter(lambda record: True)  # the line goes through logging now
+        through_logging = logs.RequestLogger(logs.compile_access_format(fmt), fmt, logger, None,
+                                             logger)
+        assert through_logging.wants_duration()
+    finally:
+        handler.close()
+        logger.handlers = []
+        logger.filters = []
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread", "gevent"])
+def test_lines_in_order_and_durations_under_every_worker(start_quiet, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         worker: str) -> None:
+    """Keep-alive requests that repeat, differ and repeat again, in one file: every line is this
+    request's (the remembered lines of the default format are never another's), in order, and
+    appear without the worker stopping. A format with a duration shows the app's time."""
+    if worker == "gevent":
+        pytest.importorskip("gevent", reason="the gevent worker needs gevent (the test extra)")
+    log, timed = tmp_path / "access.log", tmp_path / "timed.log"
+    _, address = start_quiet("-k", worker, "--access-logfile", str(log))
+    host, port = address.removeprefix("http://").rsplit(":", 1)
+    agents = ["agent-a", "agent-a", "agent-b", "agent-a", 'agent "q"', "agent-a"]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for i, agent in enumerate(agents):
+            sock.sendall(f"GET /n{i % 2} HTTP/1.1\r\nHost: t\r\nUser-Agent: {agent}\r\n"
+                         f"X-Request-Id: {i}\r\n\r\n".encode())
+            response = b""
+            while not response.endswith(b"\n") or b"\r\n\r\n" not in response:
+                response += sock.recv(65536)
+        lines = wait_lines(log, len(agents))  # (the connection still open)
+    expected = [f'"GET /n{i % 2} HTTP/1.1" 200 {len(f"hello from /n{i % 2}") + 1} "-" '
+                f'"{agent.replace(chr(34), chr(92) + chr(34))}"' for i, agent in enumerate(agents)]
+    assert [line.split(" ", 5)[5] for line in lines] == expected, lines
+
+    _, address = start_quiet("-k", worker, "--access-logfile", str(timed),
+                             "--access-logformat", "%(U)s %(D)s")
+    request(address, "/slow?ms=60")
+    (line,) = wait_lines(timed, 1)
+    path, micros = line.split()
+    assert path == "/slow" and 60000 <= int(micros) < 30000000, line
 
 
 def test_compiled_values() -> None:

@@ -216,7 +216,18 @@ class RequestCycle:
         self.hooked = (self.pre_request_hook or self.post_request_hook
                        or self.custom_log is not None)
         self.after_request = self.request_log is not None or self.hooked
-        self.timed = self.request_log is not None or multithread or self.custom_log is not None
+        # The access log's line for a finished request (a bound method: cheaper to call than the
+        # logger object itself).
+        self.log_request = self.request_log.log if self.request_log is not None else None
+        # Whether requests are timed: gthread's stuck-thread check, a custom logger's
+        # request_time, and an access log or statsd that uses the duration (the default format
+        # does not: its requests skip two clock reads).
+        self.timed = (multithread or self.custom_log is not None
+                      or (self.request_log is not None and self.request_log.wants_duration()))
+        # When the access line (or statsd) is all that follows a response, and untimed: run()
+        # logs it itself.
+        self.quick_log = (self.log_request
+                          if not (self.hooked or self.timed) else None)
         self.limits = limits_from(cfg)
         # The worker's caches of what clients sent and apps answered, each bounded in bytes and
         # holding only validated results (docs/http.md, "What a worker remembers").
@@ -285,7 +296,11 @@ class RequestCycle:
                 if type(result) is not list:  # (a plain list has no close())
                     close_iterable(result, self.log)
                 if self.after_request:
-                    self.finish(job)
+                    quick_log = self.quick_log
+                    if quick_log is not None:  # (finish() without the frame: only a line to log)
+                        quick_log(request, environ, exchange, 0.0)
+                    else:
+                        self.finish(job)
                 return None
         except StopIteration:
             # Gunicorn's way for an app to end the connection without a response (flask-sock
@@ -399,8 +414,10 @@ class RequestCycle:
         exchange = job.exchange
         if exchange is None or job.environ is None:
             return
-        if self.request_log is not None:
-            self.request_log(job.request, job.environ, exchange, perf_counter() - job.started)
+        log_request = self.log_request
+        if log_request is not None:
+            log_request(job.request, job.environ, exchange,
+                        perf_counter() - job.started if self.timed else 0.0)
         if self.hooked:
             self._after_hooks(job)
 

@@ -120,6 +120,10 @@ class GeventWorker:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._on_signal)
         self.ctx.call_soon = lambda fn: hub.loop.run_callback_threadsafe(fn)
+        if self.cycle.request_log is not None:
+            # Every request finishes in a greenlet of this hub's thread: the access lines of one
+            # turn of the hub go out together, once the greenlets that ran have yielded.
+            self.cycle.request_log.write_once_per_turn(hub.loop.run_callback)
         self.ctx.install_signals()
         sweeper = hub.loop.timer(SWEEP_INTERVAL, SWEEP_INTERVAL)
         sweeper.start(self._sweep)

@@ -6,6 +6,7 @@ uses nothing but PEP 3333). The path chooses the behaviour:
 - ``/stream``: a generator body in three pieces, no Content-Length;
 - ``/created``: 201 with a body, after reading the request body;
 - ``/proxied``: rewrites REMOTE_ADDR in the environ, as a ProxyFix middleware does;
+- ``/slow?ms=N``: sleeps N milliseconds before answering (a duration the log must show);
 - ``/borrow-logger``: logs through ``logging.getLogger("gunicorn.error")``, as Flask apps do to
   write into Gunicorn's error log;
 - anything else: 200 with a small body and an ``X-Out`` response header.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
@@ -32,6 +34,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         return _pieces()
     if path == "/borrow-logger":
         logging.getLogger("gunicorn.error").warning("the app borrowed gunicorn.error")
+    if path == "/slow":
+        time.sleep(int(parse_qs(environ["QUERY_STRING"])["ms"][0]) / 1000)
     if path == "/proxied":
         environ["REMOTE_ADDR"] = "203.0.113.9"
     body = environ["wsgi.input"].read()
