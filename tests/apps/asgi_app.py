@@ -64,6 +64,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/sse":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})
+        assert (await receive())["type"] == "http.request"  # (the empty body)
         gone = asyncio.ensure_future(receive())
         while True:
             if gone.done():
