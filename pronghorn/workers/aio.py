@@ -324,7 +324,8 @@ class HTTPProtocol(asyncio.Protocol):
         worker = self.worker
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # Expect: 100-continue is answered at once and the body buffered before the app is called
-        # (see cycle.connection): here the app's call never waits for a client.
+        # (see cycle.connection): here the app's call never waits for a client. (The ASGI
+        # protocol defers it: its app awaits the body without holding up the loop.)
         self.policy = ConnectionPolicy(worker.cycle, self.builder,
                                        transport.get_extra_info("peername"), self.loop.time,
                                        self.write, defer_continue=self.defer_continue)
