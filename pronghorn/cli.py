@@ -299,8 +299,11 @@ def check_values(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None
             parse_bind(address)
         except ValueError as exc:
             fail("bind", "--bind", str(exc))
-    from .workers import GEVENT_MISSING, WorkerClassError, resolve_worker_class
+    from .workers import GEVENT_MISSING, WorkerClassError, mapped_alias, resolve_worker_class
 
+    alias_note = mapped_alias(cfg.worker_class)
+    if alias_note is not None and alias_note not in cfg.notes:
+        cfg.notes.append(alias_note)
     try:
         # The canonical name from here on: Gunicorn's class paths and sync-with-threads resolved.
         cfg.worker_class = resolve_worker_class(cfg.worker_class, cfg.threads)
@@ -477,6 +480,8 @@ def serve(cfg: Config, reload: Callable[[], Config] | None = None, *,
                     key.strip().upper())
     for warning in unapplied_leniencies(cfg):
         log.warning(warning)
+    for note in cfg.notes:
+        log.info(note)
     from .master.arbiter import Arbiter
 
     arbiter = Arbiter(cfg, log, reload_config=reload, app_loader=app_loader,

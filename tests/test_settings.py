@@ -430,7 +430,8 @@ SAMPLE_VALUES = {
     "certfile": __file__, "keyfile": __file__, "ca_certs": __file__, "cert_reqs": "0",
     "ssl_version": "TLSv1_2", "forwarded_allow_ips": "10.0.0.0/8", "proxy_allow_ips": "*",
     "proxy_protocol": "v2", "paste": __file__, "raw_paste_global_conf": "A=1",
-    "header_map": "refuse", "http_parser": "python",
+    "header_map": "refuse", "http_parser": "python", "asgi_loop": "asyncio",
+    "asgi_lifespan": "off", "root_path": "/api",
 }
 
 #: What a setting needs beside it to be valid.

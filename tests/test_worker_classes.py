@@ -31,6 +31,11 @@ APP = "threads_app:app"
     ("gunicorn.workers.gthread.ThreadWorker", 8, "gthread"),
     ("egg:gunicorn#gthread", 1, "gthread"),
     ("pronghorn.workers.gthread.ThreadWorker", 1, "gthread"),
+    ("asgi", 1, "asgi"),
+    ("gunicorn.workers.gasgi.ASGIWorker", 1, "asgi"),
+    ("uvicorn.workers.UvicornWorker", 1, "asgi"),
+    ("uvicorn.workers.UvicornH11Worker", 1, "asgi"),
+    ("uvicorn_worker.UvicornWorker", 1, "asgi"),
 ])
 def test_names_resolve_to_our_classes(name: str, threads: int, expected: str) -> None:
     assert resolve_worker_class(name, threads) == expected
@@ -39,7 +44,6 @@ def test_names_resolve_to_our_classes(name: str, threads: int, expected: str) ->
 @pytest.mark.parametrize("name, says", [
     ("eventlet", "'gevent' serves the same apps"),
     ("gunicorn.workers.geventlet.EventletWorker", "'gevent' serves the same apps"),
-    ("uvicorn.workers.UvicornWorker", "ASGI"),
     ("tornado", "Tornado"),
     ("myproject.workers.Custom", "not a pronghorn worker class"),
 ])
@@ -48,7 +52,7 @@ def test_other_classes_are_refused_naming_ours(name: str, says: str) -> None:
         resolve_worker_class(name)
     message = str(caught.value)
     assert name in message and says in message
-    assert "'sync', 'gthread', 'gevent'" in message
+    assert "'sync', 'gthread', 'gevent', 'asgi'" in message
 
 
 def test_a_missing_gevent_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -91,7 +91,7 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
 
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
           "HTTP/1.1 to pronghorn")
-_ASGI = "an ASGI setting; pronghorn serves WSGI apps (run ASGI apps under uvicorn or hypercorn)"
+_ASGI = "WebSockets are not served yet by the asgi worker (they come next)"
 _DIRTY = ("Gunicorn's dirty arbiters are not supported; run long-lived background work in its own "
           "service or task queue")
 _CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's signals (HUP, TTIN, TTOU, "
@@ -108,7 +108,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                    "uwsgi_pass", "http", value="STRING"),
     "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
                           "protocol)", "127.0.0.1,::1", "127.0.0.1", value="STRING"),
-    "root_path": _g(("--root-path",), _ASGI, "", value="STRING"),
     # Logging
     # Process naming
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
@@ -119,9 +118,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
     "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
     "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
-    "asgi_loop": _g(("--asgi-loop",), _ASGI, "auto", value="STRING"),
-    "asgi_lifespan": _g(("--asgi-lifespan",), _ASGI, "auto", value="STRING"),
-    "asgi_disconnect_grace_period": _g(("--asgi-disconnect-grace-period",), _ASGI, 3, value="INT"),
     "websocket_max_message_size": _g(("--websocket-max-message-size",), _ASGI, 16 * 1024 * 1024,
                                      value="INT"),
     # Dirty arbiters and the control socket (Gunicorn 25+)

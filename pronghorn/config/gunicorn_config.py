@@ -51,7 +51,8 @@ HOOKS_SECTION = "Server Hooks"
 SET_IN_CODE = "application (cfg.set)"
 
 #: Gunicorn's worker class names for ours (``cfg.worker_class.__name__``).
-_CLASS_NAMES = {"sync": "SyncWorker", "gthread": "ThreadWorker", "gevent": "GeventWorker"}
+_CLASS_NAMES = {"sync": "SyncWorker", "gthread": "ThreadWorker", "gevent": "GeventWorker",
+                "asgi": "ASGIWorker"}
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 _ORDER = {name: index for index, name in enumerate(

@@ -133,6 +133,26 @@ def http_parser(text: str) -> str:
     return value
 
 
+ASGI_LOOPS = ("auto", "asyncio", "uvloop")
+ASGI_LIFESPANS = ("auto", "on", "off")
+
+
+def asgi_loop(text: str) -> str:
+    """--asgi-loop: Gunicorn's values, case and surrounding spaces ignored as there."""
+    value = text.strip().lower()
+    if value not in ASGI_LOOPS:
+        raise ValueError(f"{text!r} is not one of {', '.join(ASGI_LOOPS)}")
+    return value
+
+
+def asgi_lifespan(text: str) -> str:
+    """--asgi-lifespan: Gunicorn's values, case and surrounding spaces ignored as there."""
+    value = text.strip().lower()
+    if value not in ASGI_LIFESPANS:
+        raise ValueError(f"{text!r} is not one of {', '.join(ASGI_LIFESPANS)}")
+    return value
+
+
 def key_value(text: str) -> str:
     """A KEY=VALUE pair (-e/--env)."""
     if "=" not in text or not text.partition("=")[0]:
@@ -245,8 +265,23 @@ SETTINGS: tuple[Setting, ...] = (
             "'gthread' (a pool of --threads threads per worker, for thread-safe apps that wait on "
             "I/O) or 'gevent' (a greenlet per connection; pip install 'pronghorn[gevent]'). "
             "Gunicorn's class paths (gunicorn.workers.ggevent.GeventWorker, ...) name the same "
-            "classes. With --threads above 1, 'sync' runs as 'gthread', as in Gunicorn.",
+            "classes. With --threads above 1, 'sync' runs as 'gthread', as in Gunicorn. 'asgi' "
+            "runs an ASGI 3 (or 2) application on an event loop, a task per request; "
+            "uvicorn.workers.UvicornWorker and its kin name it too.",
             str, "STRING"),
+    Setting("asgi_loop", ("--asgi-loop",), "auto", "Worker Processes",
+            "The asgi worker's event loop: auto (uvloop when installed, else asyncio's own), "
+            "asyncio or uvloop.", asgi_loop, "STRING"),
+    Setting("asgi_lifespan", ("--asgi-lifespan",), "auto", "Worker Processes",
+            "The asgi worker's lifespan protocol: auto (run it; an app that does not support it "
+            "is served without it, quietly), on (an app that does not support it fails the "
+            "worker's boot) or off. A startup the app reports as failed fails the worker's boot "
+            "in auto and on, as an import error does.", asgi_lifespan, "STRING"),
+    Setting("asgi_disconnect_grace_period", ("--asgi-disconnect-grace-period",), 3,
+            "Worker Processes",
+            "Seconds an ASGI request's task has, once its client has gone (it receives "
+            "http.disconnect), to end by itself before it is cancelled (0: cancelled at once).",
+            positive_int, "INT"),
     Setting("threads", ("--threads",), 1, "Worker Processes",
             "Threads per worker that run requests (gthread). Above 1, the sync class becomes "
             "gthread.", positive_int, "INT"),
@@ -475,6 +510,9 @@ SETTINGS: tuple[Setting, ...] = (
             "may send to reach the environ, comma-separated ('*' for any): each becomes "
             "HTTP_NAME whatever --header-map says, and a SCRIPT_NAME header also sets SCRIPT_NAME "
             "(the request path must start with it, else 500), as in Gunicorn.", str, "STRING"),
+    Setting("root_path", ("--root-path",), "", "Server Mechanics",
+            "The ASGI scope's root_path: where the application is mounted behind a proxy "
+            "(/api); the asgi worker only.", str, "STRING"),
     Setting("header_map", ("--header-map",), "drop", "Server Mechanics",
             "What to do with a request header whose name has '_' (it would share an environ key "
             "with its '-' twin): 'drop' it, 'refuse' the request (400); 'dangerous' (map it "
@@ -649,6 +687,9 @@ class Config:
     reuse_port: bool
     workers: int
     worker_class: str
+    asgi_loop: str
+    asgi_lifespan: str
+    asgi_disconnect_grace_period: int
     threads: int
     worker_connections: int
     http_parser: str
@@ -714,6 +755,7 @@ class Config:
     forwarded_client_address: bool
     forwarder_headers: str
     header_map: str
+    root_path: str
     permit_obsolete_folding: bool
     strip_header_spaces: bool
     permit_unconventional_http_method: bool
@@ -735,6 +777,7 @@ class Config:
     hooks: Hooks                 # the config file's server hooks
     argv: list[str]              # the command line, for USR2 to re-execute
     config_warnings: list[str]   # the config file's names that look like misspelt settings
+    notes: list[str]             # what the master says once at start (a worker class mapped)
 
     def __init__(self, *, sources: Mapping[str, str] | None = None, app_uri: str = "",
                  config_file: str | None = None, hooks: Hooks | None = None,
@@ -761,6 +804,7 @@ class Config:
         self.hooks = hooks or Hooks()
         self.argv = list(argv)
         self.config_warnings = []
+        self.notes = []
 
     if not TYPE_CHECKING:  # at run time, a clearer message; the type checker knows every name
         def __getattr__(self, name: str) -> Any:  # only reached for unknown names

@@ -19,6 +19,7 @@ WORKER_CLASSES: dict[str, str] = {
     "sync": "pronghorn.workers.sync",
     "gthread": "pronghorn.workers.gthread",
     "gevent": "pronghorn.workers.ggevent",
+    "asgi": "pronghorn.workers.asgi",
 }
 
 #: Every other spelling that names one of ours: Gunicorn's class paths and "egg:" URIs, and our own
@@ -31,6 +32,17 @@ _ALIASES: dict[str, str] = {
     "pronghorn.workers.sync.syncworker": "sync",
     "pronghorn.workers.gthread.threadworker": "gthread",
     "pronghorn.workers.ggevent.geventworker": "gevent",
+    "pronghorn.workers.asgi.asgiworker": "asgi",
+    "gunicorn.workers.gasgi.asgiworker": "asgi",
+}
+
+#: The uvicorn worker classes, which Gunicorn deployments of ASGI apps name: served by ours (the
+#: master says once, at start, what they map to).
+UVICORN_ALIASES: dict[str, str] = {
+    "uvicorn.workers.uvicornworker": "asgi",
+    "uvicorn.workers.uvicornh11worker": "asgi",
+    "uvicorn_worker.uvicornworker": "asgi",
+    "uvicorn_worker.uvicornh11worker": "asgi",
 }
 
 #: Gunicorn worker classes with no pronghorn counterpart, and what to use instead.
@@ -41,9 +53,6 @@ _OTHERS: dict[str, str] = {
     "tornado": "pronghorn serves WSGI apps; run a Tornado app with Tornado's own server",
     "gunicorn.workers.gtornado.tornadoworker": "pronghorn serves WSGI apps; run a Tornado app with "
                                                "Tornado's own server",
-    "uvicorn.workers.uvicornworker": "an ASGI worker: pronghorn serves WSGI apps; run ASGI apps "
-                                     "with an ASGI server",
-    "asgi": "pronghorn serves WSGI apps; run ASGI apps with an ASGI server",
 }
 
 GEVENT_MISSING = ("the gevent worker class needs gevent, which is not installed: "
@@ -55,7 +64,7 @@ class WorkerClassError(ValueError):
 
 
 def resolve_worker_class(name: str, threads: int = 1) -> str:
-    """The canonical name ('sync', 'gthread' or 'gevent') for what the user wrote.
+    """The canonical name ('sync', 'gthread', 'gevent' or 'asgi') for what the user wrote.
 
     As in Gunicorn, the sync class with more than one thread is the threaded class. A gevent that
     is not installed is reported here, in the master, without importing it (importing gevent in the
@@ -65,7 +74,8 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
     lowered = key.lower()
     if lowered.startswith("egg:gunicorn#") or lowered.startswith("egg:pronghorn#"):
         lowered = lowered.split("#", 1)[1]
-    canonical = lowered if lowered in WORKER_CLASSES else _ALIASES.get(lowered)
+    canonical = (lowered if lowered in WORKER_CLASSES
+                 else _ALIASES.get(lowered) or UVICORN_ALIASES.get(lowered))
     if canonical is None:
         ours = ", ".join(repr(n) for n in WORKER_CLASSES)
         reason = _OTHERS.get(lowered)
@@ -82,9 +92,9 @@ def resolve_worker_class(name: str, threads: int = 1) -> str:
 
 def runs_on_uvloop(canonical: str) -> bool:
     """Whether the workers of this class run on uvloop (asyncio's own loop without it): sync and
-    gthread (workers/aio.py); gevent runs on its hub. Asked by the master (what to preload) and
+    gthread and asgi (workers/aio.py); gevent runs on its hub. Asked by the master (what to preload) and
     by nothing else: the worker classes' modules say it themselves by what they import."""
-    return canonical in ("sync", "gthread")
+    return canonical in ("sync", "gthread", "asgi")
 
 
 def preload_in_master(canonical: str) -> None:
@@ -101,6 +111,12 @@ def preload_in_master(canonical: str) -> None:
             importlib.import_module(name)
         except ImportError:
             pass  # the worker falls back to asyncio after the fork
+
+
+def mapped_alias(name: str) -> str | None:
+    """What a uvicorn worker class name was mapped to, to say once at start; None for others."""
+    canonical = UVICORN_ALIASES.get(name.strip().lower())
+    return None if canonical is None else f"{name.strip()} is served by pronghorn's {canonical!r} worker"
 
 
 def load_worker_class(canonical: str) -> ModuleType:

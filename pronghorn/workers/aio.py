@@ -43,13 +43,18 @@ from .held_output import HOLD_LIMIT, HeldOutput, write_some
 WRITE_HIGH_WATER = 256 * 1024
 
 
-def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop, or asyncio's own without uvloop. It is not made the thread's current loop
+def new_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    """uvloop's loop, or asyncio's own without uvloop (``kind``: --asgi-loop's auto, asyncio or
+    uvloop; "uvloop" raises ImportError without it). It is not made the thread's current loop
     (asyncio.set_event_loop): the app's code runs as under Gunicorn, where asyncio.get_event_loop()
     and asyncio.run() make a loop of their own (see LoopWorker.run)."""
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
     try:
         import uvloop
     except ImportError:
+        if kind == "uvloop":
+            raise
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
 
@@ -82,6 +87,10 @@ class Calls(Protocol):
 class LoopWorker:
     """The loop, the listeners, the signals and the sweep; see the module's docstring."""
 
+    #: Whether the app's code runs as asyncio's running loop's (the ASGI worker's coroutines): else
+    #: the loop is hidden from it, as under Gunicorn's sync workers (see run).
+    app_sees_loop = False
+
     def __init__(self, app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
                  log: logging.Logger, ctx: WorkerContext, calls: Calls,
                  max_connections: int = 0) -> None:
@@ -93,7 +102,8 @@ class LoopWorker:
         self.cycle = RequestCycle(app, cfg, ctx, log, calls.multithread)
         self.cycle.in_flight = self._jobs
         self.tls = ctx.ssl_context is not None
-        self.loop = new_loop()
+        self.loop = self.new_loop()
+        self.protocol_class: type[HTTPProtocol] = HTTPProtocol  # (a subclass's own, for ASGI)
         self.connections: set[HTTPProtocol] = set()
         self.servers: list[asyncio.Server] = []
         self.builders: dict[int, EnvironBuilder] = {}
@@ -112,6 +122,12 @@ class LoopWorker:
         self.held_output: HeldOutput | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return new_loop()
+
+    def before_close(self) -> None:
+        """The worker has stopped serving; its loop is still open (the ASGI lifespan's shutdown)."""
 
     def run(self) -> None:
         loop = self.loop
@@ -141,7 +157,8 @@ class LoopWorker:
         # and may asyncio.run() a coroutine. Nothing of ours asks asyncio for the running loop:
         # callbacks and transports hold theirs. (Done once, not around each app call: setting
         # the running loop costs a getpid() system call.)
-        loop.call_soon(asyncio._set_running_loop, None)
+        if not self.app_sees_loop:
+            loop.call_soon(asyncio._set_running_loop, None)
         self.ctx.notify_ready()
         try:
             loop.run_until_complete(self._stopped)
@@ -149,6 +166,7 @@ class LoopWorker:
             for proto in list(self.connections):
                 proto.abort()
             loop.run_until_complete(asyncio.sleep(0))
+            self.before_close()
             loop.close()
             self.calls.shutdown()
             if self.cycle.request_log is not None:
@@ -162,7 +180,7 @@ class LoopWorker:
             sock = sock.dup()
         tls = self.ctx.ssl_context
         return await self.loop.create_server(
-            lambda: HTTPProtocol(self, builder), sock=sock, backlog=self.cfg.backlog,
+            lambda: self.protocol_class(self, builder), sock=sock, backlog=self.cfg.backlog,
             start_serving=start_serving, ssl=tls,
             # The handshake counts against the head's deadline too, and never takes longer than
             # HANDSHAKE_TIMEOUT: a TLS port is otherwise an open door for idle connections.
@@ -279,6 +297,9 @@ class HTTPProtocol(asyncio.Protocol):
     # Set by connection_made, which the loop calls before anything else.
     transport: asyncio.Transport
     policy: ConnectionPolicy
+    #: Whether 100 Continue waits until the app asks for the body (the ASGI worker's apps wait
+    #: without blocking the loop); else it is sent at once and the body buffered first.
+    defer_continue = False
 
     def __init__(self, worker: LoopWorker, builder: EnvironBuilder) -> None:
         self.worker = worker
@@ -303,10 +324,11 @@ class HTTPProtocol(asyncio.Protocol):
         worker = self.worker
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # Expect: 100-continue is answered at once and the body buffered before the app is called
-        # (see cycle.connection): here the app's call never waits for a client.
+        # (see cycle.connection): here the app's call never waits for a client. (The ASGI
+        # protocol defers it: its app awaits the body without holding up the loop.)
         self.policy = ConnectionPolicy(worker.cycle, self.builder,
                                        transport.get_extra_info("peername"), self.loop.time,
-                                       self.write, defer_continue=False)
+                                       self.write, defer_continue=self.defer_continue)
         self.submit = worker.calls.submit
         self.client_socket = client_socket(self)  # environ["gunicorn.socket"], for every request
         worker.connection_opened(self)

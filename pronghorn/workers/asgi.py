@@ -1,0 +1,209 @@
+"""The asgi worker: ASGI 3 applications on the shared asyncio driver, a task per request.
+
+Everything about connections is workers/aio.py's (the same ``HTTPProtocol`` and connection policy:
+parsing, limits, deadlines, PROXY, TLS, keep-alive, the heartbeat, max-requests); what differs is
+who calls the app: ``TaskCalls`` starts a task per ready request, which runs the ASGI request cycle
+(cycle/asgi_request.py). The app's coroutines run on the worker's loop, which for them is asyncio's
+running loop (unlike the sync worker's, see aio.LoopWorker.run). ``Expect: 100-continue`` is
+deferred until the app first receives. The lifespan's startup runs before the listeners serve; its
+shutdown once the worker has stopped serving, within --graceful-timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any, BinaryIO, Callable
+
+from ..asgi.app import as_asgi3
+from ..asgi.lifespan import Lifespan, LifespanFailed
+from ..config import Config
+from ..cycle.asgi_request import ASGICycle
+from ..cycle.connection import BODY_DONE
+from ..cycle.request import DRAIN, Job
+from .aio import HTTPProtocol, LoopWorker
+from .base import WorkerContext
+
+# The exit status the master reads as "the worker cannot boot" (master/arbiter.py's
+# WORKER_BOOT_ERROR): it stops, as for an app that cannot be imported, rather than fork again.
+BOOT_ERROR_EXIT = 3
+
+
+class ASGIProtocol(HTTPProtocol):
+    """A connection of the asgi worker: the shared protocol, and the waits an ASGI request has."""
+
+    defer_continue = True
+
+    def __init__(self, worker: LoopWorker, builder: Any) -> None:
+        super().__init__(worker, builder)
+        self.task: asyncio.Task[None] | None = None
+        self.gone_future: asyncio.Future[None] | None = None
+        self.body_future: asyncio.Future[None] | None = None
+        self.client_done = False  # closed, or sent its end of the connection
+
+    # -- the waits of cycle.asgi_request.AsyncChannel ----------------------------------------------
+
+    async def drained(self) -> None:
+        waiter = self.loop.create_future()
+        self.park(DRAIN, lambda: self._wake_future(waiter))
+        await waiter
+
+    async def request_body(self) -> BinaryIO:
+        policy = self.policy
+        if not policy.want_body():  # (100 Continue goes out here)
+            waiter = self.body_future = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self.body_future = None
+        return policy.deferred_result().as_input()
+
+    async def disconnected(self) -> None:
+        if self.client_done:
+            return
+        if self.gone_future is None:
+            self.gone_future = self.loop.create_future()
+        await asyncio.shield(self.gone_future)
+
+    # -- the connection's events -------------------------------------------------------------------
+
+    def _act(self, step: int) -> None:
+        if step == BODY_DONE:
+            self._wake_future(self.body_future)
+        else:
+            super()._act(step)
+
+    def eof_received(self) -> bool:
+        keep_open = super().eof_received()
+        if self.job is not None:
+            # The client sent its end while its request is in hand: for an ASGI app it has gone
+            # (as under uvicorn); an SSE stream learns it from http.disconnect and ends.
+            self._client_gone()
+        return keep_open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._wake_future(self.body_future)
+        self._client_gone()
+        task = self.task
+        if task is not None and not task.done():
+            grace = self.worker.cfg.asgi_disconnect_grace_period
+            # The app has http.disconnect; past the grace period its task is cancelled.
+            self.loop.call_later(grace, task.cancel)
+
+    def _client_gone(self) -> None:
+        self.client_done = True
+        self._wake_future(self.gone_future)
+
+    @staticmethod
+    def _wake_future(future: asyncio.Future[None] | None) -> None:
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
+class TaskCalls:
+    """A task per request on the worker's loop (see the module's docstring)."""
+
+    multithread = False
+
+    def __init__(self, app: Any, cfg: Config, log: logging.Logger) -> None:
+        self.app = as_asgi3(app)
+        self.cfg = cfg
+        self.log = log
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.lifespan: Lifespan | None = None
+        # scope["server"] per listener, by its environ builder: (host, port), None on a unix socket.
+        self.servers: dict[Any, Any] = {}
+
+    def start(self, worker: LoopWorker) -> None:
+        self.worker = worker
+        self.loop = worker.loop
+        self.ctx = worker.ctx
+        self.asgi = ASGICycle(worker.cycle, self.app, self.cfg.root_path, self._state)
+        if self.cfg.asgi_lifespan != "off":
+            lifespan = Lifespan(self.app, self.cfg.asgi_lifespan, self.log)
+            try:
+                self.loop.run_until_complete(lifespan.startup())
+            except LifespanFailed as exc:
+                self.log.error("ASGI lifespan startup failed: %s", exc)
+                raise SystemExit(BOOT_ERROR_EXIT) from None
+            if lifespan.supported:
+                self.lifespan = lifespan
+
+    def _state(self) -> dict[str, Any] | None:
+        return self.lifespan.state if self.lifespan is not None else None
+
+    def submit(self, proto: HTTPProtocol) -> None:
+        assert isinstance(proto, ASGIProtocol)
+        policy = proto.policy
+        assert policy.request is not None
+        job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
+                              policy.trailers, policy)
+        builder = proto.builder
+        server = self.servers.get(builder, ())
+        if server == ():
+            server = self.servers[builder] = _server_of(builder)
+        task = self.loop.create_task(self.asgi.run(job, proto, server))
+        proto.task = task
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("ASGI request task failed", exc_info=task.exception())
+        self.ctx.request_finished()
+        if self.worker.closing:
+            self.worker.maybe_stopped()
+
+    def idle(self) -> bool:
+        return not self.tasks
+
+    def stuck(self) -> bool:
+        return False  # a coroutine that blocks the loop stops the heartbeat with it
+
+    def shutdown(self) -> None:
+        pass
+
+    def on_loop(self, function: Callable[[], Any]) -> Any:
+        return function()
+
+    def stop_lifespan(self) -> None:
+        lifespan = self.lifespan
+        if lifespan is not None:
+            self.lifespan = None
+            self.loop.run_until_complete(lifespan.shutdown(self.cfg.graceful_timeout))
+
+
+class ASGIWorker(LoopWorker):
+    app_sees_loop = True
+
+    def __init__(self, app: Any, cfg: Config, listeners: list[socket.socket],
+                 log: logging.Logger, ctx: WorkerContext, calls: TaskCalls) -> None:
+        self.task_calls = calls
+        super().__init__(app, cfg, listeners, log, ctx, calls)
+        self.protocol_class = ASGIProtocol
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        from .aio import new_loop
+
+        return new_loop(self.cfg.asgi_loop)
+
+    def before_close(self) -> None:
+        self.task_calls.stop_lifespan()
+
+
+def _server_of(builder: Any) -> tuple[str, int] | None:
+    if not builder.on_tcp:
+        return None
+    return (builder.server_name, int(builder.server_port))
+
+
+def run_worker(app: Callable[..., Any], cfg: Config, listeners: list[socket.socket],
+               log: logging.Logger, ctx: WorkerContext) -> None:
+    calls = TaskCalls(app, cfg, log)
+    worker = ASGIWorker(app, cfg, listeners, log, ctx, calls)
+    worker.run()
+    sys.stdout.flush()
