@@ -754,8 +754,8 @@ class Config:
     proxy_allow_ips: str
     forwarded_client_address: bool
     forwarder_headers: str
-    header_map: str
     root_path: str
+    header_map: str
     permit_obsolete_folding: bool
     strip_header_spaces: bool
     permit_unconventional_http_method: bool

@@ -17,7 +17,8 @@ from pronghorn.config import SETTINGS, Config, Hooks, Setting
 
 #: Config's attributes that are not settings.
 NOT_SETTINGS = {"app_uri": str, "sources": dict[str, str], "config_file": str | None,
-                "hooks": Hooks, "argv": list[str], "config_warnings": list[str]}
+                "hooks": Hooks, "argv": list[str], "config_warnings": list[str],
+                "notes": list[str]}
 
 
 def expected_type(setting: Setting) -> Any:
