@@ -244,3 +244,36 @@ def test_the_app_may_call_asyncio_run(start_server, worker_class: str) -> None: 
     response = get(address, "/event-loop")
     assert response.status == 200, response.body
     assert response.body == b"ran in the thread's event loop"
+
+
+def test_idle_and_late_connections_meet_their_deadlines_however_many_are_open(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The sync and gthread workers look at a connection's deadlines only when one may be due
+    (workers/aio.py's sweep schedule): 300 served keep-alive connections that then sit idle are
+    all closed at --keep-alive; one that kept asking past its first scheduled look is closed once
+    it goes idle; and one whose head starts late, after the head's deadline has already passed
+    since it connected, still gets its 408 (the keep-alive is longer than the head's deadline)."""
+    server, (address,) = start_server(APP, "--keep-alive", "4", "--header-timeout", "1")
+    idle = [connect(address, timeout=20) for _ in range(300)]
+    busy = connect(address, timeout=20)
+    late = connect(address, timeout=20)
+    try:
+        for client in idle:
+            client.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        readers = [Reader(client) for client in idle]
+        for reader in readers:
+            assert reader.read_response().status == 200
+        # Asks every 0.25 s for 2 s: past the first look the sweep scheduled for it (1 s after it
+        # connected), so it is filed again under its newer clock, not closed.
+        busy_reader = Reader(busy)
+        for _ in range(8):
+            busy.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert busy_reader.read_response().status == 200
+            time.sleep(0.25)  # (the client's pace, the scenario itself: not a wait for the server)
+        late.sendall(b"GET /echo HTTP/1.1\r\n")  # a head begun 2 s after connecting, never ended
+        assert Reader(late).read_response().status == 408
+        assert busy_reader.closed()
+        for reader in readers:
+            assert reader.closed()
+    finally:
+        for client in [*idle, busy, late]:
+            client.close()
