@@ -299,6 +299,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graceful_timeout", ("--graceful-timeout",), 30.0, "Worker Processes",
             "After TERM, how long in-flight requests have to finish before workers are killed.",
             positive_float, "INT"),
+    Setting("shutdown_delay", ("--shutdown-delay",), 0.0, "Worker Processes",
+            "After TERM, seconds to keep accepting and serving while reporting not-ready (systemd "
+            "STATUS=, the log), so that load balancers stop sending first; then the graceful stop "
+            "begins. A second TERM ends the delay at once; INT or QUIT stops quickly (a pronghorn "
+            "addition).", positive_float, "SECONDS"),
     Setting("keepalive", ("--keep-alive",), 5.0, "Worker Processes",
             "Seconds to wait for the next request on a keep-alive connection.", positive_float, "INT"),
     Setting("header_timeout", ("--header-timeout",), 30.0, "Security",
@@ -695,6 +700,7 @@ class Config:
     http_parser: str
     timeout: float
     graceful_timeout: float
+    shutdown_delay: float
     keepalive: float
     header_timeout: float
     write_timeout: float

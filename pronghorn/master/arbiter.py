@@ -119,6 +119,8 @@ class Arbiter:
         self.generation = 0
         self.worker_age = 0
         self.stopping = False
+        # --shutdown-delay: when the delay after TERM ends (monotonic), while it runs; else None.
+        self.shutdown_deadline: float | None = None
         self.early_deaths = 0
         self.reexec_pid = 0
         self.pidfile: PidFile | None = None
@@ -175,6 +177,8 @@ class Arbiter:
                         return result
                     if self._halt_request is not None:
                         return self._halt()
+                if self.shutdown_deadline is not None and time.monotonic() >= self.shutdown_deadline:
+                    return self._stop(graceful=True)
                 self._reap()
                 self._murder()
                 self._check_reload()
@@ -314,6 +318,9 @@ class Arbiter:
             timeout = 1.0
         # systemd's watchdog may want WATCHDOG=1 sooner than the loop would wake by itself.
         due = self.systemd.watchdog_wait() if self.systemd is not None else None
+        if self.shutdown_deadline is not None:
+            left = max(0.0, self.shutdown_deadline - time.monotonic())
+            due = left if due is None else min(due, left)
         return timeout if due is None else min(timeout, due)
 
     def _wait_for_wakeup(self, timeout: float) -> None:
@@ -337,7 +344,10 @@ class Arbiter:
         name = signal.Signals(sig).name[3:].lower()
         log.info("Handling signal: %s", name)
         if sig == signal.SIGTERM:
-            return self._stop(graceful=True)
+            if self.cfg.shutdown_delay > 0 and self.shutdown_deadline is None:
+                self._begin_shutdown_delay()
+                return None
+            return self._stop(graceful=True)  # (a second TERM ends the delay at once)
         if sig in (signal.SIGINT, signal.SIGQUIT):
             return self._stop(graceful=False)
         if sig == signal.SIGHUP:
@@ -362,6 +372,21 @@ class Arbiter:
             log.info("Gracefully stopping the workers; the master stays (HUP or TTIN restarts them)")
             self._set_worker_count(0)
         return None
+
+    def _begin_shutdown_delay(self) -> None:
+        """TERM with --shutdown-delay: say we are going (not ready) but keep accepting and serving
+        while load balancers and Kubernetes endpoints catch up; the loop stops when it ends."""
+        delay = self.cfg.shutdown_delay
+        self.shutdown_deadline = time.monotonic() + delay
+        status = f"Shutting down in {delay:g} s: not ready, still serving"
+        self.log.info("Shutdown delay: %s", status)
+        if self.systemd is not None:
+            self._systemd_status = status
+            self.systemd.status(status)
+
+    def in_shutdown_delay(self) -> bool:
+        """Whether TERM came and the --shutdown-delay runs (health checks answer not-ready)."""
+        return self.shutdown_deadline is not None and not self.stopping
 
     def _set_worker_count(self, count: int) -> None:
         old, self.num_workers = self.num_workers, count
@@ -785,6 +810,8 @@ class Arbiter:
         if notifier is None or self.stopping:
             return
         notifier.watchdog()
+        if self.shutdown_deadline is not None:
+            return  # (the status says the delay runs until the stop says STOPPING=1)
         # The workers' states live in shared memory and change under us: read each once, so that
         # the status and the readiness below agree (read twice, a worker that turned READY in
         # between made READY=1 say "Serving with 1 worker" of two).

@@ -215,6 +215,9 @@ class LoopWorker:
             return
         self.closing = True
         self.cycle.closing = True
+        # The servers close their listening descriptors: keep copies to drain the queue with.
+        backlog = [(sock.dup(), self.builders[sock.fileno()]) for sock in self.listeners
+                   if sock.fileno() >= 0]
         if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
             # Plain asyncio drops a connection it has accepted but not yet given a transport when
             # the server closes meanwhile: stop accepting now, close once those are known.
@@ -229,13 +232,51 @@ class LoopWorker:
         # "Connection: close", or is closed after a short idle spell (see the sweep).
         self.loop.call_later(self.cfg.graceful_timeout, self.stop_now)
         # A connection accepted just before the close may not have reached connection_made yet
-        # (uvloop takes one callback to get there, asyncio two): look once those have run.
-        self.loop.call_soon(self.loop.call_soon, self._accepts_settled)
+        # (uvloop takes one callback to get there, asyncio two): drain once those have run.
+        self.loop.call_soon(self.loop.call_soon, self._drain_backlog, backlog)
+
+    def _drain_backlog(self, backlog: list[tuple[socket.socket, EnvironBuilder]]) -> None:
+        """Accept every connection already waiting in the listen queues before letting go of
+        them: a queued client has done its handshake and may have sent its request, and when the
+        last descriptor of a listener closes the kernel resets it (Gunicorn drops these)."""
+        for server in self.servers:
+            server.close()  # (again: closing twice is nothing)
+        made: list[Any] = []
+        for sock, builder in backlog:
+            with sock:
+                sock.setblocking(False)
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break  # the queue is empty (or another worker took the rest)
+                    except ConnectionAbortedError:
+                        continue
+                    except OSError as exc:
+                        self.log.error("Could not accept a waiting connection: %s", exc)
+                        break
+                    made.append(self._adopt(conn, builder))
+        if not made:
+            self._accepts_settled()
+            return
+        done = asyncio.gather(*made, return_exceptions=True)
+        done.add_done_callback(lambda _: self._accepts_settled())
+
+    def _adopt(self, conn: socket.socket, builder: EnvironBuilder) -> Any:
+        """A connection drained from the queue, made a connection like any accepted one."""
+        if conn.family != socket.AF_UNIX:
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        tls = self.ctx.ssl_context
+        return self.loop.create_task(self.loop.connect_accepted_socket(
+            lambda: self.protocol_class(self, builder), conn, ssl=tls,
+            ssl_handshake_timeout=(min(HANDSHAKE_TIMEOUT, self.cfg.header_timeout or HANDSHAKE_TIMEOUT)
+                                   if tls is not None else None)))
 
     def _accepts_settled(self) -> None:
         self._settled = True
-        for server in self.servers:
-            server.close()  # (again: closing twice is nothing)
         self.maybe_stopped()
 
     def stop_now(self) -> None:

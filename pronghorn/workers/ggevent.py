@@ -89,6 +89,7 @@ class GeventWorker:
         self.ssl_context = ctx.ssl_context
         self.closing = False
         self.accepting: list[Any] = []
+        self.listening: list[tuple[Any, EnvironBuilder]] = []  # our copies, with their builders
         self.connections: set[_Connection] = set()  # the ones alive, for the sweep
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
 
@@ -110,6 +111,7 @@ class GeventWorker:
             sock = _socket.socket(listener.family, listener.type, listener.proto,
                                   fileno=os.dup(listener.fileno()))
             sock.setblocking(False)
+            self.listening.append((sock, builder))
             self.accepting.append(gevent.spawn(self._accept, sock, builder, burst))
         stopped = Event()
         self._stopped = stopped
@@ -167,8 +169,7 @@ class GeventWorker:
                     if pool.full():
                         break
         finally:
-            ready.close()
-            sock.close()
+            ready.close()  # (the descriptor is closed by the stop, after draining its queue)
 
     _graceful = True
     _pool: Any = None
@@ -192,9 +193,40 @@ class GeventWorker:
             self.closing = True
             self.cycle.closing = True
             for accepting in self.accepting:
-                accepting.kill(block=False)  # stop accepting; the listening descriptor copy closes
+                accepting.kill(block=False)  # stop accepting
             # Idle connections have GRACEFUL_IDLE to live from now: the next sweeps see to it.
+            if self._graceful:
+                import gevent
+                gevent.spawn(self._drain_backlog)
+                return
+        self._close_listening()
         self._stopped.set()
+
+    def _drain_backlog(self) -> None:
+        """Serve every connection already waiting in the listen queues before letting go of them:
+        a queued client has done its handshake and may have sent its request, and when the last
+        descriptor of a listener closes the kernel resets it (Gunicorn drops these)."""
+        for sock, builder in self.listening:
+            while self._graceful:
+                try:
+                    fd, peer = sock._accept()
+                except (BlockingIOError, InterruptedError):
+                    break  # the queue is empty (or another worker took the rest)
+                except ConnectionAbortedError:
+                    continue
+                except OSError as exc:
+                    self.log.error("Could not accept a waiting connection: %s", exc)
+                    break
+                conn = _socket.socket(sock.family, sock.type, 0, fileno=fd)
+                conn.setblocking(False)
+                self._pool.spawn(self.serve, conn, peer, builder)  # (waits while the pool is full)
+        self._close_listening()
+        self._stopped.set()
+
+    def _close_listening(self) -> None:
+        for sock, _ in self.listening:
+            sock.close()
+        self.listening = []
 
     def _sweep(self) -> None:
         """Runs in the hub: throw into each greenlet waiting past its deadline."""
