@@ -1,0 +1,27 @@
+"""Test app for the stop and recycling tests (tests/test_zero_drop.py).
+
+``/hold?gate=PATH`` says "holding" in the error log, then keeps its worker busy until the file PATH
+exists (the test opens the gate once the stop has begun); every other path answers after a short
+sleep, with the worker's pid, so that a test sees which worker served it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/hold":
+        gate = parse_qs(environ.get("QUERY_STRING", ""))["gate"][-1]
+        print(f"holding in {os.getpid()}", file=sys.stderr, flush=True)
+        while not os.path.exists(gate):
+            time.sleep(0.005)  # the app's own work: a busy worker, not the test waiting
+    else:
+        time.sleep(0.001)
+    body = f"served by {os.getpid()}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
