@@ -81,6 +81,13 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "the master imports little"),
     ("Process", "`--enable-backlog-metric` counts TCP listeners only and warns when none can be "
      "counted (Gunicorn adds -1 per unix socket)", "a unix socket's backlog cannot be read"),
+    ("Process", "on TERM each worker accepts every connection already waiting in the listen "
+     "queue and serves it (with `Connection: close`) before closing the listener; Gunicorn "
+     "stops accepting at once and the queued clients are reset when the last descriptor closes",
+     "a queued client has done its handshake and often sent its request: a reset drops it"),
+    ("Process", "`--shutdown-delay` (pronghorn's): after TERM the master keeps serving, not "
+     "ready, for the delay before the graceful stop; a second TERM ends the delay",
+     "load balancers and Kubernetes endpoints need time to stop sending to a stopping host"),
     ("Process", "without `proc_name` the titles name the app, also when it comes from `wsgi_app`",
      "a title should say what runs"),
     ("Config", "a setting set to None (an `os.getenv()` of an unset variable) is not set, also "
