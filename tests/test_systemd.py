@@ -426,3 +426,20 @@ def test_an_abstract_socket_from_systemd_is_described_by_its_name() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.bind(f"\0pronghorn-describe-{os.getpid()}")
         assert describe(sock) == f"unix:@pronghorn-describe-{os.getpid()}"
+
+
+def test_shutdown_delay_says_not_ready_then_stopping(  # type: ignore[no-untyped-def]
+        start_server, tmp_path: Path) -> None:
+    """--shutdown-delay: TERM first sends STATUS= (not ready, still serving) and nothing else
+    until the delay is over; then STOPPING=1 (issue 19)."""
+    notify = NotifyListener(str(tmp_path / "notify"))
+    server, (address,) = start_server("master_app:app", "--shutdown-delay", "1",
+                                      env={"NOTIFY_SOCKET": notify.address})
+    notify.wait_for("READY", server)
+    server.proc.send_signal(signal.SIGTERM)
+    _, fields = notify.wait_for("STATUS", server)
+    assert fields == {"STATUS": "Shutting down in 1 s: not ready, still serving"}, notify.seen
+    _, fields = notify.wait_for("STOPPING", server)
+    assert fields["STOPPING"] == "1"
+    assert server.stop() == 0, server.output
+    notify.close()
