@@ -9,6 +9,7 @@ import http.client
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +92,20 @@ class _KeepAliveClient(threading.Thread):
     """Requests one after another on a keep-alive connection; a new connection only after a
     response that said Connection: close. Any other end of a connection is a failure."""
 
-    def __init__(self, address: str, requests: int) -> None:
+    def __init__(self, address: str, stop: threading.Event) -> None:
         super().__init__(daemon=True)
         family, target = parse_address(address)
         assert family == socket.AF_INET
         self.host, self.port = target  # type: ignore[misc]
-        self.requests = requests
+        self.stop = stop
         self.failures: list[str] = []
         self.closes = 0
+        self.served = 0
         self.pids: set[str] = set()
 
     def run(self) -> None:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        for _ in range(self.requests):
+        while not self.stop.is_set():
             try:
                 conn.request("GET", "/")
                 response = conn.getresponse()
@@ -116,6 +118,7 @@ class _KeepAliveClient(threading.Thread):
             if response.status != 200:
                 self.failures.append(f"status {response.status}")
             self.pids.add(body.decode())
+            self.served += 1
             if response.will_close:
                 self.closes += 1
                 conn.close()
@@ -131,14 +134,24 @@ def test_recycling_under_keep_alive_load_drops_nothing(start_server: Any, recycl
     if recycle == "max-requests":
         flags += ["--max-requests", "60", "--max-requests-jitter", "20"]
     server, (address,) = start_server(APP, *flags)
-    clients = [_KeepAliveClient(address, 150) for _ in range(6)]
+    stop = threading.Event()
+    clients = [_KeepAliveClient(address, stop) for _ in range(6)]
     for client in clients:
         client.start()
-    if recycle == "hup":
-        server.wait_for_line(r"Booting worker")  # (the first ones)
-        while sum(len(c.pids) for c in clients) < 2 and any(c.is_alive() for c in clients):
+    try:
+        if recycle == "hup":
+            server.proc.send_signal(signal.SIGHUP)
+        # Two workers gone under load (replaced, their clients told to reconnect), then the
+        # replacements serve a while before the load ends.
+        deadline = time.monotonic() + 60
+        while sum("Worker exiting" in line for line in list(server.lines)) < 2:
+            assert time.monotonic() < deadline, server.output
+            threading.Event().wait(0.01)  # polling the log
+        served = sum(c.served for c in clients)
+        while sum(c.served for c in clients) < served + 50 and all(c.is_alive() for c in clients):
             threading.Event().wait(0.01)  # polling the clients' progress
-        server.proc.send_signal(signal.SIGHUP)
+    finally:
+        stop.set()
     for client in clients:
         client.join(120)
         assert not client.is_alive()

@@ -189,6 +189,8 @@ class GeventWorker:
                 # INT/QUIT during a graceful stop: stop waiting for the requests in flight.
                 self._pool.kill(block=False)
             self._graceful = False
+        elif self.closing:
+            return  # a second TERM: the stop under way goes on (its drain may still run)
         if not self.closing:
             self.closing = True
             self.cycle.closing = True
