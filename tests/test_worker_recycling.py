@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -58,4 +59,38 @@ def test_without_the_setting_nothing_is_recycled(start_server) -> None:  # type:
         assert int(get(address, "/grow").body) == worker
     assert _rss_mib(worker) > LIMIT_MIB
     assert count_lines(server, "Autorestarting") == 0
+    assert server.stop() == 0, server.output
+
+
+# -- a stuck worker's stack -----------------------------------------------------------------------------
+
+def _sleep_line() -> int:
+    source = (Path(__file__).parent / "apps" / "recycle_app.py").read_text().splitlines()
+    return next(n for n, line in enumerate(source, 1) if "time.sleep(600)" in line)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_a_worker_aborted_on_timeout_logs_the_stack_it_was_stuck_in(  # type: ignore[no-untyped-def]
+        start_server, worker_class: str) -> None:
+    server, (address,) = start_server(APP, "-k", worker_class, "--timeout", "2")
+    master = server.proc.pid
+    (stuck,) = wait_children(server, master, 1)
+    with connect(address, timeout=60) as sock:
+        sock.sendall(b"GET /sleep?who=test HTTP/1.1\r\nHost: t\r\n\r\n")
+        server.wait_for_line(rf"WORKER TIMEOUT \(pid:{stuck}\) while handling GET /sleep\?who=test",
+                             timeout=30)
+        server.wait_for_line(rf"WORKER TIMEOUT \(pid:{stuck}\) stacks at the abort:", timeout=30)
+        # The sleeping frame: the app's function, at the line of the sleep (the last frame shown).
+        frame = server.wait_for_line(
+            rf'File ".*recycle_app\.py", line {_sleep_line()}, in stuck_in_sleep', timeout=30)
+        assert frame
+    wait_gone(stuck, server)
+    text = server.output
+    stacks = text[text.index("stacks at the abort:"):]
+    if worker_class == "gthread":
+        # The app ran on a pool thread; the main thread (the loop) is shown as well.
+        assert "Stack of the main thread" in stacks and "Stack of the thread " in stacks, stacks
+    else:
+        assert stacks.index("Stack of the main thread") < stacks.index("in stuck_in_sleep"), stacks
+    wait_children(server, master, 1)
     assert server.stop() == 0, server.output

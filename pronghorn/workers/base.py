@@ -23,6 +23,7 @@ from ..config import Config
 from ..config.gunicorn_config import GunicornConfig
 from ..config.values import resolve_group, resolve_user
 from .heartbeat import READY, RETIRING, Heartbeat
+from .stacks import format_stacks
 from .worker_tmp import WorkerTmp
 
 
@@ -131,6 +132,12 @@ class WorkerContext:
         doing = self.describe_current()
         self.log.critical("WORKER TIMEOUT (pid:%d)%s", self.pid,
                           f" while handling {doing}" if doing else "")
+        try:
+            stacks = format_stacks(frame, self.config.worker_class == "gthread")
+        except Exception as exc:  # evidence is a courtesy: never let it stop the abort
+            stacks = f"(the stacks could not be formatted: {exc!r})"
+        if stacks:
+            self.log.critical("WORKER TIMEOUT (pid:%d) stacks at the abort:\n%s", self.pid, stacks)
         self.hooks.call("worker_abort", self)
         sys.stdout.flush()
         sys.stderr.flush()
