@@ -94,3 +94,24 @@ def test_a_worker_aborted_on_timeout_logs_the_stack_it_was_stuck_in(  # type: ig
         assert stacks.index("Stack of the main thread") < stacks.index("in stuck_in_sleep"), stacks
     wait_children(server, master, 1)
     assert server.stop() == 0, server.output
+
+
+# -- --preload and gc.freeze ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_preload_serves_and_the_workers_gc_is_frozen(start_server, worker_class: str) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP, "-k", worker_class, "-w", "2", "--preload")
+    master = server.proc.pid
+    workers = wait_children(server, master, 2)
+    seen: dict[int, int] = {}
+    poll(lambda: seen.update([map(int, get(address, "/gc").body.split())]) or set(seen) == workers,
+         "both workers answering", server=server)
+    assert all(count > 0 for count in seen.values()), seen
+    assert server.stop() == 0, server.output
+
+
+def test_without_preload_the_workers_gc_is_not_frozen(start_server) -> None:  # type: ignore[no-untyped-def]
+    server, (address,) = start_server(APP)
+    pid, count = map(int, get(address, "/gc").body.split())
+    assert count == 0
+    assert server.stop() == 0, server.output
