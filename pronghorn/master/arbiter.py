@@ -8,7 +8,8 @@ and brings the set of workers to what it should be ("manage").
 
 Workers come in generations. HUP, USR2-less upgrades and --reload (when a watched file changes; see
 reloader.py) start a new generation; a worker that reached
---max-requests marks itself RETIRING. In both cases the old worker keeps serving until its
+--max-requests marks itself RETIRING, and the master marks one whose RSS passed --max-worker-memory
+the same way. In every case the old worker keeps serving until its
 replacement has booted and says READY (through its shared-memory heartbeat slot, with a poke on the
 wake-up pipe); only then does the master send it TERM. So there is always a worker accepting, and the
 old one finishes what it holds with ``Connection: close``. If a new generation cannot boot, the old
