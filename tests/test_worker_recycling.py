@@ -64,9 +64,9 @@ def test_without_the_setting_nothing_is_recycled(start_server) -> None:  # type:
 
 # -- a stuck worker's stack -----------------------------------------------------------------------------
 
-def _sleep_line() -> int:
+def _sleep_line(comment: str = "the abort's stack") -> int:
     source = (Path(__file__).parent / "apps" / "recycle_app.py").read_text().splitlines()
-    return next(n for n, line in enumerate(source, 1) if "time.sleep(600)" in line)
+    return next(n for n, line in enumerate(source, 1) if "time.sleep(600)" in line and comment in line)
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "gthread"])
@@ -92,6 +92,23 @@ def test_a_worker_aborted_on_timeout_logs_the_stack_it_was_stuck_in(  # type: ig
         assert "Stack of the main thread" in stacks and "Stack of the thread " in stacks, stacks
     else:
         assert stacks.index("Stack of the main thread") < stacks.index("in stuck_in_sleep"), stacks
+    wait_children(server, master, 1)
+    assert server.stop() == 0, server.output
+
+
+def test_a_worker_deaf_to_sigabrt_dumps_its_stacks_before_sigkill(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Stuck where the SIGABRT handler cannot run (in C code; here, with SIGABRT blocked): the
+    master asks faulthandler for the stacks before it kills the worker."""
+    server, (address,) = start_server(APP, "--timeout", "2")
+    master = server.proc.pid
+    (stuck,) = wait_children(server, master, 1)
+    with connect(address, timeout=60) as sock:
+        sock.sendall(b"GET /deaf HTTP/1.1\r\nHost: t\r\n\r\n")
+        server.wait_for_line(rf"Worker \(pid:{stuck}\) did not exit on SIGABRT", timeout=30)
+        server.wait_for_line(
+            rf'File ".*recycle_app\.py", line {_sleep_line("stack dump")} in stuck_deaf', timeout=30)
+        server.wait_for_line(rf"Worker \(pid:{stuck}\) was killed after WORKER TIMEOUT", timeout=30)
+    wait_gone(stuck, server)
     wait_children(server, master, 1)
     assert server.stop() == 0, server.output
 

@@ -44,6 +44,7 @@ from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
 from ..workers.base import WorkerContext
 from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
+from ..workers.stacks import STACK_SIGNAL
 from ..wsgi.loader import Application
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
@@ -65,6 +66,9 @@ EARLY_DEATH_LIMIT = 5
 MEMORY_CHECK_INTERVAL = 1.0
 # After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
 ABORT_GRACE = 2.0
+# A worker that did not exit on SIGABRT is stuck in C code: STACK_SIGNAL makes it write its stacks
+# (workers/stacks.py), and SIGKILL follows this much later, so that the dump is written first.
+STACK_DUMP_GRACE = 0.25
 REEXEC_ENV = "PRONGHORN_FD"
 # The old master's pid, for the new one's ``server.master_pid`` (Gunicorn's GUNICORN_PID).
 OLD_MASTER_ENV = "PRONGHORN_PID"
@@ -91,6 +95,7 @@ class WorkerHandle:
         self.ready_at: float | None = None  # when the master first saw it READY
         self.term_sent: float | None = None
         self.abort_sent: float | None = None
+        self.stack_signal_sent: float | None = None
         self.kill_sent = False
         self.alive = True
 
@@ -322,7 +327,8 @@ class Arbiter:
 
     def _next_timeout(self) -> float:
         # Look often while a hand-over is in progress, else once a second (heartbeats, deadlines).
-        if any(w.term_sent or w.generation != self.generation for w in self.workers.values()):
+        if any(w.term_sent or w.abort_sent or w.generation != self.generation
+               for w in self.workers.values()):
             timeout = 0.25
         else:
             timeout = 1.0
@@ -733,7 +739,15 @@ class Arbiter:
                 handle.abort_sent = now
                 handle.worker.aborted = True
                 self._kill(handle, signal.SIGABRT)
-            elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:
+            elif handle.kill_sent or now - handle.abort_sent <= ABORT_GRACE:
+                continue
+            elif handle.stack_signal_sent is None and STACK_SIGNAL is not None:
+                self.log.critical("Worker (pid:%d) did not exit on SIGABRT: asking it for its "
+                                  "stacks (on stderr), then SIGKILL", handle.pid)
+                handle.stack_signal_sent = now
+                self._kill(handle, STACK_SIGNAL)
+            elif handle.stack_signal_sent is None or \
+                    now - handle.stack_signal_sent > STACK_DUMP_GRACE:
                 self._kill(handle, signal.SIGKILL)
 
     def _check_memory(self) -> None:

@@ -23,7 +23,7 @@ from ..config import Config
 from ..config.gunicorn_config import GunicornConfig
 from ..config.values import resolve_group, resolve_user
 from .heartbeat import READY, RETIRING, Heartbeat
-from .stacks import format_stacks
+from .stacks import answer_stack_signal, format_stacks
 from .worker_tmp import WorkerTmp
 
 
@@ -118,6 +118,7 @@ class WorkerContext:
         """The signals every worker class handles the same way. TERM/INT/QUIT are the worker class's
         (it knows how to stop gracefully); these are not."""
         signal.signal(signal.SIGABRT, self._on_abort)
+        answer_stack_signal()
         signal.signal(signal.SIGUSR1, self._on_usr1)
         for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR2,
                     signal.SIGCHLD):

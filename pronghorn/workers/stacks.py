@@ -4,10 +4,17 @@ Formatted in the worker's SIGABRT handler: Python runs that handler in the main 
 bytecodes, so a request stuck in Python code, or in a wait the signal interrupts (``time.sleep``,
 a socket read), is caught where it is. The main thread's stack is the frame the handler interrupted;
 with ``all_threads`` (gthread, where the app runs on the pool's threads) every other thread's too.
+
+A worker stuck in C code never returns to the interpreter, so that handler never runs. For it, the
+master sends STACK_SIGNAL before its SIGKILL: faulthandler answers it from C, in the signal handler
+itself, writing every thread's stack to stderr (fd 2: the error log under --capture-output, else the
+terminal or the journal) in faulthandler's own format.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 import threading
 import traceback
@@ -32,3 +39,13 @@ def format_stacks(main_frame: FrameType | None, all_threads: bool) -> str:
 def _one(title: str, frame: FrameType) -> str:
     lines = "".join(traceback.format_stack(frame)).rstrip()
     return f"Stack of the {title} (most recent call last):\n{lines}"
+
+
+# A real-time signal: nothing else in a worker (uvloop, gevent, an app) expects it. None off Linux.
+STACK_SIGNAL: int | None = getattr(signal, "SIGRTMIN", None)
+
+
+def answer_stack_signal() -> None:
+    """In the worker: STACK_SIGNAL dumps every thread's stack to fd 2, from C."""
+    if STACK_SIGNAL is not None:
+        faulthandler.register(STACK_SIGNAL, file=2, all_threads=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 from typing import Any, Callable, Iterable
 
@@ -18,6 +19,12 @@ def stuck_in_sleep() -> None:
     time.sleep(600)  # the line the abort's stack must show
 
 
+def stuck_deaf() -> None:
+    # As if inside C code that never returns to the interpreter: the SIGABRT handler cannot run.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGABRT})
+    time.sleep(600)  # the line the stack dump must show
+
+
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     if path == "/grow":
@@ -26,6 +33,9 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         body = str(os.getpid()).encode()
     elif path == "/sleep":
         stuck_in_sleep()
+        body = b"woke"
+    elif path == "/deaf":
+        stuck_deaf()
         body = b"woke"
     elif path == "/gc":
         body = f"{os.getpid()} {gc.get_freeze_count()}".encode()
