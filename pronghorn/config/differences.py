@@ -9,8 +9,7 @@ from __future__ import annotations
 #: (topic, difference, reason), in the order a user meets them.
 DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     # -- not yet, or not at all --------------------------------------------------------------------
-    ("Not yet", "WebSockets under `-k asgi` (`websocket_max_message_size`), HTTP/2 "
-     "(`http_protocols`), the uwsgi protocol, the control socket: a start-up error that says so",
+    ("Not yet", "HTTP/2 (`http_protocols`), the uwsgi protocol, the control socket: a start-up error that says so",
      "they come in later releases, each built on the same request cycle; until then a config "
      "that asks for one must not silently get something else"),
     ("Not supported", "dirty arbiters (`dirty_*`); the eventlet and tornado worker classes",

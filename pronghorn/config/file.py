@@ -91,7 +91,6 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
 
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
           "HTTP/1.1 to pronghorn")
-_ASGI = "WebSockets are not served yet by the asgi worker (they come next)"
 _DIRTY = ("Gunicorn's dirty arbiters are not supported; run long-lived background work in its own "
           "service or task queue")
 _CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's signals (HUP, TTIN, TTOU, "
@@ -118,8 +117,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
     "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
     "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
-    "websocket_max_message_size": _g(("--websocket-max-message-size",), _ASGI, 16 * 1024 * 1024,
-                                     value="INT"),
     # Dirty arbiters and the control socket (Gunicorn 25+)
     "dirty_apps": _g(("--dirty-app",), _DIRTY, [], value="STRING"),
     "dirty_workers": _g(("--dirty-workers",), _DIRTY, 0, value="INT"),

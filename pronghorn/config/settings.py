@@ -282,6 +282,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds an ASGI request's task has, once its client has gone (it receives "
             "http.disconnect), to end by itself before it is cancelled (0: cancelled at once).",
             positive_int, "INT"),
+    Setting("websocket_max_message_size", ("--websocket-max-message-size",), 16 * 1024 * 1024,
+            "Worker Processes",
+            "Largest WebSocket message, in bytes, the asgi worker takes (the app gets whole "
+            "messages, each held in memory until its last frame): a larger one closes the "
+            "connection with code 1009, message too big (0: no limit).",
+            positive_int, "INT"),
     Setting("threads", ("--threads",), 1, "Worker Processes",
             "Threads per worker that run requests (gthread). Above 1, the sync class becomes "
             "gthread.", positive_int, "INT"),
@@ -695,6 +701,7 @@ class Config:
     asgi_loop: str
     asgi_lifespan: str
     asgi_disconnect_grace_period: int
+    websocket_max_message_size: int
     threads: int
     worker_connections: int
     http_parser: str
