@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-The wire protocol is Gunicorn's: each message is a 4-byte big-endian length, then that many bytes of
-UTF-8 JSON. A request is ``{"id": N, "command": "worker add", "args": ["2"]}``; the reply is
+The wire protocol is Gunicorn's (control_wire.py: a 4-byte big-endian length, then that much
+UTF-8 JSON). A request is ``{"id": N, "command": "worker add", "args": ["2"]}``; the reply is
 ``{"id": N, "status": "ok", "data": {...}}`` or ``{"id": N, "status": "error", "error": "..."}``.
 The reply shapes (the keys of ``data``) are Gunicorn's too, since gunicornc prints them by name.
 
@@ -21,7 +21,6 @@ it announces happens, as under Gunicorn (which signals itself).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import selectors
@@ -29,19 +28,16 @@ import shlex
 import signal
 import socket
 import stat
-import struct
 import time
 from typing import Any, Mapping, Protocol, Sequence
 
 from ..workers.heartbeat import BOOTING
+from .control_wire import encode, take_messages
 from .listeners import describe
 
-#: Gunicorn's limit on one message.
-MAX_MESSAGE = 16 * 1024 * 1024
 #: What a client may hold unsent in the master before it is dropped (replies are small; a client that
 #: asks and never reads must not grow the master).
 MAX_UNSENT = 1024 * 1024
-_LENGTH = struct.Struct(">I")
 
 #: Gunicorn's keys for ``show config`` (the ones it reports; dirty_* are not ours).
 CONFIG_KEYS = ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout",
@@ -67,28 +63,6 @@ HELP = {
 
 class CommandError(Exception):
     """A request the master cannot act on: the error reply's text."""
-
-
-def encode(message: Mapping[str, Any]) -> bytes:
-    payload = json.dumps(message).encode()
-    return _LENGTH.pack(len(payload)) + payload
-
-
-def take_messages(buffer: bytearray) -> list[Any]:
-    """The complete messages at the front of ``buffer``, removed from it; ValueError when a length
-    is past MAX_MESSAGE or a payload is not JSON."""
-    messages = []
-    while len(buffer) >= _LENGTH.size:
-        (length,) = _LENGTH.unpack_from(buffer)
-        if length > MAX_MESSAGE:
-            raise ValueError(f"message too large: {length} bytes")
-        end = _LENGTH.size + length
-        if len(buffer) < end:
-            break
-        payload = bytes(buffer[_LENGTH.size:end])
-        del buffer[:end]
-        messages.append(json.loads(payload.decode()))
-    return messages
 
 
 # -- what the commands ask of the master --------------------------------------------------------------
