@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import struct
@@ -230,3 +231,26 @@ def test_errors_are_replies(start_server, tmp_path: Path) -> None:  # type: igno
     done = subprocess.run([sys.executable, "-m", "pronghorn", "ctl", "-s", str(tmp_path / "none"),
                            "help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1 and "cannot talk to" in done.stderr
+
+
+def test_after_usr2_the_socket_belongs_to_the_new_master(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The new master binds the path afresh; the old one, stopping, leaves it alone."""
+    from master_util import Subreaper, read_pid
+
+    pidfile = tmp_path / "app.pid"
+    with Subreaper() as reaper:
+        server, _, path = started(start_server, tmp_path, "--pid", str(pidfile))
+        old = server.proc.pid
+        assert pronghorn_ctl(path, "show stats")["pid"] == old
+        os.kill(old, signal.SIGUSR2)
+        new = poll(lambda: (lambda pid: pid if pid and pid != old else None)(read_pid(pidfile)),
+                   "the new master's pid in the pidfile", server=server)
+        reaper.adopt(new)
+        server.wait_for_line(rf"\[{new}\] \[INFO\] Control socket listening at")
+        assert pronghorn_ctl(path, "show stats")["pid"] == new
+        os.kill(old, signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0, server.output
+        assert pronghorn_ctl(path, "show stats")["pid"] == new
+        assert pronghorn_ctl(path, "shutdown") == {"status": "shutting_down", "mode": "graceful"}
+        assert reaper.wait(new) == 0, server.output
+        assert not path.exists()
