@@ -254,3 +254,16 @@ def test_after_usr2_the_socket_belongs_to_the_new_master(start_server, tmp_path:
         assert pronghorn_ctl(path, "shutdown") == {"status": "shutting_down", "mode": "graceful"}
         assert reaper.wait(new) == 0, server.output
         assert not path.exists()
+
+
+def test_worker_remove_after_winch_adds_none(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """WINCH leaves the master with no workers: "worker remove" does not bring one back."""
+    server, _, path = started(start_server, tmp_path, "-w", "2")
+    master = server.proc.pid
+    wait_children(server, master, 2)
+    os.kill(master, signal.SIGWINCH)
+    wait_children(server, master, 0, "no workers after WINCH")
+    assert pronghorn_ctl(path, "worker remove") == {"removed": 0, "previous": 0, "total": 0}
+    assert pronghorn_ctl(path, "worker add") == {"added": 1, "previous": 0, "total": 1}
+    wait_children(server, master, 1, "one worker after worker add")
+    assert server.stop() == 0, server.output

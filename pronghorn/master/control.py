@@ -186,7 +186,7 @@ class Commands:
             if action == "add":
                 master.set_worker_count(old + count)
                 return {"added": count, "previous": old, "total": master.num_workers}
-            new = max(1, old - count)
+            new = max(min(old, 1), old - count)  # never below 1 (nor up from 0 after WINCH)
             master.set_worker_count(new)
             return {"removed": old - new, "previous": old, "total": new}
         if action == "kill":
@@ -267,10 +267,15 @@ class ControlServer:
                 self._accept()
                 continue
             client: _Client = key.data
-            if events & selectors.EVENT_READ:
-                self._read(client)
-            if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
-                self._write(client)
+            try:
+                if events & selectors.EVENT_READ:
+                    self._read(client)
+                if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
+                    self._write(client)
+            except Exception:  # a bug of ours costs that client, never the master
+                self._log.exception("Control socket: dropping a client")
+                if client.sock.fileno() >= 0:
+                    self._drop(client)
 
     def _accept(self) -> None:
         for _ in range(16):
