@@ -9,9 +9,12 @@ from __future__ import annotations
 #: (topic, difference, reason), in the order a user meets them.
 DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     # -- not yet, or not at all --------------------------------------------------------------------
-    ("Not yet", "HTTP/2 (`http_protocols`), the uwsgi protocol, the control socket: a start-up error that says so",
+    ("Not yet", "HTTP/2 (`http_protocols`), the uwsgi protocol: a start-up error that says so",
      "they come in later releases, each built on the same request cycle; until then a config "
      "that asks for one must not silently get something else"),
+    ("Control socket", "none is opened unless `--control-socket PATH` is given (Gunicorn 27 opens "
+     "one by default in `$XDG_RUNTIME_DIR` or `~/.gunicorn`)",
+     "nothing is written to disk or opened that was not configured"),
     ("Not supported", "dirty arbiters (`dirty_*`); the eventlet and tornado worker classes",
      "eventlet is deprecated upstream and gevent serves the same apps; tornado apps have their "
      "own server; long background work belongs in its own service"),

@@ -51,6 +51,18 @@ def parse_umask(text: str) -> int:
     return value
 
 
+def parse_mode(text: str) -> int:
+    """A file mode as Gunicorn reads --control-socket-mode: "0o600", "0600" (octal by its leading
+    zero), "0x180" or decimal ("384")."""
+    value_text = str(text).strip()
+    if re.fullmatch(r"0[0-7]+", value_text):
+        value_text = "0o" + value_text[1:]
+    value = int(value_text, 0)
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"{text!r} is not a file mode between 0 and 0o777")
+    return value
+
+
 def statsd_address(text: str) -> str:
     parse_statsd_address(text)
     return text
@@ -209,7 +221,7 @@ def print_config_format(value: Any) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging", "SSL")
+            "Process Naming", "Debugging", "Logging", "SSL", "Control")
 
 
 @dataclass(frozen=True)
@@ -574,6 +586,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("suppress_ragged_eofs", ("--suppress-ragged-eofs",), True, "SSL",
             "Accepted for Gunicorn compatibility: a client that closes without TLS close_notify "
             "is treated as closing.", flag_only=True),
+    # -- the control socket (pronghorn/master/control.py), Gunicorn 27's, for gunicornc --
+    Setting("control_socket", ("--control-socket",), None, "Control",
+            "A unix socket where the master takes Gunicorn's control commands (gunicornc -s PATH, "
+            "or pronghorn ctl -s PATH): show workers|stats|config|listeners|all, worker "
+            "add|remove|kill, reload, reopen, shutdown [graceful|quick]. A relative path is taken "
+            "from the directory pronghorn started in. Off unless given (Gunicorn opens one in "
+            "$XDG_RUNTIME_DIR or ~/.gunicorn by default).", str, "PATH"),
+    Setting("control_socket_mode", ("--control-socket-mode",), 0o600, "Control",
+            "The control socket's file mode (octal like 0600, or decimal): 0600 lets only its "
+            "owner connect, 0660 its group too.", parse_mode, "INT"),
+    Setting("control_socket_disable", ("--no-control-socket",), False, "Control",
+            "Open no control socket, even when --control-socket is given.", flag_only=True),
 )
 
 
@@ -583,6 +607,7 @@ _KINDS: dict[Callable[..., Any], str] = {
     positive_int: "an integer",
     positive_float: "a number",
     parse_umask: "a umask",
+    parse_mode: "a file mode",
 }
 _INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
 
@@ -634,7 +659,7 @@ def _convert_one(setting: Setting, value: Any) -> Any:
         raise ValueError(f"{value!r} is not a string")
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
-    if convert is positive_int or convert is parse_umask:
+    if convert is positive_int or convert is parse_umask or convert is parse_mode:
         if not isinstance(value, int):
             raise ValueError(f"{value!r} is not {kind}")
     elif convert is positive_float:
@@ -782,6 +807,9 @@ class Config:
     ssl_version: str
     do_handshake_on_connect: bool
     suppress_ragged_eofs: bool
+    control_socket: str | None
+    control_socket_mode: int
+    control_socket_disable: bool
 
     # -- not settings --
     app_uri: str                 # MODULE[:CALLABLE], from the command line or wsgi_app

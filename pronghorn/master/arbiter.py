@@ -46,6 +46,7 @@ from ..workers.base import WorkerContext
 from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
 from ..workers.stacks import STACK_SIGNAL
 from ..wsgi.loader import Application
+from .control import Commands, ControlServer
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
 from .memory import MIB, resident_bytes
@@ -141,6 +142,11 @@ class Arbiter:
         self._spawn_mask: set[int | signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
         self._memory_checked = 0.0  # when --max-worker-memory last read the workers' RSS
+        # --control-socket (control.py), and the counts its "show stats" reports, as Gunicorn's.
+        self.control: ControlServer | None = None
+        self.started_at = time.time()
+        self.reloads = 0
+        self.workers_killed = 0
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
         # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a
         # reload) and the STATUS= last sent.
@@ -171,6 +177,7 @@ class Arbiter:
             self._start()
         except HaltServer as halt:
             log.error("%s", halt.reason)
+            self._close_control()
             self._close_listeners()
             return halt.exit_status
         try:
@@ -221,6 +228,7 @@ class Arbiter:
         log.info("Using worker: %s", cfg.worker_class)
         preload_in_master(cfg.worker_class)
         self._install_signals()
+        self._open_control()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
         elif cfg.preload_app:
@@ -234,6 +242,25 @@ class Arbiter:
             gc.freeze()
         self.reloader = configure_reloader(None, cfg, log, self._wake_w)
         self._fatal_hook("when_ready")
+
+    def _open_control(self) -> None:
+        """--control-socket: opened only when given (and not --no-control-socket). A socket that
+        cannot be opened is logged and the server runs without it, as under Gunicorn."""
+        cfg = self.cfg
+        if not cfg.control_socket or cfg.control_socket_disable:
+            return
+        path = os.path.join(self.start_cwd, cfg.control_socket)
+        try:
+            self.control = ControlServer(path, cfg.control_socket_mode, Commands(self), self.log)
+        except OSError as exc:
+            self.log.error("Cannot open the control socket %s: %s", path, exc)
+            return
+        self.log.info("Control socket listening at %s", path)
+
+    def _close_control(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
 
     def _fatal_hook(self, name: str) -> None:
         """A hook whose failure stops the master, as under Gunicorn: the traceback, then exit 1."""
@@ -339,11 +366,15 @@ class Arbiter:
     def _wait_for_wakeup(self, timeout: float) -> None:
         if self.signal_queue:
             return
+        control = self.control
+        waiting = [self._wake_r] if control is None else [self._wake_r, control.fileno()]
         try:
-            ready, _, _ = select.select([self._wake_r], [], [], timeout)
+            ready, _, _ = select.select(waiting, [], [], timeout)
         except InterruptedError:
             return
-        if ready:
+        if control is not None and control.fileno() in ready:
+            control.serve()  # a command's action (a queued signal, a new count) is taken up below
+        if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):
                     pass
@@ -420,6 +451,8 @@ class Arbiter:
             handle.term_sent = time.monotonic()
         try:
             os.kill(pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                self.workers_killed += 1
         except ProcessLookupError:
             pass  # gone already: the loop reaps it
         self.wakeup()
@@ -436,6 +469,7 @@ class Arbiter:
     # -- HUP: reload ---------------------------------------------------------------------------------
 
     def _reload(self) -> None:
+        self.reloads += 1
         self._systemd_reloading()
         if self._reload_config is not None:
             try:
@@ -577,6 +611,9 @@ class Arbiter:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)  # what came meanwhile, now
         os.close(self._wake_r)
+        if self.control is not None:  # the master's; a worker must not hold it open
+            self.control.close_in_child()
+            self.control = None
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
             other.worker.tmp.close()
@@ -869,6 +906,8 @@ class Arbiter:
             handle.kill_sent = True
         try:
             os.kill(handle.pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                self.workers_killed += 1
         except ProcessLookupError:
             pass
 
@@ -880,6 +919,7 @@ class Arbiter:
 
     def _stop(self, graceful: bool) -> int:
         self.stopping = True
+        self._close_control()  # first, as Gunicorn: no commands while stopping
         if self.systemd is not None:
             if self.reexec_pid:
                 # A USR2 upgrade ends with the old master stopping: systemd follows the new one.
