@@ -41,7 +41,8 @@ import httptools
 from .cache import HEAD_MAX, BoundedCache, HeadCache, ShapeMatcher, head_entry_size
 from .chunked import ChunkedDecoder
 from .errors import HTTPError
-from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
+from .events import (END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request,
+                     make_request)
 from .limits import Limits
 from .request_line import RequestLine, host_is_valid, parse_request_line
 
@@ -565,12 +566,9 @@ class HTTPConnection:
                 raise HTTPError(417, "unsupported expectation")
             expect_continue = chunked or bool(content_length)
 
-        return Request(
-            method=method, target=target, path=path, query=query, version=version, headers=headers,
-            keep_alive=keep_alive, expect_continue=expect_continue,
-            content_length=None if chunked else (content_length or 0), chunked=chunked, host=host,
-            shared=keep and not chunked,
-        )
+        return make_request(method, target, path, query, version, headers, keep_alive,
+                            expect_continue, None if chunked else (content_length or 0), chunked,
+                            host, keep and not chunked)
 
     # -- body ----------------------------------------------------------------------------------------
 
