@@ -136,7 +136,7 @@ class HTTPConnection:
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key", "_shapes", "_line_bytes", "_head_size",
+        "_head_key", "_shapes", "_line_bytes", "_head_size", "_varied",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -172,6 +172,9 @@ class HTTPConnection:
         self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
         self._upgraded = False
         self._line_bytes = b""  # the request line being parsed, when its head may teach a shape
+        # The last whole read taken was a head of a shape whose values vary: try the next as one
+        # before looking it up as an identical head.
+        self._varied = False
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -192,11 +195,15 @@ class HTTPConnection:
         if self._state != _IDLE or self._buf:
             return None
         if len(data) <= HEAD_MAX:
-            whole = self._known.get(data)
+            # (A client whose last head was of a varying shape sends another: hashing the whole
+            # read to look it up first would cost more than the rest of matching it.)
+            varied = self._varied
+            whole = None if varied else self._known.get(data)
             if whole is None:
-                shaped = self._repeated_shape(data)
+                shaped = self._repeated_shape(data, varied)
                 if shaped is not None:
                     return shaped
+                self._varied = False
                 whole = self._heads.get(data)
                 if whole is None:
                     return None  # unknown
@@ -221,9 +228,10 @@ class HTTPConnection:
         self._state = _PAUSED
         return request, data[start:]
 
-    def _repeated_shape(self, data: bytes) -> tuple[Request, bytes] | None:
+    def _repeated_shape(self, data: bytes, varying_only: bool) -> tuple[Request, bytes] | None:
         """receive_repeated_request for a read that is exactly one head of a known shape (see
-        HeadCache) without a body; None, nothing taken, for any other."""
+        HeadCache) without a body; None, nothing taken, for any other. ``varying_only``: not a
+        shape without varying fields (whose one head is better looked up whole, shared)."""
         shapes = self._shapes
         if not shapes.generation_bytes:
             return None
@@ -233,7 +241,8 @@ class HTTPConnection:
         matcher = shapes.young.get(data[:line_end])
         # (A match ends in the shape's blank line and holds no other: its constant bytes are one
         # head's, and no varying value taken holds a CR or LF; so the read is one head exactly.)
-        if (matcher is None or matcher.has_body or not data.endswith(_HEAD_END)
+        if (matcher is None or matcher.has_body or (varying_only and not matcher.shape.varying)
+                or not data.endswith(_HEAD_END)
                 or len(data) - line_end - 2 > self._head_size):
             return None
         try:
@@ -242,6 +251,7 @@ class HTTPConnection:
             return None  # (refused when parsed the usual way: the verdict comes from next_event)
         if request is None:
             return None
+        self._varied = bool(matcher.shape.varying)
         self._request = request
         self._state = _PAUSED
         return request, b""
