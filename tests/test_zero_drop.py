@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import connect, parse_address
+from conftest import APPS, connect, parse_address
 
 pytestmark = pytest.mark.usefixtures("worker_class")
 
@@ -39,7 +39,7 @@ def test_term_serves_every_queued_connection(start_server: Any, tmp_path: Path) 
     TERM: every one of them gets its response (Gunicorn resets them)."""
     gate = tmp_path / "gate"
     server, (address,) = start_server(APP, "-w", "1", "--backlog", "2048", "--graceful-timeout",
-                                      "60")
+                                      "60", "-c", str(APPS / "stop_hooks.py"))
     holder = connect(address, timeout=60)
     holder.sendall(f"GET /hold?gate={gate} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
     server.wait_for_line(r"holding in \d+")
@@ -50,7 +50,7 @@ def test_term_serves_every_queued_connection(start_server: Any, tmp_path: Path) 
         waiting.append(sock)
     server.proc.send_signal(signal.SIGTERM)
     server.wait_for_line(r"Handling signal: term")
-    gate.touch()  # the worker finishes its request, then finds the queue
+    gate.touch()  # the worker finishes its request once it has seen TERM, then finds the queue
     try:
         held = holder.recv(65536)
         assert held.startswith(b"HTTP/1.1 200 "), held

@@ -197,8 +197,10 @@ class LoopWorker:
         """Runs in the main thread between bytecodes, possibly inside the app's call: only mark the
         responses in progress as their connections' last and hand the real work to the loop."""
         if signum == signal.SIGTERM:
-            self.ctx.on_terminate()
+            # The responses first, then worker.alive: whoever sees alive turn False (a hook, the
+            # app in another thread) finds the responses in progress already marked.
             self.cycle.close_after_current()
+            self.ctx.on_terminate()
         else:
             self.ctx.on_interrupt()
         if self.loop.is_closed():

@@ -178,8 +178,10 @@ class GeventWorker:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
-            self.ctx.on_terminate()
+            # The responses first, then worker.alive: whoever sees alive turn False (a hook, the
+            # app in another thread) finds the responses in progress already marked.
             self.cycle.close_after_current()
+            self.ctx.on_terminate()
         self._run_in_hub(lambda: self._on_stop_signal(signum))
 
     def _on_stop_signal(self, signum: int) -> None:
