@@ -99,8 +99,8 @@ class _KeepAliveClient(threading.Thread):
     An idle keep-alive connection may be closed by the server at any moment, and a request sent
     just then crosses the close: no server can answer it (HTTP/1.1 has no way to say "closing"
     but closing). So real clients retry an idempotent request when a connection they reused ended
-    before any byte of the response (RFC 9112 section 9.3.1; Chromium and Firefox do, HAProxy's
-    `retry-on` and nginx's `proxy_next_upstream error` do for idempotent requests). This client
+    before any byte of the response (RFC 9112 section 9.3.1; Chromium and Firefox do, nginx's
+    `proxy_next_upstream error` does, HAProxy's `retry-on empty-response` does). This client
     does the same, once, on a new connection, and counts it in ``retried``. Anything else is a
     failure: an error on a new connection, an error after part of a response, a status not 200.
 
