@@ -164,6 +164,8 @@ class _KeepAliveClient(threading.Thread):
         while b"\r\n\r\n" not in data:
             try:
                 chunk = sock.recv(65536)
+            except TimeoutError:
+                raise  # (no answer is a failure, never a close to retry)
             except OSError as exc:
                 if data:
                     raise
