@@ -436,7 +436,9 @@ class Arbiter:
             self.systemd.status(status)
 
     def in_shutdown_delay(self) -> bool:
-        """Whether TERM came and the --shutdown-delay runs (health checks answer not-ready)."""
+        """Whether TERM came and the --shutdown-delay runs: the workers still serve, but health
+        checks answer not-ready (a stable name: /readyz reads it, with ``stopping``, which is True
+        once the delay is over and the listeners close)."""
         return self.shutdown_deadline is not None and not self.stopping
 
     def _set_worker_count(self, count: int) -> None:
