@@ -191,7 +191,7 @@ class _KeepAliveClient(threading.Thread):
 @pytest.mark.parametrize("recycle", ["max-requests", "hup"])
 def test_recycling_under_keep_alive_load_drops_nothing(start_server: Any, recycle: str) -> None:
     """Workers replaced under continuous keep-alive load (--max-requests, or HUP midway): no
-    reset, no failed request; the replaced workers' busy clients were told Connection: close, and
+    response cut, no request lost; the replaced workers' busy clients were told Connection: close, and
     the connections of clients that think for about the stop's idle grace (GRACEFUL_IDLE, 1 s)
     were closed between requests, where a client retries (see _KeepAliveClient)."""
     flags = ["-w", "2", "--keep-alive", "30"]
