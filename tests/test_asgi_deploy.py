@@ -132,3 +132,122 @@ def test_a_channels_consumer_echoes_over_a_websocket(django_server) -> None:  # 
     _run(talk())
     server.wait_for_line(r'"GET /ws/echo/ HTTP/1\.1" 101 ')
     server.wait_for_line(r'"GET /ws/echo/ HTTP/1\.1" 403 ')
+
+
+# -- nginx in front: HTTP and a WebSocket through it, with the forwarded headers ------------------
+
+NGINX_SITE = """\
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      '';
+    }}
+    upstream app {{
+        server {upstream} fail_timeout=0;
+        keepalive 8;
+        keepalive_timeout 4s;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+        }}
+    }}"""
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[[str], int]]:
+    """nginx(upstream) → the port of an nginx proxying to it, answering already."""
+    if NGINX is None:
+        pytest.skip("needs nginx (apt-get install nginx-light)")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(upstream: str) -> int:
+        port = free_port()
+        where = tmp_path / f"nginx-{port}"
+        where.mkdir()
+        where.chmod(0o755)
+        conf = where / "nginx.conf"
+        conf.write_text(nginx_conf(where, NGINX_SITE.format(upstream=upstream, port=port)))
+        assert NGINX is not None
+        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(where)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+
+        def answers() -> bool:
+            assert proc.poll() is None, (where / "error.log").read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _poll(answers, "an answer through nginx")
+        return port
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _through(port: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scope of an HTTP request and of a WebSocket (whose echo works) through nginx, from
+    CLIENT."""
+    transport = httpx.HTTPTransport(local_address=CLIENT)
+    with httpx.Client(transport=transport) as client:
+        response = client.get(f"http://127.0.0.1:{port}/scope",
+                              headers={"Host": "proj.example.com", "X-Forwarded-For": "6.6.6.6"})
+    assert response.status_code == 200, response.text
+
+    async def talk() -> dict[str, Any]:
+        # (the URI names the site; the connection goes to nginx on 127.0.0.1)
+        async with ws_connect(f"ws://proj.example.com:{port}/chat", host="127.0.0.1",
+                              local_addr=(CLIENT, 0)) as ws:
+            scope = json.loads(await ws.recv())
+            for message in ("one", b"\x02" * 70_000, "three"):
+                await ws.send(message)
+                assert await ws.recv() == message
+            return scope  # type: ignore[no-any-return]
+
+    return response.json(), _run(talk())
+
+
+def test_http_and_a_websocket_through_nginx_with_the_forwarded_headers(start_server,  # type: ignore[no-untyped-def]
+                                                                       nginx) -> None:
+    server, (address,) = start_server("asgi_deploy_app:app", "-k", "asgi",
+                                      "--access-logfile", "-")
+    port = nginx(address.removeprefix("http://"))
+    http, ws = _through(port)
+    # nginx is a trusted peer (the default --forwarded-allow-ips): its X-Forwarded-Proto makes the
+    # scheme https (wss); the client is nginx, as REMOTE_ADDR is under Gunicorn, and the address
+    # nginx saw is in X-Forwarded-For for the app to read.
+    assert http["scheme"] == "https" and ws["scheme"] == "wss"
+    for scope in (http, ws):
+        assert scope["client"][0] == "127.0.0.1"
+        assert scope["server"] == ["127.0.0.1", int(address.rsplit(":", 1)[1])]
+        assert scope["headers"]["host"] == "proj.example.com"  # nginx's $host
+    assert http["headers"]["x-forwarded-for"] == f"6.6.6.6, {CLIENT}"
+    assert ws["headers"]["x-forwarded-for"] == CLIENT
+    assert ws["headers"]["upgrade"] == "websocket"
+    server.wait_for_line(r'"GET /chat HTTP/1\.1" 101 ')
+
+
+def test_the_client_address_through_nginx_and_an_untrusted_proxy(start_server,  # type: ignore[no-untyped-def]
+                                                                 nginx) -> None:
+    _, (trusting,) = start_server("asgi_deploy_app:app", "-k", "asgi",
+                                  "--forwarded-client-address")
+    http, ws = _through(nginx(trusting.removeprefix("http://")))
+    # The right-most address that is not a trusted proxy: the one nginx saw, not the one claimed.
+    assert http["client"][0] == CLIENT and ws["client"][0] == CLIENT
+    assert (http["scheme"], ws["scheme"]) == ("https", "wss")
+    _, (wary,) = start_server("asgi_deploy_app:app", "-k", "asgi",
+                              "--forwarded-allow-ips", "10.9.9.9")
+    http, ws = _through(nginx(wary.removeprefix("http://")))
+    # nginx is not trusted: its X-Forwarded-Proto is not believed.
+    assert (http["scheme"], ws["scheme"]) == ("http", "ws")
+    assert http["client"][0] == "127.0.0.1"

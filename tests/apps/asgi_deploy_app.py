@@ -1,0 +1,52 @@
+"""A raw ASGI app for tests/test_asgi_deploy.py that says what its scope holds, over HTTP and over
+a WebSocket.
+
+HTTP: /scope answers the scope's scheme, client, server and headers as JSON; /big answers 100 KB
+with a Content-Length; /raise fails; anything else says hello.
+WebSocket: the first message sent is the same JSON; then every message is echoed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _scope_json(scope: dict[str, Any]) -> str:
+    return json.dumps({
+        "type": scope["type"], "scheme": scope["scheme"], "client": scope["client"],
+        "server": scope["server"], "path": scope["path"],
+        "headers": {name.decode("latin-1"): value.decode("latin-1")
+                    for name, value in scope["headers"]}})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        return  # (auto mode: an app without lifespan is served quietly)
+    if scope["type"] == "websocket":
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": _scope_json(scope)})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text"),
+                        "bytes": message.get("bytes")})
+    path = scope["path"]
+    if path == "/raise":
+        raise RuntimeError("the app failed")
+    if path == "/scope":
+        body = _scope_json(scope).encode()
+        content_type = b"application/json"
+    elif path == "/big":
+        body = b"b" * 100_000
+        content_type = b"application/octet-stream"
+    else:
+        body = b"hello"
+        content_type = b"text/plain"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", content_type),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-app", b"deploy")]})
+    await send({"type": "http.response.body", "body": body})
