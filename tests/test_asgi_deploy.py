@@ -251,3 +251,124 @@ def test_the_client_address_through_nginx_and_an_untrusted_proxy(start_server,  
     # nginx is not trusted: its X-Forwarded-Proto is not believed.
     assert (http["scheme"], ws["scheme"]) == ("http", "ws")
     assert http["client"][0] == "127.0.0.1"
+
+
+# -- the access log and statsd for ASGI requests and WebSocket sessions ---------------------------
+
+ATOMS = ('%(h)s "%(r)s" %(s)s %(b)s %(B)s %(H)s %(m)s %(U)s %(q)s %({x-thing}i)s %({x-app}o)s '
+         '%({content-length}o)s "%(a)s" %(f)s %(u)s %(l)s')
+TIMED = ATOMS + " %(D)s %(T)s %(M)s %(L)s"
+
+
+def _lines(path: Path, count: int) -> list[str]:
+    """The first ``count`` access lines, but the readiness probes' (``/__ready``)."""
+    def read() -> list[str] | None:
+        lines = [line for line in (path.read_text().splitlines() if path.exists() else [])
+                 if "/__ready" not in line]
+        return lines[:count] if len(lines) >= count else None
+
+    return _poll(read, f"{count} access lines in {path}")  # type: ignore[no-any-return]
+
+
+def _requests(address: str) -> None:
+    """The same requests for every server: a 100 KB response with the headers atoms read, an app
+    that fails, a HEAD."""
+    with httpx.Client(base_url=_url(address), headers={"User-Agent": "deploy-agent"}) as client:
+        assert client.get("/big?q=%41", headers={"X-Thing": "t", "Referer": "http://r/"},
+                          auth=("jo", "pw")).status_code == 200
+        assert client.get("/raise").status_code == 500
+        assert client.head("/").status_code == 200
+
+
+def _session(address: str, messages: list[str | bytes]) -> int:
+    """A WebSocket session that sends and gets back ``messages``; the bytes the server sent."""
+    async def talk() -> int:
+        async with ws_connect(_ws(address) + "/chat?room=1",
+                              additional_headers={"X-Thing": "ws"}) as ws:
+            sent = len((await ws.recv()).encode())
+            for message in messages:
+                await ws.send(message)
+                assert await ws.recv() == message
+                sent += len(message.encode() if isinstance(message, str) else message)
+            return sent
+
+    return _run(talk())  # type: ignore[no-any-return]
+
+
+def test_access_log_atoms_for_asgi_as_gunicorn_writes_them(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from gunicorn_side import GUNICORN, SKIP_REASON
+
+    ours = tmp_path / "ours.log"
+    server, (address,) = start_server("asgi_deploy_app:app", "-k", "asgi", "--access-logfile",
+                                      str(ours), "--access-logformat", TIMED)
+    _requests(address)
+    lines = _lines(ours, 3)
+    timed = re.compile(r" (\d+) (\d+) (\d+) (\d+\.\d+)$")
+    for line in lines:  # %(D)s µs, %(T)s s, %(M)s ms, %(L)s s (decimal)
+        assert timed.search(line), line
+    untimed = [timed.sub("", line) for line in lines]
+    assert untimed == [
+        '127.0.0.1 "GET /big?q=%41 HTTP/1.1" 200 100000 100000 HTTP/1.1 GET /big q=%41 t deploy '
+        '100000 "deploy-agent" http://r/ jo -',
+        '127.0.0.1 "GET /raise HTTP/1.1" 500 0 0 HTTP/1.1 GET /raise  - - - "deploy-agent" - - -',
+        '127.0.0.1 "HEAD / HTTP/1.1" 200 0 0 HTTP/1.1 HEAD /  - deploy 5 "deploy-agent" - - -']
+    # A WebSocket session: one line when it ends, status 101, the bytes of the messages sent
+    # (UTF-8 for text), the duration of the whole session.
+    sent = _session(address, ["é" * 10, b"\x00" * 1000, "three"])
+    line = _lines(ours, 4)[3]
+    assert timed.search(line), line
+    assert re.fullmatch(rf'127\.0\.0\.1 "GET /chat\?room=1 HTTP/1\.1" 101 {sent} {sent} '
+                        r'HTTP/1\.1 GET /chat room=1 ws - - "[^"]*websockets[^"]*" - - -',
+                        timed.sub("", line)), line
+    if not Path(GUNICORN).exists():
+        pytest.skip(SKIP_REASON)
+    # Gunicorn 27's -k asgi, the same app and requests: the same lines (it logs no line for a
+    # WebSocket session).
+    theirs = tmp_path / "theirs.log"
+    gunicorn = Server(["-k", "asgi", "-w", "1", "-b", "127.0.0.1:0", "--no-control-socket",
+                       "--access-logfile", str(theirs), "--access-logformat", ATOMS,
+                       "asgi_deploy_app:app"], command=[GUNICORN])
+    try:
+        (their_address,) = gunicorn.addresses()
+        wait_ready(their_address)
+        _requests(their_address)
+        assert _lines(theirs, 3) == untimed
+    finally:
+        gunicorn.stop()
+
+
+def test_json_access_log_and_statsd_for_asgi_requests_and_websockets(start_server,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(10)
+    log = tmp_path / "access.json"
+    try:
+        server, (address,) = start_server(
+            "asgi_deploy_app:app", "-k", "asgi", "--access-logfile", str(log), "--access-log-json",
+            "--statsd-host", f"127.0.0.1:{udp.getsockname()[1]}", "--statsd-prefix", "web")
+        _requests(address)
+        sent = _session(address, ["hello", "wörld"])
+        big, failed, head, session = (json.loads(line) for line in _lines(log, 4))
+        assert big["method"] == "GET" and big["uri"] == "/big?q=%41" and big["path"] == "/big"
+        assert big["query"] == "q=%41" and big["status"] == 200 and big["bytes"] == 100_000
+        assert big["user"] == "jo" and big["referer"] == "http://r/"
+        assert big["user_agent"] == "deploy-agent" and big["remote_addr"] == "127.0.0.1"
+        assert isinstance(big["duration_ms"], float) and big["pid"] != server.proc.pid
+        assert (failed["status"], failed["bytes"]) == (500, 0)
+        assert (head["method"], head["status"], head["bytes"]) == ("HEAD", 200, 0)
+        assert session["status"] == 101 and session["bytes"] == sent
+        assert session["uri"] == "/chat?room=1" and session["protocol"] == "HTTP/1.1"
+        wanted = {"web.gunicorn.request.status.200:1|c|@1.0": 2,
+                  "web.gunicorn.request.status.500:1|c|@1.0": 1,
+                  "web.gunicorn.request.status.101:1|c|@1.0": 1,
+                  "web.gunicorn.requests:1|c|@1.0": 4, "web.gunicorn.log.exception:1|c|@1.0": 1}
+        seen: dict[str, int] = {}
+        timers = 0
+        while any(seen.get(name, 0) < count for name, count in wanted.items()) or timers < 4:
+            message = udp.recv(65536).decode()
+            seen[message] = seen.get(message, 0) + 1
+            if re.fullmatch(r"web\.gunicorn\.request\.duration:\d+(\.\d+)?\|ms", message):
+                timers += 1
+    finally:
+        udp.close()

@@ -248,7 +248,10 @@ class WebSocketSession:
             data: Any = text if text is not None else message.get("bytes")
             if data is None:
                 raise ValueError("websocket.send with neither bytes nor text")
-            self.sent += len(data)
+            # The access log's bytes are the payload's: UTF-8 for text (len() of an ASCII str
+            # is its size already, and isascii() is a flag check).
+            self.sent += len(data) if type(data) is not str or data.isascii() \
+                else len(data.encode())
             self._write(ws.send(WSMessage(data=data)))
             if self.channel.backlogged():
                 await self.channel.drained()
