@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import NGINX, Server, free_port, nginx_conf, wait_ready
+from conftest import APPS, NGINX, Server, free_port, nginx_conf, wait_ready
 
 httpx = pytest.importorskip("httpx", reason="needs httpx (pip install -e '.[test]')")
 websockets = pytest.importorskip("websockets", reason="needs websockets (pip install -e '.[test]')")
@@ -372,3 +372,58 @@ def test_json_access_log_and_statsd_for_asgi_requests_and_websockets(start_serve
                 timers += 1
     finally:
         udp.close()
+
+
+# -- FastAPI (over Starlette) as deployed apps use it --------------------------------------------
+
+def test_fastapi_file_stream_sse_background_task_and_websocket(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("fastapi", reason="needs fastapi (pip install -e '.[test]')")
+    events = tmp_path / "events.txt"
+
+    def recorded() -> list[str]:
+        return events.read_text().splitlines() if events.exists() else []
+
+    server, (address,) = start_server("asgi_frameworks:fastapi_app", "-k", "asgi",
+                                      env={"ASGI_EVENTS_FILE": str(events)})
+    source = (APPS / "asgi_frameworks.py").read_bytes()  # what /download serves
+    with httpx.Client(base_url=_url(address)) as client:
+        # FileResponse: the whole file with its length, a range of it, and HEAD.
+        whole = client.get("/download")
+        assert whole.status_code == 200 and whole.content == source
+        assert whole.headers["content-length"] == str(len(source))
+        assert 'filename="frameworks.py"' in whole.headers["content-disposition"]
+        part = client.get("/download", headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206 and part.content == source[10:20]
+        head = client.head("/download")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(source))
+        # StreamingResponse: chunked, every piece.
+        with client.stream("GET", "/numbers?count=200") as stream:
+            assert stream.headers["transfer-encoding"] == "chunked"
+            assert stream.read() == b"".join(f"{i}\n".encode() for i in range(200))
+        # Server-sent events: ticks arrive as they are made; a client that leaves is noticed.
+        with client.stream("GET", "/events") as sse:
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            seen = []
+            for line in sse.iter_lines():
+                if line.startswith("data: "):
+                    seen.append(line)
+                    if len(seen) == 3:
+                        break
+            assert seen == ["data: tick 0", "data: tick 1", "data: tick 2"]
+        _poll(lambda: "fastapi sse client gone" in recorded(), "the SSE app seeing its client go")
+        # A background task runs after the response.
+        answer = client.post("/signup", json={"name": "ada", "price": 1})
+        assert answer.json() == {"queued": "ada"}
+        _poll(lambda: "background: welcome ada" in recorded(), "the background task")
+
+    async def talk() -> None:
+        async with ws_connect(_ws(address) + "/ws/lobby") as ws:
+            assert json.loads(await ws.recv()) == {"room": "lobby", "scheme": "ws"}
+            await ws.send(json.dumps({"n": 1, "s": "é"}))
+            assert json.loads(await ws.recv()) == {"echo": {"n": 1, "s": "é"}}
+            await ws.close(code=4001)
+
+    _run(talk())
+    _poll(lambda: "fastapi ws disconnect 4001" in recorded(), "the WebSocket route's disconnect")
+    assert server.stop() == 0, server.output
