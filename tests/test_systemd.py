@@ -426,3 +426,22 @@ def test_an_abstract_socket_from_systemd_is_described_by_its_name() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.bind(f"\0pronghorn-describe-{os.getpid()}")
         assert describe(sock) == f"unix:@pronghorn-describe-{os.getpid()}"
+
+
+@needs_analyze
+@pytest.mark.parametrize("worker", [["-k", "asgi", "--asgi-lifespan", "on", "--root-path", "/api"],
+                                    ["-k", "uvicorn.workers.UvicornWorker"]])
+def test_an_asgi_unit_runs_its_options_unchanged_and_verifies(tmp_path: Path,
+                                                              worker: list[str]) -> None:
+    """-k asgi (and the uvicorn worker's name a unit written for Gunicorn has) go into ExecStart
+    as given; the ASGI options are checked as the server checks them."""
+    result = run_unit("--name", "mysite", "--output-dir", str(tmp_path), *worker,
+                      "-b", "127.0.0.1:8000", "mysite.asgi:application", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    service = tmp_path / "mysite.service"
+    assert f"ExecStart={PRONGHORN} {' '.join(worker)} -b 127.0.0.1:8000 mysite.asgi:application" \
+        in service.read_text().splitlines()
+    systemd_analyze_verify(service)
+    wrong = run_unit("-k", "asgi", "--asgi-lifespan", "sometimes", "mysite.asgi:application",
+                     cwd=tmp_path)
+    assert wrong.returncode == 2 and "--asgi-lifespan" in wrong.stderr
