@@ -272,12 +272,14 @@ def _lines(path: Path, count: int) -> list[str]:
 
 def _requests(address: str) -> None:
     """The same requests for every server: a 100 KB response with the headers atoms read, an app
-    that fails, a HEAD."""
+    that fails, a HEAD, a streamed response, a header that is not ASCII."""
     with httpx.Client(base_url=_url(address), headers={"User-Agent": "deploy-agent"}) as client:
         assert client.get("/big?q=%41", headers={"X-Thing": "t", "Referer": "http://r/"},
                           auth=("jo", "pw")).status_code == 200
         assert client.get("/raise").status_code == 500
         assert client.head("/").status_code == 200
+        assert client.get("/stream").content == b"one two three"
+        assert client.get("/nowhere", headers={"X-Thing": "é".encode()}).status_code == 200
 
 
 def _session(address: str, messages: list[str | bytes]) -> int:
@@ -302,7 +304,7 @@ def test_access_log_atoms_for_asgi_as_gunicorn_writes_them(start_server, tmp_pat
     server, (address,) = start_server("asgi_deploy_app:app", "-k", "asgi", "--access-logfile",
                                       str(ours), "--access-logformat", TIMED)
     _requests(address)
-    lines = _lines(ours, 3)
+    lines = _lines(ours, 5)
     timed = re.compile(r" (\d+) (\d+) (\d+) (\d+\.\d+)$")
     for line in lines:  # %(D)s µs, %(T)s s, %(M)s ms, %(L)s s (decimal)
         assert timed.search(line), line
@@ -311,11 +313,15 @@ def test_access_log_atoms_for_asgi_as_gunicorn_writes_them(start_server, tmp_pat
         '127.0.0.1 "GET /big?q=%41 HTTP/1.1" 200 100000 100000 HTTP/1.1 GET /big q=%41 t deploy '
         '100000 "deploy-agent" http://r/ jo -',
         '127.0.0.1 "GET /raise HTTP/1.1" 500 0 0 HTTP/1.1 GET /raise  - - - "deploy-agent" - - -',
-        '127.0.0.1 "HEAD / HTTP/1.1" 200 0 0 HTTP/1.1 HEAD /  - deploy 5 "deploy-agent" - - -']
+        '127.0.0.1 "HEAD / HTTP/1.1" 200 0 0 HTTP/1.1 HEAD /  - deploy 5 "deploy-agent" - - -',
+        '127.0.0.1 "GET /stream HTTP/1.1" 200 13 13 HTTP/1.1 GET /stream  - deploy - '
+        '"deploy-agent" - - -',
+        '127.0.0.1 "GET /nowhere HTTP/1.1" 200 5 5 HTTP/1.1 GET /nowhere  \xc3\xa9 deploy 5 '
+        '"deploy-agent" - - -']
     # A WebSocket session: one line when it ends, status 101, the bytes of the messages sent
     # (UTF-8 for text), the duration of the whole session.
     sent = _session(address, ["é" * 10, b"\x00" * 1000, "three"])
-    line = _lines(ours, 4)[3]
+    line = _lines(ours, 6)[5]
     assert timed.search(line), line
     assert re.fullmatch(rf'127\.0\.0\.1 "GET /chat\?room=1 HTTP/1\.1" 101 {sent} {sent} '
                         r'HTTP/1\.1 GET /chat room=1 ws - - "[^"]*websockets[^"]*" - - -',
@@ -332,7 +338,7 @@ def test_access_log_atoms_for_asgi_as_gunicorn_writes_them(start_server, tmp_pat
         (their_address,) = gunicorn.addresses()
         wait_ready(their_address)
         _requests(their_address)
-        assert _lines(theirs, 3) == untimed
+        assert _lines(theirs, 5) == untimed
     finally:
         gunicorn.stop()
 
@@ -349,7 +355,7 @@ def test_json_access_log_and_statsd_for_asgi_requests_and_websockets(start_serve
             "--statsd-host", f"127.0.0.1:{udp.getsockname()[1]}", "--statsd-prefix", "web")
         _requests(address)
         sent = _session(address, ["hello", "wörld"])
-        big, failed, head, session = (json.loads(line) for line in _lines(log, 4))
+        big, failed, head, _, _, session = (json.loads(line) for line in _lines(log, 6))
         assert big["method"] == "GET" and big["uri"] == "/big?q=%41" and big["path"] == "/big"
         assert big["query"] == "q=%41" and big["status"] == 200 and big["bytes"] == 100_000
         assert big["user"] == "jo" and big["referer"] == "http://r/"
@@ -359,13 +365,13 @@ def test_json_access_log_and_statsd_for_asgi_requests_and_websockets(start_serve
         assert (head["method"], head["status"], head["bytes"]) == ("HEAD", 200, 0)
         assert session["status"] == 101 and session["bytes"] == sent
         assert session["uri"] == "/chat?room=1" and session["protocol"] == "HTTP/1.1"
-        wanted = {"web.gunicorn.request.status.200:1|c|@1.0": 2,
+        wanted = {"web.gunicorn.request.status.200:1|c|@1.0": 4,
                   "web.gunicorn.request.status.500:1|c|@1.0": 1,
                   "web.gunicorn.request.status.101:1|c|@1.0": 1,
-                  "web.gunicorn.requests:1|c|@1.0": 4, "web.gunicorn.log.exception:1|c|@1.0": 1}
+                  "web.gunicorn.requests:1|c|@1.0": 6, "web.gunicorn.log.exception:1|c|@1.0": 1}
         seen: dict[str, int] = {}
         timers = 0
-        while any(seen.get(name, 0) < count for name, count in wanted.items()) or timers < 4:
+        while any(seen.get(name, 0) < count for name, count in wanted.items()) or timers < 6:
             message = udp.recv(65536).decode()
             seen[message] = seen.get(message, 0) + 1
             if re.fullmatch(r"web\.gunicorn\.request\.duration:\d+(\.\d+)?\|ms", message):
@@ -426,4 +432,34 @@ def test_fastapi_file_stream_sse_background_task_and_websocket(start_server, tmp
 
     _run(talk())
     _poll(lambda: "fastapi ws disconnect 4001" in recorded(), "the WebSocket route's disconnect")
+    assert server.stop() == 0, server.output
+
+
+def test_access_lines_for_websocket_denials_and_a_session_ended_by_term(start_server) -> None:  # type: ignore[no-untyped-def]
+    from websockets.exceptions import ConnectionClosed
+
+    server, (address,) = start_server(
+        "asgi_ws_app:app", "-k", "asgi", "--access-logfile", "-",
+        "--access-logformat", '"%(r)s" %(s)s %(b)s %({x-scope-scheme}o)s %({content-type}o)s')
+
+    async def talk() -> None:
+        for path, status in (("/teapot", 418), ("/deny", 403)):
+            with pytest.raises(InvalidStatus) as denied:
+                async with ws_connect(_ws(address) + path):
+                    pass
+            assert denied.value.response.status_code == status
+        async with ws_connect(_ws(address) + "/echo") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            server.proc.terminate()
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+    _run(talk())
+    # A denial with a response of the app's is logged as that response (its status, its bytes);
+    # a session, when it ends (here on TERM), with the headers of its 101.
+    server.wait_for_line(r'^"GET /teapot HTTP/1\.1" 418 18 - text/plain$')
+    server.wait_for_line(r'^"GET /deny HTTP/1\.1" 403 0 - -$')
+    server.wait_for_line(r'^"GET /echo HTTP/1\.1" 101 5 ws -$')
     assert server.stop() == 0, server.output

@@ -384,6 +384,7 @@ class WebSocketSession:
                 # The app returned without accepting: a denial, as uvicorn and Gunicorn make it.
                 self.channel.refuse(403, "the application did not accept the WebSocket", log=False)
                 self._set_status(403)
-        job.exchange.framer.sent = self.sent
+        if self.accepted:  # (a denial's response counted its own bytes, as any HTTP response)
+            job.exchange.framer.sent = self.sent
         cycle.finish(job)
 

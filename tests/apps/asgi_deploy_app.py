@@ -2,7 +2,8 @@
 a WebSocket.
 
 HTTP: /scope answers the scope's scheme, client, server and headers as JSON; /big answers 100 KB
-with a Content-Length; /raise fails; anything else says hello.
+with a Content-Length; /stream answers 13 bytes in three pieces; /raise fails; anything else says
+hello.
 WebSocket: the first message sent is the same JSON; then every message is echoed.
 """
 
@@ -34,6 +35,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "text": message.get("text"),
                         "bytes": message.get("bytes")})
     path = scope["path"]
+    if path == "/stream":  # three pieces, no length: chunked
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"x-app", b"deploy")]})
+        for piece in (b"one ", b"two ", b"three"):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
     if path == "/raise":
         raise RuntimeError("the app failed")
     if path == "/scope":
