@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -251,6 +253,23 @@ def test_the_client_address_through_nginx_and_an_untrusted_proxy(start_server,  
     # nginx is not trusted: its X-Forwarded-Proto is not believed.
     assert (http["scheme"], ws["scheme"]) == ("http", "ws")
     assert http["client"][0] == "127.0.0.1"
+
+
+def test_nginx_over_a_unix_socket_to_the_asgi_worker(start_server, nginx) -> None:  # type: ignore[no-untyped-def]
+    where = Path(tempfile.mkdtemp(prefix="pronghorn-asgi-"))
+    try:
+        where.chmod(0o755)  # (nginx's workers, as nobody, must reach the socket)
+        path = where / "app.sock"
+        start_server("asgi_deploy_app:app", "-k", "asgi", "-b", f"unix:{path}")
+        http, ws = _through(nginx(f"unix:{path}"))
+        # A unix-socket peer is trusted (as under Gunicorn): the scheme is nginx's word; there is
+        # no client address, and no server address, on a unix socket.
+        assert (http["scheme"], ws["scheme"]) == ("https", "wss")
+        assert http["client"] is None and ws["client"] is None
+        assert http["server"] is None and ws["server"] is None
+        assert ws["headers"]["x-forwarded-for"] == CLIENT
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 # -- the access log and statsd for ASGI requests and WebSocket sessions ---------------------------
