@@ -184,7 +184,8 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         def answers() -> bool:
             assert proc.poll() is None, (where / "error.log").read_text()
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+                # (any answer of the app's: 502 is nginx's while the upstream is not there)
+                return httpx.get(f"http://127.0.0.1:{port}/").status_code != 502
             except httpx.TransportError:
                 return False
 
@@ -270,6 +271,39 @@ def test_nginx_over_a_unix_socket_to_the_asgi_worker(start_server, nginx) -> Non
         assert ws["headers"]["x-forwarded-for"] == CLIENT
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+def test_django_behind_nginx_sees_https_and_its_csrf_origin_check_passes(django_server,  # type: ignore[no-untyped-def]
+                                                                        nginx) -> None:
+    """nginx says X-Forwarded-Proto https: Django (request.is_secure(), through the scope's scheme)
+    takes the browser's https Origin as its own, so the admin's login POST passes CSRF; and the
+    Channels consumer's origin check passes through nginx's Upgrade."""
+    from django_asgi_project import ADMIN_PASSWORD, ADMIN_USER
+
+    _, address = django_server
+    port = nginx(address.removeprefix("http://"))
+    origin = "https://proj.example.com"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"Host": "proj.example.com"}) as client:
+        page = client.get("/admin/login/")
+        assert page.status_code == 200
+        login = {"csrfmiddlewaretoken": _csrf_token(page.text), "username": ADMIN_USER,
+                 "password": ADMIN_PASSWORD, "next": "/admin/"}
+        # (an Origin of another scheme is another origin: refused, which proves the scheme came)
+        refused = client.post("/admin/login/", data=login,
+                              headers={"Origin": "http://proj.example.com"})
+        assert refused.status_code == 403 and "CSRF verification failed" in refused.text
+        answer = client.post("/admin/login/", data=login, headers={"Origin": origin})
+        assert answer.status_code == 302 and answer.headers["location"] == "/admin/"
+
+    async def talk() -> None:
+        async with ws_connect(f"ws://proj.example.com:{port}/ws/echo/", host="127.0.0.1",
+                              origin=Origin(origin)) as ws:
+            assert await ws.recv() == "hello anonymous"
+            await ws.send("through nginx")
+            assert await ws.recv() == "echo: through nginx"
+
+    _run(talk())
 
 
 # -- the access log and statsd for ASGI requests and WebSocket sessions ---------------------------
