@@ -58,3 +58,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"x-app", b"deploy")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def gated(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``app``, whose lifespan startup lasts until the file $ASGI_GATE exists (a database that
+    takes its time to come up)."""
+    if scope["type"] == "lifespan":
+        import asyncio
+        import os
+
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                while not os.path.exists(os.environ["ASGI_GATE"]):
+                    await asyncio.sleep(0.01)  # (the app's own wait, as a real startup's)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await app(scope, receive, send)
