@@ -58,6 +58,10 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "it; a peer that never answers must not hold a connection"),
     ("ASGI", "a client's half-close during a request is an `http.disconnect`",
      "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "a WebSocket session writes one access line (status 101, the UTF-8 bytes of the "
+     "messages sent, the session's duration) and counts in statsd; a refused handshake logs its "
+     "403 or the app's denial response", "operators must see WebSocket traffic in their logs and "
+     "metrics; Gunicorn 27 `-k asgi` logs nothing for them"),
     # -- hooks and the objects they get --------------------------------------------------------------
     ("Hooks", "an exception in a hook other than `on_starting`, `when_ready`, `post_fork`, "
      "`post_worker_init` and `pre_request` is logged and the server goes on (Gunicorn's master "
