@@ -168,7 +168,8 @@ class ASGICycle:
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return
-        framer = ResponseFramer(request.version, request.keep_alive and not cycle.closing,
+        framer = ResponseFramer(cycle.framing_version or request.version,
+                                request.keep_alive and not cycle.closing,
                                 request.method == "HEAD", cycle.response_heads)
         exchange = Exchange(framer, channel.write, cycle.dates.get(), SERVER)
         job.exchange = exchange

@@ -241,6 +241,16 @@ class RequestCycle:
         # --proxy-protocol: the mode, and which peers may send the header (None: off).
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
+        # --protocol uwsgi: every connection speaks nginx's uwsgi_pass (http/uwsgi.py), from the
+        # peers of --uwsgi-allow-from (a unix socket's always, as in Gunicorn).
+        self.uwsgi = cfg.protocol == "uwsgi"
+        allowed = matcher(cfg.uwsgi_allow_ips)
+        self.uwsgi_allowed: Callable[[Any], bool] = (
+            lambda peer: not isinstance(peer, tuple) or allowed(peer))
+        # The HTTP version responses are framed for: a uwsgi response is never chunked (nginx
+        # passes its body through as it comes, chunk markers and all); without a length, the close
+        # ends it. (None: the request's own.)
+        self.framing_version: tuple[int, int] | None = (1, 0) if self.uwsgi else None
         self.closing = False  # TERM: responses from now on say "Connection: close"
         # --no-sendfile: a wsgi.file_wrapper body is read and written like any other iterable.
         self.sendfile = cfg.sendfile
@@ -254,8 +264,11 @@ class RequestCycle:
 
     def builder(self, server_address: Any, tls: bool) -> EnvironBuilder:
         """The environ maker for one listener."""
+        # (A uwsgi request's scheme is its HTTPS var's, and no header is believed over it, as in
+        # Gunicorn: no forwarded policy.)
         return EnvironBuilder(server_address, "https" if tls else "http", self.errors,
-                              self.cfg.workers > 1, self.multithread, self.forwarded)
+                              self.cfg.workers > 1, self.multithread,
+                              None if self.uwsgi else self.forwarded)
 
     def error_page(self, status: int, reason: str) -> bytes:
         return error_response(status, reason, self.dates.get(), SERVER)
@@ -274,7 +287,8 @@ class RequestCycle:
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return None
-        framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
+        framer = ResponseFramer(self.framing_version or request.version,
+                                request.keep_alive and not self.closing,
                                 request.method == "HEAD", self.response_heads)
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange
