@@ -103,14 +103,21 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
     length = int(length_text) if length_text else 0
     if limits.request_body and length > limits.request_body:
         raise HTTPError(413, "request body too large")
-    headers = []
+    # nginx sends the body's type and length twice: as CONTENT_TYPE/CONTENT_LENGTH (uwsgi_params)
+    # and among the client's fields (HTTP_CONTENT_TYPE, HTTP_CONTENT_LENGTH). One field each, the
+    # last value, as Gunicorn's environ has it; a length that disagrees with the framing one is
+    # refused.
+    named: dict[bytes, bytes] = {}
     for key, value in found.items():
         if key.startswith(b"HTTP_"):
-            headers.append((key[5:].replace(b"_", b"-"), value))
+            named[key[5:].replace(b"_", b"-")] = value
         elif key == b"CONTENT_TYPE":
-            headers.append((b"CONTENT-TYPE", value))
+            named[b"CONTENT-TYPE"] = value
         elif key == b"CONTENT_LENGTH":
-            headers.append((b"CONTENT-LENGTH", value))
+            named[b"CONTENT-LENGTH"] = value
+    if named.get(b"CONTENT-LENGTH", length_text) != length_text:
+        raise HTTPError(400, "the uwsgi CONTENT_LENGTH and HTTP_CONTENT_LENGTH disagree")
+    headers = tuple(named.items())
     connection = found.get(b"HTTP_CONNECTION", b"").lower()
     keep_alive = b"close" not in (token.strip() for token in connection.split(b","))
     scheme: str | None = None
@@ -119,7 +126,7 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
     elif found.get(b"wsgi.url_scheme") in (b"http", b"https"):
         scheme = found[b"wsgi.url_scheme"].decode("ascii")
     request = make_request(method.decode("latin-1"), target, path_info.replace(b"%", b"%25"),
-                           query, (1, 1), tuple(headers), keep_alive, False, length, False,
+                           query, (1, 1), headers, keep_alive, False, length, False,
                            found.get(b"HTTP_HOST"))
     return request, scheme
 
