@@ -14,6 +14,7 @@ import re
 import socket
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -96,10 +97,11 @@ def uwsgi_server() -> Iterator[Any]:
     """uwsgi_server(app, *flags) → (Server, port): pronghorn --protocol uwsgi with an access log."""
     servers: list[Server] = []
 
-    def start(app: str, *flags: str) -> tuple[Server, int]:
+    def start(app: str, *flags: str, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> tuple[Server, int]:
         port = free_port()
         server = Server(["-b", f"127.0.0.1:{port}", "--protocol", "uwsgi", "--access-logfile", "-",
-                         *flags, app])
+                         *flags, app], env=env, cwd=cwd)
         servers.append(server)
         server.wait_for_line(r"Booting worker")
         wait_uwsgi(port, server.proc)
@@ -288,7 +290,8 @@ def test_the_environ_is_gunicorns_for_the_same_packet(uwsgi_server, tmp_path: Pa
 # -- through nginx ---------------------------------------------------------------------------------
 
 NGINX_UWSGI = """\
-    client_body_buffer_size 1m;
+    client_body_buffer_size 16m;  # (in memory: its temp directory is private to root here)
+    client_max_body_size 10m;
     uwsgi_temp_path {dir}/uwsgi;
     server {{
         listen 127.0.0.1:{port};
@@ -415,3 +418,79 @@ def test_nginx_uwsgi_pass_to_the_asgi_worker(uwsgi_server, nginx_uwsgi) -> None:
     # A streamed response: no length, no chunks from us; nginx frames it for its client.
     status, _, body = http(port, b"GET /stream HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n")
     assert status == "HTTP/1.1 200 OK" and body == b"".join(b"piece %d\n" % i for i in range(5))
+
+
+# -- the Django project through nginx's uwsgi_pass -------------------------------------------------
+
+DJANGO_HOST_SETTINGS = """\
+from project.settings import *  # noqa: F401,F403 (the project's defaults, then the host's)
+
+DEBUG = False
+ALLOWED_HOSTS = ["localhost"]
+ROOT_URLCONF = "upload_urls"
+DATABASES["default"]["NAME"] = {db!r}
+"""
+
+DJANGO_UPLOAD_URLS = """\
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from project.urls import urlpatterns as project_urls
+
+
+@csrf_exempt
+def upload(request):
+    received = request.FILES["file"]
+    return JsonResponse({"name": received.name, "size": received.size,
+                         "first": received.read(4).hex(), "note": request.POST.get("note")})
+
+
+urlpatterns = project_urls + [path("upload/", upload)]
+"""
+
+
+def test_the_django_project_through_nginx_uwsgi_pass(uwsgi_server, nginx_uwsgi,  # type: ignore[no-untyped-def]
+                                                      tmp_path: Path) -> None:
+    pytest.importorskip("django", reason="needs Django (pip install -e '.[test]')")
+    pytest.importorskip("gevent", reason="the seed runs the gevent worker (pip install -e '.[test]')")
+    code, etc = tmp_path / "opt-proj", tmp_path / "etc-opt-proj"
+    code.mkdir()
+    etc.mkdir()
+    subprocess.run([sys.executable, "-m", "django", "startproject", "project", str(code)],
+                   check=True, capture_output=True, timeout=120)
+    (etc / "settings.py").write_text(DJANGO_HOST_SETTINGS.format(db=str(tmp_path / "db.sqlite3")))
+    (etc / "upload_urls.py").write_text(DJANGO_UPLOAD_URLS)
+    env = {"PYTHONPATH": f"{etc}:{code}", "DJANGO_SETTINGS_MODULE": "settings"}
+    subprocess.run([sys.executable, str(code / "manage.py"), "migrate", "-v0"], check=True,
+                   capture_output=True, timeout=300, env=dict(os.environ, **env))
+    server, upstream = uwsgi_server("project.wsgi:application", "--worker-class=gevent",
+                                    env=env, cwd=code)
+    port = nginx_uwsgi(upstream)
+
+    status, headers, body = http(port, b"GET /admin/login/ HTTP/1.1\r\nHost: localhost\r\n"
+                                       b"Connection: close\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK", body[:500]
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    cookie = re.search(r"csrftoken=([^;]+)", headers.get("set-cookie", ""))
+    assert token and cookie, (headers, body[:500])
+
+    # A POST: the login form with CSRF token and cookie; wrong credentials, so the form again.
+    form = b"csrfmiddlewaretoken=%b&username=nobody&password=wrong&next=/admin/" % token.group(1)
+    status, _, body = http(port, b"POST /admin/login/ HTTP/1.1\r\nHost: localhost\r\n"
+                                 b"Cookie: csrftoken=%b\r\nContent-Type: application/x-www-form-"
+                                 b"urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%b"
+                                 % (cookie.group(1).encode(), len(form), form))
+    assert status == "HTTP/1.1 200 OK", body[:800]
+    assert b"Please enter the correct username and password" in body
+
+    # A file upload (multipart), 3 MiB: past Django's memory limit and our spool threshold.
+    content = b"\x89PNG" + os.urandom(3 * 1024 * 1024)
+    upload = multipart("Bnd42", "big.png", content)
+    status, _, body = http(port, b"POST /upload/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                                 b"multipart/form-data; boundary=Bnd42\r\nContent-Length: %d\r\n"
+                                 b"Connection: close\r\n\r\n%b" % (len(upload), upload))
+    assert status == "HTTP/1.1 200 OK", body[:800]
+    assert json.loads(body) == {"name": "big.png", "size": len(content), "first": "89504e47",
+                                "note": "hi"}
+    server.wait_for_line(r'"POST /upload/ HTTP/1.1" 200')
