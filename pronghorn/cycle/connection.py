@@ -69,8 +69,8 @@ class ConnectionPolicy:
         self.clock = clock  # the driver's monotonic clock, read only when a deadline starts
         # (--protocol uwsgi: the same events from nginx's uwsgi packets; see http/uwsgi.py)
         self.conn: HTTPConnection | UWSGIConnection = (
-            UWSGIConnection(cycle.limits) if cycle.uwsgi else HTTPConnection(cycle.limits,
-                                                                             cycle.head_cache))
+            HTTPConnection(cycle.limits, cycle.head_cache) if cycle.uwsgi is None
+            else UWSGIConnection(cycle.limits))
         self.builder = builder
         self.peer = peer
         self.send = send  # for 100 Continue, the one thing this policy writes itself
@@ -107,7 +107,8 @@ class ConnectionPolicy:
                 self.peer if self.peer is not None else ""):
             self.cycle.log.debug("Closed a connection from %s: not in --proxy-allow-from", self.peer)
             return CLOSE
-        if self.cycle.uwsgi and not self.cycle.uwsgi_allowed(self.peer):
+        uwsgi = self.cycle.uwsgi
+        if uwsgi is not None and not uwsgi.allowed(self.peer):
             self.cycle.log.warning("Closed a uwsgi connection from %s: not in --uwsgi-allow-from",
                                    self.peer)
             return CLOSE
