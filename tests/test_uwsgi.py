@@ -390,6 +390,14 @@ def test_nginx_uwsgi_pass_get_post_and_upload(uwsgi_server, nginx_uwsgi, kind: s
     assert status == "HTTP/1.1 200 OK" and seen["body"] == form.decode()
     assert seen["environ"]["CONTENT_LENGTH"] == str(len(form))
 
+    # A chunked body: nginx buffers it and sends its length in CONTENT_LENGTH.
+    status, _, body = http(port, b"POST /chunked HTTP/1.1\r\nHost: shop.example\r\nTransfer-"
+                                 b"Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    seen = json.loads(body)
+    assert status == "HTTP/1.1 200 OK" and seen["body"] == "hello world"
+    assert seen["environ"]["CONTENT_LENGTH"] == "11"
+
     content = bytes(range(256)) * 1024  # 256 KiB of every byte value
     upload = multipart("XyZ", "data.bin", content)
     status, _, body = http(port, b"POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Type: "
