@@ -51,44 +51,37 @@ _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 def parse_vars(block: bytes, limits: Limits) -> dict[bytes, bytes]:
     """The vars of a packet, in order (a repeated key keeps its first place and its last value, as
-    a dict fills). HTTPError for a malformed block or one over the limits."""
+    a dict fills). HTTPError for a malformed block or a var over the field size (the other
+    limits, and the bytes a var may hold, are request_from_vars')."""
     found: dict[bytes, bytes] = {}
-    view = memoryview(block)
     end = len(block)
     pos = 0
-    fields = 0
     field_size = limits.request_field_size
     while pos < end:
         if pos + 2 > end:
             raise HTTPError(400, "a uwsgi var's key size is cut short")
-        size = view[pos] | view[pos + 1] << 8
-        pos += 2
-        if pos + size + 2 > end:
+        size = block[pos] | block[pos + 1] << 8
+        key_end = pos + 2 + size
+        if key_end + 2 > end:
             raise HTTPError(400, "a uwsgi var's key is cut short")
-        key = block[pos:pos + size]
-        pos += size
-        vsize = view[pos] | view[pos + 1] << 8
-        pos += 2
-        if pos + vsize > end:
+        vsize = block[key_end] | block[key_end + 1] << 8
+        value_end = key_end + 2 + vsize
+        if value_end > end:
             raise HTTPError(400, "a uwsgi var's value is cut short")
-        value = block[pos:pos + vsize]
-        pos += vsize
-        if not key:
+        if not size:
             raise HTTPError(400, "a uwsgi var without a name")
-        if _BAD_VALUE.search(value) or _BAD_VALUE.search(key):
-            raise HTTPError(400, "a uwsgi var with a CR, LF or NUL")
         if size + vsize + 4 > field_size:
             raise HTTPError(431, "a uwsgi var is too large")
-        if key.startswith(b"HTTP_") or key in (b"CONTENT_TYPE", b"CONTENT_LENGTH"):
-            fields += 1
-            if fields > limits.request_fields:
-                raise HTTPError(431, "too many header vars in the uwsgi packet")
-        found[key] = value
+        found[block[pos + 2:key_end]] = block[key_end + 2:value_end]
+        pos = value_end
     return found
 
 
 def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Request, str | None]:
     """The Request the vars describe, and the scheme they claim (None: the listener's)."""
+    # (Two searches over the whole, rather than two per var: the vars' sizes are not in these.)
+    if _BAD_VALUE.search(b"".join(found)) or _BAD_VALUE.search(b"".join(found.values())):
+        raise HTTPError(400, "a uwsgi var with a CR, LF or NUL")
     method = found.get(b"REQUEST_METHOD", b"GET")
     if not _METHOD.fullmatch(method):
         raise HTTPError(400, "the uwsgi REQUEST_METHOD is not a token")
@@ -117,6 +110,8 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
             named[b"CONTENT-LENGTH"] = value
     if named.get(b"CONTENT-LENGTH", length_text) != length_text:
         raise HTTPError(400, "the uwsgi CONTENT_LENGTH and HTTP_CONTENT_LENGTH disagree")
+    if len(named) > limits.request_fields:
+        raise HTTPError(431, "too many header vars in the uwsgi packet")
     headers = tuple(named.items())
     connection = found.get(b"HTTP_CONNECTION", b"").lower()
     keep_alive = b"close" not in (token.strip() for token in connection.split(b","))
@@ -138,7 +133,9 @@ class UWSGIConnection:
     __slots__ = ("limits", "_buf", "_state", "_eof", "_remaining", "scheme")
 
     def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = (limits or Limits()).normalized()
+        """``limits``: taken as given, normalized (a worker's are: one connection per request
+        under nginx, so nothing is made per connection that need not be)."""
+        self.limits = limits if limits is not None else Limits().normalized()
         self._buf = bytearray()
         self._state = _HEADER
         self._eof = False
