@@ -502,3 +502,12 @@ def test_the_django_project_through_nginx_uwsgi_pass(uwsgi_server, nginx_uwsgi, 
     assert json.loads(body) == {"name": "big.png", "size": len(content), "first": "89504e47",
                                 "note": "hi"}
     server.wait_for_line(r'"POST /upload/ HTTP/1.1" 200')
+
+
+def test_hooks_see_the_request_as_gunicorns_req(uwsgi_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "hooks.conf.py"
+    config.write_text("def pre_request(worker, req):\n"
+                      "    worker.log.info('HOOK %s %s %s', req.method, req.path, req.uri)\n")
+    server, port = uwsgi_server(ENVIRON_APP, "-c", str(config))
+    environ_of(send(port, packet(dict(GET_VARS, PATH_INFO="/p%20x", QUERY_STRING="q=1"))))
+    server.wait_for_line(r"HOOK GET /p%20x /p%20x\?q=1$")
