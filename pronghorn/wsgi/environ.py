@@ -135,8 +135,8 @@ class EnvironBuilder:
         builder = self._by_scheme.get(scheme)
         if builder is None:
             address, errors, multiprocess, multithread, forwarded, cache_bytes = self._args
-            builder = EnvironBuilder(address, scheme or self.url_scheme, errors, multiprocess, multithread, forwarded,
-                                     cache_bytes)
+            builder = EnvironBuilder(address, scheme or self.url_scheme, errors, multiprocess,
+                                     multithread, forwarded, cache_bytes)
             builder._by_scheme = self._by_scheme  # (one table: either one finds the other)
             self._by_scheme[scheme] = builder
         return builder
