@@ -176,8 +176,8 @@ def test_every_checked_block_is_there() -> None:
     assert set(BLOCKS) == {
         "settings", "seed", "systemd-unit-command", "service", "systemd-unit-unix",
         "systemd-unit-socket-command", "service-socket-activated", "socket", "socket-dropin",
-        "nginx-tcp", "nginx-unix", "supervisor", "dockerfile", "asgi-py", "consumers-py",
-        "asgi-seed", "systemd-unit-asgi", "nginx-asgi"}
+        "nginx-tcp", "nginx-unix", "nginx-uwsgi", "supervisor", "dockerfile", "asgi-py",
+        "consumers-py", "asgi-seed", "systemd-unit-asgi", "nginx-asgi"}
 
 
 def log_addresses(log: Path, server: Server, count: int) -> list[str]:
@@ -493,6 +493,32 @@ def test_the_nginx_unix_socket_site_and_the_umask_that_lets_nginx_in(  # type: i
             nginx.stop()
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+@needs_nginx
+def test_the_uwsgi_pass_site_serves_pronghorn_speaking_uwsgi(  # type: ignore[no-untyped-def]
+        tmp_path: Path) -> None:
+    site = block("nginx-uwsgi")
+    assert "include uwsgi_params;" in site and "server 127.0.0.1:8000 fail_timeout=0;" in site
+    upstream_port, port = free_port(), free_port()
+    server = Server([f"--bind=127.0.0.1:{upstream_port}", "--protocol=uwsgi", "behaviours:app"])
+    site = (site.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+            .replace("include uwsgi_params;", "include /etc/nginx/uwsgi_params;")
+            .replace("listen 80", f"listen 127.0.0.1:{port}")
+            .replace("listen [::]:80", f"listen [::1]:{port}"))
+    nginx = Nginx(site, "nogroup")
+    try:
+        server.wait_for_line(r"Booting worker")
+        wait_through(nginx, port)
+        environ = environ_through("127.0.0.1", port)
+        # The request is the client's; REMOTE_ADDR is nginx's, as under Gunicorn --protocol uwsgi.
+        assert environ["HTTP_HOST"] == "proj.example.com"
+        assert environ["REMOTE_ADDR"] == "127.0.0.1"
+        assert environ["wsgi.url_scheme"] == "http"
+        assert environ_through("::1", port)["PATH_INFO"] == "/environ"
+    finally:
+        nginx.stop()
+        server.stop()
 
 
 # -- 5. supervisor ---------------------------------------------------------------------------------
