@@ -63,7 +63,9 @@ STOP_TIMEOUT = 5.0  # seconds of grace after SIGTERM before the group gets SIGKI
 FILE_SIZE = 1024 * 1024
 UPLOAD_SIZE = 64 * 1024
 
-FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress")
+FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "uwsgi")
+#: nginx, for the scenarios behind it (uwsgi_pass); Debian's nginx-light puts it in /usr/sbin.
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 IDLE_CONNECTIONS = 10_000
 # The headers nginx forwards with the proxied scenarios' requests, as the probe sends them
 # (bench/proxied.lua sends the same set, with a new X-Request-Id and visitor per request).
@@ -123,6 +125,8 @@ class Scenario:
     # Other requests of a mixed scenario that must be answered right too: (path, body length).
     more_probes: tuple[tuple[str, int], ...] = ()
     forwarded: bool = False  # pronghorn and Gunicorn trust the client's X-Forwarded-* (--forwarded-allow-ips)
+    # Behind nginx's uwsgi_pass: the server speaks uwsgi on its port, wrk talks HTTP to nginx.
+    uwsgi: bool = False
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect_body=b"Hello, World!",
         kind="idle",
     ),
+    Scenario(
+        "uwsgi-hello",
+        "hello world through nginx's uwsgi_pass, keep-alive to nginx",
+        "the uwsgi protocol: nginx (one worker, on wrk's CPU) passes each request in a new uwsgi "
+        "connection to the server",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn --protocol uwsgi", "pronghorn"),
+            Variant("gunicorn --protocol uwsgi", "gunicorn"),
+            Variant("uWSGI", "uwsgi"),
+        ),
+        expect_body=b"Hello, World!",
+        uwsgi=True,
+    ),
 )
 
 TARGETS: tuple[Target, ...] = (
@@ -386,6 +404,8 @@ TARGETS: tuple[Target, ...] = (
     Target("proxied-log", "pronghorn + log", "pronghorn", 0.85, "proxied-log costs <= 15 % of proxied", 17,
            denominator_scenario="proxied"),
     Target("hello", "pronghorn", "bjoern", 0.9, "hello: >= 0.9 x bjoern", 17),
+    Target("uwsgi-hello", "pronghorn --protocol uwsgi", "uWSGI", 1.0,
+           "uwsgi through nginx: >= 1.0 x uWSGI", 20),
     Target("hello", "pronghorn", "fastpysgi", 0.8, "hello: >= 0.8 x FastPySGI", 17),
     Target("close", "pronghorn", "bjoern", 1.0, "close: >= 1.0 x bjoern", 17),
     Target("stream", "pronghorn", "granian", 1.2, "stream: >= 1.2 x Granian", 17),
@@ -517,6 +537,8 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
         if scenario.forwarded:
             # The proxy is the client here: trust its X-Forwarded-* as behind nginx on the same host.
             argv += ["--forwarded-allow-ips", HOST]
+        if scenario.uwsgi:
+            argv += ["--protocol", "uwsgi"]
         if scenario.kind == "idle":
             # nginx's keepalive_timeout (75 s), so the idle connections outlive the run; and
             # room for them all in the gevent worker (the sync worker has no such limit).
@@ -546,6 +568,12 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
         return [str(VENV_BIN / "fastpysgi"), "--host", HOST, "--port", str(port), app]
     if variant.family == "waitress":
         return [str(VENV_BIN / "waitress-serve"), f"--listen={bind}", f"--threads={variant.threads}", app]
+    if variant.family == "uwsgi":
+        # uWSGI speaking its own protocol (--socket), one worker under its master, no request
+        # log (as the others run without an access log); TERM stops it (uWSGI 2.0 reloads on it
+        # otherwise).
+        return [str(VENV_BIN / "uwsgi"), "--socket", bind, "--master", "--processes", str(variant.workers),
+                "--module", app, "--need-app", "--disable-logging", "--die-on-term", "--pythonpath", str(APPS)]
     raise ValueError(f"unknown server family {variant.family!r}")
 
 
@@ -561,6 +589,43 @@ def family_available(family: str) -> str | None:
     if not (VENV_BIN / executable).exists():
         return f"{executable} is not installed in {VENV_BIN.parent}"
     return None
+
+
+NGINX_UWSGI_CONF = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    uwsgi_temp_path {dir}/uwsgi;
+    server {{
+        listen {host}:{port};
+        location / {{
+            include /etc/nginx/uwsgi_params;
+            uwsgi_pass {host}:{upstream};
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(port: int, upstream: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """nginx on ``port`` passing every request to the uwsgi server on ``upstream``, pinned to
+    wrk's CPU (the server under test keeps its own)."""
+    if NGINX is None:
+        raise Unavailable("nginx is not installed (apt-get install -y nginx-light)")
+    where = workdir / f"nginx-{port}"
+    where.mkdir()
+    conf = where / "nginx.conf"
+    conf.write_text(NGINX_UWSGI_CONF.format(dir=where, host=HOST, port=port, upstream=upstream))
+    # (As root, nginx's workers run as nobody: they must reach nothing in the private temp dir but
+    # what they never write to, since bodies stay in memory.)
+    return subprocess.Popen(["taskset", "-c", CLIENT_CPU, NGINX, "-c", str(conf), "-p", str(where)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def free_port() -> int:
@@ -584,6 +649,8 @@ def probe(scenario: Scenario, port: int, upload: bytes) -> None:
     """Send the scenario's requests once; raise Unavailable unless every answer is right."""
     body = upload if scenario.method == "POST" else None
     status, data = fetch(port, scenario.method, scenario.path, body, dict(scenario.probe_headers))
+    if status == 502 and scenario.uwsgi:  # nginx is up, the server behind it not yet: poll on
+        raise ConnectionRefusedError("nginx answered 502: the uwsgi server is not answering yet")
     if status != 200:
         raise Unavailable(f"answered {status} to the scenario's request")
     if scenario.expect_body is not None and data != scenario.expect_body:
@@ -785,7 +852,14 @@ def measure(
     log: Path,
 ) -> Measurement:
     port = free_port()
-    argv = server_argv(scenario, variant, app.target, port, context.workdir)
+    nginx: subprocess.Popen[bytes] | None = None
+    if scenario.uwsgi:
+        # The server listens on a port of its own; wrk and the probe talk to nginx on ``port``.
+        upstream = free_port()
+        argv = server_argv(scenario, variant, app.target, upstream, context.workdir)
+        nginx = start_nginx(port, upstream, context.workdir)
+    else:
+        argv = server_argv(scenario, variant, app.target, port, context.workdir)
     if scenario.pinned:
         argv = ["taskset", "-c", SERVER_CPU, *argv]  # the master and every worker it forks
     access_log = access_log_path(scenario, variant, context.workdir)
@@ -821,6 +895,8 @@ def measure(
             if idle is not None:
                 idle.stop()
             stop(proc)
+            if nginx is not None:
+                stop(nginx)
     rps, p50, p99, socket_errors, non_2xx = parse_wrk(output)
     if rate is not None and rps < rate * 0.95:
         # Its latencies then describe a saturated server, not one at this rate: say so beside them.

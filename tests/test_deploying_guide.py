@@ -176,7 +176,8 @@ def test_every_checked_block_is_there() -> None:
     assert set(BLOCKS) == {
         "settings", "seed", "systemd-unit-command", "service", "systemd-unit-unix",
         "systemd-unit-socket-command", "service-socket-activated", "socket", "socket-dropin",
-        "nginx-tcp", "nginx-unix", "supervisor", "dockerfile"}
+        "nginx-tcp", "nginx-unix", "nginx-uwsgi", "supervisor", "dockerfile", "asgi-py",
+        "consumers-py", "asgi-seed", "systemd-unit-asgi", "nginx-asgi"}
 
 
 def log_addresses(log: Path, server: Server, count: int) -> list[str]:
@@ -330,11 +331,16 @@ def test_the_unix_socket_unit_and_the_socket_drop_in_verify(tmp_path: Path) -> N
 
 # -- 4. nginx --------------------------------------------------------------------------------------
 
-def nginx_site(upstream: str, port: int, static: Path) -> str:
+def nginx_site(upstream: str, port: int, static: Path, server: str | None = None) -> str:
     """The guide's TCP site, listening on ``port`` instead of 80, with ``upstream`` as its
-    upstream block and the static files from ``static``."""
+    upstream block and the static files from ``static``; ``server``: what replaces its
+    proj.example.com server block (the ASGI section's)."""
     site = block("nginx-tcp")
     site = re.sub(r"upstream proj_app \{.*?\n\}\n", lambda _: upstream, site, count=1, flags=re.S)
+    if server is not None:
+        site, count = re.subn(r"^server \{\n    listen 80;\n.*?^\}\n", lambda _: server, site,
+                              flags=re.S | re.M)
+        assert count == 1, site
     site = site.replace("listen 80", f"listen 127.0.0.1:{port}")
     site = site.replace("listen [::]:80", f"listen [::1]:{port}")
     return site.replace("/var/opt/proj/static/", f"{static}/")
@@ -489,6 +495,32 @@ def test_the_nginx_unix_socket_site_and_the_umask_that_lets_nginx_in(  # type: i
         shutil.rmtree(where, ignore_errors=True)
 
 
+@needs_nginx
+def test_the_uwsgi_pass_site_serves_pronghorn_speaking_uwsgi(  # type: ignore[no-untyped-def]
+        tmp_path: Path) -> None:
+    site = block("nginx-uwsgi")
+    assert "include uwsgi_params;" in site and "server 127.0.0.1:8000 fail_timeout=0;" in site
+    upstream_port, port = free_port(), free_port()
+    server = Server([f"--bind=127.0.0.1:{upstream_port}", "--protocol=uwsgi", "behaviours:app"])
+    site = (site.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+            .replace("include uwsgi_params;", "include /etc/nginx/uwsgi_params;")
+            .replace("listen 80", f"listen 127.0.0.1:{port}")
+            .replace("listen [::]:80", f"listen [::1]:{port}"))
+    nginx = Nginx(site, "nogroup")
+    try:
+        server.wait_for_line(r"Booting worker")
+        wait_through(nginx, port)
+        environ = environ_through("127.0.0.1", port)
+        # The request is the client's; REMOTE_ADDR is nginx's, as under Gunicorn --protocol uwsgi.
+        assert environ["HTTP_HOST"] == "proj.example.com"
+        assert environ["REMOTE_ADDR"] == "127.0.0.1"
+        assert environ["wsgi.url_scheme"] == "http"
+        assert environ_through("::1", port)["PATH_INFO"] == "/environ"
+    finally:
+        nginx.stop()
+        server.stop()
+
+
 # -- 5. supervisor ---------------------------------------------------------------------------------
 
 def test_the_supervisor_program_runs_the_seed_and_outwaits_the_graceful_timeout() -> None:
@@ -581,3 +613,138 @@ def test_the_container_cmd_serves_as_pid_1_and_stops_on_term(tmp_path: Path) -> 
         assert "Handling signal: term" in server.output
     finally:
         server.stop()
+
+
+# -- 8. ASGI ---------------------------------------------------------------------------------------
+
+ASGI_SEED = Invocation(block("asgi-seed"))
+
+
+def as_asgi(args: list[str]) -> list[str]:
+    """The seed's words as the ASGI section has them: its application and worker class."""
+    return [{"proj.wsgi:application": "proj.asgi:application",
+             GEVENT: "--worker-class=asgi"}.get(arg, arg) for arg in args]
+
+
+def test_the_asgi_command_line_is_the_seeds_with_the_asgi_app_and_class() -> None:
+    assert ASGI_SEED.program == SEED.program
+    assert ASGI_SEED.env == SEED.env and ASGI_SEED.cwd == SEED.cwd
+    assert ASGI_SEED.args == as_asgi(SEED.args)
+    unit = Invocation(block("systemd-unit-asgi"))
+    assert unit.env == SEED.env and unit.cwd == SEED.cwd
+    assert unit.args == as_asgi(Invocation(block("systemd-unit-command")).args)
+
+
+def ws_echo(url: str, origin: str, host: str | None = None) -> None:
+    """Through the guide's Channels consumer: a text and a binary message come back."""
+    from websockets.asyncio.client import connect
+    from websockets.typing import Origin
+
+    async def talk() -> None:
+        extra = {"host": host} if host else {}
+        async with connect(url, origin=Origin(origin), **extra) as ws:  # type: ignore[arg-type]
+            await ws.send("hello over asgi")
+            assert await ws.recv() == "hello over asgi"
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == b"\x00\x01"
+
+    import asyncio
+    asyncio.run(asyncio.wait_for(talk(), 20))
+
+
+def ws_status(url: str, origin: str, host: str | None = None) -> int:
+    """The status of a WebSocket handshake that is refused."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Origin
+
+    async def refused() -> int:
+        extra = {"host": host} if host else {}
+        try:
+            async with connect(url, origin=Origin(origin), **extra):  # type: ignore[arg-type]
+                pass
+        except InvalidStatus as exc:
+            return exc.response.status_code
+        raise AssertionError(f"{url} accepted a WebSocket from {origin}")
+
+    import asyncio
+    return asyncio.run(asyncio.wait_for(refused(), 20))
+
+
+def test_the_asgi_command_line_serves_django_and_channels_behind_the_guides_nginx(  # type: ignore[no-untyped-def]
+        tmp_path: Path, static_dir: Path) -> None:
+    pytest.importorskip("django", reason="needs Django (pip install -e '.[test]')")
+    pytest.importorskip("channels", reason="needs Django Channels (pip install -e '.[test]')")
+    pytest.importorskip("websockets", reason="needs websockets (pip install -e '.[test]')")
+    code, etc, _ = make_project(tmp_path)
+    (code / "proj" / "asgi.py").write_text(block("asgi-py"))
+    (code / "proj" / "consumers.py").write_text(block("consumers-py"))
+    log = tmp_path / "pronghorn.log"
+    args = []
+    for arg in ASGI_SEED.args:  # the guide's line, with our log file and free ports
+        if arg.startswith("--log-file="):
+            arg = f"--log-file={log}"
+        elif arg.startswith("--bind="):
+            arg = re.sub(r":8000$", ":0", arg)
+        args.append(arg)
+    pythonpath = ASGI_SEED.env["PYTHONPATH"].replace("/etc/opt/proj", str(etc)).replace(
+        "/opt/proj", str(code))
+    server = Server(args, env={"PYTHONPATH": pythonpath, "DJANGO_SETTINGS_MODULE": "settings"},
+                    cwd=code)
+    try:
+        addresses = log_addresses(log, server, 2)
+        assert "Using worker: asgi" in log.read_text()
+        for address, host in zip(addresses, ("127.0.0.1", "[::1]")):
+            wait_ready(address)
+            response = ask(address, "/admin/login/", host)  # Django's own page, through asgi.py
+            assert response.status == 200 and b"csrfmiddlewaretoken" in response.body
+            assert ask(address, "/admin/login/", "evil.example").status == 400  # ALLOWED_HOSTS
+            ws_echo(f"ws://{address.split('://', 1)[1]}/ws/echo/", f"http://{host}")
+        if NGINX is None:
+            pytest.skip("needs nginx (apt-get install nginx-light) for the rest")
+        # The guide's site with the ASGI server block, to the first bind.
+        upstream_port = int(addresses[0].rsplit(":", 1)[1])
+        upstream = re.search(r"upstream proj_app \{.*?\n\}\n", block("nginx-tcp"), re.S)
+        assert upstream is not None
+        ours = upstream.group(0).replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+        port = free_port()
+        asgi_server = block("nginx-asgi").replace("listen 80;", f"listen 127.0.0.1:{port};")
+        asgi_server = asgi_server.replace("listen [::]:80;", f"listen [::1]:{port};")
+        nginx = Nginx(nginx_site(ours, port, static_dir, server=asgi_server), "nogroup")
+        try:
+            def answered() -> bool:
+                assert nginx.proc.poll() is None, f"nginx exited: {nginx.log()}"
+                try:
+                    return status_of(through("127.0.0.1", port, "/admin/login/")) == 200
+                except OSError:
+                    return False
+
+            poll(answered, f"a 200 through nginx: {nginx.log()}")
+            assert status_of(through("::1", port, "/admin/login/")) == 200
+            assert through("127.0.0.1", port, "/admin/login/", hostname="other.example") == b""
+            # The WebSocket goes through nginx's Upgrade (and the consumer's origin check).
+            url = f"ws://proj.example.com:{port}/ws/echo/"
+            ws_echo(url, "https://proj.example.com", host="127.0.0.1")
+            assert ws_status(url, "https://evil.example", host="127.0.0.1") == 403
+            static = through("127.0.0.1", port, "/static/hello.txt")
+            assert status_of(static) == 200 and static.endswith(b"static hello\n")
+        finally:
+            nginx.stop()
+        assert server.stop() == 0, server.output
+    finally:
+        server.stop()
+    assert "Shutting down: Master" in log.read_text()
+
+
+@needs_analyze
+def test_the_asgi_systemd_unit_is_the_documented_one_with_the_asgi_words(tmp_path: Path) -> None:
+    cwd, out = tmp_path / "proj", tmp_path / "units"
+    cwd.mkdir()
+    out.mkdir()
+    printed = run_systemd_unit(Invocation(block("systemd-unit-asgi")), cwd, out)
+    service = out / "proj.service"
+    assert printed == f"{service}\n"
+    written = as_documented(service.read_text(), cwd)
+    assert written == block("service").replace("proj.wsgi:application", "proj.asgi:application") \
+        .replace(GEVENT, "--worker-class=asgi")
+    systemd_analyze_verify(service)

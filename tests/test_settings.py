@@ -431,7 +431,8 @@ SAMPLE_VALUES = {
     "ssl_version": "TLSv1_2", "forwarded_allow_ips": "10.0.0.0/8", "proxy_allow_ips": "*",
     "proxy_protocol": "v2", "paste": __file__, "raw_paste_global_conf": "A=1",
     "header_map": "refuse", "http_parser": "python", "asgi_loop": "asyncio",
-    "asgi_lifespan": "off", "root_path": "/api",
+    "asgi_lifespan": "off", "root_path": "/api", "protocol": "uwsgi",
+    "uwsgi_allow_ips": "10.0.0.0/8",
 }
 
 #: What a setting needs beside it to be valid.

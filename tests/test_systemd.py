@@ -443,3 +443,46 @@ def test_shutdown_delay_says_not_ready_then_stopping(  # type: ignore[no-untyped
     assert fields["STOPPING"] == "1"
     assert server.stop() == 0, server.output
     notify.close()
+
+
+@needs_analyze
+@pytest.mark.parametrize("worker", [["-k", "asgi", "--asgi-lifespan", "on", "--root-path", "/api"],
+                                    ["-k", "uvicorn.workers.UvicornWorker"]])
+def test_an_asgi_unit_runs_its_options_unchanged_and_verifies(tmp_path: Path,
+                                                              worker: list[str]) -> None:
+    """-k asgi (and the uvicorn worker's name a unit written for Gunicorn has) go into ExecStart
+    as given; the ASGI options are checked as the server checks them."""
+    result = run_unit("--name", "mysite", "--output-dir", str(tmp_path), *worker,
+                      "-b", "127.0.0.1:8000", "mysite.asgi:application", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    service = tmp_path / "mysite.service"
+    assert f"ExecStart={PRONGHORN} {' '.join(worker)} -b 127.0.0.1:8000 mysite.asgi:application" \
+        in service.read_text().splitlines()
+    systemd_analyze_verify(service)
+    wrong = run_unit("-k", "asgi", "--asgi-lifespan", "sometimes", "mysite.asgi:application",
+                     cwd=tmp_path)
+    assert wrong.returncode == 2 and "--asgi-lifespan" in wrong.stderr
+
+
+def test_an_asgi_service_is_ready_only_after_its_lifespan_startup(  # type: ignore[no-untyped-def]
+        start_server, notify: NotifyListener, tmp_path: Path) -> None:
+    """Type=notify under -k asgi: READY=1 waits for the app's lifespan startup (the worker accepts
+    only after it), then HUP and TERM as for WSGI."""
+    gate = tmp_path / "gate"
+    server, (address,) = start_server(
+        "asgi_deploy_app:gated", "-k", "asgi", ready=False,
+        env={"NOTIFY_SOCKET": notify.address, "ASGI_GATE": str(gate)})
+    master = server.proc.pid
+    poll(lambda: count_lines(server, "Booting worker") >= 1, "the worker to boot", server=server)
+    assert not any("READY" in fields for fields in notify.pending()), notify.seen
+    gate.touch()
+    pid, fields = notify.wait_for("READY", server)
+    assert (pid, fields) == (master, {"READY": "1", "STATUS": "Serving with 1 worker"})
+    assert get(address, "/").status == 200  # ready means ready
+    server.proc.send_signal(signal.SIGHUP)
+    assert notify.wait_for("RELOADING", server)[0] == master
+    assert notify.wait_for("READY", server)[0] == master
+    assert get(address, "/").status == 200
+    server.proc.send_signal(signal.SIGTERM)
+    assert notify.wait_for("STOPPING", server)[0] == master
+    assert server.stop() == 0, server.output

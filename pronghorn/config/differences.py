@@ -9,9 +9,6 @@ from __future__ import annotations
 #: (topic, difference, reason), in the order a user meets them.
 DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     # -- not yet, or not at all --------------------------------------------------------------------
-    ("Not yet", "HTTP/2 (`http_protocols`), the uwsgi protocol: a start-up error that says so",
-     "they come in later releases, each built on the same request cycle; until then a config "
-     "that asks for one must not silently get something else"),
     ("Control socket", "none is opened unless `--control-socket PATH` is given (Gunicorn 27 opens "
      "one by default in `$XDG_RUNTIME_DIR` or `~/.gunicorn`)",
      "nothing is written to disk or opened that was not configured"),
@@ -36,6 +33,35 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "about 1 ms (plus the GIL's switch interval if the app computes in Python)",
      "one system call per response instead of one per piece, whose kernel side dominated "
      "streamed responses; PEP 3333 allows it (transmission goes on while the app works)"),
+    # -- the uwsgi protocol (`--protocol uwsgi`) -------------------------------------------------------
+    ("uwsgi", "a malformed packet, a `modifier1` other than 0, a request over a limit or a peer "
+     "outside `--uwsgi-allow-from` is closed with a warning line (Gunicorn answers a 500 page and "
+     "logs a traceback)", "a peer sending garbage is not a client to answer; nginx never does"),
+    ("uwsgi", "`PATH_INFO` is decoded once (Gunicorn decodes nginx's already-decoded value again)",
+     "a second decoding turns `%252e%252e` into `..`, past nginx's location rules"),
+    ("uwsgi", "a non-digit `CONTENT_LENGTH`, a disagreeing `HTTP_CONTENT_LENGTH`, a method that is "
+     "not a token, CR/LF/NUL in a var or an empty var name is refused; the `limit_request_*` "
+     "settings apply to the vars (Gunicorn caps only their number, at 1000)",
+     "strict by default, the same protection as HTTP; nginx never sends these"),
+    ("uwsgi", "`--protocol` takes only `http` or `uwsgi`; `--uwsgi-allow-from` takes networks and "
+     "matches IPv4-mapped addresses; a `wsgi.url_scheme` var counts only as `http` or `https`",
+     "a typo must be an error; the same list syntax as `--proxy-allow-from`"),
+    ("uwsgi", "no 103 Early Hints; the sync worker serves further packets on a connection (Gunicorn's "
+     "sync worker closes after one)", "nginx would take a 103 as the final response; our sync "
+     "worker keeps connections for HTTP too"),
+    # -- HTTP/2 ------------------------------------------------------------------------------------------
+    ("HTTP/2", "a request the h2 library refuses (a connection-specific field, an upper-case name, a "
+     "bad pseudo-header, a body longer or shorter than its content-length) ends the connection "
+     "with GOAWAY PROTOCOL_ERROR, not only its stream; our own checks answer 4xx on the stream",
+     "it is how h2 treats them, and each is a broken or hostile client"),
+    ("HTTP/2", "rapid resets past max(100, 2 × max streams) in 10 s and SETTINGS/PING past 200 a "
+     "second end the connection with GOAWAY ENHANCE_YOUR_CALM; CONNECT is 501",
+     "defences against CVE-2023-44487 and control-frame floods; we provide no tunnels"),
+    ("HTTP/2", "the sync worker serves h2c (Gunicorn 27's answers the preface with \"Invalid request "
+     "line\"); streams are not taken over through `gunicorn.socket` and send files as DATA frames",
+     "streams queue, keeping sync's one call at a time; a stream has no socket of its own"),
+    ("HTTP/2", "an `ssl_context` hook's context is used as returned: it must set ALPN `h2` itself",
+     "we never change what the user's hook returns"),
     # -- what the app sees ---------------------------------------------------------------------------
     ("environ", "`gunicorn.socket` is a socket-like object, not a `socket.socket`; bytes the "
      "server read past the request come first, and `makefile()` refuses while they wait",
@@ -58,6 +84,10 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "it; a peer that never answers must not hold a connection"),
     ("ASGI", "a client's half-close during a request is an `http.disconnect`",
      "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "a WebSocket session writes one access line (status 101, the UTF-8 bytes of the "
+     "messages sent, the session's duration) and counts in statsd; a refused handshake logs its "
+     "403 or the app's denial response", "operators must see WebSocket traffic in their logs and "
+     "metrics; Gunicorn 27 `-k asgi` logs nothing for them"),
     # -- hooks and the objects they get --------------------------------------------------------------
     ("Hooks", "an exception in a hook other than `on_starting`, `when_ready`, `post_fork`, "
      "`post_worker_init` and `pre_request` is logged and the server goes on (Gunicorn's master "

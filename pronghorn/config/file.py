@@ -101,10 +101,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Worker processes
     # Debugging
     # Server mechanics
-    "protocol": _g(("--protocol",), "only HTTP is served; use nginx's proxy_pass instead of "
-                   "uwsgi_pass", "http", value="STRING"),
-    "uwsgi_allow_ips": _g(("--uwsgi-allow-from",), "the uwsgi protocol is not supported (see "
-                          "protocol)", "127.0.0.1,::1", "127.0.0.1", value="STRING"),
     # Logging
     # Process naming
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
@@ -135,7 +131,7 @@ _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SE
 #: The settings for which None is not "not set" under Gunicorn: its list validator makes None an
 #: empty list, so ``forwarded_allow_ips = os.getenv("TRUSTED")`` with TRUSTED unset trusts no proxy
 #: (not the default 127.0.0.1,::1). An empty allow-list is also ours for "nobody".
-_NONE_IS_EMPTY = frozenset({"forwarded_allow_ips", "proxy_allow_ips"})
+_NONE_IS_EMPTY = frozenset({"forwarded_allow_ips", "proxy_allow_ips", "uwsgi_allow_ips"})
 _TYPO_CUTOFF = 0.8
 
 

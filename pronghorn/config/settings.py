@@ -145,6 +145,17 @@ def http_parser(text: str) -> str:
     return value
 
 
+SERVER_PROTOCOLS = ("http", "uwsgi")
+
+
+def server_protocol(text: str) -> str:
+    """--protocol: http or uwsgi, case and surrounding spaces ignored."""
+    value = text.strip().lower()
+    if value not in SERVER_PROTOCOLS:
+        raise ValueError(f"{text!r} is not one of {', '.join(SERVER_PROTOCOLS)}")
+    return value
+
+
 ASGI_LOOPS = ("auto", "asyncio", "uvloop")
 ASGI_LIFESPANS = ("auto", "on", "off")
 
@@ -524,6 +535,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy_allow_ips", ("--proxy-allow-from",), "127.0.0.1,::1", "Server Mechanics",
             "Peers allowed to send a PROXY header (addresses or networks; * for all).",
             allow_list, "STRING"),
+    Setting("protocol", ("--protocol",), "http", "Server Mechanics",
+            "The protocol every listener speaks: http (HTTP/1.x), or uwsgi (the uwsgi binary "
+            "protocol, for nginx's uwsgi_pass with include uwsgi_params; see docs/deploying.md).",
+            server_protocol, "STRING"),
+    Setting("uwsgi_allow_ips", ("--uwsgi-allow-from",), "127.0.0.1,::1", "Server Mechanics",
+            "Peers allowed to send uwsgi requests with --protocol uwsgi (addresses or networks; * "
+            "for all); a connection from any other is closed and logged. A unix-socket peer is "
+            "always allowed.", allow_list, "STRING"),
     Setting("forwarded_client_address", ("--forwarded-client-address",), False,
             "Server Mechanics",
             "Take REMOTE_ADDR and REMOTE_PORT from a trusted proxy's Forwarded or X-Forwarded-For "
@@ -796,6 +815,8 @@ class Config:
     secure_scheme_headers: dict[str, str]
     proxy_protocol: str
     proxy_allow_ips: str
+    protocol: str
+    uwsgi_allow_ips: str
     forwarded_client_address: bool
     forwarder_headers: str
     root_path: str

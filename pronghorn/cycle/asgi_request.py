@@ -30,7 +30,7 @@ from ..asgi.scope import http_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
-from .request import SERVER, Channel, Job, RequestCycle
+from .request import SERVER, UWSGI_FRAMING, Channel, Job, RequestCycle
 
 # The most bytes of the body one http.request message carries.
 BODY_PIECE = 64 * 1024
@@ -168,7 +168,8 @@ class ASGICycle:
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return
-        framer = ResponseFramer(request.version, request.keep_alive and not cycle.closing,
+        framer = ResponseFramer(request.version if cycle.uwsgi is None else UWSGI_FRAMING,
+                                request.keep_alive and not cycle.closing,
                                 request.method == "HEAD", cycle.response_heads)
         exchange = Exchange(framer, channel.write, cycle.dates.get(), SERVER)
         job.exchange = exchange

@@ -248,7 +248,10 @@ class WebSocketSession:
             data: Any = text if text is not None else message.get("bytes")
             if data is None:
                 raise ValueError("websocket.send with neither bytes nor text")
-            self.sent += len(data)
+            # The access log's bytes are the payload's: UTF-8 for text (len() of an ASCII str
+            # is its size already, and isascii() is a flag check).
+            self.sent += len(data) if type(data) is not str or data.isascii() \
+                else len(data.encode())
             self._write(ws.send(WSMessage(data=data)))
             if self.channel.backlogged():
                 await self.channel.drained()
@@ -381,6 +384,7 @@ class WebSocketSession:
                 # The app returned without accepting: a denial, as uvicorn and Gunicorn make it.
                 self.channel.refuse(403, "the application did not accept the WebSocket", log=False)
                 self._set_status(403)
-        job.exchange.framer.sent = self.sent
+        if self.accepted:  # (a denial's response counted its own bytes, as any HTTP response)
+            job.exchange.framer.sent = self.sent
         cycle.finish(job)
 

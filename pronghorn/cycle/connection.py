@@ -27,6 +27,7 @@ from ..http import (CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HTTPConnect
                     Request)
 from ..http.events import Fields
 from ..http.proxy_protocol import ProxyHeader, ProxyProtocolError, parse as parse_proxy_header
+from ..http.uwsgi import UWSGIConnection
 from ..wsgi.body import BodyBuffer, empty_input
 from ..wsgi.environ import EnvironBuilder
 from .request import RequestCycle
@@ -66,7 +67,10 @@ class ConnectionPolicy:
                  defer_continue: bool) -> None:
         self.cycle = cycle
         self.clock = clock  # the driver's monotonic clock, read only when a deadline starts
-        self.conn = HTTPConnection(cycle.limits, cycle.head_cache)
+        # (--protocol uwsgi: the same events from nginx's uwsgi packets; see http/uwsgi.py)
+        self.conn: HTTPConnection | UWSGIConnection = (
+            HTTPConnection(cycle.limits, cycle.head_cache) if cycle.uwsgi is None
+            else UWSGIConnection(cycle.limits))
         self.builder = builder
         self.peer = peer
         self.send = send  # for 100 Continue, the one thing this policy writes itself
@@ -102,6 +106,11 @@ class ConnectionPolicy:
         if self.proxy_pending is not None and not self.cycle.proxy_allowed(
                 self.peer if self.peer is not None else ""):
             self.cycle.log.debug("Closed a connection from %s: not in --proxy-allow-from", self.peer)
+            return CLOSE
+        uwsgi = self.cycle.uwsgi
+        if uwsgi is not None and not uwsgi.allowed(self.peer):
+            self.cycle.log.warning("Closed a uwsgi connection from %s: not in --uwsgi-allow-from",
+                                   self.peer)
             return CLOSE
         return READ
 
@@ -146,6 +155,11 @@ class ConnectionPolicy:
             try:
                 event = conn.next_event()
             except HTTPError as exc:
+                if conn.__class__ is UWSGIConnection:
+                    # A packet nginx would not send: drop the peer, no HTTP page (http/uwsgi.py).
+                    self.cycle.log.warning("Closed a uwsgi connection from %s: %s", self.peer,
+                                           exc.reason)
+                    return CLOSE
                 self.refusal = (exc.status, exc.reason)
                 return REFUSE
             if event is NEED_DATA:
@@ -157,6 +171,8 @@ class ConnectionPolicy:
             if event.__class__ is Request:
                 request: Request = event
                 self.request = request
+                if conn.__class__ is UWSGIConnection:  # (the scheme its HTTPS var says)
+                    self.builder = self.builder.for_scheme(conn.scheme)
                 if not request.has_body:
                     continue  # its END_OF_MESSAGE follows
                 if request.expect_continue and self.defer_continue:

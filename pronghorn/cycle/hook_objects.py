@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import SERVER_SOFTWARE
+from ..http.uwsgi import UWSGIConnection
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailers", "transfer-encoding", "upgrade"})
@@ -65,6 +66,10 @@ class HookRequest:
         self.scheme: str = environ.get("wsgi.url_scheme", "http") if environ else "http"
         policy = job.policy
         if policy is not None:
+            if policy.conn.__class__ is UWSGIConnection:
+                # Gunicorn's req.path is the PATH_INFO var as nginx sent it (http/uwsgi.py
+                # escaped its "%" for the environ's one decoding).
+                self.path = self.path.replace("%25", "%")
             peer = policy.socket_peer
             self.req_number: int = policy.served + 1
             header = policy.proxy_header

@@ -193,6 +193,22 @@ def close_iterable(result: Any, log: logging.Logger) -> None:
             log.exception("Error closing the response iterable")
 
 
+#: The HTTP version uwsgi responses are framed for: never chunked (nginx would pass the chunk
+#: markers through as body); a response without a length ends with the connection.
+UWSGI_FRAMING = (1, 0)
+
+
+class UWSGIRules:
+    """--protocol uwsgi: every connection speaks nginx's uwsgi_pass (http/uwsgi.py), from the
+    peers of --uwsgi-allow-from only (a unix socket's always, as in Gunicorn)."""
+
+    def __init__(self, allow_from: str) -> None:
+        self._allowed = matcher(allow_from)
+
+    def allowed(self, peer: Any) -> bool:
+        return not isinstance(peer, tuple) or self._allowed(peer)
+
+
 class RequestCycle:
     """Everything one worker's requests share, and the cycle itself. Made once per worker."""
 
@@ -241,6 +257,9 @@ class RequestCycle:
         # --proxy-protocol: the mode, and which peers may send the header (None: off).
         self.proxy_mode: str | None = None if cfg.proxy_protocol == "off" else cfg.proxy_protocol
         self.proxy_allowed = matcher(cfg.proxy_allow_ips)
+        # --protocol uwsgi (None: http). One attribute: past 30, CPython stops sharing the
+        # instance dict's keys, and every attribute read on the request path gets slower.
+        self.uwsgi = UWSGIRules(cfg.uwsgi_allow_ips) if cfg.protocol == "uwsgi" else None
         self.closing = False  # TERM: responses from now on say "Connection: close"
         # --no-sendfile: a wsgi.file_wrapper body is read and written like any other iterable.
         self.sendfile = cfg.sendfile
@@ -254,8 +273,11 @@ class RequestCycle:
 
     def builder(self, server_address: Any, tls: bool) -> EnvironBuilder:
         """The environ maker for one listener."""
+        # (A uwsgi request's scheme is its HTTPS var's, and no header is believed over it, as in
+        # Gunicorn: no forwarded policy.)
         return EnvironBuilder(server_address, "https" if tls else "http", self.errors,
-                              self.cfg.workers > 1, self.multithread, self.forwarded)
+                              self.cfg.workers > 1, self.multithread,
+                              None if self.uwsgi is not None else self.forwarded)
 
     def error_page(self, status: int, reason: str) -> bytes:
         return error_response(status, reason, self.dates.get(), SERVER)
@@ -274,7 +296,8 @@ class RequestCycle:
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return None
-        framer = ResponseFramer(request.version, request.keep_alive and not self.closing,
+        framer = ResponseFramer(request.version if self.uwsgi is None else UWSGI_FRAMING,
+                                request.keep_alive and not self.closing,
                                 request.method == "HEAD", self.response_heads)
         exchange = Exchange(framer, channel.write, self.dates.get(), SERVER)
         job.exchange = exchange

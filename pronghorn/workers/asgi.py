@@ -164,7 +164,7 @@ class TaskCalls:
         assert isinstance(proto, ASGIProtocol)
         policy = proto.policy
         assert policy.request is not None
-        job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
+        job = proto.job = Job(policy.request, policy.body, proto, policy.builder, policy.peer,
                               policy.trailers, policy)
         builder = proto.builder
         server = self.servers.get(builder, ())

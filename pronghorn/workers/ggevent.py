@@ -446,7 +446,7 @@ class _Connection:
         body: Any = policy.body if policy.body is not None else DeferredInput(self._fetch_body)
         self.keep_alive = False
         self.worker.room_for_a_response()
-        self.job = Job(policy.request, body, self, self.builder, policy.peer, policy.trailers,
+        self.job = Job(policy.request, body, self, policy.builder, policy.peer, policy.trailers,
                        policy)
         try:
             stream = self.worker.cycle.run(self.job)

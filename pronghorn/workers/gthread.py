@@ -189,7 +189,7 @@ class ThreadCalls:
         policy = proto.policy
         assert policy.request is not None
         channel = ThreadChannel(proto)
-        job = proto.job = Job(policy.request, policy.body, channel, proto.builder, policy.peer,
+        job = proto.job = Job(policy.request, policy.body, channel, policy.builder, policy.peer,
                               policy.trailers, policy)
         self.running += 1
         self.pool.submit(self._serve, proto, job, channel)

@@ -111,7 +111,7 @@ class InlineCalls:
         policy = proto.policy
         assert policy.request is not None
         self.busy = True
-        job = proto.job = Job(policy.request, policy.body, proto, proto.builder, policy.peer,
+        job = proto.job = Job(policy.request, policy.body, proto, policy.builder, policy.peer,
                               policy.trailers, policy)
         stream = self.cycle.run(job)  # (as under Gunicorn, no asyncio loop is "running" here)
         if stream is None:

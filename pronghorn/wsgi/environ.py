@@ -73,6 +73,10 @@ class EnvironBuilder:
                  cache_bytes: int = 768 * 1024) -> None:
         """``cache_bytes``: what the builder's memory of past requests may hold (see above)."""
         self.forwarded = forwarded
+        # (for_scheme's builders for the other scheme, made on first need: this one and its twin)
+        self._args = (server_address, errors, multiprocess, multithread, forwarded, cache_bytes)
+        # (None: the listener's own builder, whose scheme is the listener's)
+        self._by_scheme: dict[str | None, EnvironBuilder] = {url_scheme: self, None: self}
         self.on_tcp = isinstance(server_address, tuple)
         if isinstance(server_address, tuple):
             self.server_name, self.server_port = str(server_address[0]), str(server_address[1])
@@ -124,6 +128,18 @@ class EnvironBuilder:
             dict[str, Any], Said | None, tuple[tuple[int, str], ...] | None, HeadShape]] = (
                 BoundedCache(cache_bytes * _SHAPES_SHARE // 16))
         self._shapes_known = self._from_shapes.young  # (the same dict for the cache's life)
+
+    def for_scheme(self, scheme: str | None) -> EnvironBuilder:
+        """The builder for this listener's requests that say their scheme themselves (a uwsgi
+        packet's HTTPS var): "http" or "https"; None, the listener's own."""
+        builder = self._by_scheme.get(scheme)
+        if builder is None:
+            address, errors, multiprocess, multithread, forwarded, cache_bytes = self._args
+            builder = EnvironBuilder(address, scheme or self.url_scheme, errors, multiprocess,
+                                     multithread, forwarded, cache_bytes)
+            builder._by_scheme = self._by_scheme  # (one table: either one finds the other)
+            self._by_scheme[scheme] = builder
+        return builder
 
     def build(self, request: Request, body: BinaryIO | DeferredInput, peer: Any,
               trailers: Fields = ()) -> dict[str, Any]:

@@ -73,3 +73,63 @@ async def read_item(item_id: int, q: str | None = None) -> dict[str, Any]:
 @fastapi_app.post("/items")
 async def create_item(item: Item) -> dict[str, Any]:
     return {"name": item.name, "double": item.price * 2}
+
+
+# -- FastAPI as deployed apps use it: a file, a stream, server-sent events, a background task and
+# -- a WebSocket route (tests/test_asgi_deploy.py) --------------------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+from fastapi import BackgroundTasks, WebSocket, WebSocketDisconnect  # noqa: E402
+from fastapi.responses import FileResponse  # noqa: E402
+
+#: The file /download serves: this module's own source.
+DOWNLOAD = os.path.abspath(__file__)
+
+
+@fastapi_app.api_route("/download", methods=["GET", "HEAD"])
+async def download() -> FileResponse:
+    return FileResponse(DOWNLOAD, media_type="text/x-python", filename="frameworks.py")
+
+
+@fastapi_app.get("/numbers")
+async def numbers(count: int = 5) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        for i in range(count):
+            yield f"{i}\n".encode()
+            await asyncio.sleep(0)
+    return StreamingResponse(lines(), media_type="text/plain")
+
+
+@fastapi_app.get("/events")
+async def events(request: Request) -> StreamingResponse:
+    async def ticks() -> AsyncIterator[str]:
+        n = 0
+        while not await request.is_disconnected():
+            yield f"id: {n}\ndata: tick {n}\n\n"
+            n += 1
+            await asyncio.sleep(0.02)
+        record("fastapi sse client gone")
+    return StreamingResponse(ticks(), media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no"})
+
+
+@fastapi_app.post("/signup")
+async def signup(item: Item, tasks: BackgroundTasks) -> dict[str, str]:
+    async def welcome(name: str) -> None:
+        record(f"background: welcome {name}")
+    tasks.add_task(welcome, item.name)
+    return {"queued": item.name}
+
+
+@fastapi_app.websocket("/ws/{room}")
+async def room(websocket: WebSocket, room: str) -> None:
+    await websocket.accept()
+    await websocket.send_json({"room": room, "scheme": websocket.url.scheme})
+    try:
+        while True:
+            data = await websocket.receive_json()
+            await websocket.send_text(json.dumps({"echo": data}))
+    except WebSocketDisconnect as exc:
+        record(f"fastapi ws disconnect {exc.code}")

@@ -1,0 +1,128 @@
+"""The uwsgi packet parser (pronghorn/http/uwsgi.py): the same events whatever the split of the
+bytes, the same refusal for every split of a bad packet, the limits, and the vars as Gunicorn 27
+reads them."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPError, Limits, Request
+from pronghorn.http.uwsgi import UWSGIConnection
+
+
+def packet(variables: dict[str, str], modifier1: int = 0) -> bytes:
+    block = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+                     for k, v in ((k.encode("latin-1"), v.encode("latin-1"))
+                                  for k, v in variables.items()))
+    return struct.pack("<BHB", modifier1, len(block), 0) + block
+
+
+POST = packet({"REQUEST_METHOD": "POST", "PATH_INFO": "/a%b c", "QUERY_STRING": "x=1",
+               "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "11", "HTTP_HOST": "h:8",
+               "HTTP_X_FORWARDED_FOR": "10.0.0.1", "HTTP_CONTENT_LENGTH": "11",
+               "REMOTE_ADDR": "10.0.0.1", "HTTPS": "on"}) + b"hello world"
+
+
+def events(pieces: list[bytes], limits: Limits | None = None) -> list[object]:
+    """Every event for the pieces fed in turn (the body's Data joined into one), then the end."""
+    conn = UWSGIConnection(limits)
+    out: list[object] = []
+    body = b""
+    for piece in [*pieces, b""]:
+        conn.receive_data(piece)
+        while True:
+            event = conn.next_event()
+            if event is NEED_DATA or event is PAUSED:
+                break
+            if isinstance(event, Data):
+                body += event.data
+            else:
+                out.append(event)
+        if out and out[-1] is END_OF_MESSAGE:
+            break
+    return [*out[:1], body, *out[1:]]
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, *cuts, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:])]
+
+
+def test_a_packet_becomes_the_http_cores_request() -> None:
+    request, body, end = events([POST])
+    assert isinstance(request, Request) and end is END_OF_MESSAGE and body == b"hello world"
+    assert (request.method, request.target, request.query, request.version) == (
+        "POST", b"/a%b c?x=1", b"x=1", (1, 1))
+    assert request.path == b"/a%25b c"  # nginx decoded it already: decoded once more, it is itself
+    assert request.content_length == 11 and request.host == b"h:8" and request.keep_alive
+    assert dict(request.headers) == {b"CONTENT-TYPE": b"text/plain", b"CONTENT-LENGTH": b"11",
+                                     b"HOST": b"h:8", b"X-FORWARDED-FOR": b"10.0.0.1"}
+
+
+@given(st.lists(st.integers(0, len(POST)), max_size=6))
+def test_every_split_gives_the_same_events(cuts: list[int]) -> None:
+    assert events(split(POST, cuts)) == events([POST])
+
+
+def test_the_scheme_comes_from_https() -> None:
+    conn = UWSGIConnection()
+    conn.receive_data(packet({"HTTPS": "on"}) + packet({"HTTPS": "off"}))
+    conn.next_event()
+    assert conn.scheme == "https"
+    assert conn.next_event() is END_OF_MESSAGE and conn.next_event() is PAUSED
+    conn.start_next_cycle()
+    request = conn.next_event()
+    assert isinstance(request, Request) and request.method == "GET" and request.path == b"/"
+    assert conn.scheme is None
+
+
+def test_connection_close_ends_keep_alive() -> None:
+    (request, _, _) = events([packet({"HTTP_CONNECTION": "Keep-Alive, Close"})])
+    assert isinstance(request, Request) and not request.keep_alive
+
+
+BAD = {
+    "modifier1": (packet({}, modifier1=5), 501),
+    "header cut short": (b"\x00\x01", 400),
+    "vars cut short": (packet({"A": "b"})[:-1], 400),
+    "a key size past the block": (b"\x00\x04\x00\x00\x09\x00ab", 400),
+    "a value past the block": (b"\x00\x05\x00\x00\x01\x00a\x05\x00", 400),
+    "an empty key": (b"\x00\x04\x00\x00\x00\x00\x00\x00", 400),
+    "CONTENT_LENGTH not digits": (packet({"CONTENT_LENGTH": "-1"}), 400),
+    "lengths that disagree": (packet({"CONTENT_LENGTH": "1", "HTTP_CONTENT_LENGTH": "2"}) + b"x",
+                              400),
+    "body cut short": (packet({"CONTENT_LENGTH": "5"}) + b"abc", 400),
+    "LF in a value": (packet({"HTTP_X": "a\nb"}), 400),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_every_split_of_a_bad_packet_is_refused_alike(name: str) -> None:
+    data, status = BAD[name]
+    for cut in range(len(data) + 1):
+        with pytest.raises(HTTPError) as caught:
+            events(split(data, [cut]))
+        assert caught.value.status == status, (name, cut)
+
+
+@pytest.mark.parametrize("limits,variables,status", [
+    (Limits(request_fields=2), {"HTTP_A": "1", "HTTP_B": "2", "HTTP_C": "3"}, 431),
+    (Limits(request_field_size=20), {"HTTP_LONG": "x" * 20}, 431),
+    (Limits(request_line=10), {"PATH_INFO": "/0123456789"}, 414),
+    (Limits(request_body=10), {"CONTENT_LENGTH": "11"}, 413),
+])
+def test_limits(limits: Limits, variables: dict[str, str], status: int) -> None:
+    with pytest.raises(HTTPError) as caught:
+        events([packet(variables)], limits)
+    assert caught.value.status == status
+
+
+def test_the_largest_packet_the_header_can_announce_is_read() -> None:
+    big = packet({"HTTP_X_" + str(n): "v" * 600 for n in range(100)})
+    assert len(big) - 4 <= 65535
+    (request, _, _) = events([big], Limits(request_field_size=8190))
+    assert isinstance(request, Request) and len(request.headers) == 100
