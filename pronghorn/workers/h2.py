@@ -24,7 +24,7 @@ holds up only its own stream.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Generator
+from typing import Any, BinaryIO, Callable, Generator
 
 from ..cycle.request import DRAIN, Job, Wait
 from ..http import HTTPError, Request
@@ -32,9 +32,6 @@ from ..http.events import Fields
 from ..http.h2 import (Drained, H2Session, H2Settings, StreamData, StreamEnd, StreamGone,
                        StreamRefused, StreamRequest, split_head)
 from ..wsgi.body import BodyBuffer, empty_input
-
-if TYPE_CHECKING:
-    from .aio import HTTPProtocol
 
 # A stream's response output queued beyond the peer's window past which its writer waits.
 STREAM_HIGH_WATER = 64 * 1024
@@ -219,7 +216,8 @@ class StreamProto:
 class H2Connection:
     """One HTTP/2 connection on an HTTPProtocol: see the module's docstring."""
 
-    def __init__(self, proto: "HTTPProtocol", preface_seen: bool = False) -> None:
+    def __init__(self, proto: Any, preface_seen: bool = False) -> None:
+        """proto: the connection's workers.aio.HTTPProtocol (not imported: aio imports this)."""
         self.proto = proto
         worker = proto.worker
         self.session = H2Session(worker.cycle.limits, settings_from(worker.cfg), preface_seen)
