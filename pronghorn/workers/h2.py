@@ -249,7 +249,7 @@ class H2Connection:
                                    buffered.as_input() if buffered is not None else empty_input(),
                                    event.trailers)
                 self.streams[event.stream_id] = made
-                self.submit(made)  # type: ignore[arg-type]  # (an HTTPProtocol's shape)
+                self.submit(made)  # (an HTTPProtocol of its own shape)
             elif isinstance(event, StreamRefused):
                 self.bodies.pop(event.stream_id, None)
                 stream = self.streams.get(event.stream_id)
@@ -312,7 +312,7 @@ class H2Connection:
         if self.streams:
             return False
         if self.bodies or self.session.inbound:
-            return idle >= cfg.header_timeout
+            return bool(idle >= cfg.header_timeout)
         keepalive = min(cfg.keepalive, 1.0) if self.proto.worker.closing else cfg.keepalive
         if idle >= keepalive:
             self.session.close()
