@@ -390,8 +390,11 @@ class H2Session:
             events.append(StreamRefused(stream_id, 400, "less DATA than Content-Length"))
             return
         request = inbound.request
-        if request.content_length != inbound.received:
-            request = replace(request, content_length=inbound.received)
+        if inbound.declared is None and inbound.received:
+            # A body without content-length (HTTP/2 needs none): its length is what arrived, and
+            # the app is told it, as for a chunked HTTP/1.1 body.
+            request = replace(request, content_length=inbound.received, headers=(
+                *request.headers, (b"content-length", b"%d" % inbound.received)))
         events.append(StreamEnd(stream_id, request, trailers))
 
     def _reset(self, stream_id: int, now: float, events: list[H2Event]) -> None:

@@ -33,6 +33,8 @@ from ..http.h2 import (Drained, H2Session, H2Settings, StreamData, StreamEnd, St
                        StreamRefused, StreamRequest, split_head)
 from ..wsgi.body import BodyBuffer, empty_input
 
+# How long an ended connection reads and drops what its client still sends (see H2Connection.end).
+LINGER = 1.0
 # A stream's response output queued beyond the peer's window past which its writer waits.
 STREAM_HIGH_WATER = 64 * 1024
 
@@ -226,11 +228,12 @@ class H2Connection:
         self.bodies: dict[int, BodyBuffer] = {}
         self.streams: dict[int, StreamProto] = {}  # streams handed to the calls, not yet over
         self.last_active = proto.loop.time()
+        self.draining = False  # our side has ended (see end)
         self.flush()  # our SETTINGS
 
     def feed(self, data: bytes) -> None:
         proto = self.proto
-        if proto.closed:
+        if proto.closed or self.draining:
             return
         now = self.last_active = proto.loop.time()
         session = self.session
@@ -287,9 +290,18 @@ class H2Connection:
             self.proto.close()
 
     def end(self) -> None:
-        """The connection is over (GOAWAY sent, or the client's end): close it once written."""
-        self.proto.close()
+        """The connection is over (GOAWAY sent, or the client's end). Closing at once, with the
+        client's next frames unread, would make the kernel reset the connection, and a client
+        may lose the GOAWAY that says why: end our side, read and drop for a moment, then close."""
         self.lost()
+        proto = self.proto
+        transport = proto.transport
+        if proto.closed or transport.is_closing() or not transport.can_write_eof():
+            proto.close()
+            return
+        self.draining = True
+        transport.write_eof()
+        proto.loop.call_later(LINGER, proto.close)
 
     def lost(self) -> None:
         streams, self.streams = self.streams, {}
@@ -309,6 +321,10 @@ class H2Connection:
         stopping), or a request stalled for --header-timeout."""
         cfg = self.proto.worker.cfg
         idle = now - self.last_active
+        if self.session.outbound:
+            # Responses wait for windows the client does not open: --write-timeout, as for a
+            # client that does not read.
+            return bool(cfg.write_timeout and idle >= cfg.write_timeout)
         if self.streams:
             return False
         if self.bodies or self.session.inbound:
