@@ -235,6 +235,26 @@ def test_curl_prior_knowledge_in_cleartext(kind: str) -> None:
         server.stop()
 
 
+@needs_curl
+def test_curl_upgrade_to_h2c(kind: str) -> None:
+    """--http2-cleartext upgrade: an HTTP/1.1 request with Upgrade: h2c gets a 101 and its
+    response as stream 1; the connection goes on in HTTP/2. An untrusted peer's Upgrade is
+    ignored (HTTP/1.1, as if off)."""
+    for trusted, expected in (("127.0.0.1", "2"), ("10.9.9.9", "1.1")):
+        server, address = start(kind, "--http-protocols", "h2,h1", "--http2-cleartext", "upgrade",
+                                "--forwarded-allow-ips", trusted)
+        try:
+            out = subprocess.run(["curl", "-s", "--http2", "-w", "\n%{http_version}\n", "-d",
+                                  "abc", address + "/echo", address + "/big?n=100000"],
+                                 capture_output=True, text=True, timeout=30).stdout
+            first, version, big, version2 = out.splitlines()
+            assert version == version2 == expected
+            assert json.loads(first)["body"] == "abc"
+            assert big == "x" * 100000
+        finally:
+            server.stop()
+
+
 def test_prior_knowledge_is_for_trusted_peers_only(tmp_path: Path) -> None:
     """A trusted peer that does not open with the preface is refused (400), as in Gunicorn 27; an
     untrusted one is served HTTP/1.1 as if h2c were off; with "both" a trusted HTTP/1.1 client is

@@ -185,7 +185,10 @@ class _FrameWatch:
 class H2Session:
     """One HTTP/2 connection, server side; see the module's docstring."""
 
-    def __init__(self, limits: Limits, settings: H2Settings, preface_seen: bool = False) -> None:
+    def __init__(self, limits: Limits, settings: H2Settings, preface_seen: bool = False,
+                 upgrade_settings: bytes | None = None) -> None:
+        """``upgrade_settings``: the HTTP2-Settings of an HTTP/1.1 request upgraded to h2c (its
+        response goes out as stream 1, and the client's preface comes next)."""
         self.limits = limits
         self.settings = settings
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
@@ -202,7 +205,13 @@ class H2Session:
         if header_list:
             local[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] = header_list
         conn.local_settings = h2.settings.Settings(client=False, initial_values=local)
-        conn.initiate_connection()
+        if upgrade_settings is None:
+            conn.initiate_connection()
+        else:
+            try:
+                conn.initiate_upgrade_connection(upgrade_settings)
+            except Exception as exc:  # (base64 or a SETTINGS payload h2 refuses)
+                raise ValueError(f"invalid HTTP2-Settings: {exc}") from None
         # The decoder's cap applies from the first header block, not only once our SETTINGS are
         # acknowledged: an HPACK bomb may come before the client has read them.
         conn.decoder.max_header_list_size = header_list or 2 ** 31
@@ -218,6 +227,11 @@ class H2Session:
         self._resets = (0.0, 0)
         self._control_since = 0.0
         self.closed: str | None = None  # why the connection is over (GOAWAY sent)
+
+    @property
+    def preface_received(self) -> bool:
+        """Whether the client's connection preface is in (after it, its frames)."""
+        return self.watch.preface == 0 and self.closed is None
 
     # -- input --------------------------------------------------------------------------------------
 
@@ -519,6 +533,33 @@ class _Refusal(Exception):
 
 
 _NO_REQUEST = make_request("GET", b"/", b"/", b"", (2, 0), (), True, False, 0, False, None)
+
+
+def upgrade_request(request: Request) -> tuple[Request, bytes] | None:
+    """An HTTP/1.1 request asking to upgrade to h2c (RFC 7540 §3.2: ``Upgrade: h2c``, one
+    ``HTTP2-Settings``, both named in ``Connection``): the request as stream 1 carries it (version
+    2, without those fields), and the settings; None for any other request."""
+    upgrade = settings = connection = None
+    count = 0
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower == b"upgrade":
+            upgrade = value
+        elif lower == b"http2-settings":
+            settings = value
+            count += 1
+        elif lower == b"connection":
+            connection = value
+    if upgrade is None or settings is None or connection is None or count != 1:
+        return None
+    if b"h2c" not in (token.strip().lower() for token in upgrade.split(b",")):
+        return None
+    tokens = {token.strip().lower() for token in connection.split(b",")}
+    if not {b"upgrade", b"http2-settings"} <= tokens:
+        return None
+    fields = tuple((n, v) for n, v in request.headers
+                   if n.lower() not in (b"upgrade", b"http2-settings", b"connection"))
+    return replace(request, version=(2, 0), headers=fields, keep_alive=True), settings
 
 
 def split_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:

@@ -218,18 +218,23 @@ class StreamProto:
 class H2Connection:
     """One HTTP/2 connection on an HTTPProtocol: see the module's docstring."""
 
-    def __init__(self, proto: Any, preface_seen: bool = False) -> None:
-        """proto: the connection's workers.aio.HTTPProtocol (not imported: aio imports this)."""
+    def __init__(self, proto: Any, preface_seen: bool = False,
+                 upgrade_settings: bytes | None = None, defer: bool = False) -> None:
+        """proto: the connection's workers.aio.HTTPProtocol (not imported: aio imports this).
+        Raises ValueError for an upgrade's invalid HTTP2-Settings."""
         self.proto = proto
         worker = proto.worker
-        self.session = H2Session(worker.cycle.limits, settings_from(worker.cfg), preface_seen)
+        self.session = H2Session(worker.cycle.limits, settings_from(worker.cfg), preface_seen,
+                                 upgrade_settings)
         self.submit = worker.calls.submit
         self.spool_dir = worker.cycle.spool_dir
         self.bodies: dict[int, BodyBuffer] = {}
         self.streams: dict[int, StreamProto] = {}  # streams handed to the calls, not yet over
         self.last_active = proto.loop.time()
         self.draining = False  # our side has ended (see end)
-        self.flush()  # our SETTINGS
+        self.upgrade_pending: StreamProto | None = None  # stream 1 of an h2c upgrade, until the preface
+        if not defer:
+            self.flush()  # our SETTINGS
 
     def feed(self, data: bytes) -> None:
         proto = self.proto
@@ -269,11 +274,25 @@ class H2Connection:
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
                     stream.wake()
+        if self.upgrade_pending is not None and session.preface_received:
+            self._run_upgraded()
         self.flush()
         if session.closed is not None:
             proto.worker.log.debug("HTTP/2 connection from %s ended: %s", proto.policy.peer,
                                    session.closed)
             self.end()
+
+    def upgraded(self, request: Request, body: BinaryIO) -> None:
+        """The HTTP/1.1 request that asked for h2c is stream 1's (after the 101). It runs once
+        the client's preface is in: a client may not read past the 101 before it has sent that
+        (curl keeps only 32 KiB after the 101 it has not answered yet)."""
+        self.upgrade_pending = StreamProto(self, 1, request, body, ())
+        self.streams[1] = self.upgrade_pending
+
+    def _run_upgraded(self) -> None:
+        stream, self.upgrade_pending = self.upgrade_pending, None
+        if stream is not None and not stream.closed:
+            self.submit(stream)
 
     def flush(self) -> None:
         data = self.session.data_to_send()
@@ -353,11 +372,12 @@ class H2Choice:
         # With prior-knowledge alone a trusted peer must open with the preface (else 400); with
         # both, an HTTP/1.1 request is served as such.
         self.preface_required = mode == "prior-knowledge"
+        self.upgrade = wanted and not tls and mode in ("upgrade", "both")
         self.trusted = matcher(cfg.forwarded_allow_ips)
 
     @property
     def enabled(self) -> bool:
-        return self.alpn or self.prior_knowledge
+        return self.alpn or self.prior_knowledge or self.upgrade
 
 
 def with_h2(protocol_class: type) -> type:
@@ -382,8 +402,39 @@ class _H2Switch:
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
                 self.h2 = H2Connection(proto)
-        elif choice.prior_knowledge and choice.trusted(proto.policy.peer):
-            self._sniffed = b""
+        elif choice.trusted(proto.policy.peer):
+            if choice.prior_knowledge:
+                self._sniffed = b""
+            if choice.upgrade:
+                self.submit = self._upgrade_or_submit
+
+    def _upgrade_or_submit(self, proto: Any) -> None:
+        """A trusted peer's HTTP/1.1 request: switched to h2c if it asks (101, then the request
+        is stream 1's), else run as it is."""
+        from ..http.h2 import upgrade_request
+
+        policy = proto.policy
+        asked = upgrade_request(policy.request) if self.h2 is None else None
+        if asked is None:
+            proto.worker.calls.submit(proto)
+            return
+        request, settings = asked
+        try:
+            h2 = H2Connection(proto, upgrade_settings=settings, defer=True)
+        except ValueError as exc:
+            proto.refuse(400, str(exc))
+            return
+        proto.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                              b"Upgrade: h2c\r\n\r\n")
+        self.h2 = h2
+        h2.flush()  # our SETTINGS, the first frame after the 101
+        h2.upgraded(request, policy.body)
+        unread = policy.take_unparsed()  # (the client may send its preface without waiting)
+        if proto.reading_paused:
+            proto.reading_paused = False
+            proto.transport.resume_reading()
+        if unread:
+            h2.feed(unread)
 
     def data_received(self, data: bytes) -> None:
         h2 = self.h2
