@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import ROOT, Server, connect
+from gunicorn_side import start_gunicorn  # noqa: F401  (a fixture)
 from master_util import poll
 
 h2 = pytest.importorskip("h2", reason="HTTP/2 needs h2: pip install 'pronghorn[http2]'")
@@ -230,7 +231,7 @@ def test_curl_prior_knowledge_in_cleartext(kind: str) -> None:
         # The access log shows the protocol as Gunicorn's does for an h2 request.
         line = poll(lambda: next((ln for ln in server.output.splitlines()
                                   if "/echo?x=y" in ln), None), "the access line", server=server)
-        assert ("HTTP/2" if kind == "asgi" else "HTTP/2.0") in line
+        assert (' HTTP/2" ' if kind == "asgi" else ' HTTP/2.0" ') in line, line
     finally:
         server.stop()
 
@@ -529,5 +530,49 @@ def test_the_deploying_guides_h2c_command_serves_h2c() -> None:
                               address + "/echo"], capture_output=True, text=True, timeout=30).stdout
         body, version = out.rsplit("\n", 1)
         assert version == "2" and json.loads(body)["protocol"] == "HTTP/2.0"
+    finally:
+        server.stop()
+
+
+# -- side by side with Gunicorn 27 -----------------------------------------------------------------
+
+
+def _gunicorn_has_h2() -> bool:
+    from gunicorn_side import GUNICORN
+
+    python = Path(GUNICORN).parent / "python"
+    return python.exists() and subprocess.run(
+        [str(python), "-c", "import h2"], capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.mark.skipif(not _gunicorn_has_h2(), reason="needs Gunicorn 27 with h2 (python3 -m venv "
+                    "/tmp/gvenv && /tmp/gvenv/bin/pip install 'gunicorn[http2]')")
+@pytest.mark.parametrize("worker", ["gthread", "asgi"])
+def test_what_the_app_and_the_access_log_see_matches_gunicorn(worker: str, tmp_path: Path,
+                                                                start_gunicorn: Any) -> None:
+    flags = [*H2C, "--access-logformat", "%(r)s %(s)s %(H)s"]
+    app = "h2_app:asgi" if worker == "asgi" else "h2_app:app"
+    their_log = tmp_path / "gunicorn-access.log"
+    theirs = start_gunicorn(app, "-k", worker, *flags, "--access-logfile", str(their_log))
+    server, ours = start(worker, *flags, "--access-logfile", "-")
+    try:
+        seen = {}
+        for name, address in (("gunicorn", theirs), ("pronghorn", ours)):
+            client = Client(address)
+            sid = client.request("/echo?k=v", "POST", b"body",
+                                 extra=[(b"cookie", b"a=1"), (b"cookie", b"b=2")])
+            response = client.get(sid)
+            client.close()
+            assert response["status"] == 200, (name, response)
+            echoed = json.loads(response["data"])
+            seen[name] = {key: echoed[key] for key in ("protocol", "method", "path", "query",
+                                                       "body", "scheme")}
+        assert seen["pronghorn"] == seen["gunicorn"]
+        their_line = poll(lambda: next((ln for ln in their_log.read_text().splitlines()
+                                        if "/echo?k=v" in ln), None) if their_log.exists() else None,
+                          "Gunicorn's access line")
+        our_line = poll(lambda: next((ln for ln in server.output.splitlines()
+                                      if "/echo?k=v" in ln), None), "our access line", server=server)
+        assert our_line.endswith(their_line), (our_line, their_line)
     finally:
         server.stop()
