@@ -336,9 +336,6 @@ def _check_http2(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None
     worker class serves it, and it can be reached at all."""
     import importlib.util
 
-    if cfg.worker_class == "gevent":
-        fail("http_protocols", "--http-protocols", "HTTP/2 is served by the sync, gthread and asgi "
-             "worker classes, not (yet) by gevent")
     if importlib.util.find_spec("h2") is None:
         raise ConfigError("--http-protocols h2 needs the h2 library: pip install 'pronghorn[http2]'")
     from .tls import enabled as tls_enabled

@@ -174,6 +174,12 @@ class StreamProto:
         else:
             self._resume = resume
 
+    def park_event(self, event: Any) -> None:
+        """gevent's wait: event.set() once the stream may go on (see ggevent_h2)."""
+        self._resume = event.set
+        if self.gone() or not self.backlogged():
+            self.wake()
+
     def wake(self) -> None:
         resume, self._resume = self._resume, None
         if resume is not None:
@@ -219,14 +225,16 @@ class H2Connection:
     """One HTTP/2 connection on an HTTPProtocol: see the module's docstring."""
 
     def __init__(self, proto: Any, preface_seen: bool = False,
-                 upgrade_settings: bytes | None = None, defer: bool = False) -> None:
+                 upgrade_settings: bytes | None = None, defer: bool = False,
+                 submit: Callable[[Any], None] | None = None) -> None:
         """proto: the connection's workers.aio.HTTPProtocol (not imported: aio imports this).
         Raises ValueError for an upgrade's invalid HTTP2-Settings."""
         self.proto = proto
         worker = proto.worker
         self.session = H2Session(worker.cycle.limits, settings_from(worker.cfg), preface_seen,
                                  upgrade_settings)
-        self.submit = worker.calls.submit
+        # Who runs a stream: the worker's Calls (gevent: a greenlet each, see ggevent_h2).
+        self.submit = submit if submit is not None else worker.calls.submit
         self.spool_dir = worker.cycle.spool_dir
         self.bodies: dict[int, BodyBuffer] = {}
         self.streams: dict[int, StreamProto] = {}  # streams handed to the calls, not yet over
