@@ -332,8 +332,8 @@ def check_values(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None
 
 
 def _check_http2(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None:
-    """h2 in --http-protocols: the library is there (not imported: the master stays lean), the
-    worker class serves it, and it can be reached at all."""
+    """h2 in --http-protocols: the library is there (not imported: the master stays lean), and
+    HTTP/2 can be reached at all."""
     import importlib.util
 
     if importlib.util.find_spec("h2") is None:
