@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -291,6 +292,17 @@ def test_prior_knowledge_is_for_trusted_peers_only(tmp_path: Path) -> None:
         client.close()
     finally:
         server.stop()
+
+
+def test_h2_without_the_library_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    # (sys.modules["h2"] = None: the import system's way to say a module is not there)
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['h2'] = None\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pronghorn", "--http-protocols", "h2,h1",
+         "--check-config", "h2_app:app"], capture_output=True, text=True, timeout=60,
+        cwd=ROOT / "tests" / "apps", env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "pip install 'pronghorn[http2]'" in result.stderr, result.stderr
 
 
 # -- many streams ------------------------------------------------------------------------------------
