@@ -246,8 +246,6 @@ def test_curl_upgrade_to_h2c(kind: str) -> None:
     """--http2-cleartext upgrade: an HTTP/1.1 request with Upgrade: h2c gets a 101 and its
     response as stream 1; the connection goes on in HTTP/2. An untrusted peer's Upgrade is
     ignored (HTTP/1.1, as if off)."""
-    if kind == "gevent":
-        pytest.skip("the gevent worker does not upgrade to h2c (prior knowledge and ALPN only)")
     for trusted, expected in (("127.0.0.1", "2"), ("10.9.9.9", "1.1")):
         server, address = start(kind, "--http-protocols", "h2,h1", "--http2-cleartext", "upgrade",
                                 "--forwarded-allow-ips", trusted)

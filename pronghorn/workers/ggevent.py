@@ -97,7 +97,7 @@ class GeventWorker:
         if "h2" in cfg.http_protocols.split(","):
             from .h2 import H2Choice
             choice = H2Choice(cfg, self.ssl_context is not None)
-            self.h2_choice = choice if choice.alpn or choice.prior_knowledge else None
+            self.h2_choice = choice if choice.enabled else None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -395,15 +395,20 @@ class _Connection:
         if policy.start() == CLOSE:
             return
         first = None
+        upgrade = False  # whether this peer's Upgrade: h2c is honoured (--http2-cleartext)
         if worker.h2_choice is not None:
             served, first = self._maybe_h2()
             if served:
                 return
+            upgrade = (not self.tls and worker.h2_choice.upgrade
+                       and worker.h2_choice.trusted(policy.peer))
         step = policy.feed(first) if first else self._next_step(wait_first=False)
         if step == READ:
             step = self._next_step(wait_first=False)
         while not self.closed:
             if step == READY:
+                if upgrade and self._upgraded():
+                    return
                 after = self._respond()
                 if after == CLOSE:
                     return
@@ -450,6 +455,23 @@ class _Connection:
             if size == len(PREFACE):
                 serve_h2(self, data)
                 return True, None
+
+    def _upgraded(self) -> bool:
+        """The request asks for h2c (Upgrade: h2c): 101, then HTTP/2 to the connection's end,
+        the request answered as stream 1 (True). False for any other request."""
+        from ..http.h2 import upgrade_request
+        from .ggevent_h2 import serve_h2
+
+        policy = self.policy
+        body = policy.body
+        if policy.request is None or body is None:  # (a deferred body: no upgrade)
+            return False
+        asked = upgrade_request(policy.request)
+        if asked is None:
+            return False
+        request, settings = asked
+        serve_h2(self, policy.take_unparsed(), upgrade=(request, body, settings))
+        return True
 
     def recv(self) -> bytes:
         """The client's next bytes, for the HTTP/2 driver (ggevent_h2)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import gevent
 from gevent import getcurrent
@@ -21,6 +21,7 @@ from gevent.event import Event
 from gevent.lock import Semaphore
 
 from ..cycle.request import Job
+from ..http import Request
 from .h2 import H2Connection, StreamProto
 
 
@@ -88,11 +89,30 @@ class GeventLink:
         self.conn.closed = True
 
 
-def serve_h2(conn: Any, first: bytes) -> None:
+def serve_h2(conn: Any, first: bytes,
+             upgrade: tuple[Request, BinaryIO, bytes] | None = None) -> None:
     """The connection speaks HTTP/2 (first: what was read of it already): read and feed until the
-    client or the session ends it, or it has been idle for --keep-alive with no stream open."""
+    client or the session ends it, or it has been idle for --keep-alive with no stream open.
+    ``upgrade``: an HTTP/1.1 request's Upgrade: h2c (the request, its body, its HTTP2-Settings):
+    101 first, and the request is stream 1's."""
     link = GeventLink(conn)
-    h2 = H2Connection(link, submit=lambda stream: gevent.spawn(_run_stream, conn, stream))
+
+    def submit(stream: StreamProto) -> None:
+        gevent.spawn(_run_stream, conn, stream)
+
+    if upgrade is None:
+        h2 = H2Connection(link, submit=submit)
+    else:
+        request, body, settings = upgrade
+        try:
+            h2 = H2Connection(link, upgrade_settings=settings, defer=True, submit=submit)
+        except ValueError as exc:
+            conn.refuse(400, str(exc))
+            return
+        conn.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                   b"Upgrade: h2c\r\n\r\n")
+        h2.flush()  # our SETTINGS, the first frame after the 101
+        h2.upgraded(request, body)
     if first:
         h2.feed(first)
     cfg = conn.worker.cfg
