@@ -318,6 +318,20 @@ def test_h2load_many_streams_all_succeed(kind: str) -> None:
         server.stop()
 
 
+def test_each_worker_class_keeps_its_concurrency_for_streams(kind: str) -> None:
+    """Four streams at once on one connection: the sync worker runs them one at a time (they
+    queue, as its requests do); gthread on its threads, asgi as tasks, gevent as greenlets."""
+    server, address = start(kind, *H2C)
+    client = Client(address)
+    try:
+        sids = [client.request("/overlap") for _ in range(4)]
+        overlap = max(int(client.get(sid)["data"]) for sid in sids)
+        assert overlap == 1 if kind == "sync" else overlap > 1, overlap
+    finally:
+        client.close()
+        server.stop()
+
+
 # -- requests: RFC 9113 §8 and the HTTP/1.1 limits ---------------------------------------------------
 
 

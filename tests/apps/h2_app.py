@@ -4,8 +4,10 @@ that a refused request never reached the app."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -21,9 +23,20 @@ def _size(query: str) -> int:
     return int(parse_qs(query).get("n", ["0"])[0])
 
 
+# /overlap: how many calls were under way at once, at most (the worker class's concurrency).
+_active = [0, 0]  # (now, the most seen)
+
+
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     _record(path)
+    if path == "/overlap":
+        _active[0] += 1
+        _active[1] = max(_active)
+        time.sleep(0.3)  # (the app's work: other calls may run meanwhile, or not)
+        _active[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(_active[1]).encode()]
     if path == "/big":
         body = b"x" * _size(environ["QUERY_STRING"])
         start_response("200 OK", [("Content-Length", str(len(body)))])
@@ -51,6 +64,14 @@ async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope["path"]
     _record(path)
     query = scope["query_string"].decode()
+    if path == "/overlap":
+        _active[0] += 1
+        _active[1] = max(_active)
+        await asyncio.sleep(0.3)
+        _active[0] -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(_active[1]).encode()})
+        return
     if path == "/big":
         body = b"x" * _size(query)
         await send({"type": "http.response.start", "status": 200,
