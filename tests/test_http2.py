@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -596,4 +597,26 @@ def test_what_the_app_and_the_access_log_see_matches_gunicorn(worker: str, tmp_p
                                       if "/echo?k=v" in ln), None), "our access line", server=server)
         assert our_line.endswith(their_line), (our_line, their_line)
     finally:
+        server.stop()
+
+
+def test_term_lets_a_response_waiting_for_its_window_finish(kind: str) -> None:
+    """TERM while a response waits for the client's window: the connection stays until it is
+    delivered (then GOAWAY and close), within --graceful-timeout."""
+    server, address = start(kind, *H2C)
+    client = Client(address)
+    try:
+        big = client.request("/big?n=300000")
+        client.pump(lambda: len(client.responses[big]["data"]) >= 65535, ack=False)
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_for_line(r"Worker exiting|Handling signal: term")
+        client.conn.increment_flow_control_window(2 ** 20, big)
+        client.flush()
+        response = client.get(big)
+        assert response["ended"] and len(response["data"]) == 300000
+        client.pump(lambda: client.terminated is not None)
+        assert client.terminated == 0  # GOAWAY NO_ERROR once everything is out
+        assert server.proc.wait(30) == 0
+    finally:
+        client.close()
         server.stop()

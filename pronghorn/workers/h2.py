@@ -285,6 +285,8 @@ class H2Connection:
         if self.upgrade_pending is not None and session.preface_received:
             self._run_upgraded()
         self.flush()
+        if session.closed is None:
+            self._close_if_stopping()  # (a window that opened may have let the last bytes go)
         if session.closed is not None:
             proto.worker.log.debug("HTTP/2 connection from %s ended: %s", proto.policy.peer,
                                    session.closed)
@@ -311,8 +313,15 @@ class H2Connection:
     def stream_over(self, stream: StreamProto) -> None:
         self.streams.pop(stream.stream_id, None)
         self.last_active = self.proto.loop.time()
-        if self.proto.worker.closing and not self.streams:
-            self.session.close()
+        self._close_if_stopping()
+
+    def _close_if_stopping(self) -> None:
+        """While the worker stops: a connection whose streams are all answered, every byte of
+        them framed (none waits for a window), says GOAWAY and closes."""
+        session = self.session
+        if (self.proto.worker.closing and not self.streams and not session.outbound
+                and not session.inbound and not self.bodies):
+            session.close()
             self.flush()
             self.proto.close()
 
