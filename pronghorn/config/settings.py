@@ -809,13 +809,13 @@ class Config:
     asgi_loop: str
     asgi_lifespan: str
     asgi_disconnect_grace_period: int
-    websocket_max_message_size: int
     http_protocols: str
     http2_cleartext: str
     http2_max_concurrent_streams: int
     http2_initial_window_size: int
     http2_max_frame_size: int
     http2_max_header_list_size: int
+    websocket_max_message_size: int
     threads: int
     worker_connections: int
     http_parser: str
