@@ -23,8 +23,9 @@ allow is framed at once, the rest when its WINDOW_UPDATE comes (``Drained`` tell
 one stream's slow reader never holds the others back. The driver waits while ``pending(stream)``
 is above its mark.
 
-Defences (each with a test in tests/test_http2.py): rapid reset (CVE-2023-44487: more resets than
-RESET_BUDGET per RESET_INTERVAL seconds is a GOAWAY ENHANCE_YOUR_CALM); CONTINUATION floods (a
+Defences (each with a test in tests/test_http2.py): rapid reset (CVE-2023-44487: more client
+resets than twice --http2-max-concurrent-streams, at least 100, per RESET_INTERVAL seconds is a
+GOAWAY ENHANCE_YOUR_CALM); CONTINUATION floods (a
 header block is capped at HEADER_BLOCK_LIMIT bytes however many frames carry it, counted from the
 frame headers before h2 buffers them); HPACK bombs (SETTINGS_MAX_HEADER_LIST_SIZE is advertised
 and the decoder refuses a decoded list past it); SETTINGS and PING floods (more than
