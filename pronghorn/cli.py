@@ -313,6 +313,8 @@ def check_values(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None
         fail("worker_class", "--worker-class", str(exc))
     if cfg.workers < 1:
         fail("workers", "--workers", "must be at least 1")
+    if "h2" in cfg.http_protocols.split(","):
+        _check_http2(cfg, fail)
     from .tls import check_settings as tls_problem
 
     problem_text = tls_problem(cfg)
@@ -327,6 +329,21 @@ def check_values(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None
         if kind == "missing":
             raise ConfigError(message)  # one line, naming the package to install
         fail("reload_engine", "--reload-engine", message)
+
+
+def _check_http2(cfg: Config, fail: Callable[[str, str, str], NoReturn]) -> None:
+    """h2 in --http-protocols: the library is there (not imported: the master stays lean), and
+    HTTP/2 can be reached at all."""
+    import importlib.util
+
+    if importlib.util.find_spec("h2") is None:
+        raise ConfigError("--http-protocols h2 needs the h2 library: pip install 'pronghorn[http2]'")
+    from .tls import enabled as tls_enabled
+
+    note = ("--http-protocols has h2 but there is no TLS and --http2-cleartext is off: HTTP/2 "
+            "will never be used")
+    if not tls_enabled(cfg) and cfg.http2_cleartext == "off" and note not in cfg.notes:
+        cfg.notes.append(note)
 
 
 def parse_config(argv: Sequence[str]) -> Config:

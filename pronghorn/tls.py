@@ -43,6 +43,11 @@ def check_settings(cfg: Config) -> str | None:
     return None
 
 
+def alpn_protocols(cfg: Config) -> list[str]:
+    """--http-protocols as ALPN names (h1 is "http/1.1"), in its order of preference."""
+    return ["h2" if name == "h2" else "http/1.1" for name in cfg.http_protocols.split(",")]
+
+
 def server_context(cfg: Config) -> ssl.SSLContext:
     """The SSLContext for the listeners (in a worker). Raises OSError/ssl.SSLError when the
     certificate, key or CA file cannot be used."""
@@ -60,8 +65,8 @@ def server_context(cfg: Config) -> ssl.SSLContext:
             context.load_verify_locations(cafile=cfg.ca_certs)
         if cfg.ciphers:
             context.set_ciphers(cfg.ciphers)
-        # Only HTTP/1.1 is spoken here; say so to clients that offer ALPN.
-        context.set_alpn_protocols(["http/1.1"])
+        # The protocols spoken, in --http-protocols' order of preference, by their ALPN names.
+        context.set_alpn_protocols(alpn_protocols(cfg))
         return context
 
     hooks = cfg.hooks

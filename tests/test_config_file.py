@@ -350,7 +350,7 @@ def test_an_imported_hook_is_a_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("source", [
     "dirty_workers = 2",
-    "http_protocols = 'h2'",
+    "dirty_timeout = 10",
 ])
 def test_unsupported_gunicorn_settings_are_errors(tmp_path: Path, source: str) -> None:
     name = source.split()[1].split("(")[0] if source.startswith("def") else source.split()[0]

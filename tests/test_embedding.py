@@ -159,7 +159,7 @@ def test_embedding_cfg_is_the_hooks_view_and_none_unsets_to_the_environments_def
             self.cfg.set("raw_paste_global_conf", ["where=there"])
             seen["paste"] = self.cfg.paste_global_conf
             try:
-                self.cfg.set("http_protocols", "h2")
+                self.cfg.set("dirty_workers", 2)
             except ValueError as exc:
                 seen["unsupported"] = "not support yet" in str(exc)
 

@@ -24,7 +24,8 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": ASGI_VERSION,
-        "http_version": "1.1" if request.version == (1, 1) else "1.0",
+        "http_version": "1.1" if request.version == (1, 1) else
+        "2" if request.version == (2, 0) else "1.0",
         "method": request.method,
         "scheme": environ["wsgi.url_scheme"],
         # Percent-decoded as UTF-8 (what the spec asks, as uvicorn does), the root path not in it

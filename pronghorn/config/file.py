@@ -89,8 +89,6 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
     return GunicornSetting(flags, advice, inert, value)
 
 
-_HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
-          "HTTP/1.1 to pronghorn")
 _DIRTY = ("Gunicorn's dirty arbiters are not supported; run long-lived background work in its own "
           "service or task queue")
 
@@ -104,13 +102,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Logging
     # Process naming
     # SSL (ssl is never imported in the master, so its constants are spelled as numbers)
-    # HTTP/2, ASGI (Gunicorn 24+)
-    "http_protocols": _g(("--http-protocols",), _HTTP2, "h1", value="STRING"),
-    "http2_cleartext": _g(("--http2-cleartext",), _HTTP2, "off", False, value="[MODE]"),
-    "http2_max_concurrent_streams": _g(("--http2-max-concurrent-streams",), _HTTP2, 100, value="INT"),
-    "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
-    "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
-    "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
     # Dirty arbiters (Gunicorn 25+)
     "dirty_apps": _g(("--dirty-app",), _DIRTY, [], value="STRING"),
     "dirty_workers": _g(("--dirty-workers",), _DIRTY, 0, value="INT"),

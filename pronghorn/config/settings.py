@@ -196,6 +196,65 @@ def logger_class_name(value: Any) -> Any:
     return value.strip()
 
 
+HTTP_PROTOCOLS = ("h1", "h2")
+H2C_MODES = ("off", "prior-knowledge", "upgrade", "both")
+
+
+def http_protocols(text: str) -> str:
+    """--http-protocols: h1 and/or h2, comma-separated, in order of preference (Gunicorn's rules:
+    case and spaces ignored, no duplicates, empty means h1); kept as normalized text."""
+    names = [name.strip().lower() for name in str(text).split(",") if name.strip()]
+    for name in names:
+        if name not in HTTP_PROTOCOLS:
+            raise ValueError(f"{name!r} is not one of {', '.join(HTTP_PROTOCOLS)}")
+    if len(names) != len(set(names)):
+        raise ValueError("a protocol is named twice")
+    return ",".join(names) or "h1"
+
+
+@takes_objects  # True/False in a config file, as Gunicorn reads it
+def http2_cleartext(value: Any) -> str:
+    """--http2-cleartext: off, prior-knowledge, upgrade or both (True means prior-knowledge)."""
+    if value is None or value is False:
+        return "off"
+    if value is True:
+        return "prior-knowledge"
+    text = str(value).strip().lower()
+    if text not in H2C_MODES:
+        raise ValueError(f"{value!r} is not one of {', '.join(H2C_MODES)}")
+    return text
+
+
+def _int_in(text: Any, low: int, high: int, what: str) -> int:
+    """An integer in [low, high], from text (0x... too, as Gunicorn reads it) or a config file's int."""
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise ValueError(f"{text!r} is not an integer")
+    try:
+        value = text if isinstance(text, int) else int(text.strip(), 0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low} and {high}, not {value}")
+    return value
+
+
+@takes_objects  # an int in a config file
+def http2_window(text: Any) -> int:
+    """A flow-control window: at most 2**31-1 bytes (RFC 9113 §6.9.1)."""
+    return _int_in(text, 0, 2 ** 31 - 1, "an HTTP/2 window size")
+
+
+@takes_objects  # an int in a config file
+def http2_streams(text: Any) -> int:
+    return _int_in(text, 1, 2 ** 31 - 1, "the HTTP/2 concurrent streams")
+
+
+@takes_objects  # an int in a config file
+def http2_frame_size(text: Any) -> int:
+    """SETTINGS_MAX_FRAME_SIZE's range (RFC 9113 §6.5.2)."""
+    return _int_in(text, 16384, 16777215, "the HTTP/2 frame size")
+
+
 DEFAULT_LOGGER_CLASS = "gunicorn.glogging.Logger"
 
 
@@ -232,7 +291,7 @@ def print_config_format(value: Any) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging", "SSL", "Control")
+            "Process Naming", "Debugging", "Logging", "SSL", "HTTP/2", "Control")
 
 
 @dataclass(frozen=True)
@@ -304,6 +363,30 @@ SETTINGS: tuple[Setting, ...] = (
             "Worker Processes",
             "Seconds an ASGI request's task has, once its client has gone (it receives "
             "http.disconnect), to end by itself before it is cancelled (0: cancelled at once).",
+            positive_int, "INT"),
+    Setting("http_protocols", ("--http-protocols",), "h1", "HTTP/2",
+            "HTTP versions to serve, comma-separated, in order of preference: h1 (HTTP/1.1), h2 "
+            "(HTTP/2: ALPN on TLS listeners, or cleartext with --http2-cleartext). A client that "
+            "does not pick h2 is served HTTP/1.1. h2 needs pip install 'pronghorn[http2]'.",
+            http_protocols, "STRING"),
+    Setting("http2_cleartext", ("--http2-cleartext",), "off", "HTTP/2",
+            "Cleartext HTTP/2 (h2c), only from peers in --forwarded-allow-ips (others get "
+            "HTTP/1.1 as if off): prior-knowledge (the connection opens with the HTTP/2 preface; "
+            "anything else from a trusted peer is a 400), upgrade (an HTTP/1.1 'Upgrade: h2c' "
+            "request), or both. For a TLS-terminating proxy that speaks h2c (Cloud Run); ignored "
+            "with TLS. Needs h2 in --http-protocols.", http2_cleartext, "MODE"),
+    Setting("http2_max_concurrent_streams", ("--http2-max-concurrent-streams",), 100, "HTTP/2",
+            "The most streams (requests) open at once on one HTTP/2 connection.", http2_streams,
+            "INT"),
+    Setting("http2_initial_window_size", ("--http2-initial-window-size",), 65535, "HTTP/2",
+            "The HTTP/2 flow-control window the server offers per stream, in bytes (at most "
+            "2**31-1).", http2_window, "INT"),
+    Setting("http2_max_frame_size", ("--http2-max-frame-size",), 16384, "HTTP/2",
+            "The largest HTTP/2 frame payload accepted, in bytes (16384 to 16777215).",
+            http2_frame_size, "INT"),
+    Setting("http2_max_header_list_size", ("--http2-max-header-list-size",), 65536, "HTTP/2",
+            "The most bytes of decoded header fields in one HTTP/2 request (HPACK bombs); 0 "
+            "means unlimited, as in Gunicorn (the HTTP/1.1 limits still apply to the fields).",
             positive_int, "INT"),
     Setting("websocket_max_message_size", ("--websocket-max-message-size",), 16 * 1024 * 1024,
             "Worker Processes",
@@ -750,6 +833,12 @@ class Config:
     asgi_loop: str
     asgi_lifespan: str
     asgi_disconnect_grace_period: int
+    http_protocols: str
+    http2_cleartext: str
+    http2_max_concurrent_streams: int
+    http2_initial_window_size: int
+    http2_max_frame_size: int
+    http2_max_header_list_size: int
     websocket_max_message_size: int
     threads: int
     worker_connections: int

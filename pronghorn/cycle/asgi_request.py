@@ -168,6 +168,10 @@ class ASGICycle:
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
             return
+        if request.version == (2, 0):
+            # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI
+            # workers "HTTP/2.0", as the environ does); the scope's http_version is "2".
+            environ["SERVER_PROTOCOL"] = "HTTP/2"
         framer = ResponseFramer(request.version if cycle.uwsgi is None else UWSGI_FRAMING,
                                 request.keep_alive and not cycle.closing,
                                 request.method == "HEAD", cycle.response_heads)

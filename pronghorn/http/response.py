@@ -204,9 +204,14 @@ class ResponseFramer:
             self._mode = _LENGTH
             self._remaining = body_length
             framing = b"Content-Length: %d\r\n" % body_length
-        elif self._version >= (1, 1):
+        elif self._version == (1, 1):
             self._mode = _CHUNKED
             framing = b"Transfer-Encoding: chunked\r\n"
+        elif self._version >= (2, 0):
+            # HTTP/2 frames the body itself (DATA frames, END_STREAM): bytes as they are, and the
+            # connection lives on (http/h2.py).
+            self._mode = _CLOSE
+            return section.text + section.closing_lines(date, server)
         else:
             self._mode = _CLOSE
             self.keep_alive = False

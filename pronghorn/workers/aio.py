@@ -126,6 +126,12 @@ class LoopWorker:
         # piece is written at once (gthread hands its writes to the loop, and TLS is written by
         # the loop only).
         self.held_output: HeldOutput | None = None
+        # --http-protocols with h2: which connections may switch to HTTP/2 (workers/h2.py, and
+        # the h2 library, imported only then).
+        self.h2_choice: Any = None
+        if "h2" in cfg.http_protocols.split(","):
+            from .h2 import H2Choice
+            self.h2_choice = H2Choice(cfg, self.tls)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -139,6 +145,9 @@ class LoopWorker:
         loop = self.loop
         self._stopped = loop.create_future()
         self.calls.start(self)
+        if self.h2_choice is not None and self.h2_choice.enabled:
+            from .h2 import with_h2
+            self.protocol_class = with_h2(self.protocol_class)
         for sock in self.listeners:
             builder = self.cycle.builder(server_address(sock), self.tls)
             self.builders[sock.fileno()] = builder
@@ -326,7 +335,13 @@ class LoopWorker:
     # -- connections -----------------------------------------------------------------------------------
 
     def _jobs(self) -> list[Job]:
-        return [proto.job for proto in list(self.connections) if proto.job is not None]
+        jobs = [proto.job for proto in list(self.connections) if proto.job is not None]
+        if self.h2_choice is not None:  # (an HTTP/2 connection's requests are its streams')
+            for proto in list(self.connections):
+                h2 = getattr(proto, "h2", None)
+                if h2 is not None:
+                    jobs += h2.jobs()
+        return jobs
 
     def connection_opened(self, proto: "HTTPProtocol") -> None:
         self.connections.add(proto)

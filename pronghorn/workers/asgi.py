@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, cast
 
 from ..asgi.app import as_asgi3
 from ..asgi.lifespan import Lifespan, LifespanFailed
@@ -161,7 +161,9 @@ class TaskCalls:
         return self.lifespan.state if self.lifespan is not None else None
 
     def submit(self, proto: HTTPProtocol) -> None:
-        assert isinstance(proto, ASGIProtocol)
+        # An ASGIProtocol, or an HTTP/2 stream of one (workers/h2.py's StreamProto, of the same
+        # shape).
+        proto = cast(ASGIProtocol, proto)
         policy = proto.policy
         assert policy.request is not None
         job = proto.job = Job(policy.request, policy.body, proto, policy.builder, policy.peer,

@@ -92,6 +92,13 @@ class GeventWorker:
         self.listening: list[tuple[Any, EnvironBuilder]] = []  # our copies, with their builders
         self.connections: set[_Connection] = set()  # the ones alive, for the sweep
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
+        # --http-protocols with h2: which connections may speak HTTP/2 (workers/h2.py and the h2
+        # library imported only then).
+        self.h2_choice: Any = None
+        if "h2" in cfg.http_protocols.split(","):
+            from .h2 import H2Choice
+            choice = H2Choice(cfg, self.ssl_context is not None)
+            self.h2_choice = choice if choice.enabled else None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -423,9 +430,21 @@ class _Connection:
             return
         if policy.start() == CLOSE:
             return
-        step = self._next_step(wait_first=False)
+        first = None
+        upgrade = False  # whether this peer's Upgrade: h2c is honoured (--http2-cleartext)
+        if worker.h2_choice is not None:
+            served, first = self._maybe_h2()
+            if served:
+                return
+            upgrade = (not self.tls and worker.h2_choice.upgrade
+                       and worker.h2_choice.trusted(policy.peer))
+        step = policy.feed(first) if first else self._next_step(wait_first=False)
+        if step == READ:
+            step = self._next_step(wait_first=False)
         while not self.closed:
             if step == READY:
+                if upgrade and self._upgraded():
+                    return
                 after = self._respond()
                 if after == CLOSE:
                     return
@@ -437,6 +456,62 @@ class _Connection:
                 self.refuse(status, reason)
             else:  # CLOSE, IDLE_OVER (a keep-alive wait that ended), and what cannot happen here
                 return
+
+    def _maybe_h2(self) -> tuple[bool, bytes | None]:
+        """HTTP/2, if this connection speaks it (ALPN, or the preface from a trusted peer with
+        --http2-cleartext prior-knowledge): served here to its end (True). Else False and the
+        bytes read while looking, which are HTTP/1.1's."""
+        from ..http.h2 import PREFACE
+        from .ggevent_h2 import serve_h2
+
+        choice = self.worker.h2_choice
+        if self.tls:
+            if choice.alpn and self.sock.selected_alpn_protocol() == "h2":
+                serve_h2(self, b"")
+                return True, None
+            return False, None
+        if not (choice.prior_knowledge and choice.trusted(self.policy.peer)):
+            return False, None
+        data = b""
+        while True:
+            try:
+                more = self._recv()
+            except socket.timeout:
+                return True, None  # nothing (or not all of the preface) came in time: close
+            if not more:
+                return True, None
+            data += more
+            size = min(len(data), len(PREFACE))
+            if data[:size] != PREFACE[:size]:
+                if choice.preface_required:
+                    self.refuse(400, "expected the HTTP/2 connection preface (--http2-cleartext "
+                                     "prior-knowledge)")
+                    return True, None
+                return False, data
+            if size == len(PREFACE):
+                serve_h2(self, data)
+                return True, None
+
+    def _upgraded(self) -> bool:
+        """The request asks for h2c (Upgrade: h2c): 101, then HTTP/2 to the connection's end,
+        the request answered as stream 1 (True). False for any other request."""
+        from ..http.h2 import upgrade_request
+        from .ggevent_h2 import serve_h2
+
+        policy = self.policy
+        body = policy.body
+        if policy.request is None or body is None:  # (a deferred body: no upgrade)
+            return False
+        asked = upgrade_request(policy.request)
+        if asked is None:
+            return False
+        request, settings = asked
+        serve_h2(self, policy.take_unparsed(), upgrade=(request, body, settings))
+        return True
+
+    def recv(self) -> bytes:
+        """The client's next bytes, for the HTTP/2 driver (ggevent_h2)."""
+        return self._recv()
 
     def _respond(self) -> int:
         """Call the app and send its response; what then: CLOSE, READ the next request, or PULL

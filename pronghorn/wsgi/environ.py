@@ -50,6 +50,8 @@ _SHARED_SHARE, _SHAPES_SHARE, _HOSTS_SHARE = 8, 3, 1
 
 # The keys every request's environ gets, from the request (build, _from_request) and from the request
 # cycle (the connection's gunicorn.socket, the exchange as wsgi.early_hints).
+# SERVER_PROTOCOL by version: HTTP/2 is "HTTP/2.0", as Gunicorn 27's WSGI workers say it.
+_PROTOCOLS = {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0", (2, 0): "HTTP/2.0"}
 _ALWAYS_SET = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SERVER_PROTOCOL",
                "SERVER_NAME", "SERVER_PORT", "wsgi.input", "REMOTE_ADDR", "REMOTE_PORT",
                "gunicorn.socket", "wsgi.early_hints")
@@ -257,7 +259,7 @@ class EnvironBuilder:
         environ["PATH_INFO"] = path.decode("latin-1")
         environ["QUERY_STRING"] = request.query.decode("latin-1")
         environ["RAW_URI"] = request.target.decode("latin-1")
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS[request.version]
 
         known = self._keys.young  # (a hit costs one lookup; a miss asks the cache, then maps the name)
         underscored: list[tuple[str, str]] | None = None
