@@ -47,10 +47,13 @@ def settings_from(cfg: Any) -> H2Settings:
 class StreamPolicy:
     """What the calls and the hook objects read of a connection's policy, for one stream."""
 
-    __slots__ = ("request", "body", "peer", "trailers", "served", "socket_peer", "proxy_header")
+    __slots__ = ("request", "body", "peer", "trailers", "served", "socket_peer", "proxy_header",
+                 "builder")
 
-    def __init__(self, request: Request, body: BinaryIO, peer: Any, trailers: Fields) -> None:
+    def __init__(self, request: Request, body: BinaryIO, peer: Any, trailers: Fields,
+                 builder: Any) -> None:
         self.request: Request | None = request
+        self.builder = builder  # the connection's (the calls build each stream's environ by it)
         self.body = body
         self.peer = peer
         self.trailers = trailers
@@ -77,7 +80,8 @@ class StreamProto:
         self.loop = proto.loop
         self.builder = proto.builder
         self.client_socket = proto.client_socket
-        self.policy = StreamPolicy(request, body, proto.policy.peer, trailers)
+        self.policy = StreamPolicy(request, body, proto.policy.peer, trailers,
+                                   proto.policy.builder)
         self.job: Job | None = None
         self.closed = False  # the stream is over (answered, reset, or the connection is gone)
         self.head: bytes | None = b""  # the response head's bytes so far; None once sent
