@@ -21,7 +21,7 @@ rate for that reason.
 
 ``probe(host, port, path)`` (used by the harness to wait for readiness) does one handshake and one
 echo with a plain blocking socket, and raises OSError until the server answers, ValueError when it
-answers wrong.
+answers wrong (a close before the answer is an OSError too: a server still starting).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def probe(host: str, port: int, path: str = "/", size: int = 64) -> None:
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(4096)
             if not chunk:
-                raise ValueError(f"closed during the handshake: {data[:60]!r}")
+                raise ConnectionError(f"closed during the handshake: {data[:60]!r}")
             data += chunk
         head, _, data = data.partition(b"\r\n\r\n")
         check_handshake(head, accept)
@@ -223,7 +223,7 @@ def probe(host: str, port: int, path: str = "/", size: int = 64) -> None:
         while len(data) < len(echo_frame):
             chunk = sock.recv(4096)
             if not chunk:
-                raise ValueError("closed before the echo")
+                raise ConnectionError("closed before the echo")
             data += chunk
         if data != echo_frame:
             raise ValueError(f"wrong echo: {data[:60]!r}")
