@@ -15,7 +15,7 @@ without it) that does no per-message work in Python beyond one comparison and on
 frame it sends is the same pre-masked frame (RFC 6455 asks for a fresh masking key per frame, to
 defeat cache poisoning through proxies; a server cannot tell and unmasks all the same), and every
 echo must be byte-identical to the unmasked frame expected, so a server that answers wrong is
-counted as an error, not as a fast server. If ``client_cpu`` nears 1.0 (a whole core) the client
+counted as an error, not as a fast server (a server's keepalive ping is answered with a pong). If ``client_cpu`` nears 1.0 (a whole core) the client
 was the bottleneck and the rate says nothing about the server: the harness prints it beside the
 rate for that reason.
 
@@ -72,6 +72,31 @@ def frames(size: int) -> tuple[bytes, bytes]:
     payload = (b"chat message " * (size // 13 + 1))[:size]
     masked = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
     return bytes([0x81, 0x80 | size]) + MASK + masked, bytes([0x81, size]) + payload
+
+
+def split_frame(data: bytes) -> tuple[int, bytes, bytes] | None:
+    """The first whole frame of a server's (unmasked, unfragmented) ``data`` as (opcode, payload,
+    the bytes after it), or None while it is incomplete."""
+    if len(data) < 2:
+        return None
+    length = data[1] & 0x7F
+    start = 2
+    if length == 126:
+        if len(data) < 4:
+            return None
+        length, start = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        if len(data) < 10:
+            return None
+        length, start = int.from_bytes(data[2:10], "big"), 10
+    if len(data) < start + length:
+        return None
+    return data[0] & 0x0F, data[start:start + length], data[start + length:]
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A final client frame (payloads below 126 bytes: control frames and small messages)."""
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + MASK + bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
 
 
 CLOSE_FRAME = bytes([0x88, 0x82]) + MASK + bytes(b ^ MASK[i] for i, b in enumerate((1000).to_bytes(2, "big")))
@@ -131,13 +156,30 @@ class EchoClient(asyncio.Protocol):
         if self.buffer:
             data = self.buffer + data
             self.buffer = b""
-        if data != expected:
-            if len(data) < len(expected) and expected.startswith(data):
-                self.buffer = data  # the rest of the echo is on its way
-                return
-            load.errors += 1  # a wrong answer (or more than one: a window of one never has two)
-            self.transport.close()
+        if data == expected:  # (the common case: exactly the echo, nothing else)
+            self.echoed()
             return
+        # Anything else goes through a frame parser: a piece of the echo, or a server's keepalive
+        # ping (answered with a pong, as a browser does) before or after it.
+        while data:
+            frame = split_frame(data)
+            if frame is None:
+                self.buffer = data  # the rest of the frame is on its way
+                return
+            opcode, payload, data = frame
+            if opcode == 0x9:
+                self.transport.write(masked_frame(0xA, payload))
+            elif opcode == 0xA:
+                pass
+            elif opcode == 0x1 and payload == expected[2:]:
+                self.echoed()
+            else:
+                load.errors += 1  # a wrong answer, or a close in the middle of the run
+                self.transport.close()
+                return
+
+    def echoed(self) -> None:
+        load = self.load
         if load.measuring:
             load.messages += 1
             load.latencies.append(time.perf_counter() - self.sent_at)
