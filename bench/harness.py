@@ -429,7 +429,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "asgi-sse",
         "ASGI Server-Sent Events, a short stream of 16 events",
-        "16 events of ~85 bytes, one http.response.body (more_body) each, chunked: the cost per streamed event",
+        "16 events of 81 bytes, one http.response.body (more_body) each, chunked: the cost per streamed event",
         "asgi_apps:sse",
         _asgi_peers(),
         expect_length=_sse_body_length(),

@@ -20,7 +20,7 @@ Send = Callable[[Message], Awaitable[None]]
 HELLO = b"Hello, World!"
 BIG = b"x" * (100 * 1024)
 # One Server-Sent Event (WHATWG HTML, "server-sent events"): an id, a data line of JSON, the blank line
-# that ends it. 100 bytes with the id's digits, about what a notification feed sends.
+# that ends it: 81 bytes, about what a notification feed sends.
 SSE_EVENTS = 16
 SSE_DATA = b'{"type":"notification","text":"You have a new message","unread":7}'
 
