@@ -778,6 +778,24 @@ def peak_rss_kib(pid: int) -> int | None:
     return max(peaks) if peaks else None
 
 
+def worker_cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of the server's workers (as peak_rss_kib finds them).
+
+    Unlike req/s, CPU time per request hardly moves when other work shares the machine: a server
+    that waits for its core is not charged for the wait. The ASGI scenarios' notes give it.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for worker in descendants(pid) or [pid]:
+        try:
+            stat = Path(f"/proc/{worker}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop the server's whole process group: TERM, then KILL whatever is left after the grace."""
     pgid = proc.pid  # start_new_session made the server the leader of its own group
@@ -904,8 +922,12 @@ def measure(
                 idle = IdleClients.start(port, IDLE_CONNECTIONS)
             if scenario.kind == "ws":
                 # The echo client warms up on its own connections, then measures.
-                result = run_ws_echo(scenario, port, seconds, warmup)
+                cpu_before = worker_cpu_seconds(proc.pid)
+                result, echoed = run_ws_echo(scenario, port, seconds, warmup)
+                cpu = worker_cpu_seconds(proc.pid) - cpu_before
                 result.rss_kib = peak_rss_kib(proc.pid)
+                if echoed:
+                    result.note += f"; worker CPU {cpu / echoed * 1e6:.1f} µs/message"
                 if proc.poll() is not None:
                     raise Unavailable(f"died during the run: {last_line(log)}")
                 return result
@@ -916,7 +938,9 @@ def measure(
             note = ""
             if scenario.kind == "paced":
                 rate, note = paced_rate(scenario, variant, port, seconds, context)
+            cpu_before = worker_cpu_seconds(proc.pid)
             output = run_wrk(scenario, port, seconds, rate)
+            cpu = worker_cpu_seconds(proc.pid) - cpu_before
             # Read before stopping: VmHWM is gone with the process.
             rss = peak_rss_kib(proc.pid)
             if idle is not None:
@@ -940,11 +964,21 @@ def measure(
         note = f"access log: {size / 1024 / 1024:.1f} MiB"
     if scenario.events_per_response:
         note = f"{rps * scenario.events_per_response:,.0f} events/s"
+    requests = parse_total_requests(output)
+    if scenario.interface == "asgi" and requests:
+        note += f"{'; ' if note else ''}worker CPU {cpu / requests * 1e6:.1f} µs/request"
     return Measurement(rps, p50, p99, socket_errors, non_2xx, rss, parse_p999(output), note)
 
 
-def run_ws_echo(scenario: Scenario, port: int, seconds: float, warmup: float) -> Measurement:
-    """bench/ws_echo.py against the server (pinned to the client's CPU, as wrk is): messages/s as req/s."""
+def parse_total_requests(output: str) -> int:
+    """How many requests wrk completed in the run ("N requests in 5.00s")."""
+    match = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def run_ws_echo(scenario: Scenario, port: int, seconds: float, warmup: float) -> tuple[Measurement, int]:
+    """bench/ws_echo.py against the server (pinned to the client's CPU, as wrk is): messages/s as req/s;
+    and every message echoed, warm-up included (for the CPU per message)."""
     argv = [sys.executable, str(BENCH / "ws_echo.py"), "--host", HOST, "--port", str(port), "--path", scenario.path,
             "--connections", str(scenario.connections), "--duration", str(seconds), "--warmup", str(warmup)]
     if scenario.pinned:
@@ -955,8 +989,8 @@ def run_ws_echo(scenario: Scenario, port: int, seconds: float, warmup: float) ->
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # A client near a whole core would be measuring itself: the note says how busy it was.
     note = f"messages/s; client CPU {result['client_cpu'] * 100:.0f} %"
-    return Measurement(result["rate"], result["p50_ms"], result["p99_ms"], result["errors"], 0, None,
-                       result["p999_ms"], note)
+    return (Measurement(result["rate"], result["p50_ms"], result["p99_ms"], result["errors"], 0, None,
+                        result["p999_ms"], note), int(result["echoed"]))
 
 
 def paced_rate(

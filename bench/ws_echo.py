@@ -110,6 +110,7 @@ class Load:
         self.measuring = False
         self.running = True
         self.messages = 0
+        self.echoed = 0  # warm-up included
         self.errors = 0
         self.latencies: list[float] = []
 
@@ -180,6 +181,7 @@ class EchoClient(asyncio.Protocol):
 
     def echoed(self) -> None:
         load = self.load
+        load.echoed += 1
         if load.measuring:
             load.messages += 1
             load.latencies.append(time.perf_counter() - self.sent_at)
@@ -237,6 +239,7 @@ async def run(host: str, port: int, path: str, connections: int, size: int, dura
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
         "messages": load.messages,
+        "echoed": load.echoed,
         "seconds": round(elapsed, 3),
         "rate": load.messages / elapsed,
         "p50_ms": percentile(latencies, 0.50) * 1000,
