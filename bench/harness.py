@@ -63,7 +63,7 @@ STOP_TIMEOUT = 5.0  # seconds of grace after SIGTERM before the group gets SIGKI
 FILE_SIZE = 1024 * 1024
 UPLOAD_SIZE = 64 * 1024
 
-FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "uwsgi")
+FAMILIES = ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "uwsgi", "uvicorn", "hypercorn")
 #: nginx, for the scenarios behind it (uwsgi_pass); Debian's nginx-light puts it in /usr/sbin.
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 IDLE_CONNECTIONS = 10_000
@@ -96,7 +96,7 @@ class Variant:
 
     label: str  # the name in the table, unique within a scenario
     family: str  # one of FAMILIES; what --servers selects
-    mode: str = "sync"  # "sync", "gthread" or "gevent"
+    mode: str = "sync"  # "sync", "gthread", "gevent" or "asgi" (pronghorn's and Gunicorn 27's -k)
     workers: int = 1
     threads: int = 1
     access_log: str | None = None  # None: off; "/dev/null"; or "file": a file in the run's temp dir
@@ -120,13 +120,18 @@ class Scenario:
     pinned: bool = True
     expect_body: bytes | None = None  # the exact body, when it is small
     expect_length: int | None = None  # else the body's length, when known
-    kind: str = "load"  # "load": wrk at full speed; "paced": wrk at a fixed rate; "idle": with idle connections
+    # "load": wrk at full speed; "paced": wrk at a fixed rate; "idle": with idle connections;
+    # "ws": bench/ws_echo.py's WebSocket echo load instead of wrk (req/s is then messages/s).
+    kind: str = "load"
     probe_headers: tuple[tuple[str, str], ...] = ()
     # Other requests of a mixed scenario that must be answered right too: (path, body length).
     more_probes: tuple[tuple[str, int], ...] = ()
     forwarded: bool = False  # pronghorn and Gunicorn trust the client's X-Forwarded-* (--forwarded-allow-ips)
     # Behind nginx's uwsgi_pass: the server speaks uwsgi on its port, wrk talks HTTP to nginx.
     uwsgi: bool = False
+    interface: str = "wsgi"  # or "asgi": the app is an ASGI 3 callable (bench/apps/asgi_apps.py)
+    # Events per response (SSE): the notes give events/s, req/s times this.
+    events_per_response: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,30 @@ def _one_worker_peers(mode: str = "sync", threads: int = 1) -> tuple[Variant, ..
         Variant("waitress", "waitress", threads=threads),
     )
 
+
+def _asgi_peers() -> tuple[Variant, ...]:
+    """pronghorn -k asgi and every ASGI peer, one worker process each (uvicorn: its one process)."""
+    return (
+        Variant("pronghorn", "pronghorn", "asgi"),
+        Variant("gunicorn", "gunicorn", "asgi"),
+        Variant("uvicorn", "uvicorn"),
+        Variant("granian", "granian"),
+        Variant("hypercorn", "hypercorn"),
+    )
+
+
+def _sse_body_length() -> int:
+    """The SSE scenario's body, as bench/apps/asgi_apps.py makes it (one definition of the events)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("asgi_apps", APPS / "asgi_apps.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.SSE_BODY_LENGTH)
+
+
+SSE_EVENTS = 16
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -385,6 +414,55 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect_body=b"Hello, World!",
         uwsgi=True,
     ),
+    # -- ASGI (issue 18): the same loads against ASGI 3 apps (bench/apps/asgi_apps.py) -------------
+    Scenario(
+        "asgi-hello",
+        "ASGI hello world, keep-alive",
+        "the fixed cost of an ASGI request: parsing, the scope, a task, receive/send, one small write",
+        "asgi_apps:hello",
+        _asgi_peers(),
+        expect_body=b"Hello, World!",
+        interface="asgi",
+    ),
+    Scenario(
+        "asgi-post64k",
+        "ASGI 64 KB POST, read by the app",
+        "the body handed to the app as http.request messages, read to its end, answered with its length",
+        "asgi_apps:upload",
+        _asgi_peers(),
+        method="POST",
+        wrk_script="post64k.lua",
+        expect_body=str(UPLOAD_SIZE).encode(),
+        interface="asgi",
+    ),
+    Scenario(
+        "asgi-100k",
+        "ASGI 100 KB response",
+        "one http.response.body larger than the socket buffer, written with backpressure",
+        "asgi_apps:big",
+        _asgi_peers(),
+        expect_length=100 * 1024,
+        interface="asgi",
+    ),
+    Scenario(
+        "asgi-sse",
+        "ASGI Server-Sent Events, a short stream of 16 events",
+        "16 events of 81 bytes, one http.response.body (more_body) each, chunked: the cost per streamed event",
+        "asgi_apps:sse",
+        _asgi_peers(),
+        expect_length=_sse_body_length(),
+        interface="asgi",
+        events_per_response=SSE_EVENTS,
+    ),
+    Scenario(
+        "asgi-ws-echo",
+        "ASGI WebSocket echo, 50 connections",
+        "64-byte text messages echoed, one at a time per connection (bench/ws_echo.py): req/s is messages/s",
+        "asgi_apps:echo",
+        _asgi_peers(),
+        interface="asgi",
+        kind="ws",
+    ),
 )
 
 TARGETS: tuple[Target, ...] = (
@@ -416,6 +494,9 @@ TARGETS: tuple[Target, ...] = (
            denominator_scenario="hello"),
     Target("idle-10k", "pronghorn", "", 64.0, "idle-10k: worker RSS <= 64 MiB (64 MiB / measured)", 17,
            metric="rss"),
+    Target("asgi-hello", "pronghorn", "uvicorn", 2.0, "ASGI hello: >= 2 x uvicorn", 18),
+    Target("asgi-hello", "pronghorn", "granian", 1.0, "ASGI hello: >= 1.0 x Granian ASGI", 18),
+    Target("asgi-ws-echo", "pronghorn", "uvicorn", 1.5, "WebSocket echo: >= 1.5 x uvicorn", 18),
 )
 
 
@@ -546,7 +627,7 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
         return [*argv, app]
     if variant.family == "granian":
         argv = [
-            str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
+            str(VENV_BIN / "granian"), "--interface", scenario.interface, "--host", HOST, "--port", str(port),
             "--workers", str(variant.workers), "--blocking-threads", str(variant.threads),
             # Plain HTTP/1.1 like every other server here.
             "--http", "1",
@@ -574,6 +655,16 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
         # otherwise).
         return [str(VENV_BIN / "uwsgi"), "--socket", bind, "--master", "--processes", str(variant.workers),
                 "--module", app, "--need-app", "--disable-logging", "--die-on-term", "--pythonpath", str(APPS)]
+    if variant.family == "uvicorn":
+        # One process (uvicorn forks no worker for --workers 1), its fast pieces named rather than
+        # left to "auto": httptools' parser, uvloop's loop. WebSockets: its default, the websockets
+        # library. --log-level warning: no line per WebSocket connection (the others log none).
+        return [str(VENV_BIN / "uvicorn"), "--host", HOST, "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--log-level", "warning", app]
+    if variant.family == "hypercorn":
+        # One worker process on uvloop (its fastest loop); no access log unless asked for.
+        return [str(VENV_BIN / "hypercorn"), "--bind", bind, "--workers", str(variant.workers),
+                "--worker-class", "uvloop", app]
     raise ValueError(f"unknown server family {variant.family!r}")
 
 
@@ -647,6 +738,14 @@ def server_env(app: AppLocation) -> dict[str, str]:
 
 def probe(scenario: Scenario, port: int, upload: bytes) -> None:
     """Send the scenario's requests once; raise Unavailable unless every answer is right."""
+    if scenario.kind == "ws":
+        import ws_echo  # (bench/, this script's directory)
+
+        try:
+            ws_echo.probe(HOST, port, scenario.path)
+        except ValueError as exc:
+            raise Unavailable(f"WebSocket echo: {exc}") from exc
+        return
     body = upload if scenario.method == "POST" else None
     status, data = fetch(port, scenario.method, scenario.path, body, dict(scenario.probe_headers))
     if status == 502 and scenario.uwsgi:  # nginx is up, the server behind it not yet: poll on
@@ -744,6 +843,24 @@ def peak_rss_kib(pid: int) -> int | None:
         if match:
             peaks.append(int(match.group(1)))
     return max(peaks) if peaks else None
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of the server's workers (as peak_rss_kib finds them).
+
+    Unlike req/s, CPU time per request hardly moves when other work shares the machine: a server
+    that waits for its core is not charged for the wait. The ASGI scenarios' notes give it.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for worker in descendants(pid) or [pid]:
+        try:
+            stat = Path(f"/proc/{worker}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -877,6 +994,17 @@ def measure(
             wait_ready(proc, scenario, port, context.upload, log)
             if scenario.kind == "idle":
                 idle = IdleClients.start(port, IDLE_CONNECTIONS)
+            if scenario.kind == "ws":
+                # The echo client warms up on its own connections, then measures.
+                cpu_before = worker_cpu_seconds(proc.pid)
+                result, echoed = run_ws_echo(scenario, port, seconds, warmup)
+                cpu = worker_cpu_seconds(proc.pid) - cpu_before
+                result.rss_kib = peak_rss_kib(proc.pid)
+                if echoed:
+                    result.note += f"; worker CPU {cpu / echoed * 1e6:.1f} µs/message"
+                if proc.poll() is not None:
+                    raise Unavailable(f"died during the run: {last_line(log)}")
+                return result
             if warmup > 0:
                 # Not measured: lets every worker boot, lazy imports happen and caches fill.
                 run_wrk(scenario, port, warmup)
@@ -884,7 +1012,9 @@ def measure(
             note = ""
             if scenario.kind == "paced":
                 rate, note = paced_rate(scenario, variant, port, seconds, context)
+            cpu_before = worker_cpu_seconds(proc.pid)
             output = run_wrk(scenario, port, seconds, rate)
+            cpu = worker_cpu_seconds(proc.pid) - cpu_before
             # Read before stopping: VmHWM is gone with the process.
             rss = peak_rss_kib(proc.pid)
             if idle is not None:
@@ -908,7 +1038,35 @@ def measure(
         if size == 0:
             raise Unavailable(f"its access log {access_log.name} stayed empty")
         note = f"access log: {size / 1024 / 1024:.1f} MiB"
+    if scenario.events_per_response:
+        note = f"{rps * scenario.events_per_response:,.0f} events/s"
+    requests = parse_total_requests(output)
+    if scenario.interface == "asgi" and requests:
+        note += f"{'; ' if note else ''}worker CPU {cpu / requests * 1e6:.1f} µs/request"
     return Measurement(rps, p50, p99, socket_errors, non_2xx, rss, parse_p999(output), note)
+
+
+def parse_total_requests(output: str) -> int:
+    """How many requests wrk completed in the run ("N requests in 5.00s")."""
+    match = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def run_ws_echo(scenario: Scenario, port: int, seconds: float, warmup: float) -> tuple[Measurement, int]:
+    """bench/ws_echo.py against the server (pinned to the client's CPU, as wrk is): messages/s as req/s;
+    and every message echoed, warm-up included (for the CPU per message)."""
+    argv = [sys.executable, str(BENCH / "ws_echo.py"), "--host", HOST, "--port", str(port), "--path", scenario.path,
+            "--connections", str(scenario.connections), "--duration", str(seconds), "--warmup", str(warmup)]
+    if scenario.pinned:
+        argv = ["taskset", "-c", CLIENT_CPU, *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 60, check=False)
+    if done.returncode != 0:
+        raise Unavailable(f"ws_echo.py failed ({done.returncode}): {done.stderr.strip()[-200:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # A client near a whole core would be measuring itself: the note says how busy it was.
+    note = f"messages/s; client CPU {result['client_cpu'] * 100:.0f} %"
+    return (Measurement(result["rate"], result["p50_ms"], result["p99_ms"], result["errors"], 0, None,
+                        result["p999_ms"], note), int(result["echoed"]))
 
 
 def paced_rate(
@@ -1046,8 +1204,8 @@ def make_django_project(workdir: Path) -> AppLocation:
 
 def versions() -> dict[str, str]:
     found: dict[str, str] = {"Python": platform.python_version()}
-    for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "Django", "Flask", "gevent",
-                 "uvloop", "httptools"):
+    for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "uvicorn", "hypercorn",
+                 "Django", "Flask", "gevent", "uvloop", "httptools", "wsproto", "websockets"):
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -1208,7 +1366,7 @@ def render_markdown(
         parts.append(f"- Note: {header['note']}")
     parts += ["", render_markdown_table(rows), ""]
     if targets:
-        parts += ["Targets (issues 7 and 17), as measured in this run:", "",
+        parts += ["Targets (issues 7, 17 and 18), as measured in this run:", "",
                   "| target | measured ratio | |", "|---|---:|---|"]
         parts += ["| " + " | ".join(row) + " |" for row in targets]
         parts.append("")
@@ -1234,7 +1392,8 @@ def pick(all_items: Iterable[str], wanted: str | None, what: str) -> list[str]:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run",
-        description="Benchmark pronghorn against Gunicorn, Granian, bjoern, FastPySGI and waitress with wrk, "
+        description="Benchmark pronghorn against Gunicorn, Granian, bjoern, FastPySGI and waitress (WSGI) and "
+        "Gunicorn -k asgi, uvicorn, Granian and hypercorn (ASGI) with wrk, "
         "one worker pinned to CPU 0 and wrk pinned to CPU 1. See docs/performance.md.",
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per run (default 5)")

@@ -1,8 +1,8 @@
 """Instructions per request of the whole sync worker (loop, system call wrappers, HTTP, WSGI), counted
-by valgrind, which a noisy machine does not change the way it changes req/s.
+by valgrind, which a noisy machine does not change the way it changes req/s; or of the asgi worker.
 
     python bench/instructions.py [--mode keepalive|close] [--scenario hello|proxied] [--requests N]
-                                 [--access-log PATH]
+                                 [--access-log PATH] [--worker-class sync|asgi] [--profile]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -18,6 +18,15 @@ every request), and the worker trusts the client as a proxy (``forwarded_allow_i
 
 With ``--access-log PATH`` the worker writes the default-format access log to PATH, its logging set
 up by ``setup_logging`` as the master sets it up before forking a real worker.
+
+``--worker-class asgi`` runs the asgi worker (``-k asgi``: ASGIWorker and its task per request, on
+uvloop as --asgi-loop auto chooses) serving an ASGI 3 hello app (http.response.start, then one
+http.response.body), the lifespan's startup answered; the clients and the counting are the same.
+
+``--profile`` runs the worker once under cProfile instead of valgrind (the same clients, N
+requests) and prints its top functions by own time and by cumulative time: where the time goes,
+in Python's terms (cProfile's own overhead inflates small functions; the instructions are the
+measure, the profile the map).
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONNECTIONS = 50
 
-# The child: pronghorn's sync worker (LoopWorker with InlineCalls) on a listener of its own, stopping after exactly N requests.
+# The child: pronghorn's sync worker (LoopWorker with InlineCalls), or its asgi worker (ASGIWorker with
+# TaskCalls), on a listener of its own, stopping after exactly N requests.
 WORKER = r'''
 import logging, os, socket, sys
 from pronghorn.config.settings import Config
@@ -43,8 +53,8 @@ from pronghorn.workers import sync
 from pronghorn.workers.aio import LoopWorker
 from pronghorn.workers.base import WorkerContext
 sync.TURN_BUDGET = float("inf")
-port, total, scenario = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-access_log = sys.argv[4] if len(sys.argv) > 4 else None
+port, total, scenario, worker_class = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+access_log = sys.argv[5] if len(sys.argv) > 5 else None
 answered = 0
 def hello(environ, start_response):
     global answered
@@ -53,6 +63,22 @@ def hello(environ, start_response):
         worker.loop.call_soon(worker.stop_now)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, world!"]
+HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
+async def asgi_hello(scope, receive, send):
+    global answered
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    answered += 1
+    if answered == total:
+        worker.loop.call_soon(worker.stop_now)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": b"Hello, world!"})
 class Heartbeat:
     def tick(self): pass
     def set_state(self, state): pass
@@ -71,8 +97,20 @@ else:
 ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, cfg, log)
 ctx.tick = lambda: True
 ctx.notify_ready = lambda: None
-worker = LoopWorker(hello, cfg, [listener], log, ctx, sync.InlineCalls())
-worker.run()
+if worker_class == "asgi":
+    from pronghorn.workers.asgi import ASGIWorker, TaskCalls
+    worker = ASGIWorker(asgi_hello, cfg, [listener], log, ctx, TaskCalls(asgi_hello, cfg, log))
+else:
+    worker = LoopWorker(hello, cfg, [listener], log, ctx, sync.InlineCalls())
+if os.environ.get("PRONGHORN_BENCH_PROFILE"):
+    import cProfile, pstats
+    profiler = cProfile.Profile()
+    profiler.runcall(worker.run)
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+else:
+    worker.run()
 '''
 
 KEEPALIVE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
@@ -193,16 +231,21 @@ def close_client(port: int, total: int) -> None:
                     open_one()
 
 
-def count(mode: str, scenario: str, requests: int, access_log: str | None = None) -> int:
-    """Instructions the worker process ran to start, serve ``requests`` and stop."""
+def count(mode: str, scenario: str, requests: int, access_log: str | None = None,
+          worker_class: str = "sync", profile: bool = False) -> int:
+    """Instructions the worker process ran to start, serve ``requests`` and stop (``profile``: run
+    it under cProfile instead, print the profile, and return 0)."""
     port = free_port()
     out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
     env = dict(os.environ, PYTHONHASHSEED="0",
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    worker = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", WORKER,
-         str(port), str(requests), scenario, *([access_log] if access_log else [])],
-        env=env, stderr=subprocess.PIPE)
+    argv = [sys.executable, "-c", WORKER, str(port), str(requests), scenario, worker_class,
+            *([access_log] if access_log else [])]
+    if profile:
+        env["PRONGHORN_BENCH_PROFILE"] = "1"
+    else:
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
+    worker = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE)
     try:
         wait_listening(port, worker)
         if mode == "keepalive":
@@ -215,6 +258,8 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
             worker.kill()
         if os.path.exists(out):
             os.unlink(out)
+    if profile:
+        return 0
     found = re.search(rb"Collected : (\d+)", err)
     if found is None:
         raise SystemExit(err.decode(errors="replace")[-2000:])
@@ -228,15 +273,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--access-log", metavar="PATH",
                         help="write the access log (default format) to PATH")
+    parser.add_argument("--worker-class", choices=("sync", "asgi"), default="sync",
+                        help="sync: a WSGI hello app on the sync worker; asgi: an ASGI hello app on -k asgi")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the worker once under cProfile (no valgrind) and print where the time goes")
     args = parser.parse_args()
     if args.mode == "close" and args.scenario != "hello":
         parser.error("--mode close measures the hello scenario only")
+    if args.profile:
+        count(args.mode, args.scenario, args.requests, args.access_log, args.worker_class, profile=True)
+        return
     few, many = args.requests // 4, args.requests
-    per_request = (count(args.mode, args.scenario, many, args.access_log)
-                   - count(args.mode, args.scenario, few, args.access_log)) / (many - few)
+    per_request = (count(args.mode, args.scenario, many, args.access_log, args.worker_class)
+                   - count(args.mode, args.scenario, few, args.access_log, args.worker_class)) / (many - few)
     logged = f", access log to {args.access_log}" if args.access_log else ""
-    print(f"sync worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions per request "
-          f"(callgrind, {many} vs {few} requests)")
+    print(f"{args.worker_class} worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions "
+          f"per request (callgrind, {many} vs {few} requests)")
 
 
 if __name__ == "__main__":
