@@ -50,9 +50,8 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "every response-header check raises the same error; uncaught, both are a 500"),
     ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
      "it is what the setting says"),
-    ("ASGI", "the request body is read whole before the app runs (spooled past 1 MiB) and handed "
-     "out in 64 KiB `http.request` messages; `http.response.trailers` is not sent yet",
-     "it reuses the one connection policy's body handling; streaming it is planned"),
+    ("ASGI", "`http.response.trailers` is not sent yet",
+     "planned"),
     ("ASGI", "WebSockets accept permessage-deflate when the client offers it; a close we send waits "
      "5 s for the client's answer", "it saves bandwidth at no cost to clients that do not offer "
      "it; a peer that never answers must not hold a connection"),

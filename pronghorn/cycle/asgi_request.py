@@ -10,10 +10,11 @@ make, over the same ``ResponseFramer``: the app's status and headers are validat
 and the access log, statsd and the hooks (``RequestCycle.finish``) see a WSGI-shaped request.
 
 ``receive()`` hands the body out in pieces of at most BODY_PIECE bytes, as the app asks for them.
-The body is the connection policy's (buffered in memory, spooled to a file past 1 MiB, before the
-app is called); with ``Expect: 100-continue`` it is not read at all, and ``100 Continue`` not sent,
-until the app first receives. Once the body is out, ``receive()`` waits until the client is gone
-(or the response is complete) and says ``http.disconnect``.
+The app is called at the head and the body streams in as it arrives (``Channel.body_piece``, over
+the policy's ``cycle/streamed_body.py``: bounded, the client paused while the app is behind); with
+``Expect: 100-continue``, ``100 Continue`` goes out when the app first receives. (A request the
+head cache answered whole carries its body in ``job.body``.) Once the body is out, ``receive()``
+waits until the client is gone (or the response is complete) and says ``http.disconnect``.
 
 ``send()`` writes through the job's Channel as each message comes; a response with more to come
 waits for the client to drain whenever the connection pushes back, so an app streaming to a slow
@@ -50,9 +51,10 @@ class AsyncChannel(Channel, Protocol):
     def drained(self) -> Awaitable[None]:
         """Done when the client has taken enough of the output for more to be written."""
 
-    def request_body(self) -> Awaitable[BinaryIO]:
-        """The body of a request sent with Expect: 100-continue: 100 Continue is sent, and the
-        body read. Raises OSError if the client fails to send it."""
+    def body_piece(self, most: int) -> Awaitable[tuple[bytes, bool]]:
+        """The next piece of a streamed body (at most ``most`` bytes, waiting for one to arrive)
+        and whether more follows; 100 Continue is sent on the first call if the client expects
+        it. Raises OSError if the client fails to send the body."""
 
     def disconnected(self) -> Awaitable[None]:
         """Done when the client has gone (closed, or sent its end of the connection)."""
@@ -68,7 +70,7 @@ class _Request:
         self.job = job
         self.channel = channel
         self.exchange = exchange
-        self.body: BinaryIO | None = job.body  # None: deferred (Expect: 100-continue)
+        self.body: BinaryIO | None = job.body  # None: streamed (channel.body_piece)
         self.body_done = False
         self.complete = False  # the response's last bytes are written
         self.started = False  # http.response.start was sent
@@ -77,12 +79,15 @@ class _Request:
     async def receive(self) -> Message:
         if not self.body_done:
             body = self.body
-            if body is None:
+            if body is None:  # streamed as it arrives
                 try:
-                    body = self.body = await self.channel.request_body()
+                    piece, more = await self.channel.body_piece(BODY_PIECE)
                 except OSError:
                     self.body_done = True
                     return {"type": "http.disconnect"}
+                if not more:
+                    self.body_done = True
+                return {"type": "http.request", "body": piece, "more_body": more}
             piece = body.read(BODY_PIECE)
             more = len(piece) == BODY_PIECE
             if not more:

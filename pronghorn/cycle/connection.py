@@ -30,6 +30,7 @@ from ..http.proxy_protocol import ProxyHeader, ProxyProtocolError, parse as pars
 from ..wsgi.body import BodyBuffer, empty_input
 from ..wsgi.environ import EnvironBuilder
 from .request import RequestCycle
+from .streamed_body import HIGH_WATER as STREAM_HIGH_WATER, StreamedBody
 
 # What feed() and expired() ask of the driver.
 READ = 0          # read more bytes
@@ -41,6 +42,7 @@ BODY_DONE = 5     # the deferred body is complete or has failed: wake the app's 
 IDLE_OVER = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
 STALLED = 7       # a write has made no progress for --write-timeout: drop the connection
 PULL = 8          # (after a response) pipelined input is buffered: pull() it
+BODY_MORE = 9     # more of a streamed body arrived (stream_body): wake the app's receive
 
 # Phases of a connection.
 IDLE, HEAD, BODY, APP = range(4)
@@ -59,7 +61,7 @@ class ConnectionPolicy:
     __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
                  "request", "body", "trailers", "refusal", "proxy_pending", "deferred_body", "body_state",
                  "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since", "served",
-                 "socket_peer", "proxy_header")
+                 "socket_peer", "proxy_header", "stream_body")
 
     def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
                  clock: Callable[[], float], send: Callable[[bytes], None],
@@ -81,7 +83,7 @@ class ConnectionPolicy:
         self.proxy_pending: bytes | None = b"" if cycle.proxy_mode is not None else None
         # A body the app gets late (Expect: 100-continue, defer_continue): what arrived, and None
         # while it is arriving, then "complete" or why it failed.
-        self.deferred_body: BodyBuffer | None = None
+        self.deferred_body: BodyBuffer | StreamedBody | None = None
         self.body_state: str | None = None
         self.body_error: HTTPError | None = None
         self.body_wanted = False
@@ -96,6 +98,9 @@ class ConnectionPolicy:
         self.served = 0
         self.socket_peer = peer
         self.proxy_header: ProxyHeader | None = None
+        # The asgi worker's: every body goes to the app as it arrives (a StreamedBody in
+        # deferred_body), the app called at the head; set by the driver after construction.
+        self.stream_body = False
 
     def start(self) -> int:
         """Before the first byte: only the configured proxies may say who the client is."""
@@ -159,6 +164,8 @@ class ConnectionPolicy:
                 self.request = request
                 if not request.has_body:
                     continue  # its END_OF_MESSAGE follows
+                if self.stream_body:
+                    return self._stream(request)
                 if request.expect_continue and self.defer_continue:
                     # The app is called now; 100 Continue goes out if it reads wsgi.input.
                     self.deferred_body = BodyBuffer(self.cycle.spool_dir)
@@ -174,9 +181,11 @@ class ConnectionPolicy:
                 self.phase = BODY
                 self.since = self.clock()
             elif event.__class__ is EndOfMessage:
+                # (a BodyBuffer: a streamed body ends in _collect, never here)
                 buffered = self.deferred_body
                 self.deferred_body = None
-                self.body = buffered.as_input() if buffered is not None else empty_input()
+                self.body = (buffered.as_input()  # type: ignore[union-attr]
+                             if buffered is not None else empty_input())
                 self.trailers = event.trailers
                 self.phase = APP
                 return READY
@@ -185,6 +194,21 @@ class ConnectionPolicy:
                 self.deferred_body.write(event.data)
             elif event is PAUSED:  # (cannot happen: a request is answered before the next is read)
                 return PAUSE
+
+    def _stream(self, request: Request) -> int:
+        """The app is called at the head and takes the body as it arrives (see streamed_body);
+        with Expect: 100-continue, 100 Continue goes out when it first asks (want_body)."""
+        self.deferred_body = StreamedBody()
+        self.body_state = None
+        expecting = request.expect_continue
+        # Without Expect the client sends at once: the body's deadline runs from the head.
+        self.body_wanted = self.continue_sent = not expecting
+        self.body = None
+        self.phase = APP
+        self.since = self.clock()
+        if not expecting:
+            self._collect()  # what came with the head
+        return READY
 
     def _take_proxy_header(self, data: bytes) -> bytes | None:
         """Collect the PROXY header; the bytes after it, or None while it is incomplete (or bad:
@@ -236,9 +260,10 @@ class ConnectionPolicy:
     def deferred_result(self) -> BodyBuffer:
         """The deferred body once BODY_DONE: the whole of it, or OSError (the app sees the client's
         failure as a broken connection; its 4xx goes out once the app returns, see body_error)."""
-        if self.body_state != "complete" or self.deferred_body is None:
+        body = self.deferred_body
+        if self.body_state != "complete" or not isinstance(body, BodyBuffer):
             raise OSError(self.body_state or "the request body could not be read")
-        return self.deferred_body
+        return body
 
     def _collect(self) -> int:
         """The body of a request the app already has: into deferred_body, never parsed as more
@@ -260,7 +285,8 @@ class ConnectionPolicy:
             else:
                 if conn.at_eof:
                     return self._body_over("the client closed the connection before the whole body")
-                return READ
+                # (a streamed body's app may be waiting for what came)
+                return BODY_MORE if self.stream_body else READ
 
     def _body_over(self, state: str) -> int:
         self.body_state = state
@@ -324,7 +350,9 @@ class ConnectionPolicy:
                 self.refusal = (408, "request body stalled")
                 return REFUSE
         elif (self.body_wanted and self.body_state is None and self.deferred_body is not None
-              and now - self.since >= cfg.header_timeout):
+              and now - self.since >= cfg.header_timeout
+              # (a streamed body the app is slow to take holds the client back: not its fault)
+              and not (self.stream_body and self.deferred_body.size > STREAM_HIGH_WATER)):
             self.body_error = HTTPError(408, "request body not received in time")
             return self._body_over("timed out waiting for the request body")
         return READ

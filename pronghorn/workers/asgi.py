@@ -15,14 +15,15 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 from ..asgi.app import as_asgi3
 from ..asgi.lifespan import Lifespan, LifespanFailed
 from ..config import Config
 from ..cycle.asgi_request import ASGICycle
 from ..cycle.asgi_websocket import WebSocketSession, is_websocket
-from ..cycle.connection import BODY_DONE
+from ..cycle.connection import BODY_DONE, BODY_MORE
+from ..cycle.streamed_body import HIGH_WATER, LOW_WATER, StreamedBody
 from ..cycle.request import DRAIN, Job
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
@@ -43,8 +44,13 @@ class ASGIProtocol(HTTPProtocol):
         self.gone_future: asyncio.Future[None] | None = None
         self.body_future: asyncio.Future[None] | None = None
         self.client_done = False  # closed, or sent its end of the connection
+        self.body_paused = False  # reading stopped while the app catches up on a streamed body
         # The WebSocket session this connection switched to: every byte in goes to it.
         self.websocket: WebSocketSession | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.policy.stream_body = True
 
     def data_received(self, data: bytes) -> None:
         websocket = self.websocket
@@ -70,15 +76,39 @@ class ASGIProtocol(HTTPProtocol):
         self.park(DRAIN, lambda: self._wake_future(waiter))
         await waiter
 
-    async def request_body(self) -> BinaryIO:
+    async def body_piece(self, most: int) -> tuple[bytes, bool]:
         policy = self.policy
-        if not policy.want_body():  # (100 Continue goes out here)
+        stream = policy.deferred_body
+        assert isinstance(stream, StreamedBody)
+        if not policy.continue_sent:
+            policy.want_body()  # (100 Continue goes out here, at the app's first receive)
+        while True:
+            if stream.size:
+                piece = stream.take(most)
+                if self.body_paused and stream.size <= LOW_WATER:
+                    self.body_paused = False
+                    policy.since = self.loop.time()  # (the body's deadline runs again)
+                    self.pause_input(False)
+                return piece, bool(stream.size) or policy.body_state != "complete"
+            state = policy.body_state
+            if state == "complete":
+                return b"", False
+            if state is not None or self.closed:
+                raise OSError(state or "the client closed the connection")
             waiter = self.body_future = self.loop.create_future()
             try:
                 await waiter
             finally:
                 self.body_future = None
-        return policy.deferred_result().as_input()
+
+    def body_arrived(self) -> None:
+        """More of a streamed body is in: wake the app's receive; past the high-water mark, stop
+        reading the client until the app has taken it (the client's sends block)."""
+        self._wake_future(self.body_future)
+        stream = self.policy.deferred_body
+        if stream is not None and stream.size > HIGH_WATER and not self.body_paused:
+            self.body_paused = True
+            self.pause_input(True)
 
     async def disconnected(self) -> None:
         if self.client_done:
@@ -90,7 +120,9 @@ class ASGIProtocol(HTTPProtocol):
     # -- the connection's events -------------------------------------------------------------------
 
     def _act(self, step: int) -> None:
-        if step == BODY_DONE:
+        if step == BODY_MORE:
+            self.body_arrived()
+        elif step == BODY_DONE:
             self._wake_future(self.body_future)
         else:
             super()._act(step)
@@ -179,6 +211,8 @@ class TaskCalls:
             coroutine = self.asgi.run(job, proto, server)
         task = self.loop.create_task(coroutine)
         proto.task = task
+        if job.body is None:
+            proto.body_arrived()  # (the head may have come with more than the high-water mark)
         self.tasks.add(task)
         task.add_done_callback(self._done)
 
