@@ -50,8 +50,10 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "every response-header check raises the same error; uncaught, both are a 500"),
     ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
      "it is what the setting says"),
-    ("ASGI", "`http.response.trailers` is not sent yet",
-     "planned"),
+    ("ASGI", "HTTP/1.1 requests are offered the `http.response.trailers`, `http.response.pathsend` "
+     "and `http.response.zerocopysend` extensions (Gunicorn 27 offers trailers on HTTP/2 only); "
+     "trailer fields RFC 9110 6.5.1 forbids are dropped",
+     "Starlette's FileResponse then goes out by sendfile; gRPC-style trailers work over HTTP/1.1"),
     ("ASGI", "WebSockets accept permessage-deflate when the client offers it; a close we send waits "
      "5 s for the client's answer", "it saves bandwidth at no cost to clients that do not offer "
      "it; a peer that never answers must not hold a connection"),

@@ -24,14 +24,15 @@ reader is held at the client's pace and never makes the worker buffer an unbound
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, Awaitable, BinaryIO, Callable, Protocol
+import os
+from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
 from ..asgi.scope import http_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
-from .request import SERVER, Channel, Job, RequestCycle
+from .request import SERVER, Channel, Job, RequestCycle, Wait
 
 # The most bytes of the body one http.request message carries.
 BODY_PIECE = 64 * 1024
@@ -56,6 +57,9 @@ class AsyncChannel(Channel, Protocol):
         and whether more follows; 100 Continue is sent on the first call if the client expects
         it. Raises OSError if the client fails to send the body."""
 
+    def waiting(self, wait: Wait) -> Awaitable[None]:
+        """Done when ``wait`` (a sendfile generator's) is satisfied, or the client is gone."""
+
     def disconnected(self) -> Awaitable[None]:
         """Done when the client has gone (closed, or sent its end of the connection)."""
 
@@ -64,9 +68,10 @@ class _Request:
     """One request's receive and send: the state of the app's conversation."""
 
     __slots__ = ("job", "channel", "exchange", "body", "body_done", "complete", "started",
-                 "trailers")
+                 "trailers", "body_ended", "pending_trailers", "use_sendfile")
 
-    def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
+    def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange,
+                 use_sendfile: bool = False) -> None:
         self.job = job
         self.channel = channel
         self.exchange = exchange
@@ -74,7 +79,10 @@ class _Request:
         self.body_done = False
         self.complete = False  # the response's last bytes are written
         self.started = False  # http.response.start was sent
-        self.trailers = False
+        self.trailers = False  # the app announced trailers (http.response.start's trailers)
+        self.body_ended = False  # (with trailers) the body is out, the trailers not yet
+        self.pending_trailers: list[Any] = []
+        self.use_sendfile = use_sendfile  # --sendfile / --no-sendfile
 
     async def receive(self) -> Message:
         if not self.body_done:
@@ -104,7 +112,7 @@ class _Request:
         if kind == "http.response.body":
             if not self.started:
                 raise RuntimeError("http.response.body sent before http.response.start")
-            if self.complete or channel.gone():
+            if self.complete or self.body_ended or channel.gone():
                 return  # (the client has gone: the app learns it from receive())
             body = message.get("body", b"")
             if type(body) is not bytes:
@@ -121,10 +129,13 @@ class _Request:
                 if channel.backlogged():
                     await channel.drained()
                 return
-            self.complete = True
             if self.trailers:
-                # (the trailers would end the body; they are not sent: the body ends here)
-                self.trailers = False
+                # The body ends here, the response with the trailers: no Content-Length of ours
+                # (chunked on HTTP/1.1, so that trailers can follow).
+                exchange.write(body)
+                self.body_ended = True
+                return
+            self.complete = True
             if not exchange.head_sent:
                 channel.complete(exchange.whole([body]), framer.keep_alive)
             else:
@@ -143,9 +154,122 @@ class _Request:
             self.trailers = bool(message.get("trailers", False))
             self.started = True
         elif kind == "http.response.trailers":
-            pass  # (trailers are not sent yet: the body ended without them)
+            await self._trailers(message)
+        elif kind == "http.response.pathsend":
+            await self._pathsend(message)
+        elif kind == "http.response.zerocopysend":
+            await self._zerocopysend(message)
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in an HTTP request")
+
+    # -- the extensions: http.response.trailers, pathsend and zerocopysend -------------------------
+
+    async def _trailers(self, message: Message) -> None:
+        if not self.trailers:
+            raise RuntimeError("http.response.trailers without trailers=True in "
+                               "http.response.start")
+        if not self.body_ended:
+            raise RuntimeError("http.response.trailers sent before the body's end")
+        if self.complete:
+            return
+        self.pending_trailers.extend(message.get("headers", ()))
+        if message.get("more_trailers", False):
+            return
+        fields = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+                  for name, value in self.pending_trailers]
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end_with_trailers(fields), framer.keep_alive)
+
+    def end_without_trailers(self) -> None:
+        """The app returned after its body without the trailers it announced: none are sent."""
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end(), framer.keep_alive)
+
+    async def _pathsend(self, message: Message) -> None:
+        """The extension http.response.pathsend: the file at ``path`` is the whole body."""
+        if not self.started:
+            raise RuntimeError("http.response.pathsend sent before http.response.start")
+        if self.complete or self.body_ended or self.channel.gone():
+            return
+        fd = os.open(message["path"], os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(fd).st_size
+            await self._send_file(fd, 0, size, last=True)
+        finally:
+            os.close(fd)
+        self._ended()
+
+    async def _zerocopysend(self, message: Message) -> None:
+        """The extension http.response.zerocopysend: ``count`` bytes (all to the end without it)
+        of the file descriptor ``file`` (an int or an object with fileno()), from ``offset`` (the
+        descriptor's position without it, which then moves past what was sent)."""
+        if not self.started:
+            raise RuntimeError("http.response.zerocopysend sent before http.response.start")
+        if self.complete or self.body_ended or self.channel.gone():
+            return
+        file = message["file"]
+        fd = file if isinstance(file, int) else file.fileno()
+        offset = message.get("offset")
+        moves = offset is None
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = max(os.fstat(fd).st_size - offset, 0)
+        more = bool(message.get("more_body", False))
+        sent = await self._send_file(fd, offset, count, last=not more)
+        if moves:
+            os.lseek(fd, offset + sent, os.SEEK_SET)
+        if not more:
+            self._ended()
+
+    def _ended(self) -> None:
+        """The body's last bytes are out: end the response (or wait for its trailers)."""
+        if self.trailers:
+            self.body_ended = True
+            return
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end(), framer.keep_alive)
+
+    async def _send_file(self, fd: int, offset: int, count: int, last: bool) -> int:
+        """count bytes of fd from offset, head first: with sendfile where the connection allows
+        it (not TLS, not --no-sendfile, not chunked framing), else read and written in pieces."""
+        channel = self.channel
+        exchange = self.exchange
+        framer = exchange.framer
+        if not exchange.head_sent:
+            # A last piece of known size: its length frames the response (unless the app gave one).
+            channel.write(exchange.head_bytes(count if last and not self.trailers else None))
+        if self.use_sendfile and not framer.chunked and channel.can_sendfile():
+            allowed = framer.reserve(count)
+            if not allowed:
+                return 0
+            return await self._drive(channel.sendfile(fd, offset, allowed))
+        sent = 0
+        while sent < count and not channel.gone():
+            piece = os.pread(fd, min(BODY_PIECE, count - sent), offset + sent)
+            if not piece:
+                break
+            exchange.write(piece)
+            sent += len(piece)
+            if channel.backlogged():
+                await channel.drained()
+        return sent
+
+    async def _drive(self, steps: Generator[Wait, None, int]) -> int:
+        """Run a driver's sendfile generator, awaiting each wait it yields."""
+        try:
+            wait = next(steps)
+            while True:
+                await self.channel.waiting(wait)
+                wait = steps.send(None)
+        except StopIteration as done:
+            return int(done.value)
+        finally:
+            steps.close()
 
 
 class ASGICycle:
@@ -178,11 +302,13 @@ class ASGICycle:
         exchange = Exchange(framer, channel.write, cycle.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
-        state = _Request(job, channel, exchange)
+        state = _Request(job, channel, exchange, cycle.cfg.sendfile)
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
             scope = http_scope(request, environ, server, self.root_path, self.state())
+            scope["extensions"] = {"http.response.trailers": {}, "http.response.pathsend": {},
+                                   "http.response.zerocopysend": {}}
             await self.app(scope, state.receive, state.send)
         except Exception:
             cycle.log.exception("Exception in ASGI application %s",
@@ -190,7 +316,9 @@ class ASGICycle:
             if not channel.gone():
                 cycle.fail(job)
         else:
-            if not state.complete and not channel.gone():
+            if state.body_ended and not state.complete and not channel.gone():
+                state.end_without_trailers()
+            elif not state.complete and not channel.gone():
                 if exchange.head_sent or state.started:
                     # The app returned in the middle of its response: the framing cannot be
                     # finished honestly.

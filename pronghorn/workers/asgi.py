@@ -24,7 +24,7 @@ from ..cycle.asgi_request import ASGICycle
 from ..cycle.asgi_websocket import WebSocketSession, is_websocket
 from ..cycle.connection import BODY_DONE, BODY_MORE
 from ..cycle.streamed_body import HIGH_WATER, LOW_WATER, StreamedBody
-from ..cycle.request import DRAIN, Job
+from ..cycle.request import DRAIN, EMPTY, Job, Wait
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
 
@@ -70,6 +70,17 @@ class ASGIProtocol(HTTPProtocol):
             self.transport.resume_reading()
 
     # -- the waits of cycle.asgi_request.AsyncChannel ----------------------------------------------
+
+    async def waiting(self, wait: Wait) -> None:
+        waiter = self.loop.create_future()
+        self.park(wait, lambda: self._wake_future(waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if wait is not DRAIN and wait is not EMPTY:  # (sendfile's descriptor: no more watch)
+                self.loop.remove_writer(wait.fd)
+            self._resume = None
+            raise
 
     async def drained(self) -> None:
         waiter = self.loop.create_future()

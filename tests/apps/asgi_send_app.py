@@ -1,0 +1,63 @@
+"""ASGI apps for tests/test_asgi_send.py: trailers, pathsend, zerocopysend (raw), and a Starlette
+FileResponse (which uses pathsend when the server offers it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+FILE = os.environ.get("ASGI_SEND_FILE", "")
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/extensions":
+        body = json.dumps(sorted(scope.get("extensions", {}))).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+    elif path == "/trailers":
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"trailer", b"x-checksum, x-count")]})
+        await send({"type": "http.response.body", "body": b"part one ", "more_body": True})
+        await send({"type": "http.response.body", "body": b"part two"})
+        await send({"type": "http.response.trailers", "more_trailers": True,
+                    "headers": [(b"x-checksum", b"abc123")]})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-count", b"2"), (b"content-length", b"99")]})
+    elif path == "/trailers-forgotten":
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b"no trailers came"})
+    elif path == "/pathsend":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": FILE})
+    elif path == "/zerocopysend":
+        with open(FILE, "rb") as f:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            # Two pieces of one descriptor: 10 bytes from offset 5, then the rest from the
+            # position the first left untouched (an explicit offset does not move it).
+            await send({"type": "http.response.zerocopysend", "file": f, "offset": 5,
+                        "count": 10, "more_body": True})
+            f.seek(15)
+            await send({"type": "http.response.zerocopysend", "file": f.fileno()})
+    else:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"not found"})
+
+
+def starlette_files() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse
+    from starlette.routing import Route
+
+    async def download(request: Any) -> Any:
+        return FileResponse(FILE)
+
+    return Starlette(routes=[Route("/file", download)])
+
+
+starlette_app = starlette_files() if FILE else None
