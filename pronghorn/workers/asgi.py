@@ -216,7 +216,8 @@ class TaskCalls:
         if is_websocket(policy.request):
             session = proto.websocket = WebSocketSession(
                 self.worker.cycle, self.app, job, proto, policy.take_unparsed(),
-                self.cfg.websocket_max_message_size)
+                self.cfg.websocket_max_message_size, self.cfg.websocket_ping_interval,
+                self.cfg.websocket_ping_timeout)
             coroutine = session.run(server, self.cfg.root_path, self._state())
         else:
             coroutine = self.asgi.run(job, proto, server)
