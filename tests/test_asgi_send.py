@@ -5,6 +5,7 @@ without (--no-sendfile); a real pronghorn -k asgi process, raw sockets and httpx
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,25 @@ def test_pathsend_to_a_head_request_sends_no_body(start_server, data_file: Path)
     raw = exchange(address, b"HEAD /pathsend HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     head, body = raw.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200") and body == b""
+
+
+@pytest.mark.parametrize("path", ["/sse-blind", "/sse-blind-raise"])
+def test_send_raises_once_an_sse_client_has_gone(start_server, tmp_path: Path, path: str) -> None:
+    """ASGI 2.4: send() on a closed connection raises an OSError, so a stream that never asks
+    receive() stops at once (and costs no CPU) rather than at the grace period's cancel; the
+    error is the client's leaving, not the app's, and is not logged as one."""
+    events = tmp_path / "events.txt"
+    server, (address,) = start_server("asgi_send_app:app", "-k", "asgi", "--log-level", "debug",
+                                      "--asgi-disconnect-grace-period", "60",
+                                      env={"ASGI_EVENTS_FILE": str(events)})
+    with httpx.stream("GET", _url(address) + path) as response:
+        for line in response.iter_lines():
+            if line == "data: tick":
+                break
+    deadline = time.monotonic() + 10
+    while not (events.exists() and "send raised ClientDisconnected" in events.read_text()):
+        assert time.monotonic() < deadline, "send() never raised"
+        time.sleep(0.01)
+    if path == "/sse-blind-raise":
+        server.wait_for_line(r"Client gone during ASGI response " + path + "$")
+    assert "Exception in ASGI application" not in server.output

@@ -24,6 +24,7 @@ reader is held at the client's pace and never makes the worker buffer an unbound
 from __future__ import annotations
 
 from http import HTTPStatus
+import builtins
 import os
 from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
@@ -33,6 +34,9 @@ from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
 from .request import SERVER, Channel, Job, RequestCycle, Wait
+
+# BaseExceptionGroup where Python has it (3.11 on): () matches nothing.
+_GROUPS: Any = getattr(builtins, "BaseExceptionGroup", ())
 
 # The most bytes of the body one http.request message carries.
 BODY_PIECE = 64 * 1024
@@ -44,6 +48,25 @@ _STATUS_TEXT = {int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus}
 def status_text(code: int) -> str:
     text = _STATUS_TEXT.get(code)
     return text if text is not None else f"{code} Unknown"
+
+
+class ClientDisconnected(OSError):
+    """What ``send()`` raises once the client has gone (ASGI 2.4: an OSError), so that an app
+    streaming to it (SSE) stops at its next send rather than making bytes nobody takes."""
+
+
+def _from_disconnect(exc: BaseException) -> bool:
+    """Whether an app's exception is our ClientDisconnected, maybe wrapped on its way out (a
+    task group's ExceptionGroup, or raised from it): not the app's error, nothing to log."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ClientDisconnected):
+            return True
+        if isinstance(exc, _GROUPS):  # (Python 3.11's BaseExceptionGroup)
+            return all(_from_disconnect(inner) for inner in getattr(exc, "exceptions", ()))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
 
 
 class AsyncChannel(Channel, Protocol):
@@ -112,8 +135,10 @@ class _Request:
         if kind == "http.response.body":
             if not self.started:
                 raise RuntimeError("http.response.body sent before http.response.start")
-            if self.complete or self.body_ended or channel.gone():
-                return  # (the client has gone: the app learns it from receive())
+            if self.complete or self.body_ended:
+                return
+            if channel.gone():
+                raise ClientDisconnected("the client has gone")
             body = message.get("body", b"")
             if type(body) is not bytes:
                 if not isinstance(body, (bytes, bytearray, memoryview)):
@@ -191,8 +216,10 @@ class _Request:
         """The extension http.response.pathsend: the file at ``path`` is the whole body."""
         if not self.started:
             raise RuntimeError("http.response.pathsend sent before http.response.start")
-        if self.complete or self.body_ended or self.channel.gone():
+        if self.complete or self.body_ended:
             return
+        if self.channel.gone():
+            raise ClientDisconnected("the client has gone")
         fd = os.open(message["path"], os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             size = os.fstat(fd).st_size
@@ -207,8 +234,10 @@ class _Request:
         descriptor's position without it, which then moves past what was sent)."""
         if not self.started:
             raise RuntimeError("http.response.zerocopysend sent before http.response.start")
-        if self.complete or self.body_ended or self.channel.gone():
+        if self.complete or self.body_ended:
             return
+        if self.channel.gone():
+            raise ClientDisconnected("the client has gone")
         file = message["file"]
         fd = file if isinstance(file, int) else file.fileno()
         offset = message.get("offset")
@@ -310,7 +339,12 @@ class ASGICycle:
             scope["extensions"] = {"http.response.trailers": {}, "http.response.pathsend": {},
                                    "http.response.zerocopysend": {}}
             await self.app(scope, state.receive, state.send)
-        except Exception:
+        except Exception as exc:
+            if _from_disconnect(exc):
+                cycle.log.debug("Client gone during ASGI response %s",
+                                request.target.decode("latin-1"))
+                cycle.finish(job)
+                return
             cycle.log.exception("Exception in ASGI application %s",
                                 request.target.decode("latin-1"))
             if not channel.gone():

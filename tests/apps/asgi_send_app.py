@@ -3,11 +3,19 @@ FileResponse (which uses pathsend when the server offers it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
 
 FILE = os.environ.get("ASGI_SEND_FILE", "")
+EVENTS = os.environ.get("ASGI_EVENTS_FILE", "")
+
+
+def _record(line: str) -> None:
+    if EVENTS:
+        with open(EVENTS, "a") as out:
+            out.write(line + "\n")
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -44,6 +52,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                         "count": 10, "more_body": True})
             f.seek(15)
             await send({"type": "http.response.zerocopysend", "file": f.fileno()})
+    elif path in ("/sse-blind", "/sse-blind-raise"):
+        # An SSE stream that never listens for http.disconnect: only send() can stop it.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        sent = 0
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"data: tick\n\n",
+                            "more_body": True})
+                sent += 1
+                await asyncio.sleep(0.001)
+        except OSError as exc:
+            _record(f"send raised {type(exc).__name__}")
+            if path == "/sse-blind-raise":
+                raise
     else:
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b"not found"})
