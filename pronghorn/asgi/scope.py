@@ -19,7 +19,8 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
     """``request``: the HTTP core's Request; ``environ``: the WSGI environ built for it;
     ``server``: the listener's (host, port), None on a unix socket; ``state``: the lifespan's
     state, of which each request gets a shallow copy (so one request's changes reach no other)."""
-    raw_path: bytes = request.path
+    # (an asterisk-form or authority-form target has no path: the target is what there is)
+    raw_path: bytes = request.path or request.target
     port = environ.get("REMOTE_PORT")
     scope: dict[str, Any] = {
         "type": "http",

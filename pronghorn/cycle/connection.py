@@ -206,8 +206,11 @@ class ConnectionPolicy:
         self.body = None
         self.phase = APP
         self.since = self.clock()
-        if not expecting:
-            self._collect()  # what came with the head
+        if not expecting and self._collect() == BODY_DONE and self.body_error is not None:
+            # What came with the head already breaks the body's framing or limits: refused as a
+            # buffered body would be, before the app is called.
+            self.refusal = (self.body_error.status, self.body_error.reason)
+            return REFUSE
         return READY
 
     def _take_proxy_header(self, data: bytes) -> bytes | None:

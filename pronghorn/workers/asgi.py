@@ -135,6 +135,16 @@ class ASGIProtocol(HTTPProtocol):
             self.body_arrived()
         elif step == BODY_DONE:
             self._wake_future(self.body_future)
+            error = self.policy.body_error
+            if error is not None and not self.closed:
+                # The body broke its framing or a limit: that is the HTTP core's answer, one error
+                # response and the close (nothing after it is parsed); the app's receive says
+                # http.disconnect and its sends find the client gone.
+                job = self.job
+                if job is not None and job.exchange is not None and job.exchange.head_sent:
+                    self.abort()
+                else:
+                    self.refuse(error.status, error.reason)
         else:
             super()._act(step)
 
