@@ -125,3 +125,20 @@ def test_limit_request_body_still_refuses_a_large_length(start_server) -> None:
         sock.sendall(b"POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n")
         answer = sock.recv(1000)
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_a_small_unread_rest_is_dropped_and_the_connection_goes_on(start_server) -> None:
+    """The app answers before the body is all in, and little of it is left: the server reads and
+    drops the rest, then serves the next request on the same connection (a Content-Length body;
+    the bytes of the rest never count as a request)."""
+    server, (address,) = start_server("asgi_body_app:app", "-k", "asgi")
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+    rest = smuggled + b"r" * (20_000 - len(smuggled))
+    with connect(address) as sock:
+        sock.sendall(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 20100\r\n\r\n"
+                     + b"x" * 100)
+        head, body = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"ignored"
+        sock.sendall(rest + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        head, body = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"hello", (head, body)

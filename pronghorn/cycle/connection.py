@@ -47,6 +47,9 @@ BODY_MORE = 9     # more of a streamed body arrived (stream_body): wake the app'
 # Phases of a connection.
 IDLE, HEAD, BODY, APP = range(4)
 
+# The most of a streamed body left unread by its app that is read and dropped to keep the
+# connection (see response_done); past it, the connection closes.
+DISCARD_LIMIT = 64 * 1024
 # Read-side backpressure: stop reading a connection whose unparsed input passes this while it waits.
 READ_BUFFER_LIMIT = 256 * 1024
 # While stopping gracefully, an idle keep-alive connection is closed after this many idle seconds
@@ -61,7 +64,7 @@ class ConnectionPolicy:
     __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
                  "request", "body", "trailers", "refusal", "proxy_pending", "deferred_body", "body_state",
                  "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since", "served",
-                 "socket_peer", "proxy_header", "stream_body")
+                 "socket_peer", "proxy_header", "stream_body", "discarding")
 
     def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
                  clock: Callable[[], float], send: Callable[[bytes], None],
@@ -101,6 +104,8 @@ class ConnectionPolicy:
         # The asgi worker's: every body goes to the app as it arrives (a StreamedBody in
         # deferred_body), the app called at the head; set by the driver after construction.
         self.stream_body = False
+        # After a response, the rest of a streamed body its app left unread is read and dropped.
+        self.discarding = False
 
     def start(self) -> int:
         """Before the first byte: only the configured proxies may say who the client is."""
@@ -135,7 +140,10 @@ class ConnectionPolicy:
             if self.deferred_body is not None and self.body_state is None:
                 if data:
                     self.since = self.clock()
-                return self._collect()
+                step = self._collect()
+                if self.discarding:
+                    return self._discarded(step)
+                return step
             # A pipelined request waits for the response in progress; past the limit, stop reading.
             return PAUSE if self.conn.buffered > READ_BUFFER_LIMIT else READ
         if phase != HEAD:  # (IDLE or BODY: input arrived, the deadline starts again)
@@ -291,6 +299,20 @@ class ConnectionPolicy:
                 # (a streamed body's app may be waiting for what came)
                 return BODY_MORE if self.stream_body else READ
 
+    def _discarded(self, step: int) -> int:
+        """The unread rest of a streamed body is being dropped: once it is all in, on to the next
+        request (CLOSE if it broke its framing: nothing after it can be trusted)."""
+        body = self.deferred_body
+        if body is not None and body.__class__ is StreamedBody:
+            body.take(body.size)  # (dropped as it comes)
+        if step != BODY_DONE:
+            return READ
+        self.discarding = False
+        if self.body_state != "complete":
+            return CLOSE
+        step = self.response_done(True)
+        return self.pull() if step == PULL else step
+
     def _body_over(self, state: str) -> int:
         self.body_state = state
         return BODY_DONE
@@ -303,7 +325,19 @@ class ConnectionPolicy:
         self.request = None
         self.body = None
         self.trailers = ()
-        deferred, self.deferred_body = self.deferred_body, None
+        deferred = self.deferred_body
+        if (isinstance(deferred, StreamedBody) and self.body_state is None
+                and self.body_wanted and keep_alive and self.phase == APP):
+            left = self.conn.body_left
+            if left is not None and left <= DISCARD_LIMIT:
+                # A streamed body the app left unread, with little of it still to come: read and
+                # drop it, then serve the next request (closing would cost the client a new
+                # connection for a few bytes). More than that, or chunked: close.
+                self.discarding = True
+                deferred.take(deferred.size)
+                self.since = self.clock()
+                return READ
+        self.deferred_body = None
         if deferred is not None and self.body_state is None and self.phase == APP:
             # The app answered without the body it was offered; the client may still send it, and
             # those bytes must never be parsed as a request: close.
@@ -352,6 +386,9 @@ class ConnectionPolicy:
             if now - self.since >= cfg.header_timeout:
                 self.refusal = (408, "request body stalled")
                 return REFUSE
+        elif self.discarding:
+            if now - self.since >= cfg.header_timeout:
+                return CLOSE  # (the rest of an unread body did not come: nobody is owed a reply)
         elif (self.body_wanted and self.body_state is None and self.deferred_body is not None
               and now - self.since >= cfg.header_timeout
               # (a streamed body the app is slow to take holds the client back: not its fault)

@@ -44,7 +44,6 @@ class ASGIProtocol(HTTPProtocol):
         self.gone_future: asyncio.Future[None] | None = None
         self.body_future: asyncio.Future[None] | None = None
         self.client_done = False  # closed, or sent its end of the connection
-        self.body_paused = False  # reading stopped while the app catches up on a streamed body
         # The WebSocket session this connection switched to: every byte in goes to it.
         self.websocket: WebSocketSession | None = None
 
@@ -96,8 +95,7 @@ class ASGIProtocol(HTTPProtocol):
         while True:
             if stream.size:
                 piece = stream.take(most)
-                if self.body_paused and stream.size <= LOW_WATER:
-                    self.body_paused = False
+                if self.reading_paused and stream.size <= LOW_WATER:
                     policy.since = self.loop.time()  # (the body's deadline runs again)
                     self.pause_input(False)
                 return piece, bool(stream.size) or policy.body_state != "complete"
@@ -117,8 +115,7 @@ class ASGIProtocol(HTTPProtocol):
         reading the client until the app has taken it (the client's sends block)."""
         self._wake_future(self.body_future)
         stream = self.policy.deferred_body
-        if stream is not None and stream.size > HIGH_WATER and not self.body_paused:
-            self.body_paused = True
+        if stream is not None and stream.size > HIGH_WATER and not self.reading_paused:
             self.pause_input(True)
 
     async def disconnected(self) -> None:

@@ -49,5 +49,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _answer(send, message["body"])
     elif path == "/ignore":
         await _answer(send, b"ignored")
-    else:
+    elif path == "/":
         await _answer(send, b"hello")
+    else:
+        await _answer(send, b"not found: " + path.encode(), 404)
