@@ -101,3 +101,20 @@ def test_no_pings_with_interval_zero(start_server) -> None:
     with pytest.raises(socket.timeout):
         client.next_event()  # (nothing comes: no ping)
     client.sock.close()
+
+
+def test_an_app_that_only_sends_learns_from_send_that_the_peer_left(start_server,
+                                                                    tmp_path: Path) -> None:
+    """ASGI 2.4: send() on a closed WebSocket raises an OSError; the app that lets it out is not
+    logged as failing (the peer left, nothing went wrong in the app)."""
+    events = tmp_path / "events.txt"
+    server, (address,) = start_server("asgi_ws_sender:app", "-k", "asgi",
+                                      env={"WS_EVENTS_FILE": str(events)})
+    client = RawClient(address, "/")
+    event = client.next_event()
+    assert isinstance(event, TextMessage) and event.data == "tick"
+    client.sock.sendall(client.ws.send(CloseConnection(code=1000)))
+    client.sock.close()
+    _poll(lambda: events.exists()
+          and "send raised ClientDisconnected" in events.read_text().splitlines())
+    assert "Exception in ASGI application" not in server.output

@@ -57,8 +57,9 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     ("ASGI", "WebSockets accept permessage-deflate when the client offers it; a close we send waits "
      "5 s for the client's answer", "it saves bandwidth at no cost to clients that do not offer "
      "it; a peer that never answers must not hold a connection"),
-    ("ASGI", "`send()` of a response's body once its client has gone raises an OSError "
-     "(`ClientDisconnected`) where Gunicorn 27 returns quietly; that error is not logged as the app's",
+    ("ASGI", "`send()` of a response's body once its client has gone, or of a WebSocket message "
+     "once the session is closed, raises an OSError (`ClientDisconnected`) where Gunicorn 27 "
+     "returns quietly; that error is not logged as the app's",
      "ASGI 2.4 asks it, and Starlette relies on it with spec 2.4: a stream to a dead client stops "
      "at its next send instead of running until the grace period's cancel"),
     ("ASGI", "a client's half-close during a request is an `http.disconnect`",

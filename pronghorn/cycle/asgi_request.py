@@ -55,7 +55,7 @@ class ClientDisconnected(OSError):
     streaming to it (SSE) stops at its next send rather than making bytes nobody takes."""
 
 
-def _from_disconnect(exc: BaseException) -> bool:
+def from_disconnect(exc: BaseException) -> bool:
     """Whether an app's exception is our ClientDisconnected, maybe wrapped on its way out (a
     task group's ExceptionGroup, or raised from it): not the app's error, nothing to log."""
     seen = 0
@@ -63,7 +63,7 @@ def _from_disconnect(exc: BaseException) -> bool:
         if isinstance(exc, ClientDisconnected):
             return True
         if isinstance(exc, _GROUPS):  # (Python 3.11's BaseExceptionGroup)
-            return all(_from_disconnect(inner) for inner in getattr(exc, "exceptions", ()))
+            return all(from_disconnect(inner) for inner in getattr(exc, "exceptions", ()))
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
         seen += 1
     return False
@@ -340,7 +340,7 @@ class ASGICycle:
                                    "http.response.zerocopysend": {}}
             await self.app(scope, state.receive, state.send)
         except Exception as exc:
-            if _from_disconnect(exc):
+            if from_disconnect(exc):
                 cycle.log.debug("Client gone during ASGI response %s",
                                 request.target.decode("latin-1"))
                 cycle.finish(job)

@@ -41,6 +41,7 @@ from ..asgi.scope import websocket_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.body import empty_input
 from ..wsgi.exchange import Exchange
+from .asgi_request import ClientDisconnected, from_disconnect
 from .request import SERVER, Job, RequestCycle
 
 GOING_AWAY = 1001
@@ -285,9 +286,11 @@ class WebSocketSession:
             if not self.accepted:
                 raise RuntimeError("websocket.send before websocket.accept")
             ws = self.ws
-            if self.closed_code is not None or self.close_sent or ws is None \
-                    or ws.state is not ConnectionState.OPEN:
-                return  # (the peer has gone: the app learns it from receive())
+            if self.closed_code is not None:
+                # The session is over (ASGI 2.4: an OSError), so an app that only sends stops.
+                raise ClientDisconnected(f"the WebSocket is closed ({self.closed_code})")
+            if self.close_sent or ws is None or ws.state is not ConnectionState.OPEN:
+                return  # (closing: the app learns it from receive())
             text = message.get("text")
             data: Any = text if text is not None else message.get("bytes")
             if data is None:
@@ -322,7 +325,7 @@ class WebSocketSession:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in a WebSocket session")
 
     def _denial_sender(self) -> Callable[[Message], Awaitable[None]]:
-        from .asgi_request import _Request
+        from .asgi_request import _Request  # (the HTTP send, for a denial)
 
         exchange = self.job.exchange
         assert exchange is not None
@@ -411,9 +414,10 @@ class WebSocketSession:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
             scope = websocket_scope(request, environ, server, root_path, state, subprotocols)
             await self.app(scope, self.receive, self.send)
-        except Exception:
-            cycle.log.exception("Exception in ASGI application %s",
-                                request.target.decode("latin-1"))
+        except Exception as exc:
+            if not from_disconnect(exc):
+                cycle.log.exception("Exception in ASGI application %s",
+                                    request.target.decode("latin-1"))
             if self.accepted:
                 self._send_close(1011, "")
             elif self.denial is None or self.denial is True:
