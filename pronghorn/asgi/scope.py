@@ -39,6 +39,9 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
         "headers": [(name.lower(), value) for name, value in request.headers],
         "client": (environ["REMOTE_ADDR"], int(port)) if port else None,
         "server": server,
+        # The response extensions the asgi worker's HTTP send takes (cycle/asgi_request.py).
+        "extensions": {"http.response.trailers": {}, "http.response.pathsend": {},
+                       "http.response.zerocopysend": {}},
     }
     if state is not None:
         scope["state"] = state.copy()

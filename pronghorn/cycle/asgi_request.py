@@ -104,7 +104,7 @@ class _Request:
         self.started = False  # http.response.start was sent
         self.trailers = False  # the app announced trailers (http.response.start's trailers)
         self.body_ended = False  # (with trailers) the body is out, the trailers not yet
-        self.pending_trailers: list[Any] = []
+        self.pending_trailers: list[Any] | None = None  # (made when trailers come)
         self.use_sendfile = use_sendfile  # --sendfile / --no-sendfile
 
     async def receive(self) -> Message:
@@ -197,11 +197,14 @@ class _Request:
             raise RuntimeError("http.response.trailers sent before the body's end")
         if self.complete:
             return
-        self.pending_trailers.extend(message.get("headers", ()))
+        pending = self.pending_trailers
+        if pending is None:
+            pending = self.pending_trailers = []
+        pending.extend(message.get("headers", ()))
         if message.get("more_trailers", False):
             return
         fields = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
-                  for name, value in self.pending_trailers]
+                  for name, value in pending]
         self.complete = True
         framer = self.exchange.framer
         self.channel.complete(framer.end_with_trailers(fields), framer.keep_alive)
@@ -311,6 +314,7 @@ class ASGICycle:
         self.app = app
         self.root_path = root_path
         self.state = state
+        self.sendfile = cycle.cfg.sendfile
 
     async def run(self, job: Job, channel: AsyncChannel, server: tuple[str, int] | None) -> None:
         """Call the app for job's request and write its response; the access log and the hooks
@@ -331,13 +335,11 @@ class ASGICycle:
         exchange = Exchange(framer, channel.write, cycle.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
-        state = _Request(job, channel, exchange, cycle.cfg.sendfile)
+        state = _Request(job, channel, exchange, self.sendfile)
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
             scope = http_scope(request, environ, server, self.root_path, self.state())
-            scope["extensions"] = {"http.response.trailers": {}, "http.response.pathsend": {},
-                                   "http.response.zerocopysend": {}}
             await self.app(scope, state.receive, state.send)
         except Exception as exc:
             if from_disconnect(exc):
