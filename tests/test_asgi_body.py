@@ -142,3 +142,24 @@ def test_a_small_unread_rest_is_dropped_and_the_connection_goes_on(start_server)
         sock.sendall(rest + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         head, body = _read_response(sock)
         assert head.startswith(b"HTTP/1.1 200") and body == b"hello", (head, body)
+
+
+def test_a_chunked_body_past_the_limit_is_413_even_once_the_app_runs(start_server) -> None:
+    """--limit-request-body is the HTTP core's: a chunked body that passes it while streaming
+    (the app already reading) still gets the one 413 and the close."""
+    server, (address,) = start_server("asgi_app:app", "-k", "asgi", "--limit-request-body", "64")
+    with connect(address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"20\r\n" + b"c" * 32 + b"\r\n")
+        sock.sendall(b"".join(b"20\r\n%b\r\n" % (b"c" * 32) for _ in range(3)) + b"0\r\n\r\n")
+        data = b""
+        while True:
+            try:
+                piece = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            data += piece
+    assert data.startswith(b"HTTP/1.1 413 "), data
+    assert data.count(b"HTTP/1.1") == 1 and b"Connection: close" in data
