@@ -326,7 +326,7 @@ class ConnectionPolicy:
         self.body = None
         self.trailers = ()
         deferred = self.deferred_body
-        if (isinstance(deferred, StreamedBody) and self.body_state is None
+        if (deferred is not None and self.body_state is None and isinstance(deferred, StreamedBody)
                 and self.body_wanted and keep_alive and self.phase == APP):
             left = self.conn.body_left
             if left is not None and left <= DISCARD_LIMIT:
