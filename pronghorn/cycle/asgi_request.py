@@ -91,10 +91,13 @@ class _Request:
     """One request's receive and send: the state of the app's conversation."""
 
     __slots__ = ("job", "channel", "exchange", "body", "body_done", "complete", "started",
-                 "trailers", "body_ended", "pending_trailers", "use_sendfile")
+                 "trailers", "body_ended", "pending_trailers")
 
-    def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange,
-                 use_sendfile: bool = False) -> None:
+    #: --sendfile (False: --no-sendfile), set once per worker by ASGICycle (a class attribute: one
+    #: store fewer per request).
+    use_sendfile = False
+
+    def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
         self.job = job
         self.channel = channel
         self.exchange = exchange
@@ -104,8 +107,7 @@ class _Request:
         self.started = False  # http.response.start was sent
         self.trailers = False  # the app announced trailers (http.response.start's trailers)
         self.body_ended = False  # (with trailers) the body is out, the trailers not yet
-        self.pending_trailers: list[Any] | None = None  # (made when trailers come)
-        self.use_sendfile = use_sendfile  # --sendfile / --no-sendfile
+        # (pending_trailers: set when trailers are announced)
 
     async def receive(self) -> Message:
         if not self.body_done:
@@ -176,7 +178,9 @@ class _Request:
             headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
                        for name, value in message.get("headers", ())]
             exchange.start_response(status_text(status), headers)
-            self.trailers = bool(message.get("trailers", False))
+            if message.get("trailers", False):
+                self.trailers = True
+                self.pending_trailers: list[Any] = []
             self.started = True
         elif kind == "http.response.trailers":
             await self._trailers(message)
@@ -198,8 +202,6 @@ class _Request:
         if self.complete:
             return
         pending = self.pending_trailers
-        if pending is None:
-            pending = self.pending_trailers = []
         pending.extend(message.get("headers", ()))
         if message.get("more_trailers", False):
             return
@@ -314,7 +316,7 @@ class ASGICycle:
         self.app = app
         self.root_path = root_path
         self.state = state
-        self.sendfile = cycle.cfg.sendfile
+        _Request.use_sendfile = cycle.cfg.sendfile
 
     async def run(self, job: Job, channel: AsyncChannel, server: tuple[str, int] | None) -> None:
         """Call the app for job's request and write its response; the access log and the hooks
@@ -335,7 +337,7 @@ class ASGICycle:
         exchange = Exchange(framer, channel.write, cycle.dates.get(), SERVER)
         job.exchange = exchange
         job.environ = environ
-        state = _Request(job, channel, exchange, self.sendfile)
+        state = _Request(job, channel, exchange)
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
