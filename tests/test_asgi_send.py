@@ -120,3 +120,26 @@ def test_send_raises_once_an_sse_client_has_gone(start_server, tmp_path: Path, p
     if path == "/sse-blind-raise":
         server.wait_for_line(r"Client gone during ASGI response " + path + "$")
     assert "Exception in ASGI application" not in server.output
+
+
+@pytest.mark.parametrize("grace", [0, 1])
+def test_the_disconnect_grace_period_then_the_task_is_cancelled(start_server, tmp_path: Path,
+                                                                 grace: int) -> None:
+    """Gunicorn 27's --asgi-disconnect-grace-period: once the client has gone the app hears
+    http.disconnect and has that long to end by itself; then its task is cancelled (0: at once)."""
+    events = tmp_path / "events.txt"
+    server, (address,) = start_server("asgi_send_app:app", "-k", "asgi",
+                                      "--asgi-disconnect-grace-period", str(grace),
+                                      env={"ASGI_EVENTS_FILE": str(events)})
+    with httpx.stream("GET", _url(address) + "/linger") as response:
+        for line in response.iter_lines():
+            if line == "first":
+                break
+    deadline = time.monotonic() + 15
+    while not (events.exists() and "cancelled" in events.read_text()):
+        assert time.monotonic() < deadline, "the task was never cancelled"
+        time.sleep(0.01)
+    when = {line.split()[0]: float(line.split()[1]) for line in events.read_text().splitlines()}
+    if grace:
+        assert "disconnect" in when
+        assert when["cancelled"] - when["disconnect"] >= grace * 0.9, when

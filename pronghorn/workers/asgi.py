@@ -162,15 +162,21 @@ class ASGIProtocol(HTTPProtocol):
             self.websocket.lost()
         self._wake_future(self.body_future)
         self._client_gone()
-        task = self.task
-        if task is not None and not task.done():
-            grace = self.worker.cfg.asgi_disconnect_grace_period
-            # The app has http.disconnect; past the grace period its task is cancelled.
-            self.loop.call_later(grace, task.cancel)
 
     def _client_gone(self) -> None:
+        if self.client_done:
+            return
         self.client_done = True
         self._wake_future(self.gone_future)
+        task = self.task
+        if task is not None and not task.done():
+            # The app has http.disconnect; past --asgi-disconnect-grace-period its task is
+            # cancelled (0: at once), as Gunicorn 27 does. (A half-close counts: see eof_received.)
+            grace = self.worker.cfg.asgi_disconnect_grace_period
+            if grace:
+                self.loop.call_later(grace, task.cancel)
+            else:
+                task.cancel()
 
     @staticmethod
     def _wake_future(future: asyncio.Future[None] | None) -> None:

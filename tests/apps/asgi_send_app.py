@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from typing import Any
 
 FILE = os.environ.get("ASGI_SEND_FILE", "")
@@ -67,6 +68,24 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             _record(f"send raised {type(exc).__name__}")
             if path == "/sse-blind-raise":
                 raise
+    elif path == "/linger":
+        # Streams a first piece, then waits on something else for an hour: it notes when it
+        # hears http.disconnect and when its task is cancelled (--asgi-disconnect-grace-period).
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            _record(f"disconnect {time.monotonic()}")
+
+        listener = asyncio.ensure_future(listen())
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            _record(f"cancelled {time.monotonic()}")
+            listener.cancel()
+            raise
     else:
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b"not found"})
