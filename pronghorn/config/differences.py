@@ -62,8 +62,11 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "returns quietly; that error is not logged as the app's",
      "ASGI 2.4 asks it, and Starlette relies on it with spec 2.4: a stream to a dead client stops "
      "at its next send instead of running until the grace period's cancel"),
-    ("ASGI", "a client's half-close during a request is an `http.disconnect`",
-     "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "a client's half-close during a request is an `http.disconnect`, and starts "
+     "`--asgi-disconnect-grace-period`", "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "open WebSockets are pinged every `--websocket-ping-interval` and closed 1011 "
+     "without a pong within `--websocket-ping-timeout` (20 s each; settings Gunicorn 27 lacks)",
+     "as uvicorn: a dead or stuck peer must not hold a connection and its app forever"),
     # -- hooks and the objects they get --------------------------------------------------------------
     ("Hooks", "an exception in a hook other than `on_starting`, `when_ready`, `post_fork`, "
      "`post_worker_init` and `pre_request` is logged and the server goes on (Gunicorn's master "
