@@ -113,6 +113,11 @@ class _Request:
         if not self.body_done:
             body = self.body
             if body is None:  # streamed as it arrives
+                if self.complete:
+                    # The response is out: the connection has gone on (its next request, or a
+                    # close), and the rest of this body is not the app's to read (as uvicorn).
+                    self.body_done = True
+                    return {"type": "http.disconnect"}
                 try:
                     piece, more = await self.channel.body_piece(BODY_PIECE)
                 except OSError:
