@@ -17,6 +17,15 @@ complete or has failed. Without it (the sync worker, whose app call runs on the 
 never wait for a client), ``100 Continue`` is sent at once and the body is buffered like any other
 before the app is called, as Gunicorn does for every worker class; a client that never sends it
 meets the body deadline and delays no one.
+
+Streamed bodies (``stream_body``, the asgi worker)
+--------------------------------------------------
+Every request with a body is READY at its head; what the core decodes goes into a bounded
+``StreamedBody`` (``BODY_MORE`` wakes the app; the driver pauses reading while the app is behind,
+and the body's deadline then does not run). A body that breaks its framing or a limit is the
+driver's one error response (``body_error``). A body the app left unread: kept if it had all
+arrived, read and dropped (``discarding``) if at most DISCARD_LIMIT of a Content-Length body is
+still to come, else the connection closes.
 """
 
 from __future__ import annotations
