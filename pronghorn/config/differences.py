@@ -76,14 +76,23 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "every response-header check raises the same error; uncaught, both are a 500"),
     ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
      "it is what the setting says"),
-    ("ASGI", "the request body is read whole before the app runs (spooled past 1 MiB) and handed "
-     "out in 64 KiB `http.request` messages; `http.response.trailers` is not sent yet",
-     "it reuses the one connection policy's body handling; streaming it is planned"),
+    ("ASGI", "HTTP/1.1 requests are offered the `http.response.trailers`, `http.response.pathsend` "
+     "and `http.response.zerocopysend` extensions (Gunicorn 27 offers trailers on HTTP/2 only); "
+     "trailer fields RFC 9110 6.5.1 forbids are dropped",
+     "Starlette's FileResponse then goes out by sendfile; gRPC-style trailers work over HTTP/1.1"),
     ("ASGI", "WebSockets accept permessage-deflate when the client offers it; a close we send waits "
      "5 s for the client's answer", "it saves bandwidth at no cost to clients that do not offer "
      "it; a peer that never answers must not hold a connection"),
-    ("ASGI", "a client's half-close during a request is an `http.disconnect`",
-     "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "`send()` of a response's body once its client has gone, or of a WebSocket message "
+     "once the session is closed, raises an OSError (`ClientDisconnected`) where Gunicorn 27 "
+     "returns quietly; that error is not logged as the app's",
+     "ASGI 2.4 asks it, and Starlette relies on it with spec 2.4: a stream to a dead client stops "
+     "at its next send instead of running until the grace period's cancel"),
+    ("ASGI", "a client's half-close during a request is an `http.disconnect`, and starts "
+     "`--asgi-disconnect-grace-period`", "as uvicorn: SSE apps stop promptly"),
+    ("ASGI", "open WebSockets are pinged every `--websocket-ping-interval` and closed 1011 "
+     "without a pong within `--websocket-ping-timeout` (20 s each; settings Gunicorn 27 lacks)",
+     "as uvicorn: a dead or stuck peer must not hold a connection and its app forever"),
     ("ASGI", "a WebSocket session writes one access line (status 101, the UTF-8 bytes of the "
      "messages sent, the session's duration) and counts in statsd; a refused handshake logs its "
      "403 or the app's denial response", "operators must see WebSocket traffic in their logs and "

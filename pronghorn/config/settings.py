@@ -394,6 +394,16 @@ SETTINGS: tuple[Setting, ...] = (
             "messages, each held in memory until its last frame): a larger one closes the "
             "connection with code 1009, message too big (0: no limit).",
             positive_int, "INT"),
+    Setting("websocket_ping_interval", ("--websocket-ping-interval",), 20.0,
+            "Worker Processes",
+            "Seconds between the pings the asgi worker sends each open WebSocket, to find dead or "
+            "stuck peers (0: none). Not in Gunicorn 27; uvicorn's --ws-ping-interval.",
+            positive_float, "FLOAT"),
+    Setting("websocket_ping_timeout", ("--websocket-ping-timeout",), 20.0,
+            "Worker Processes",
+            "Seconds a WebSocket peer has to answer a ping with a pong; one that does not is "
+            "closed with code 1011 (0: wait forever). Not in Gunicorn 27; uvicorn's "
+            "--ws-ping-timeout.", positive_float, "FLOAT"),
     Setting("threads", ("--threads",), 1, "Worker Processes",
             "Threads per worker that run requests (gthread). Above 1, the sync class becomes "
             "gthread.", positive_int, "INT"),
@@ -840,6 +850,8 @@ class Config:
     http2_max_frame_size: int
     http2_max_header_list_size: int
     websocket_max_message_size: int
+    websocket_ping_interval: float
+    websocket_ping_timeout: float
     threads: int
     worker_connections: int
     http_parser: str

@@ -10,10 +10,11 @@ make, over the same ``ResponseFramer``: the app's status and headers are validat
 and the access log, statsd and the hooks (``RequestCycle.finish``) see a WSGI-shaped request.
 
 ``receive()`` hands the body out in pieces of at most BODY_PIECE bytes, as the app asks for them.
-The body is the connection policy's (buffered in memory, spooled to a file past 1 MiB, before the
-app is called); with ``Expect: 100-continue`` it is not read at all, and ``100 Continue`` not sent,
-until the app first receives. Once the body is out, ``receive()`` waits until the client is gone
-(or the response is complete) and says ``http.disconnect``.
+The app is called at the head and the body streams in as it arrives (``Channel.body_piece``, over
+the policy's ``cycle/streamed_body.py``: bounded, the client paused while the app is behind); with
+``Expect: 100-continue``, ``100 Continue`` goes out when the app first receives. (A request the
+head cache answered whole carries its body in ``job.body``.) Once the body is out, ``receive()``
+waits until the client is gone (or the response is complete) and says ``http.disconnect``.
 
 ``send()`` writes through the job's Channel as each message comes; a response with more to come
 waits for the client to drain whenever the connection pushes back, so an app streaming to a slow
@@ -23,14 +24,19 @@ reader is held at the client's pace and never makes the worker buffer an unbound
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, Awaitable, BinaryIO, Callable, Protocol
+import builtins
+import os
+from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
 from ..asgi.scope import http_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
-from .request import SERVER, UWSGI_FRAMING, Channel, Job, RequestCycle
+from .request import SERVER, UWSGI_FRAMING, Channel, Job, RequestCycle, Wait
+
+# BaseExceptionGroup where Python has it (3.11 on): () matches nothing.
+_GROUPS: Any = getattr(builtins, "BaseExceptionGroup", ())
 
 # The most bytes of the body one http.request message carries.
 BODY_PIECE = 64 * 1024
@@ -44,15 +50,38 @@ def status_text(code: int) -> str:
     return text if text is not None else f"{code} Unknown"
 
 
+class ClientDisconnected(OSError):
+    """What ``send()`` raises once the client has gone (ASGI 2.4: an OSError), so that an app
+    streaming to it (SSE) stops at its next send rather than making bytes nobody takes."""
+
+
+def from_disconnect(exc: BaseException) -> bool:
+    """Whether an app's exception is our ClientDisconnected, maybe wrapped on its way out (a
+    task group's ExceptionGroup, or raised from it): not the app's error, nothing to log."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ClientDisconnected):
+            return True
+        if isinstance(exc, _GROUPS):  # (Python 3.11's BaseExceptionGroup)
+            return all(from_disconnect(inner) for inner in getattr(exc, "exceptions", ()))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
 class AsyncChannel(Channel, Protocol):
     """What an ASGI request asks of its connection beyond a Channel: the waits."""
 
     def drained(self) -> Awaitable[None]:
         """Done when the client has taken enough of the output for more to be written."""
 
-    def request_body(self) -> Awaitable[BinaryIO]:
-        """The body of a request sent with Expect: 100-continue: 100 Continue is sent, and the
-        body read. Raises OSError if the client fails to send it."""
+    def body_piece(self, most: int) -> Awaitable[tuple[bytes, bool]]:
+        """The next piece of a streamed body (at most ``most`` bytes, waiting for one to arrive)
+        and whether more follows; 100 Continue is sent on the first call if the client expects
+        it. Raises OSError if the client fails to send the body."""
+
+    def waiting(self, wait: Wait) -> Awaitable[None]:
+        """Done when ``wait`` (a sendfile generator's) is satisfied, or the client is gone."""
 
     def disconnected(self) -> Awaitable[None]:
         """Done when the client has gone (closed, or sent its end of the connection)."""
@@ -62,27 +91,41 @@ class _Request:
     """One request's receive and send: the state of the app's conversation."""
 
     __slots__ = ("job", "channel", "exchange", "body", "body_done", "complete", "started",
-                 "trailers")
+                 "trailers", "body_ended", "pending_trailers")
+
+    #: --sendfile (False: --no-sendfile), set once per worker by ASGICycle (a class attribute: one
+    #: store fewer per request).
+    use_sendfile = False
 
     def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
         self.job = job
         self.channel = channel
         self.exchange = exchange
-        self.body: BinaryIO | None = job.body  # None: deferred (Expect: 100-continue)
+        self.body: BinaryIO | None = job.body  # None: streamed (channel.body_piece)
         self.body_done = False
         self.complete = False  # the response's last bytes are written
         self.started = False  # http.response.start was sent
-        self.trailers = False
+        self.trailers = False  # the app announced trailers (http.response.start's trailers)
+        self.body_ended = False  # (with trailers) the body is out, the trailers not yet
+        # (pending_trailers: set when trailers are announced)
 
     async def receive(self) -> Message:
         if not self.body_done:
             body = self.body
-            if body is None:
+            if body is None:  # streamed as it arrives
+                if self.complete:
+                    # The response is out: the connection has gone on (its next request, or a
+                    # close), and the rest of this body is not the app's to read (as uvicorn).
+                    self.body_done = True
+                    return {"type": "http.disconnect"}
                 try:
-                    body = self.body = await self.channel.request_body()
+                    piece, more = await self.channel.body_piece(BODY_PIECE)
                 except OSError:
                     self.body_done = True
                     return {"type": "http.disconnect"}
+                if not more:
+                    self.body_done = True
+                return {"type": "http.request", "body": piece, "more_body": more}
             piece = body.read(BODY_PIECE)
             more = len(piece) == BODY_PIECE
             if not more:
@@ -99,8 +142,10 @@ class _Request:
         if kind == "http.response.body":
             if not self.started:
                 raise RuntimeError("http.response.body sent before http.response.start")
-            if self.complete or channel.gone():
-                return  # (the client has gone: the app learns it from receive())
+            if self.complete or self.body_ended:
+                return
+            if channel.gone():
+                raise ClientDisconnected("the client has gone")
             body = message.get("body", b"")
             if type(body) is not bytes:
                 if not isinstance(body, (bytes, bytearray, memoryview)):
@@ -116,10 +161,13 @@ class _Request:
                 if channel.backlogged():
                     await channel.drained()
                 return
-            self.complete = True
             if self.trailers:
-                # (the trailers would end the body; they are not sent: the body ends here)
-                self.trailers = False
+                # The body ends here, the response with the trailers: no Content-Length of ours
+                # (chunked on HTTP/1.1, so that trailers can follow).
+                exchange.write(body)
+                self.body_ended = True
+                return
+            self.complete = True
             if not exchange.head_sent:
                 channel.complete(exchange.whole([body]), framer.keep_alive)
             else:
@@ -135,12 +183,132 @@ class _Request:
             headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
                        for name, value in message.get("headers", ())]
             exchange.start_response(status_text(status), headers)
-            self.trailers = bool(message.get("trailers", False))
+            if message.get("trailers", False):
+                self.trailers = True
+                self.pending_trailers: list[Any] = []
             self.started = True
         elif kind == "http.response.trailers":
-            pass  # (trailers are not sent yet: the body ended without them)
+            await self._trailers(message)
+        elif kind == "http.response.pathsend":
+            await self._pathsend(message)
+        elif kind == "http.response.zerocopysend":
+            await self._zerocopysend(message)
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in an HTTP request")
+
+    # -- the extensions: http.response.trailers, pathsend and zerocopysend -------------------------
+
+    async def _trailers(self, message: Message) -> None:
+        if not self.trailers:
+            raise RuntimeError("http.response.trailers without trailers=True in "
+                               "http.response.start")
+        if not self.body_ended:
+            raise RuntimeError("http.response.trailers sent before the body's end")
+        if self.complete:
+            return
+        pending = self.pending_trailers
+        pending.extend(message.get("headers", ()))
+        if message.get("more_trailers", False):
+            return
+        fields = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+                  for name, value in pending]
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end_with_trailers(fields), framer.keep_alive)
+
+    def end_without_trailers(self) -> None:
+        """The app returned after its body without the trailers it announced: none are sent."""
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end(), framer.keep_alive)
+
+    async def _pathsend(self, message: Message) -> None:
+        """The extension http.response.pathsend: the file at ``path`` is the whole body."""
+        if not self.started:
+            raise RuntimeError("http.response.pathsend sent before http.response.start")
+        if self.complete or self.body_ended:
+            return
+        if self.channel.gone():
+            raise ClientDisconnected("the client has gone")
+        fd = os.open(message["path"], os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(fd).st_size
+            await self._send_file(fd, 0, size, last=True)
+        finally:
+            os.close(fd)
+        self._ended()
+
+    async def _zerocopysend(self, message: Message) -> None:
+        """The extension http.response.zerocopysend: ``count`` bytes (all to the end without it)
+        of the file descriptor ``file`` (an int or an object with fileno()), from ``offset`` (the
+        descriptor's position without it, which then moves past what was sent)."""
+        if not self.started:
+            raise RuntimeError("http.response.zerocopysend sent before http.response.start")
+        if self.complete or self.body_ended:
+            return
+        if self.channel.gone():
+            raise ClientDisconnected("the client has gone")
+        file = message["file"]
+        fd = file if isinstance(file, int) else file.fileno()
+        offset = message.get("offset")
+        moves = offset is None
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = max(os.fstat(fd).st_size - offset, 0)
+        more = bool(message.get("more_body", False))
+        sent = await self._send_file(fd, offset, count, last=not more)
+        if moves:
+            os.lseek(fd, offset + sent, os.SEEK_SET)
+        if not more:
+            self._ended()
+
+    def _ended(self) -> None:
+        """The body's last bytes are out: end the response (or wait for its trailers)."""
+        if self.trailers:
+            self.body_ended = True
+            return
+        self.complete = True
+        framer = self.exchange.framer
+        self.channel.complete(framer.end(), framer.keep_alive)
+
+    async def _send_file(self, fd: int, offset: int, count: int, last: bool) -> int:
+        """count bytes of fd from offset, head first: with sendfile where the connection allows
+        it (not TLS, not --no-sendfile, not chunked framing), else read and written in pieces."""
+        channel = self.channel
+        exchange = self.exchange
+        framer = exchange.framer
+        if not exchange.head_sent:
+            # A last piece of known size: its length frames the response (unless the app gave one).
+            channel.write(exchange.head_bytes(count if last and not self.trailers else None))
+        if self.use_sendfile and not framer.chunked and channel.can_sendfile():
+            allowed = framer.reserve(count)
+            if not allowed:
+                return 0
+            return await self._drive(channel.sendfile(fd, offset, allowed))
+        sent = 0
+        while sent < count and not channel.gone():
+            piece = os.pread(fd, min(BODY_PIECE, count - sent), offset + sent)
+            if not piece:
+                break
+            exchange.write(piece)
+            sent += len(piece)
+            if channel.backlogged():
+                await channel.drained()
+        return sent
+
+    async def _drive(self, steps: Generator[Wait, None, int]) -> int:
+        """Run a driver's sendfile generator, awaiting each wait it yields."""
+        try:
+            wait = next(steps)
+            while True:
+                await self.channel.waiting(wait)
+                wait = steps.send(None)
+        except StopIteration as done:
+            return int(done.value)
+        finally:
+            steps.close()
 
 
 class ASGICycle:
@@ -153,6 +321,7 @@ class ASGICycle:
         self.app = app
         self.root_path = root_path
         self.state = state
+        _Request.use_sendfile = cycle.cfg.sendfile
 
     async def run(self, job: Job, channel: AsyncChannel, server: tuple[str, int] | None) -> None:
         """Call the app for job's request and write its response; the access log and the hooks
@@ -184,13 +353,20 @@ class ASGICycle:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
             scope = http_scope(request, environ, server, self.root_path, self.state())
             await self.app(scope, state.receive, state.send)
-        except Exception:
+        except Exception as exc:
+            if from_disconnect(exc):
+                cycle.log.debug("Client gone during ASGI response %s",
+                                request.target.decode("latin-1"))
+                cycle.finish(job)
+                return
             cycle.log.exception("Exception in ASGI application %s",
                                 request.target.decode("latin-1"))
             if not channel.gone():
                 cycle.fail(job)
         else:
-            if not state.complete and not channel.gone():
+            if state.body_ended and not state.complete and not channel.gone():
+                state.end_without_trailers()
+            elif not state.complete and not channel.gone():
                 if exchange.head_sent or state.started:
                     # The app returned in the middle of its response: the framing cannot be
                     # finished honestly.

@@ -14,7 +14,10 @@ response of the app's own (the request cycle's HTTP send does it, so the same ch
 Messages are reassembled from fragments up to --websocket-max-message-size (past it: close
 1009); pings are answered here; text frames are checked as UTF-8 by wsproto (1007). The session
 ends when either side's close is answered, or the connection is lost: the app then receives
-``websocket.disconnect`` with the code. ``going_away`` (graceful stop) sends close 1001.
+``websocket.disconnect`` with the code. ``going_away`` (graceful stop) sends close 1001. Every
+--websocket-ping-interval the session pings the peer; one that sends no pong within
+--websocket-ping-timeout is closed with 1011 (as uvicorn does), so a dead or stuck peer does not
+hold a connection and its app forever.
 
 One access log line per session, when it ends: status 101 and the bytes of messages sent.
 """
@@ -27,7 +30,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (BytesMessage, CloseConnection, Message as WSMessage, Ping,
+from wsproto.events import (BytesMessage, CloseConnection, Message as WSMessage, Ping, Pong,
                             TextMessage)
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
@@ -38,9 +41,11 @@ from ..asgi.scope import websocket_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.body import empty_input
 from ..wsgi.exchange import Exchange
+from .asgi_request import ClientDisconnected, from_disconnect
 from .request import SERVER, Job, RequestCycle
 
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011  # (also a peer that does not answer our pings, as uvicorn closes it)
 MESSAGE_TOO_BIG = 1009
 ABNORMAL = 1006  # (never on the wire: the connection was lost without a close frame)
 # How long a close we sent waits for the client's answer before the connection is cut.
@@ -109,7 +114,8 @@ class WebSocketSession:
     """See the module's docstring. Made by the driver when the handshake request is ready."""
 
     def __init__(self, cycle: RequestCycle, app: ASGIApp, job: Job, channel: WSChannel,
-                 unread: bytes, max_size: int) -> None:
+                 unread: bytes, max_size: int, ping_interval: float = 0.0,
+                 ping_timeout: float = 0.0) -> None:
         self.cycle = cycle
         self.app = app
         self.job = job
@@ -128,6 +134,12 @@ class WebSocketSession:
         self.sent = 0
         self.going = False
         self.denial: Any = None  # the HTTP send of a denial (websocket.http.response.*)
+        # Keepalive (--websocket-ping-interval/-timeout): the next ping, and the deadline for
+        # the pong a ping sent asks for.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.next_ping: asyncio.TimerHandle | None = None
+        self.pong_deadline: asyncio.TimerHandle | None = None
 
     # -- from the connection -----------------------------------------------------------------------
 
@@ -181,6 +193,10 @@ class WebSocketSession:
                     self._deliver(message)
             elif isinstance(event, Ping):
                 self._write(ws.send(event.response()))
+            elif isinstance(event, Pong):
+                deadline, self.pong_deadline = self.pong_deadline, None
+                if deadline is not None:
+                    deadline.cancel()
             elif isinstance(event, CloseConnection):
                 if ws.state is ConnectionState.REMOTE_CLOSING:
                     self._write(ws.send(event.response()))  # (the answer to the client's close)
@@ -202,6 +218,35 @@ class WebSocketSession:
         if self.closed_code is None:
             self.closed_code = code
             self._deliver({"type": "websocket.disconnect", "code": code})
+            for timer in (self.next_ping, self.pong_deadline):
+                if timer is not None:
+                    timer.cancel()
+            self.next_ping = self.pong_deadline = None
+
+    # -- keepalive: a peer that is dead, or too stuck to answer a ping, is closed ---------------
+
+    def _ping(self) -> None:
+        self.next_ping = None
+        ws = self.ws
+        if (ws is None or self.closed_code is not None or self.close_sent
+                or ws.state is not ConnectionState.OPEN or self.channel.gone()):
+            return
+        loop = asyncio.get_running_loop()
+        self._write(ws.send(Ping(payload=b"pronghorn")))
+        if self.ping_timeout and self.pong_deadline is None:
+            self.pong_deadline = loop.call_later(self.ping_timeout, self._no_pong)
+        self.next_ping = loop.call_later(self.ping_interval, self._ping)
+
+    def _no_pong(self) -> None:
+        self.pong_deadline = None
+        if self.closed_code is not None:
+            return
+        self.cycle.log.info("Closed the WebSocket from %s: no pong within %g s",
+                            self.job.peer, self.ping_timeout)
+        self._send_close(INTERNAL_ERROR, "keepalive ping timeout")
+        self._over(INTERNAL_ERROR)
+        # (the close frame goes out if it can; a dead peer does not answer it)
+        self.channel.close()
 
     def _write(self, data: bytes) -> None:
         if data:
@@ -241,9 +286,11 @@ class WebSocketSession:
             if not self.accepted:
                 raise RuntimeError("websocket.send before websocket.accept")
             ws = self.ws
-            if self.closed_code is not None or self.close_sent or ws is None \
-                    or ws.state is not ConnectionState.OPEN:
-                return  # (the peer has gone: the app learns it from receive())
+            if self.closed_code is not None:
+                # The session is over (ASGI 2.4: an OSError), so an app that only sends stops.
+                raise ClientDisconnected(f"the WebSocket is closed ({self.closed_code})")
+            if self.close_sent or ws is None or ws.state is not ConnectionState.OPEN:
+                return  # (closing: the app learns it from receive())
             text = message.get("text")
             data: Any = text if text is not None else message.get("bytes")
             if data is None:
@@ -281,7 +328,7 @@ class WebSocketSession:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in a WebSocket session")
 
     def _denial_sender(self) -> Callable[[Message], Awaitable[None]]:
-        from .asgi_request import _Request
+        from .asgi_request import _Request  # (the HTTP send, for a denial)
 
         exchange = self.job.exchange
         assert exchange is not None
@@ -322,6 +369,8 @@ class WebSocketSession:
         self.accepted = True
         self._set_status(101, headers)
         self.ws = Connection(ConnectionType.SERVER, extensions=extensions or None)
+        if self.ping_interval:
+            self.next_ping = asyncio.get_running_loop().call_later(self.ping_interval, self._ping)
         self.channel.pause_input(False)
         pending, self.pending = bytes(self.pending), bytearray()
         if pending:
@@ -368,9 +417,10 @@ class WebSocketSession:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
             scope = websocket_scope(request, environ, server, root_path, state, subprotocols)
             await self.app(scope, self.receive, self.send)
-        except Exception:
-            cycle.log.exception("Exception in ASGI application %s",
-                                request.target.decode("latin-1"))
+        except Exception as exc:
+            if not from_disconnect(exc):
+                cycle.log.exception("Exception in ASGI application %s",
+                                    request.target.decode("latin-1"))
             if self.accepted:
                 self._send_close(1011, "")
             elif self.denial is None or self.denial is True:

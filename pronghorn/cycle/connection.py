@@ -17,6 +17,15 @@ complete or has failed. Without it (the sync worker, whose app call runs on the 
 never wait for a client), ``100 Continue`` is sent at once and the body is buffered like any other
 before the app is called, as Gunicorn does for every worker class; a client that never sends it
 meets the body deadline and delays no one.
+
+Streamed bodies (``stream_body``, the asgi worker)
+--------------------------------------------------
+Every request with a body is READY at its head; what the core decodes goes into a bounded
+``StreamedBody`` (``BODY_MORE`` wakes the app; the driver pauses reading while the app is behind,
+and the body's deadline then does not run). A body that breaks its framing or a limit is the
+driver's one error response (``body_error``). A body the app left unread: kept if it had all
+arrived, read and dropped (``discarding``) if at most DISCARD_LIMIT of a Content-Length body is
+still to come, else the connection closes.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from ..http.uwsgi import UWSGIConnection
 from ..wsgi.body import BodyBuffer, empty_input
 from ..wsgi.environ import EnvironBuilder
 from .request import RequestCycle
+from .streamed_body import HIGH_WATER as STREAM_HIGH_WATER, StreamedBody
 
 # What feed() and expired() ask of the driver.
 READ = 0          # read more bytes
@@ -42,10 +52,14 @@ BODY_DONE = 5     # the deferred body is complete or has failed: wake the app's 
 IDLE_OVER = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
 STALLED = 7       # a write has made no progress for --write-timeout: drop the connection
 PULL = 8          # (after a response) pipelined input is buffered: pull() it
+BODY_MORE = 9     # more of a streamed body arrived (stream_body): wake the app's receive
 
 # Phases of a connection.
 IDLE, HEAD, BODY, APP = range(4)
 
+# The most of a streamed body left unread by its app that is read and dropped to keep the
+# connection (see response_done); past it, the connection closes.
+DISCARD_LIMIT = 64 * 1024
 # Read-side backpressure: stop reading a connection whose unparsed input passes this while it waits.
 READ_BUFFER_LIMIT = 256 * 1024
 # While stopping gracefully, an idle keep-alive connection is closed after this many idle seconds
@@ -60,7 +74,7 @@ class ConnectionPolicy:
     __slots__ = ("cycle", "clock", "conn", "builder", "peer", "send", "defer_continue", "phase", "since",
                  "request", "body", "trailers", "refusal", "proxy_pending", "deferred_body", "body_state",
                  "body_error", "body_wanted", "continue_sent", "unsent", "stalled_since", "served",
-                 "socket_peer", "proxy_header")
+                 "socket_peer", "proxy_header", "stream_body", "discarding")
 
     def __init__(self, cycle: RequestCycle, builder: EnvironBuilder, peer: Any,
                  clock: Callable[[], float], send: Callable[[bytes], None],
@@ -85,7 +99,7 @@ class ConnectionPolicy:
         self.proxy_pending: bytes | None = b"" if cycle.proxy_mode is not None else None
         # A body the app gets late (Expect: 100-continue, defer_continue): what arrived, and None
         # while it is arriving, then "complete" or why it failed.
-        self.deferred_body: BodyBuffer | None = None
+        self.deferred_body: BodyBuffer | StreamedBody | None = None
         self.body_state: str | None = None
         self.body_error: HTTPError | None = None
         self.body_wanted = False
@@ -100,6 +114,11 @@ class ConnectionPolicy:
         self.served = 0
         self.socket_peer = peer
         self.proxy_header: ProxyHeader | None = None
+        # The asgi worker's: every body goes to the app as it arrives (a StreamedBody in
+        # deferred_body), the app called at the head; set by the driver after construction.
+        self.stream_body = False
+        # After a response, the rest of a streamed body its app left unread is read and dropped.
+        self.discarding = False
 
     def start(self) -> int:
         """Before the first byte: only the configured proxies may say who the client is."""
@@ -139,7 +158,10 @@ class ConnectionPolicy:
             if self.deferred_body is not None and self.body_state is None:
                 if data:
                     self.since = self.clock()
-                return self._collect()
+                step = self._collect()
+                if self.discarding:
+                    return self._discarded(step)
+                return step
             # A pipelined request waits for the response in progress; past the limit, stop reading.
             return PAUSE if self.conn.buffered > READ_BUFFER_LIMIT else READ
         if phase != HEAD:  # (IDLE or BODY: input arrived, the deadline starts again)
@@ -175,6 +197,8 @@ class ConnectionPolicy:
                     self.builder = self.builder.for_scheme(conn.scheme)
                 if not request.has_body:
                     continue  # its END_OF_MESSAGE follows
+                if self.stream_body:
+                    return self._stream(request)
                 if request.expect_continue and self.defer_continue:
                     # The app is called now; 100 Continue goes out if it reads wsgi.input.
                     self.deferred_body = BodyBuffer(self.cycle.spool_dir)
@@ -190,9 +214,11 @@ class ConnectionPolicy:
                 self.phase = BODY
                 self.since = self.clock()
             elif event.__class__ is EndOfMessage:
+                # (a BodyBuffer: a streamed body ends in _collect, never here)
                 buffered = self.deferred_body
                 self.deferred_body = None
-                self.body = buffered.as_input() if buffered is not None else empty_input()
+                self.body = (buffered.as_input()  # type: ignore[union-attr]
+                             if buffered is not None else empty_input())
                 self.trailers = event.trailers
                 self.phase = APP
                 return READY
@@ -201,6 +227,24 @@ class ConnectionPolicy:
                 self.deferred_body.write(event.data)
             elif event is PAUSED:  # (cannot happen: a request is answered before the next is read)
                 return PAUSE
+
+    def _stream(self, request: Request) -> int:
+        """The app is called at the head and takes the body as it arrives (see streamed_body);
+        with Expect: 100-continue, 100 Continue goes out when it first asks (want_body)."""
+        self.deferred_body = StreamedBody()
+        self.body_state = None
+        expecting = request.expect_continue
+        # Without Expect the client sends at once: the body's deadline runs from the head.
+        self.body_wanted = self.continue_sent = not expecting
+        self.body = None
+        self.phase = APP
+        self.since = self.clock()
+        if not expecting and self._collect() == BODY_DONE and self.body_error is not None:
+            # What came with the head already breaks the body's framing or limits: refused as a
+            # buffered body would be, before the app is called.
+            self.refusal = (self.body_error.status, self.body_error.reason)
+            return REFUSE
+        return READY
 
     def _take_proxy_header(self, data: bytes) -> bytes | None:
         """Collect the PROXY header; the bytes after it, or None while it is incomplete (or bad:
@@ -252,9 +296,10 @@ class ConnectionPolicy:
     def deferred_result(self) -> BodyBuffer:
         """The deferred body once BODY_DONE: the whole of it, or OSError (the app sees the client's
         failure as a broken connection; its 4xx goes out once the app returns, see body_error)."""
-        if self.body_state != "complete" or self.deferred_body is None:
+        body = self.deferred_body
+        if self.body_state != "complete" or not isinstance(body, BodyBuffer):
             raise OSError(self.body_state or "the request body could not be read")
-        return self.deferred_body
+        return body
 
     def _collect(self) -> int:
         """The body of a request the app already has: into deferred_body, never parsed as more
@@ -276,7 +321,22 @@ class ConnectionPolicy:
             else:
                 if conn.at_eof:
                     return self._body_over("the client closed the connection before the whole body")
-                return READ
+                # (a streamed body's app may be waiting for what came)
+                return BODY_MORE if self.stream_body else READ
+
+    def _discarded(self, step: int) -> int:
+        """The unread rest of a streamed body is being dropped: once it is all in, on to the next
+        request (CLOSE if it broke its framing: nothing after it can be trusted)."""
+        body = self.deferred_body
+        if body is not None and body.__class__ is StreamedBody:
+            body.take(body.size)  # (dropped as it comes)
+        if step != BODY_DONE:
+            return READ
+        self.discarding = False
+        if self.body_state != "complete":
+            return CLOSE
+        step = self.response_done(True)
+        return self.pull() if step == PULL else step
 
     def _body_over(self, state: str) -> int:
         self.body_state = state
@@ -290,7 +350,19 @@ class ConnectionPolicy:
         self.request = None
         self.body = None
         self.trailers = ()
-        deferred, self.deferred_body = self.deferred_body, None
+        deferred = self.deferred_body
+        if (deferred is not None and self.body_state is None and isinstance(deferred, StreamedBody)
+                and self.body_wanted and keep_alive and self.phase == APP):
+            left = self.conn.body_left
+            if left is not None and left <= DISCARD_LIMIT:
+                # A streamed body the app left unread, with little of it still to come: read and
+                # drop it, then serve the next request (closing would cost the client a new
+                # connection for a few bytes). More than that, or chunked: close.
+                self.discarding = True
+                deferred.take(deferred.size)
+                self.since = self.clock()
+                return READ
+        self.deferred_body = None
         if deferred is not None and self.body_state is None and self.phase == APP:
             # The app answered without the body it was offered; the client may still send it, and
             # those bytes must never be parsed as a request: close.
@@ -339,8 +411,13 @@ class ConnectionPolicy:
             if now - self.since >= cfg.header_timeout:
                 self.refusal = (408, "request body stalled")
                 return REFUSE
+        elif self.discarding:
+            if now - self.since >= cfg.header_timeout:
+                return CLOSE  # (the rest of an unread body did not come: nobody is owed a reply)
         elif (self.body_wanted and self.body_state is None and self.deferred_body is not None
-              and now - self.since >= cfg.header_timeout):
+              and now - self.since >= cfg.header_timeout
+              # (a streamed body the app is slow to take holds the client back: not its fault)
+              and not (self.stream_body and self.deferred_body.size > STREAM_HIGH_WATER)):
             self.body_error = HTTPError(408, "request body not received in time")
             return self._body_over("timed out waiting for the request body")
         return READ

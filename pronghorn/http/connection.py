@@ -270,6 +270,15 @@ class HTTPConnection:
         return len(self._buf)
 
     @property
+    def body_left(self) -> int | None:
+        """Bytes of the Content-Length body in progress still to parse (0: no body in progress);
+        None for a chunked body, whose length is known only at its end."""
+        state = self._state
+        if state == _BODY_LENGTH:
+            return self._remaining
+        return None if state == _BODY_CHUNKED else 0
+
+    @property
     def at_eof(self) -> bool:
         return self._eof
 

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Iterable, cast
 
 from .cache import OBJECT_OVERHEAD, BoundedCache
+from .chunked import FORBIDDEN_TRAILERS
 from .errors import HTTPError
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -274,6 +275,26 @@ class ResponseFramer:
         if mode == _LENGTH and self._remaining:
             self.keep_alive = False  # the client is owed bytes it will never get: only a close ends it
         return b""
+
+    def end_with_trailers(self, fields: Iterable[tuple[str, str]]) -> bytes:
+        """``end()``, carrying trailer fields when the body is chunked (else they cannot be sent
+        and are dropped: a Content-Length body, HTTP/1.0, HEAD). A field that may not be a
+        trailer (RFC 9110 6.5.1: framing, routing, authentication, content metadata) is dropped;
+        a name or value that could split the response raises HTTPError(500), as in a head."""
+        if self._mode != _CHUNKED:
+            return self.end()
+        lines = [b"0\r\n"]
+        for name, value in fields:
+            if type(name) is not str or type(value) is not str or not _TOKEN.fullmatch(name):
+                raise HTTPError(500, f"invalid trailer name from the application: {name!r}")
+            if _BAD_VALUE.search(value):
+                raise HTTPError(500, f"invalid value for trailer {name!r} from the application")
+            encoded = name.encode("latin-1")
+            if encoded.lower() in FORBIDDEN_TRAILERS:
+                continue
+            lines.append(b"%b: %b\r\n" % (encoded, value.strip().encode("latin-1")))
+        lines.append(b"\r\n")
+        return b"".join(lines)
 
     def reserve(self, count: int) -> int:
         """For bytes sent around body() (sendfile): how many of ``count`` may go out unframed.

@@ -162,6 +162,12 @@ class UWSGIConnection:
         return len(self._buf)
 
     @property
+    def body_left(self) -> int | None:
+        """Bytes of the body in progress still to parse (0: none in progress); a uwsgi body is
+        always framed by CONTENT_LENGTH, so never None (HTTPConnection's answer for chunked)."""
+        return self._remaining if self._state == _BODY else 0
+
+    @property
     def at_eof(self) -> bool:
         return self._eof
 

@@ -22,8 +22,9 @@ from ..asgi.lifespan import Lifespan, LifespanFailed
 from ..config import Config
 from ..cycle.asgi_request import ASGICycle
 from ..cycle.asgi_websocket import WebSocketSession, is_websocket
-from ..cycle.connection import BODY_DONE
-from ..cycle.request import DRAIN, Job
+from ..cycle.connection import BODY_DONE, BODY_MORE
+from ..cycle.streamed_body import HIGH_WATER, LOW_WATER, StreamedBody
+from ..cycle.request import DRAIN, EMPTY, Job, Wait
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
 
@@ -46,6 +47,10 @@ class ASGIProtocol(HTTPProtocol):
         # The WebSocket session this connection switched to: every byte in goes to it.
         self.websocket: WebSocketSession | None = None
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.policy.stream_body = True
+
     def data_received(self, data: bytes) -> None:
         websocket = self.websocket
         if websocket is not None:
@@ -65,20 +70,53 @@ class ASGIProtocol(HTTPProtocol):
 
     # -- the waits of cycle.asgi_request.AsyncChannel ----------------------------------------------
 
+    async def waiting(self, wait: Wait) -> None:
+        waiter = self.loop.create_future()
+        self.park(wait, lambda: self._wake_future(waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if wait is not DRAIN and wait is not EMPTY:  # (sendfile's descriptor: no more watch)
+                self.loop.remove_writer(wait.fd)
+            self._resume = None
+            raise
+
     async def drained(self) -> None:
         waiter = self.loop.create_future()
         self.park(DRAIN, lambda: self._wake_future(waiter))
         await waiter
 
-    async def request_body(self) -> BinaryIO:
+    async def body_piece(self, most: int) -> tuple[bytes, bool]:
         policy = self.policy
-        if not policy.want_body():  # (100 Continue goes out here)
+        stream = policy.deferred_body
+        assert isinstance(stream, StreamedBody)
+        if not policy.continue_sent:
+            policy.want_body()  # (100 Continue goes out here, at the app's first receive)
+        while True:
+            if stream.size:
+                piece = stream.take(most)
+                if self.reading_paused and stream.size <= LOW_WATER:
+                    policy.since = self.loop.time()  # (the body's deadline runs again)
+                    self.pause_input(False)
+                return piece, bool(stream.size) or policy.body_state != "complete"
+            state = policy.body_state
+            if state == "complete":
+                return b"", False
+            if state is not None or self.closed:
+                raise OSError(state or "the client closed the connection")
             waiter = self.body_future = self.loop.create_future()
             try:
                 await waiter
             finally:
                 self.body_future = None
-        return policy.deferred_result().as_input()
+
+    def body_arrived(self) -> None:
+        """More of a streamed body is in: wake the app's receive; past the high-water mark, stop
+        reading the client until the app has taken it (the client's sends block)."""
+        self._wake_future(self.body_future)
+        stream = self.policy.deferred_body
+        if stream is not None and stream.size > HIGH_WATER and not self.reading_paused:
+            self.pause_input(True)
 
     async def disconnected(self) -> None:
         if self.client_done:
@@ -90,8 +128,20 @@ class ASGIProtocol(HTTPProtocol):
     # -- the connection's events -------------------------------------------------------------------
 
     def _act(self, step: int) -> None:
-        if step == BODY_DONE:
+        if step == BODY_MORE:
+            self.body_arrived()
+        elif step == BODY_DONE:
             self._wake_future(self.body_future)
+            error = self.policy.body_error
+            if error is not None and not self.closed:
+                # The body broke its framing or a limit: that is the HTTP core's answer, one error
+                # response and the close (nothing after it is parsed); the app's receive says
+                # http.disconnect and its sends find the client gone.
+                job = self.job
+                if job is not None and job.exchange is not None and job.exchange.head_sent:
+                    self.abort()
+                else:
+                    self.refuse(error.status, error.reason)
         else:
             super()._act(step)
 
@@ -112,15 +162,21 @@ class ASGIProtocol(HTTPProtocol):
             self.websocket.lost()
         self._wake_future(self.body_future)
         self._client_gone()
-        task = self.task
-        if task is not None and not task.done():
-            grace = self.worker.cfg.asgi_disconnect_grace_period
-            # The app has http.disconnect; past the grace period its task is cancelled.
-            self.loop.call_later(grace, task.cancel)
 
     def _client_gone(self) -> None:
+        if self.client_done:
+            return
         self.client_done = True
         self._wake_future(self.gone_future)
+        task = self.task
+        if task is not None and not task.done():
+            # The app has http.disconnect; past --asgi-disconnect-grace-period its task is
+            # cancelled (0: at once), as Gunicorn 27 does. (A half-close counts: see eof_received.)
+            grace = self.worker.cfg.asgi_disconnect_grace_period
+            if grace:
+                self.loop.call_later(grace, task.cancel)
+            else:
+                task.cancel()
 
     @staticmethod
     def _wake_future(future: asyncio.Future[None] | None) -> None:
@@ -175,12 +231,15 @@ class TaskCalls:
         if is_websocket(policy.request):
             session = proto.websocket = WebSocketSession(
                 self.worker.cycle, self.app, job, proto, policy.take_unparsed(),
-                self.cfg.websocket_max_message_size)
+                self.cfg.websocket_max_message_size, self.cfg.websocket_ping_interval,
+                self.cfg.websocket_ping_timeout)
             coroutine = session.run(server, self.cfg.root_path, self._state())
         else:
             coroutine = self.asgi.run(job, proto, server)
         task = self.loop.create_task(coroutine)
         proto.task = task
+        if job.body is None:
+            proto.body_arrived()  # (the head may have come with more than the high-water mark)
         self.tasks.add(task)
         task.add_done_callback(self._done)
 
