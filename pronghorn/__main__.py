@@ -1,7 +1,8 @@
-"""The ``pronghorn`` command (and ``python -m pronghorn``): the server, or its one subcommand.
+"""The ``pronghorn`` command (and ``python -m pronghorn``): the server, or one of its subcommands.
 
 ``pronghorn systemd-unit ...`` writes systemd units for a command line (pronghorn/systemd_unit.py);
-anything else runs the server (pronghorn/cli.py). The choice is made here, above both: the subcommand
+``pronghorn ctl ...`` talks to a running server's control socket (pronghorn/ctl.py); anything else
+runs the server (pronghorn/cli.py). The choice is made here, above both: the subcommand
 is built on the server's command line, so cli.py must not import it back.
 """
 
@@ -17,6 +18,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .systemd_unit import main as systemd_unit
 
         return systemd_unit(args[1:])
+    if args[:1] == ["ctl"] and len(args) > 1:
+        # "ctl" is also a valid module name: "pronghorn ctl" alone still serves an app called ctl;
+        # with arguments after it (the client needs -s PATH) it is the subcommand.
+        from .ctl import main as ctl
+
+        return ctl(args[1:])
     # Only now: the server's start-up imports as little as it can before it forks.
     from .cli import main as serve
 

@@ -281,7 +281,7 @@ def test_hook_objects_have_gunicorns_attribute_kinds(tmp_path: Path) -> None:
             # Every Gunicorn setting is there, as the same kind of value.
             missing = set(gunicorns["settings"]) - set(mine["settings"])
             assert not missing, sorted(missing)
-            # control_socket: None, as pronghorn has no control socket (Gunicorn's is a path).
+            # control_socket: None, pronghorn's default (Gunicorn's is a path).
             differ = {name: (mine["settings"][name], kind)
                       for name, kind in gunicorns["settings"].items()
                       if mine["settings"][name] != kind and name != "control_socket"}

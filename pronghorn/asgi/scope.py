@@ -42,3 +42,18 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
     if state is not None:
         scope["state"] = state.copy()
     return scope
+
+
+def websocket_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | None,
+                    root_path: str, state: dict[str, Any] | None,
+                    subprotocols: list[str]) -> dict[str, Any]:
+    """The scope of a WebSocket handshake (ASGI WebSocket connection scope): the HTTP scope's
+    scheme (ws or wss from wsgi.url_scheme, so the proxy policy decides it as for HTTP), client,
+    server, path and headers, the subprotocols the client offered, and the denial extension."""
+    scope = http_scope(request, environ, server, root_path, state)
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    del scope["method"]
+    scope["subprotocols"] = subprotocols
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope

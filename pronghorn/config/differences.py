@@ -9,10 +9,12 @@ from __future__ import annotations
 #: (topic, difference, reason), in the order a user meets them.
 DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     # -- not yet, or not at all --------------------------------------------------------------------
-    ("Not yet", "WebSockets under `-k asgi` (`websocket_max_message_size`), HTTP/2 "
-     "(`http_protocols`), the uwsgi protocol, the control socket: a start-up error that says so",
+    ("Not yet", "HTTP/2 (`http_protocols`), the uwsgi protocol: a start-up error that says so",
      "they come in later releases, each built on the same request cycle; until then a config "
      "that asks for one must not silently get something else"),
+    ("Control socket", "none is opened unless `--control-socket PATH` is given (Gunicorn 27 opens "
+     "one by default in `$XDG_RUNTIME_DIR` or `~/.gunicorn`)",
+     "nothing is written to disk or opened that was not configured"),
     ("Not supported", "dirty arbiters (`dirty_*`); the eventlet and tornado worker classes",
      "eventlet is deprecated upstream and gevent serves the same apps; tornado apps have their "
      "own server; long background work belongs in its own service"),
@@ -48,6 +50,14 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
      "every response-header check raises the same error; uncaught, both are a 500"),
     ("Process", "`tmp_upload_dir` is used (large request bodies wait there); Gunicorn 27 ignores it",
      "it is what the setting says"),
+    ("ASGI", "the request body is read whole before the app runs (spooled past 1 MiB) and handed "
+     "out in 64 KiB `http.request` messages; `http.response.trailers` is not sent yet",
+     "it reuses the one connection policy's body handling; streaming it is planned"),
+    ("ASGI", "WebSockets accept permessage-deflate when the client offers it; a close we send waits "
+     "5 s for the client's answer", "it saves bandwidth at no cost to clients that do not offer "
+     "it; a peer that never answers must not hold a connection"),
+    ("ASGI", "a client's half-close during a request is an `http.disconnect`",
+     "as uvicorn: SSE apps stop promptly"),
     # -- hooks and the objects they get --------------------------------------------------------------
     ("Hooks", "an exception in a hook other than `on_starting`, `when_ready`, `post_fork`, "
      "`post_worker_init` and `pre_request` is logged and the server goes on (Gunicorn's master "
@@ -97,6 +107,11 @@ DIFFERENCES: tuple[tuple[str, str, str], ...] = (
     ("Config", "a name in a config file that looks like a misspelt setting it does not set is "
      "one warning listing them (`--strict-config` makes it an error); `timeout = 30.0` is "
      "accepted", "it catches `worker = 4` without refusing files Gunicorn runs"),
+    ("Process", "a worker aborted on `--timeout` logs its stacks (every thread's under gthread) at "
+     "CRITICAL; one that ignores SIGABRT gets SIGRTMIN (a faulthandler dump to stderr) 2 s later, then "
+     "SIGKILL", "the evidence of where it was stuck (Gunicorn #185, #521)"),
+    ("Process", "with `--preload` the master runs `gc.collect()` and `gc.freeze()` before forking",
+     "the workers keep the preloaded pages shared (Gunicorn #1640; docs/performance.md measures it)"),
     ("Config", "`--print-config` shows unset hooks as None, leaves out the Gunicorn settings "
      "pronghorn lacks, and shows some values in its own form (`forwarded_allow_ips` as text)",
      "it prints what this server will do"),

@@ -18,7 +18,7 @@ directory is not put on ``sys.path``). Its module-level names are then read:
   ``http_parser = "auto"``), or any value of the few settings that are harmless to ignore. A config
   that spells out Gunicorn's defaults keeps working; one that asks for a missing feature is told so
   rather than silently getting less. The command line treats these settings' flags the same way
-  (``--control-socket-mode 384`` is accepted, ``--dirty-workers 2`` is an error with the advice).
+  (``--dirty-timeout 300`` is accepted, ``--dirty-workers 2`` is an error with the advice).
 
 Every other name is the file's own business, with one exception. The rule for unknown names:
 
@@ -91,11 +91,8 @@ def _g(flags: tuple[str, ...], advice: str, *inert: Any, value: str | None = Non
 
 _HTTP2 = ("HTTP/2 is not supported; let nginx speak HTTP/2 to clients (listen ... http2) and "
           "HTTP/1.1 to pronghorn")
-_ASGI = "WebSockets are not served yet by the asgi worker (they come next)"
 _DIRTY = ("Gunicorn's dirty arbiters are not supported; run long-lived background work in its own "
           "service or task queue")
-_CONTROL = ("pronghorn has no control socket; it is managed with Gunicorn's signals (HUP, TTIN, TTOU, "
-            "USR1, USR2, WINCH, TERM)")
 
 #: Gunicorn's documented settings (and hooks) that are not in our registry: the values that are safe
 #: to accept (Gunicorn's default and its equivalents) and what to use instead. A setting that
@@ -118,9 +115,7 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "http2_initial_window_size": _g(("--http2-initial-window-size",), _HTTP2, 65535, value="INT"),
     "http2_max_frame_size": _g(("--http2-max-frame-size",), _HTTP2, 16384, value="INT"),
     "http2_max_header_list_size": _g(("--http2-max-header-list-size",), _HTTP2, 65536, value="INT"),
-    "websocket_max_message_size": _g(("--websocket-max-message-size",), _ASGI, 16 * 1024 * 1024,
-                                     value="INT"),
-    # Dirty arbiters and the control socket (Gunicorn 25+)
+    # Dirty arbiters (Gunicorn 25+)
     "dirty_apps": _g(("--dirty-app",), _DIRTY, [], value="STRING"),
     "dirty_workers": _g(("--dirty-workers",), _DIRTY, 0, value="INT"),
     "dirty_timeout": _g(("--dirty-timeout",), _DIRTY, 300, value="INT"),
@@ -130,9 +125,6 @@ KNOWN_GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "dirty_post_fork": _g((), _DIRTY, None),
     "dirty_worker_init": _g((), _DIRTY, None),
     "dirty_worker_exit": _g((), _DIRTY, None),
-    "control_socket": _g(("--control-socket",), _CONTROL, None, value="PATH"),
-    "control_socket_mode": _g(("--control-socket-mode",), _CONTROL, 0o600, value="INT"),
-    "control_socket_disable": _g(("--no-control-socket",), _CONTROL, False, True),
 }
 
 #: The config-file name for the application (Gunicorn's); the command line's MODULE wins over it.
@@ -155,7 +147,7 @@ def inert_value(known: GunicornSetting, value: Any) -> bool:
 
 def inert_flag_value(known: GunicornSetting, given: Any) -> bool:
     """Whether a Gunicorn flag as given on the command line (True for a switch, else its text) asks
-    for nothing pronghorn does not do: ``--http-parser auto``, ``--no-control-socket``."""
+    for nothing pronghorn does not do: ``--http-parser auto``, ``--http-protocols h1``."""
     if _ANY in known.inert:
         return True
     if given is True:

@@ -51,6 +51,18 @@ def parse_umask(text: str) -> int:
     return value
 
 
+def parse_mode(text: str) -> int:
+    """A file mode as Gunicorn reads --control-socket-mode: "0o600", "0600" (octal by its leading
+    zero), "0x180" or decimal ("384")."""
+    value_text = str(text).strip()
+    if re.fullmatch(r"0[0-7]+", value_text):
+        value_text = "0o" + value_text[1:]
+    value = int(value_text, 0)
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"{text!r} is not a file mode between 0 and 0o777")
+    return value
+
+
 def statsd_address(text: str) -> str:
     parse_statsd_address(text)
     return text
@@ -209,7 +221,7 @@ def print_config_format(value: Any) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging", "SSL")
+            "Process Naming", "Debugging", "Logging", "SSL", "Control")
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds an ASGI request's task has, once its client has gone (it receives "
             "http.disconnect), to end by itself before it is cancelled (0: cancelled at once).",
             positive_int, "INT"),
+    Setting("websocket_max_message_size", ("--websocket-max-message-size",), 16 * 1024 * 1024,
+            "Worker Processes",
+            "Largest WebSocket message, in bytes, the asgi worker takes (the app gets whole "
+            "messages, each held in memory until its last frame): a larger one closes the "
+            "connection with code 1009, message too big (0: no limit).",
+            positive_int, "INT"),
     Setting("threads", ("--threads",), 1, "Worker Processes",
             "Threads per worker that run requests (gthread). Above 1, the sync class becomes "
             "gthread.", positive_int, "INT"),
@@ -334,6 +352,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_requests_jitter", ("--max-requests-jitter",), 0, "Worker Processes",
             "Add up to this many requests, at random per worker, to --max-requests so workers do not "
             "all recycle at once.", positive_int, "INT"),
+    Setting("max_worker_memory", ("--max-worker-memory",), 0, "Worker Processes",
+            "Recycle a worker whose resident memory (RSS) passes this many MiB (0: never), as "
+            "--max-requests does: its replacement starts accepting first, then it finishes what it "
+            "holds. The master reads each worker's RSS from /proc about once a second (Linux; a "
+            "pronghorn addition).", positive_int, "MiB"),
     Setting("preload_app", ("--preload",), False, "Server Mechanics",
             "Import the application in the master before forking the workers.", flag_only=True),
     Setting("pidfile", ("-p", "--pid"), None, "Server Mechanics",
@@ -568,6 +591,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("suppress_ragged_eofs", ("--suppress-ragged-eofs",), True, "SSL",
             "Accepted for Gunicorn compatibility: a client that closes without TLS close_notify "
             "is treated as closing.", flag_only=True),
+    # -- the control socket (pronghorn/master/control.py), Gunicorn 27's, for gunicornc --
+    Setting("control_socket", ("--control-socket",), None, "Control",
+            "A unix socket where the master takes Gunicorn's control commands (gunicornc -s PATH, "
+            "or pronghorn ctl -s PATH): show workers|stats|config|listeners|all, worker "
+            "add|remove|kill, reload, reopen, shutdown [graceful|quick]. A relative path is taken "
+            "from the directory pronghorn started in. Off unless given (Gunicorn opens one in "
+            "$XDG_RUNTIME_DIR or ~/.gunicorn by default).", str, "PATH"),
+    Setting("control_socket_mode", ("--control-socket-mode",), 0o600, "Control",
+            "The control socket's file mode (octal like 0600, or decimal): 0600 lets only its "
+            "owner connect, 0660 its group too.", parse_mode, "INT"),
+    Setting("control_socket_disable", ("--no-control-socket",), False, "Control",
+            "Open no control socket, even when --control-socket is given.", flag_only=True),
 )
 
 
@@ -577,6 +612,7 @@ _KINDS: dict[Callable[..., Any], str] = {
     positive_int: "an integer",
     positive_float: "a number",
     parse_umask: "a umask",
+    parse_mode: "a file mode",
 }
 _INT_AS_STR = frozenset({"user", "group"})  # Gunicorn accepts a uid or gid number
 
@@ -628,7 +664,7 @@ def _convert_one(setting: Setting, value: Any) -> Any:
         raise ValueError(f"{value!r} is not a string")
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not {kind or 'a valid value'}")
-    if convert is positive_int or convert is parse_umask:
+    if convert is positive_int or convert is parse_umask or convert is parse_mode:
         if not isinstance(value, int):
             raise ValueError(f"{value!r} is not {kind}")
     elif convert is positive_float:
@@ -695,6 +731,7 @@ class Config:
     asgi_loop: str
     asgi_lifespan: str
     asgi_disconnect_grace_period: int
+    websocket_max_message_size: int
     threads: int
     worker_connections: int
     http_parser: str
@@ -711,6 +748,7 @@ class Config:
     limit_request_body: int
     max_requests: int
     max_requests_jitter: int
+    max_worker_memory: int
     preload_app: bool
     pidfile: str | None
     daemon: bool
@@ -775,6 +813,9 @@ class Config:
     ssl_version: str
     do_handshake_on_connect: bool
     suppress_ragged_eofs: bool
+    control_socket: str | None
+    control_socket_mode: int
+    control_socket_disable: bool
 
     # -- not settings --
     app_uri: str                 # MODULE[:CALLABLE], from the command line or wsgi_app

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from .errors import HTTPError
-from .events import HeadShape, Request
+from .events import HeadShape, Request, make_request
 from .limits import Limits
 from .request_line import RequestLine, host_is_valid, parse_request_line
 
@@ -322,10 +322,10 @@ class ShapeMatcher:
             return None
         template = self.shape.template
         # (positional: Request's field order; keywords would cost a dict per request)
-        return Request(template.method, template.target, template.path, template.query,
-                       template.version, tuple(fields), template.keep_alive,
-                       template.expect_continue, template.content_length, False, template.host,
-                       False, self.shape)
+        return make_request(template.method, template.target, template.path, template.query,
+                            template.version, tuple(fields), template.keep_alive,
+                            template.expect_continue, template.content_length, False,
+                            template.host, False, self.shape)
 
     def size(self, line: bytes) -> int:
         """The bytes an entry pins: the line and the template's Request (see head_entry_size, whose

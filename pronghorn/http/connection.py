@@ -41,7 +41,8 @@ import httptools
 from .cache import HEAD_MAX, BoundedCache, HeadCache, ShapeMatcher, head_entry_size
 from .chunked import ChunkedDecoder
 from .errors import HTTPError
-from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request
+from .events import (END_OF_MESSAGE, NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request,
+                     make_request)
 from .limits import Limits
 from .request_line import RequestLine, host_is_valid, parse_request_line
 
@@ -135,7 +136,7 @@ class HTTPConnection:
     __slots__ = (
         "limits", "_buf", "_state", "_eof", "_request", "_collector", "_parser", "_fed",
         "_line", "_remaining", "_decoder", "_spare", "_upgraded", "_cache", "_heads", "_known",
-        "_head_key", "_shapes", "_line_bytes", "_head_size",
+        "_head_key", "_shapes", "_line_bytes", "_head_size", "_varied",
     )
 
     def __init__(self, limits: Limits | None = None, cache: HeadCache | None = None) -> None:
@@ -171,6 +172,9 @@ class HTTPConnection:
         self._spare: tuple[httptools.HttpRequestParser, _HeaderCollector] | None = None
         self._upgraded = False
         self._line_bytes = b""  # the request line being parsed, when its head may teach a shape
+        # The last whole read taken was a head of a shape whose values vary: try the next as one
+        # before looking it up as an identical head.
+        self._varied = False
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -191,11 +195,15 @@ class HTTPConnection:
         if self._state != _IDLE or self._buf:
             return None
         if len(data) <= HEAD_MAX:
-            whole = self._known.get(data)
+            # (A client whose last head was of a varying shape sends another: hashing the whole
+            # read to look it up first would cost more than the rest of matching it.)
+            varied = self._varied
+            whole = None if varied else self._known.get(data)
             if whole is None:
-                shaped = self._repeated_shape(data)
+                shaped = self._repeated_shape(data, varied)
                 if shaped is not None:
                     return shaped
+                self._varied = False
                 whole = self._heads.get(data)
                 if whole is None:
                     return None  # unknown
@@ -220,9 +228,10 @@ class HTTPConnection:
         self._state = _PAUSED
         return request, data[start:]
 
-    def _repeated_shape(self, data: bytes) -> tuple[Request, bytes] | None:
+    def _repeated_shape(self, data: bytes, varying_only: bool) -> tuple[Request, bytes] | None:
         """receive_repeated_request for a read that is exactly one head of a known shape (see
-        HeadCache) without a body; None, nothing taken, for any other."""
+        HeadCache) without a body; None, nothing taken, for any other. ``varying_only``: not a
+        shape without varying fields (whose one head is better looked up whole, shared)."""
         shapes = self._shapes
         if not shapes.generation_bytes:
             return None
@@ -232,7 +241,8 @@ class HTTPConnection:
         matcher = shapes.young.get(data[:line_end])
         # (A match ends in the shape's blank line and holds no other: its constant bytes are one
         # head's, and no varying value taken holds a CR or LF; so the read is one head exactly.)
-        if (matcher is None or matcher.has_body or not data.endswith(_HEAD_END)
+        if (matcher is None or matcher.has_body or (varying_only and not matcher.shape.varying)
+                or not data.endswith(_HEAD_END)
                 or len(data) - line_end - 2 > self._head_size):
             return None
         try:
@@ -241,6 +251,7 @@ class HTTPConnection:
             return None  # (refused when parsed the usual way: the verdict comes from next_event)
         if request is None:
             return None
+        self._varied = bool(matcher.shape.varying)
         self._request = request
         self._state = _PAUSED
         return request, b""
@@ -565,12 +576,9 @@ class HTTPConnection:
                 raise HTTPError(417, "unsupported expectation")
             expect_continue = chunked or bool(content_length)
 
-        return Request(
-            method=method, target=target, path=path, query=query, version=version, headers=headers,
-            keep_alive=keep_alive, expect_continue=expect_continue,
-            content_length=None if chunked else (content_length or 0), chunked=chunked, host=host,
-            shared=keep and not chunked,
-        )
+        return make_request(method, target, path, query, version, headers, keep_alive,
+                            expect_continue, None if chunked else (content_length or 0), chunked,
+                            host, keep and not chunked)
 
     # -- body ----------------------------------------------------------------------------------------
 

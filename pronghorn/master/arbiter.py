@@ -8,7 +8,8 @@ and brings the set of workers to what it should be ("manage").
 
 Workers come in generations. HUP, USR2-less upgrades and --reload (when a watched file changes; see
 reloader.py) start a new generation; a worker that reached
---max-requests marks itself RETIRING. In both cases the old worker keeps serving until its
+--max-requests marks itself RETIRING, and the master marks one whose RSS passed --max-worker-memory
+the same way. In every case the old worker keeps serving until its
 replacement has booted and says READY (through its shared-memory heartbeat slot, with a poke on the
 wake-up pipe); only then does the master send it TERM. So there is always a worker accepting, and the
 old one finishes what it holds with ``Connection: close``. If a new generation cannot boot, the old
@@ -23,6 +24,7 @@ pages and setup instead of each redoing them (see workers.preload_in_master).
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import select
@@ -42,9 +44,12 @@ from ..tls import enabled as tls_enabled
 from ..workers import preload_in_master
 from ..workers.base import WorkerContext
 from ..workers.heartbeat import BOOTING, READY, RETIRING, Heartbeat
+from ..workers.stacks import STACK_SIGNAL
 from ..wsgi.loader import Application
+from .control import Commands, ControlServer
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
+from .memory import MIB, resident_bytes
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
@@ -58,8 +63,13 @@ WORKER_BOOT_ERROR = 3
 # not from the fork, so that a slow boot on a loaded machine does not hide a crash loop.)
 EARLY_DEATH_SECONDS = 1.0
 EARLY_DEATH_LIMIT = 5
+# --max-worker-memory: how often the master reads the workers' RSS (a read of /proc per worker).
+MEMORY_CHECK_INTERVAL = 1.0
 # After SIGABRT, how long a timed-out worker has (to run worker_abort and exit) before SIGKILL.
 ABORT_GRACE = 2.0
+# A worker that did not exit on SIGABRT is stuck in C code: STACK_SIGNAL makes it write its stacks
+# (workers/stacks.py), and SIGKILL follows this much later, so that the dump is written first.
+STACK_DUMP_GRACE = 0.25
 REEXEC_ENV = "PRONGHORN_FD"
 # The old master's pid, for the new one's ``server.master_pid`` (Gunicorn's GUNICORN_PID).
 OLD_MASTER_ENV = "PRONGHORN_PID"
@@ -86,6 +96,7 @@ class WorkerHandle:
         self.ready_at: float | None = None  # when the master first saw it READY
         self.term_sent: float | None = None
         self.abort_sent: float | None = None
+        self.stack_signal_sent: float | None = None
         self.kill_sent = False
         self.alive = True
 
@@ -132,6 +143,12 @@ class Arbiter:
         self._wake_r = self._wake_w = -1
         self._spawn_mask: set[int | signal.Signals] = set()  # the signal mask from before a fork
         self._last_worker_count = -1
+        self._memory_checked = 0.0  # when --max-worker-memory last read the workers' RSS
+        # --control-socket (control.py), and the counts its "show stats" reports, as Gunicorn's.
+        self.control: ControlServer | None = None
+        self.started_at = time.time()
+        self.reloads = 0
+        self.workers_killed = 0
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
         # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a
         # reload) and the STATUS= last sent.
@@ -162,6 +179,7 @@ class Arbiter:
             self._start()
         except HaltServer as halt:
             log.error("%s", halt.reason)
+            self._close_control()
             self._close_listeners()
             return halt.exit_status
         try:
@@ -181,6 +199,7 @@ class Arbiter:
                     return self._stop(graceful=True)
                 self._reap()
                 self._murder()
+                self._check_memory()
                 self._check_reload()
                 self._manage()
                 self._count_workers()
@@ -213,12 +232,39 @@ class Arbiter:
         log.info("Using worker: %s", cfg.worker_class)
         preload_in_master(cfg.worker_class)
         self._install_signals()
+        self._open_control()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
         elif cfg.preload_app:
             self.app = self._load_app_or_halt()
+            # Copy-on-write (Gunicorn #1640): the app's objects are shared with the workers only
+            # while nothing writes to their pages, and each collection in a worker writes to the
+            # gc header of every object it looks at. Collect the import's garbage once, then move
+            # what is left out of the collector's generations: the workers never touch it again.
+            # docs/performance.md has the shared memory this saves.
+            gc.collect()
+            gc.freeze()
         self.reloader = configure_reloader(None, cfg, log, self._wake_w)
         self._fatal_hook("when_ready")
+
+    def _open_control(self) -> None:
+        """--control-socket: opened only when given (and not --no-control-socket). A socket that
+        cannot be opened is logged and the server runs without it, as under Gunicorn."""
+        cfg = self.cfg
+        if not cfg.control_socket or cfg.control_socket_disable:
+            return
+        path = os.path.join(self.start_cwd, cfg.control_socket)
+        try:
+            self.control = ControlServer(path, cfg.control_socket_mode, Commands(self), self.log)
+        except OSError as exc:
+            self.log.error("Cannot open the control socket %s: %s", path, exc)
+            return
+        self.log.info("Control socket listening at %s", path)
+
+    def _close_control(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
 
     def _fatal_hook(self, name: str) -> None:
         """A hook whose failure stops the master, as under Gunicorn: the traceback, then exit 1."""
@@ -312,7 +358,8 @@ class Arbiter:
 
     def _next_timeout(self) -> float:
         # Look often while a hand-over is in progress, else once a second (heartbeats, deadlines).
-        if any(w.term_sent or w.generation != self.generation for w in self.workers.values()):
+        if any(w.term_sent or w.abort_sent or w.generation != self.generation
+               for w in self.workers.values()):
             timeout = 0.25
         else:
             timeout = 1.0
@@ -326,11 +373,15 @@ class Arbiter:
     def _wait_for_wakeup(self, timeout: float) -> None:
         if self.signal_queue:
             return
+        control = self.control
+        waiting = [self._wake_r] if control is None else [self._wake_r, control.fileno()]
         try:
-            ready, _, _ = select.select([self._wake_r], [], [], timeout)
+            ready, _, _ = select.select(waiting, [], [], timeout)
         except InterruptedError:
             return
-        if ready:
+        if control is not None and control.fileno() in ready:
+            control.serve()  # a command's action (a queued signal, a new count) is taken up below
+        if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):
                     pass
@@ -425,6 +476,8 @@ class Arbiter:
             handle.term_sent = time.monotonic()
         try:
             os.kill(pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                self.workers_killed += 1
         except ProcessLookupError:
             pass  # gone already: the loop reaps it
         self.wakeup()
@@ -441,6 +494,7 @@ class Arbiter:
     # -- HUP: reload ---------------------------------------------------------------------------------
 
     def _reload(self) -> None:
+        self.reloads += 1
         self._systemd_reloading()
         if self._reload_config is not None:
             try:
@@ -547,6 +601,8 @@ class Arbiter:
             raise HaltServer(f"Cannot make the worker's heartbeat file: {exc}") from None
         handle = WorkerHandle(self.worker_age, self.generation, worker)
         self.hooks.call("pre_fork", self.server, worker)
+        if self.app is not None:
+            gc.freeze()  # what the master made since (a reload, hooks) stays shared too; cheap
         # Signals wait while we fork: a TERM that reached the child before it dropped the master's
         # handlers would be queued there and lost, leaving a worker that ignores the stop.
         self._spawn_mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
@@ -580,6 +636,9 @@ class Arbiter:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, self._spawn_mask)  # what came meanwhile, now
         os.close(self._wake_r)
+        if self.control is not None:  # the master's; a worker must not hold it open
+            self.control.close_in_child()
+            self.control = None
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
             other.worker.tmp.close()
@@ -742,8 +801,40 @@ class Arbiter:
                 handle.abort_sent = now
                 handle.worker.aborted = True
                 self._kill(handle, signal.SIGABRT)
-            elif not handle.kill_sent and now - handle.abort_sent > ABORT_GRACE:
+            elif handle.kill_sent or now - handle.abort_sent <= ABORT_GRACE:
+                continue
+            elif handle.stack_signal_sent is None and STACK_SIGNAL is not None:
+                self.log.critical("Worker (pid:%d) did not exit on SIGABRT: asking it for its "
+                                  "stacks (on stderr), then SIGKILL", handle.pid)
+                handle.stack_signal_sent = now
+                self._kill(handle, STACK_SIGNAL)
+            elif handle.stack_signal_sent is None or \
+                    now - handle.stack_signal_sent > STACK_DUMP_GRACE:
                 self._kill(handle, signal.SIGKILL)
+
+    def _check_memory(self) -> None:
+        """--max-worker-memory: at most once a second, read each serving worker's RSS; one over the
+        limit is marked RETIRING, exactly as a worker that reached --max-requests marks itself, so
+        _manage starts its replacement and sends it TERM once that one is accepting (it finishes
+        what it holds). The worker does nothing per request for this."""
+        limit = self.cfg.max_worker_memory
+        if not limit or self.stopping:
+            return
+        now = time.monotonic()
+        if now - self._memory_checked < MEMORY_CHECK_INTERVAL:
+            return
+        self._memory_checked = now
+        for handle in list(self.workers.values()):
+            # Only a READY worker: a booting one would overwrite the state with READY, and one
+            # already retiring or stopping is on its way out.
+            if handle.term_sent is not None or handle.state != READY:
+                continue
+            rss = resident_bytes(handle.pid)
+            if rss is None or rss <= limit * MIB:
+                continue
+            self.log.info("Autorestarting worker using %d MiB of memory, over --max-worker-memory "
+                          "%d MiB (pid: %d)", rss // MIB, limit, handle.pid)
+            handle.heartbeat.set_state(RETIRING)
 
     def _manage(self) -> None:
         if self.stopping:
@@ -842,6 +933,8 @@ class Arbiter:
             handle.kill_sent = True
         try:
             os.kill(handle.pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                self.workers_killed += 1
         except ProcessLookupError:
             pass
 
@@ -853,6 +946,7 @@ class Arbiter:
 
     def _stop(self, graceful: bool) -> int:
         self.stopping = True
+        self._close_control()  # first, as Gunicorn: no commands while stopping
         if self.systemd is not None:
             if self.reexec_pid:
                 # A USR2 upgrade ends with the old master stopping: systemd follows the new one.

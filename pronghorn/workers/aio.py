@@ -11,9 +11,9 @@ gthread wraps it in a channel that hands everything to the loop.
 
 One ticker beats the heartbeat several times per ``--timeout`` and, once a second, sweeps the
 connections' deadlines: idle keep-alive, a head or body that does not arrive (408), and a write that
-makes no progress (``--write-timeout``). The sweep looks only at the connections that may be due
-(see ``LoopWorker._sweep``), so thousands of idle keep-alive connections cost the loop nothing
-between their deadlines. Output the clients do
+makes no progress (``--write-timeout``). The sweep looks at a slice of the connections per loop
+turn (``LoopWorker._sweep``), so thousands of idle keep-alive connections never hold the active
+ones back for long. Output the clients do
 not read is bounded per worker (``--max-unsent-bytes``): past it, the connection with no write
 progress for the longest is dropped.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import select
 import signal
@@ -44,6 +43,8 @@ from .held_output import HOLD_LIMIT, HeldOutput, write_some
 
 # Above this many bytes buffered for a client, a streamed body waits for it (DRAIN).
 WRITE_HIGH_WATER = 256 * 1024
+# Connections the deadline sweep looks at per loop turn (a few hundred microseconds' work).
+SWEEP_SLICE = 256
 
 
 def new_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
@@ -119,12 +120,8 @@ class LoopWorker:
         self._accept_paused = False
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
         self._next_sweep = 0.0
-        # The sweep's schedule: a whole second -> the connections to look at in the first sweep at
-        # or after it. No deadline of a connection falls sooner than _shortest after its clock
-        # (policy.since), which only moves forward: a connection is filed under that time, and
-        # looked at again only then (0: every connection at every sweep).
-        self._due: dict[int, set[HTTPProtocol]] = {}
-        self._shortest = max(0.0, min(cfg.keepalive, cfg.header_timeout))
+        # The connections the sweep under way has still to look at (see _sweep_some).
+        self._to_sweep: list[HTTPProtocol] = []
         # The sync worker's gathering of streamed pieces (workers/held_output.py); None: every
         # piece is written at once (gthread hands its writes to the loop, and TLS is written by
         # the loop only).
@@ -304,46 +301,25 @@ class LoopWorker:
         self.loop.call_later(self.ctx.heartbeat_interval, self._tick)
 
     def _sweep(self, now: float) -> None:
-        """The deadlines that have passed. Looking at every connection every second made 10,000
-        idle keep-alive connections cost the loop ~8 ms a second, all at once (the active clients
-        wait behind it): only the connections filed under a past second are looked at, and those
-        holding output (their write deadline and --max-unsent-bytes are watched every second).
-        While stopping, idle connections have a shorter deadline: every connection is looked at."""
-        if self.closing or self.cycle.closing or not self._shortest:
-            for proto in list(self.connections):
-                proto.sweep(now)
-            return
-        due: set[HTTPProtocol] = set()
-        for second in [second for second in self._due if second <= now]:
-            due.update(self._due.pop(second))
-        for proto in list(self.unsent.holders.values()):
-            due.add(cast(HTTPProtocol, proto))
+        """Look at every connection's deadlines, a slice per loop turn: 10,000 idle keep-alive
+        connections looked at all at once held the active clients back ~8 ms each second. Nothing
+        is kept per connection for it, so a connection costs no more to open and close."""
+        if self._to_sweep:
+            return  # the last sweep is still under way (a very busy loop): it goes on
+        self._to_sweep = list(self.connections)
+        self._sweep_some()
+
+    def _sweep_some(self) -> None:
+        queue = self._to_sweep
+        batch = queue[-SWEEP_SLICE:]
+        del queue[-SWEEP_SLICE:]
+        now = self.loop.time()
         connections = self.connections
-        for proto in due:
-            if proto in connections:  # (not lost meanwhile)
+        for proto in batch:
+            if proto in connections:  # (not lost since the sweep began)
                 proto.sweep(now)
-        for proto in due:
-            if proto in connections:
-                self._file(proto)
-
-    def _file(self, proto: "HTTPProtocol") -> None:
-        """Schedule proto's next look: the first sweep that may find one of its deadlines past. A
-        connection whose clock moves meanwhile (a request came) is looked at too soon, found with
-        nothing due, and filed again: once per _shortest at most."""
-        self._unfile(proto)
-        second = math.floor(proto.policy.since + self._shortest)
-        bucket = self._due.get(second)
-        if bucket is None:
-            bucket = self._due[second] = set()
-        bucket.add(proto)
-        proto.due_at = second
-
-    def _unfile(self, proto: "HTTPProtocol") -> None:
-        bucket = self._due.get(proto.due_at)
-        if bucket is not None:
-            bucket.discard(proto)
-            if not bucket:
-                del self._due[proto.due_at]
+        if queue:
+            self.loop.call_soon(self._sweep_some)
 
     # -- connections -----------------------------------------------------------------------------------
 
@@ -352,7 +328,6 @@ class LoopWorker:
 
     def connection_opened(self, proto: "HTTPProtocol") -> None:
         self.connections.add(proto)
-        self._file(proto)
         if self.max_connections and not self._accept_paused and not self.closing \
                 and len(self.connections) >= self.max_connections:
             self._accept_paused = True
@@ -362,7 +337,6 @@ class LoopWorker:
 
     def connection_closed(self, proto: "HTTPProtocol") -> None:
         self.connections.discard(proto)
-        self._unfile(proto)
         if self._accept_paused and not self.closing and len(self.connections) < self.max_connections:
             self._accept_paused = False
             self.loop.create_task(self._resume_accepting())
@@ -409,7 +383,6 @@ class HTTPProtocol(asyncio.Protocol):
         self.held: list[bytes] = []
         self.held_size = 0
         self.fd = -1  # the socket's descriptor, for the held output's watcher
-        self.due_at = -1  # the second the worker's sweep looks at this connection next
 
     # -- asyncio callbacks ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ..asgi.app import as_asgi3
 from ..asgi.lifespan import Lifespan, LifespanFailed
 from ..config import Config
 from ..cycle.asgi_request import ASGICycle
+from ..cycle.asgi_websocket import WebSocketSession, is_websocket
 from ..cycle.connection import BODY_DONE
 from ..cycle.request import DRAIN, Job
 from .aio import HTTPProtocol, LoopWorker
@@ -42,6 +43,25 @@ class ASGIProtocol(HTTPProtocol):
         self.gone_future: asyncio.Future[None] | None = None
         self.body_future: asyncio.Future[None] | None = None
         self.client_done = False  # closed, or sent its end of the connection
+        # The WebSocket session this connection switched to: every byte in goes to it.
+        self.websocket: WebSocketSession | None = None
+
+    def data_received(self, data: bytes) -> None:
+        websocket = self.websocket
+        if websocket is not None:
+            websocket.feed(data)
+        else:
+            super().data_received(data)
+
+    def pause_input(self, paused: bool) -> None:
+        """A WebSocket session's backpressure: stop or resume reading the client."""
+        if self.closed or paused == self.reading_paused:
+            return
+        self.reading_paused = paused
+        if paused:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
     # -- the waits of cycle.asgi_request.AsyncChannel ----------------------------------------------
 
@@ -76,6 +96,9 @@ class ASGIProtocol(HTTPProtocol):
             super()._act(step)
 
     def eof_received(self) -> bool:
+        if self.websocket is not None:
+            self.websocket.lost()  # (a WebSocket client ends with a close frame, not a half-close)
+            return False
         keep_open = super().eof_received()
         if self.job is not None:
             # The client sent its end while its request is in hand: for an ASGI app it has gone
@@ -85,6 +108,8 @@ class ASGIProtocol(HTTPProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if self.websocket is not None:
+            self.websocket.lost()
         self._wake_future(self.body_future)
         self._client_gone()
         task = self.task
@@ -145,7 +170,14 @@ class TaskCalls:
         server = self.servers.get(builder, ())
         if server == ():
             server = self.servers[builder] = _server_of(builder)
-        task = self.loop.create_task(self.asgi.run(job, proto, server))
+        if is_websocket(policy.request):
+            session = proto.websocket = WebSocketSession(
+                self.worker.cycle, self.app, job, proto, policy.take_unparsed(),
+                self.cfg.websocket_max_message_size)
+            coroutine = session.run(server, self.cfg.root_path, self._state())
+        else:
+            coroutine = self.asgi.run(job, proto, server)
+        task = self.loop.create_task(coroutine)
         proto.task = task
         self.tasks.add(task)
         task.add_done_callback(self._done)
@@ -193,6 +225,15 @@ class ASGIWorker(LoopWorker):
 
     def before_close(self) -> None:
         self.task_calls.stop_lifespan()
+
+    def stop_gracefully(self) -> None:
+        """As for HTTP; and every open WebSocket gets a close 1001 (going away), its app the
+        --graceful-timeout to finish."""
+        super().stop_gracefully()
+        for proto in list(self.connections):
+            websocket = getattr(proto, "websocket", None)
+            if websocket is not None:
+                websocket.going_away()
 
 
 def _server_of(builder: Any) -> tuple[str, int] | None:

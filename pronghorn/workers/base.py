@@ -23,6 +23,7 @@ from ..config import Config
 from ..config.gunicorn_config import GunicornConfig
 from ..config.values import resolve_group, resolve_user
 from .heartbeat import READY, RETIRING, Heartbeat
+from .stacks import answer_stack_signal, format_stacks
 from .worker_tmp import WorkerTmp
 
 
@@ -117,6 +118,7 @@ class WorkerContext:
         """The signals every worker class handles the same way. TERM/INT/QUIT are the worker class's
         (it knows how to stop gracefully); these are not."""
         signal.signal(signal.SIGABRT, self._on_abort)
+        answer_stack_signal()
         signal.signal(signal.SIGUSR1, self._on_usr1)
         for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR2,
                     signal.SIGCHLD):
@@ -131,6 +133,12 @@ class WorkerContext:
         doing = self.describe_current()
         self.log.critical("WORKER TIMEOUT (pid:%d)%s", self.pid,
                           f" while handling {doing}" if doing else "")
+        try:
+            stacks = format_stacks(frame, self.config.worker_class == "gthread")
+        except Exception as exc:  # evidence is a courtesy: never let it stop the abort
+            stacks = f"(the stacks could not be formatted: {exc!r})"
+        if stacks:
+            self.log.critical("WORKER TIMEOUT (pid:%d) stacks at the abort:\n%s", self.pid, stacks)
         self.hooks.call("worker_abort", self)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,7 +1,9 @@
 """Worker liveness through a small shared-memory slot per worker, on the monotonic clock.
 
 The master creates the slot just before fork; both processes map the same page. The worker writes the
-time of its last tick and its state (booting, ready, retiring); the master reads them. No files, no
+time of its last tick and its state (booting, ready, retiring); the master reads them, and writes
+RETIRING itself to a ready worker over --max-worker-memory (the worker never writes after READY but
+to set RETIRING, so the two writers cannot disagree). No files, no
 mtime granularity, and nothing on the request path: the worker ticks from its loop a few times per
 --timeout.
 

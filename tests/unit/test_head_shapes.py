@@ -226,3 +226,27 @@ def test_no_shapes_with_obsolete_folding_permitted() -> None:
     conn, cache = learnt(limits)
     assert cache.shapes.entries == 0
     assert outcome(conn, proxied(b"3", b"x"))[0].shape is None
+
+
+def test_after_a_head_of_a_varying_shape_an_identical_head_is_still_taken_whole() -> None:
+    """A connection tries a read as its last shape first (see receive_repeated_request): a read
+    that is not of that shape is still looked up as a kept head, and then parsed if unknown."""
+    conn, _ = learnt()
+    plain = b"GET /other HTTP/1.1\r\nHost: app.example.com\r\n\r\n"
+    first = outcome(conn, plain)[0]
+    assert first.shared
+    for request_id in (b"a", b"b"):
+        taken = conn.receive_repeated_request(proxied(request_id, b"s=1"))
+        assert taken is not None and taken[0].shape is not None
+        conn.next_event()
+        conn.start_next_cycle()
+        again = conn.receive_repeated_request(plain)
+        assert again is not None and again[0] is first
+        conn.next_event()
+        conn.start_next_cycle()
+    unknown = b"GET /new HTTP/1.1\r\nHost: app.example.com\r\n\r\n"
+    assert conn.receive_repeated_request(proxied(b"c", b"s=1")) is not None
+    conn.next_event()
+    conn.start_next_cycle()
+    assert conn.receive_repeated_request(unknown) is None
+    assert outcome(conn, unknown) == outcome(HTTPConnection(Limits()), unknown)

@@ -52,6 +52,8 @@ RANKS: dict[str, int] = {
     # point that chooses between them.
     "pronghorn.cli": 7,
     "pronghorn.systemd_unit": 8,
+    # `pronghorn ctl`: the control socket's client, on the master's framing (master/control_wire.py).
+    "pronghorn.ctl": 8,
     # Gunicorn's embedding API (pronghorn.app.base.BaseApplication, wsgiapp, the PasteDeploy
     # server runner): the command line's steps, driven from an application's own code.
     "pronghorn.app": 8,
