@@ -2,13 +2,20 @@
 
 /missing is a 404, /fail raises (our 500), /pid says which worker answered, /hold?FILE waits (up to
 30 s) until FILE exists (a request kept in flight while the test looks at /metrics); anything else
-answers 200 with the request body echoed, or "hello"."""
+answers 200 with the request body echoed, or "hello". With METRICS_APP_BOOT_FLAG set, importing it
+waits (up to 30 s) until that file exists: a worker that is not ready yet."""
 
 from __future__ import annotations
 
 import os
 import time
 from typing import Any, Callable, Iterable
+
+_BOOT_FLAG = os.environ.get("METRICS_APP_BOOT_FLAG")
+if _BOOT_FLAG:
+    _until = time.monotonic() + 30
+    while not os.path.exists(_BOOT_FLAG) and time.monotonic() < _until:
+        time.sleep(0.01)  # the import's own wait, released by the test
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
