@@ -6,6 +6,7 @@ into pages shared with the master, which keeps a reaped worker's counts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -268,4 +269,30 @@ def test_asgi_requests_are_counted(start_server: Any) -> None:
          "the ASGI request counted", server=server)
     poll(lambda: value(scrape(metrics), "pronghorn_requests_in_flight") == 0,
          "no ASGI request in flight", server=server)
+    assert server.stop() == 0, server.output
+
+
+def test_asgi_websocket_sessions_are_counted(start_server: Any) -> None:
+    """A WebSocket session is a request in flight while it is open, then a GET answered 101."""
+    websockets = pytest.importorskip("websockets.asyncio.client",
+                                     reason="needs websockets (pip install -e '.[test]')")
+    server, (address,) = start_server("asgi_ws_app:app", "-k", "asgi", "--metrics-bind",
+                                      "127.0.0.1:0", ready=False)
+    metrics = metrics_address(server)
+    poll(lambda: get(metrics, "/readyz").status == 200, "/readyz 200", server=server)
+
+    async def talk() -> None:
+        url = "ws://" + address.split("://", 1)[-1] + "/echo"
+        async with websockets.connect(url) as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            # (A blocking poll inside the coroutine: the session is open meanwhile.)
+            poll(lambda: value(scrape(metrics), "pronghorn_requests_in_flight") == 1,
+                 "the open session in flight", server=server)
+
+    asyncio.run(asyncio.wait_for(talk(), 30))
+    poll(lambda: requests_of(scrape(metrics)) == {("GET", "1xx"): 1},
+         "the session counted as a GET answered 101", server=server)
+    poll(lambda: value(scrape(metrics), "pronghorn_requests_in_flight") == 0,
+         "no session in flight", server=server)
     assert server.stop() == 0, server.output

@@ -157,6 +157,7 @@ class Arbiter:
         # --metrics-bind (metrics.py, metrics_server.py): the totals, made at start so that the
         # first workers count, and the server, once bound.
         self.metrics: Metrics | None = Metrics() if cfg.metrics_bind else None
+        self._metrics_bind = cfg.metrics_bind
         self.metrics_server: MetricsServer | None = None
         self._metrics_socket: socket.socket | None = None
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
@@ -284,6 +285,7 @@ class Arbiter:
             sock = create_listener(address, 64, reuse_port=True, umask=self.cfg.umask)
         except (OSError, ValueError) as exc:
             self.log.error("Cannot serve metrics at %s: %s", address, exc)
+            self.metrics = None  # nobody to read them: the workers count nothing
             return
         self._metrics_socket = sock
         self.metrics_server = MetricsServer(sock, self.render_metrics, self.ready, self.log)
@@ -576,6 +578,10 @@ class Arbiter:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
                                  "use USR2 to rebind")
                 new_cfg.bind = old_binds
+            if new_cfg.metrics_bind != self._metrics_bind:
+                self.log.warning("HUP does not change --metrics-bind (read at start); "
+                                 "use USR2 or restart")
+                new_cfg.metrics_bind = self._metrics_bind
             from ..logs import setup_logging
 
             try:
