@@ -11,7 +11,7 @@ Nothing is made, and nothing counted, without --metrics-bind.
 
 Every value is a signed 64-bit integer, read and written whole through a typed memoryview: one
 aligned 8-byte load or store, so the master never sees a value half written (see heartbeat.py for
-what byte-wise copies did). Durations are summed in microseconds.
+what byte-wise copies did). Durations are summed in seconds, in a double.
 
 Threads (gthread): each pool thread adds to the same slots. ``slots[i] += n`` on a memoryview is
 three bytecodes that call no Python code, and CPython with its GIL switches threads only where
@@ -33,38 +33,42 @@ DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other")
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
-# The layout: scalars, then requests by (method, status class), then the histogram's buckets
-# (not cumulative here: the master adds them up).
+# The layout: scalars, then requests by (method, status // 100: a row of ten per method, so the
+# status needs no range check; the framer allows 100 to 999, and /metrics reports 6xx to 9xx with
+# 5xx), then the histogram's buckets (not cumulative here: the master adds them up), then the
+# durations' sum, a double.
 STARTED = 0          # requests the cycle began
-FINISHED = 1         # requests it ended, answered or not (in flight: STARTED - FINISHED)
+UNANSWERED = 1       # requests that ended without a response (in flight: STARTED - the rest)
 BYTES_IN = 2         # request body bytes
 BYTES_OUT = 3        # response body bytes
-DURATION_US = 4      # the sum of the answered requests' durations, in microseconds
-CONNECTIONS = 5      # open connections (a gauge, written at each heartbeat)
-REQUESTS = 6
-BUCKETS = REQUESTS + len(METHODS) * len(STATUS_CLASSES)
+CONNECTIONS = 4      # open connections (a gauge, written at each heartbeat)
+REQUESTS = 5
+ROW = 10
+BUCKETS = REQUESTS + len(METHODS) * ROW
 SIZE = BUCKETS + len(DURATION_BOUNDS) + 1
 
-_METHOD_ROW = {method: i * len(STATUS_CLASSES) for i, method in enumerate(METHODS)}
-_OTHER_ROW = _METHOD_ROW["other"]
+_ROWS = {method: REQUESTS + i * ROW for i, method in enumerate(METHODS)}
+_OTHER_ROW = _ROWS["other"]
+_FIRST_BOUND = DURATION_BOUNDS[0]
 
 
 def request_slot(method: str, status: int) -> int:
-    """Where a request of this method answered with this status is counted."""
-    cls = status // 100 - 1
-    if not 0 <= cls < len(STATUS_CLASSES):
-        cls = len(STATUS_CLASSES) - 1  # (cannot happen: the framer checks the status)
-    return REQUESTS + _METHOD_ROW.get(method, _OTHER_ROW) + cls
+    """Where a request of this method answered with this status (100 to 999) is counted."""
+    return _ROWS.get(method, _OTHER_ROW) + status // 100
 
 
 class RequestCounters:
-    __slots__ = ("_map", "slots")
+    __slots__ = ("_map", "slots", "seconds")
 
     def __init__(self) -> None:
-        self._map = mmap.mmap(-1, SIZE * 8)  # anonymous, MAP_SHARED: the child shares the page
-        self.slots = memoryview(self._map).cast("q")
+        # Anonymous, MAP_SHARED: the child shares the page.
+        self._map = mmap.mmap(-1, SIZE * 8 + 8)
+        self.slots = memoryview(self._map)[:SIZE * 8].cast("q")
+        self.seconds = memoryview(self._map)[SIZE * 8:].cast("d")  # the answered requests' durations
 
     # -- worker side -------------------------------------------------------------------------------
+    # (Written for the per-request cost: one shared store per value that changes, no call that a
+    # common request does not need.)
 
     def started(self) -> None:
         self.slots[STARTED] += 1
@@ -72,18 +76,18 @@ class RequestCounters:
     def answered(self, method: str, status: int, seconds: float, received: int, sent: int) -> None:
         """A request ended with a response (status is what went out, or the 500 that replaced it)."""
         slots = self.slots
-        slot = request_slot(method, status)
-        bucket = BUCKETS + bisect_left(DURATION_BOUNDS, seconds)
-        slots[slot] += 1
-        slots[bucket] += 1
-        slots[DURATION_US] += int(seconds * 1_000_000)
-        slots[BYTES_IN] += received
-        slots[BYTES_OUT] += sent
-        slots[FINISHED] += 1
+        slots[_ROWS.get(method, _OTHER_ROW) + status // 100] += 1
+        slots[BUCKETS if seconds <= _FIRST_BOUND
+              else BUCKETS + bisect_left(DURATION_BOUNDS, seconds)] += 1
+        self.seconds[0] += seconds
+        if received:
+            slots[BYTES_IN] += received
+        if sent:
+            slots[BYTES_OUT] += sent
 
     def unanswered(self) -> None:
         """A request ended without a response (the app ended the connection, or was cancelled)."""
-        self.slots[FINISHED] += 1
+        self.slots[UNANSWERED] += 1
 
     def set_connections(self, count: int) -> None:
         self.slots[CONNECTIONS] = count
@@ -93,6 +97,10 @@ class RequestCounters:
     def values(self) -> list[int]:
         return self.slots.tolist()
 
+    def duration(self) -> float:
+        return float(self.seconds[0])
+
     def close(self) -> None:
         self.slots.release()
+        self.seconds.release()
         self._map.close()

@@ -27,7 +27,7 @@ from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
 from .clock import DateCache
-from .counters import RequestCounters
+from .counters import STARTED, RequestCounters
 from .hook_objects import HookRequest, HookResponse
 from .takeover import TakenChannel
 
@@ -238,6 +238,7 @@ class RequestCycle:
         # None otherwise, and then a request pays nothing for them. With them, every request is
         # timed and goes through finish(), where it is counted.
         self.counters: RequestCounters | None = getattr(ctx, "counters", None)
+        self.count_slots = self.counters.slots if self.counters is not None else None
         if self.counters is not None:
             self.timed = self.after_request = True
         # When the access line (or statsd) is all that follows a response, and untimed: run()
@@ -285,8 +286,9 @@ class RequestCycle:
         channel = job.channel
         if self.timed:
             job.started = perf_counter()
-            if self.counters is not None:
-                self.counters.started()
+            count_slots = self.count_slots
+            if count_slots is not None:
+                count_slots[STARTED] += 1
         try:
             environ = job.builder.build(request, job.body, job.peer, job.trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
@@ -444,8 +446,10 @@ class RequestCycle:
             request = job.request
             # As the access log has it: no head from the framer means the client got our 500.
             framer = exchange.framer
+            length = request.content_length
             counters.answered(request.method, framer.status_code if exchange.head_sent else 500,
-                              perf_counter() - job.started, received(request, job.body),
+                              perf_counter() - job.started,
+                              length if length is not None else received(request, job.body),
                               framer.sent)
         if self.hooked:
             self._after_hooks(job)

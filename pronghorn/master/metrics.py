@@ -17,9 +17,9 @@ from __future__ import annotations
 import socket
 from typing import Iterable, Sequence
 
-from ..cycle.counters import (BUCKETS, BYTES_IN, BYTES_OUT, CONNECTIONS, DURATION_BOUNDS,
-                              DURATION_US, FINISHED, METHODS, SIZE, STARTED, STATUS_CLASSES,
-                              RequestCounters, request_slot)
+from ..cycle.counters import (BUCKETS, BYTES_IN, BYTES_OUT, CONNECTIONS, DURATION_BOUNDS, METHODS,
+                              REQUESTS, ROW, SIZE, STARTED, STATUS_CLASSES, UNANSWERED,
+                              RequestCounters)
 from .listeners import pending_connections
 from .memory import resident_bytes
 
@@ -30,12 +30,13 @@ RESTART_REASONS = ("max-requests", "timeout", "crash", "memory")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Slots that are not counters: never folded into the totals of the workers that are gone.
-_GAUGES = frozenset({STARTED, FINISHED, CONNECTIONS})
+_GAUGES = frozenset({STARTED, UNANSWERED, CONNECTIONS})
 
 
 class Metrics:
     def __init__(self) -> None:
         self.gone = [0] * SIZE
+        self.gone_seconds = 0.0
         self.restarts = dict.fromkeys(RESTART_REASONS, 0)
 
     def new_counters(self) -> RequestCounters:
@@ -48,6 +49,7 @@ class Metrics:
         for slot, value in enumerate(counters.values()):
             if slot not in _GAUGES:
                 gone[slot] += value
+        self.gone_seconds += counters.duration()
         counters.close()
 
     def restarted(self, reason: str) -> None:
@@ -57,22 +59,27 @@ class Metrics:
                listeners: Iterable[socket.socket]) -> str:
         """The exposition: ``workers`` are the living ones (pid, counters)."""
         total = list(self.gone)
+        seconds = self.gone_seconds
         in_flight = connections = 0
         for _, counters in workers:
             values = counters.values()
             for slot in range(SIZE):
                 if slot not in _GAUGES:
                     total[slot] += values[slot]
-            # (Clamped: a task cancelled before it started would count one finished too many.)
-            in_flight += max(0, values[STARTED] - values[FINISHED])
+            seconds += counters.duration()
+            ended = values[UNANSWERED] + sum(values[REQUESTS:BUCKETS])
+            # (Clamped: a task cancelled before it started would count one ended too many.)
+            in_flight += max(0, values[STARTED] - ended)
             connections += values[CONNECTIONS]
         out: list[str] = []
 
         family(out, "pronghorn_requests_total", "counter",
                "Requests answered, by method and status class.")
-        for method in METHODS:
-            for cls in STATUS_CLASSES:
-                value = total[request_slot(method, int(cls[0]) * 100)]
+        for row, method in enumerate(METHODS):
+            counts = total[REQUESTS + row * ROW:REQUESTS + (row + 1) * ROW]
+            # (1xx to 5xx; a status the framer allows past 599, up to 999, is reported as 5xx.)
+            by_class = counts[1:5] + [sum(counts[5:])]
+            for cls, value in zip(STATUS_CLASSES, by_class):
                 out.append(f'pronghorn_requests_total{{method="{method}",status="{cls}"}} {value}')
 
         family(out, "pronghorn_request_duration_seconds", "histogram",
@@ -83,7 +90,7 @@ class Metrics:
             out.append(f'pronghorn_request_duration_seconds_bucket{{le="{bound!r}"}} {cumulative}')
         cumulative += total[BUCKETS + len(DURATION_BOUNDS)]
         out.append(f'pronghorn_request_duration_seconds_bucket{{le="+Inf"}} {cumulative}')
-        out.append(f"pronghorn_request_duration_seconds_sum {total[DURATION_US] / 1e6!r}")
+        out.append(f"pronghorn_request_duration_seconds_sum {seconds!r}")
         out.append(f"pronghorn_request_duration_seconds_count {cumulative}")
 
         family(out, "pronghorn_requests_in_flight", "gauge",
