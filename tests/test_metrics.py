@@ -296,3 +296,18 @@ def test_asgi_websocket_sessions_are_counted(start_server: Any) -> None:
     poll(lambda: value(scrape(metrics), "pronghorn_requests_in_flight") == 0,
          "no session in flight", server=server)
     assert server.stop() == 0, server.output
+
+
+def test_readyz_stays_ready_while_a_single_worker_is_recycled(start_server: Any) -> None:
+    """A worker at --max-requests keeps accepting until its replacement is ready: /readyz must not
+    flap to 503 meanwhile (a load balancer would take the host out)."""
+    server, (address,) = start_server(APP, *SYNC, "-w", "1", "--max-requests", "3",
+                                      "--metrics-bind", "127.0.0.1:0")
+    metrics = metrics_address(server)
+    answers = []
+    while value(scrape(metrics), "pronghorn_worker_restarts_total", reason="max-requests") < 2:
+        assert get(address, "/").status == 200
+        answers.append(get(metrics, "/readyz").status)
+        assert len(answers) < 200, server.output
+    assert set(answers) == {200}, answers
+    assert server.stop() == 0, server.output

@@ -311,7 +311,9 @@ class Arbiter:
         """/readyz: a worker accepts, and no stop (nor its --shutdown-delay) is under way."""
         if self.stopping or self.in_shutdown_delay():
             return False
-        return any(w.state == READY and w.term_sent is None for w in self.workers.values())
+        # A RETIRING worker still accepts until its replacement is READY (then it is sent TERM):
+        # with one worker, recycling must not make /readyz flap.
+        return any(w.state != BOOTING and w.term_sent is None for w in self.workers.values())
 
     def _count_restart(self, reason: str) -> None:
         if self.metrics is not None:
