@@ -230,7 +230,7 @@ def print_config_format(value: Any) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging", "SSL", "Control")
+            "Process Naming", "Debugging", "Logging", "SSL", "Control", "Metrics")
 
 
 @dataclass(frozen=True)
