@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import Server, connect
-from master_util import poll, wait_children, wait_gone
+from master_util import poll, wait_children
 from wire import Response, get, post, request
 
 parser = pytest.importorskip(
