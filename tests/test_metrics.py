@@ -239,9 +239,10 @@ def test_memory_restarts_are_counted(start_server: Any) -> None:
 
 def test_on_a_unix_socket(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "metrics.sock"
-    server, (address,) = start_server(APP, *SYNC, "--metrics-bind", f"unix:{path}")
+    server, (address,) = start_server(APP, *SYNC, "--metrics-bind", f"unix:{path}", ready=False)
     metrics = metrics_address(server)
     assert metrics == f"unix:{path}"
+    poll(lambda: get(metrics, "/readyz").status == 200, "/readyz 200", server=server)
     assert get(address, "/").status == 200
     poll(lambda: requests_of(scrape(metrics)).get(("GET", "2xx")) == 1, "the request counted",
          server=server)
