@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Server, connect
-from master_util import poll, wait_children
+from conftest import Server, connect, free_port
+from master_util import Subreaper, poll, read_pid, wait_children
 from wire import Response, get, post, request
 
 parser = pytest.importorskip(
@@ -312,3 +312,27 @@ def test_readyz_stays_ready_while_a_single_worker_is_recycled(start_server: Any)
         assert len(answers) < 200, server.output
     assert set(answers) == {200}, answers
     assert server.stop() == 0, server.output
+
+
+def test_usr2_the_new_master_serves_the_same_address(start_server: Any, tmp_path: Path) -> None:
+    """USR2: the new master binds the metrics address beside the old one (SO_REUSEPORT), and once
+    the old one is gone every connection is answered (none lands on a copy nobody serves)."""
+    port = free_port()
+    pidfile = tmp_path / "app.pid"
+    metrics = f"http://127.0.0.1:{port}"
+    with Subreaper() as reaper:
+        server, _ = start_server(APP, *SYNC, "--pid", str(pidfile),
+                                 "--metrics-bind", f"127.0.0.1:{port}")
+        old = server.proc.pid
+        os.kill(old, signal.SIGUSR2)
+        new = poll(lambda: (lambda pid: pid if pid and pid != old else None)(read_pid(pidfile)),
+                   "the new master's pid in the pidfile", server=server)
+        reaper.adopt(new)
+        server.wait_for_line(rf"\[{new}\] \[INFO\] Metrics and health at: {metrics} ")
+        os.kill(old, signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0, server.output
+        poll(lambda: get(metrics, "/readyz").status == 200, "the new master ready", server=server)
+        for _ in range(40):  # a new connection each: SO_REUSEPORT spreads them over the sockets
+            assert get(metrics, "/livez").status == 200
+        os.kill(new, signal.SIGTERM)
+        assert reaper.wait(new) == 0, server.output

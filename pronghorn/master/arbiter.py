@@ -287,6 +287,10 @@ class Arbiter:
             self.log.error("Cannot serve metrics at %s: %s", address, exc)
             self.metrics = None  # nobody to read them: the workers count nothing
             return
+        # (create_listener makes --bind's sockets inheritable, for USR2: this one must not be, or
+        # the new master would hold a copy that nobody serves, and SO_REUSEPORT would send it
+        # every other connection.)
+        sock.set_inheritable(False)
         self._metrics_socket = sock
         self.metrics_server = MetricsServer(sock, self.render_metrics, self.ready, self.log)
         self.log.info("Metrics and health at: %s (/metrics, /livez, /readyz)", describe(sock))
