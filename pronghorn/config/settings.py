@@ -40,6 +40,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+def metrics_address(text: str) -> str:
+    """--metrics-bind: an address as --bind takes it (HOST:PORT, [IPV6]:PORT or unix:PATH), one the
+    master binds itself (so not fd://N)."""
+    kind, _ = parse_bind(text)
+    if kind == "fd":
+        raise ValueError(f"{text!r}: the metrics address is bound by the master, not inherited")
+    return text
+
+
 def parse_umask(text: str) -> int:
     """As Gunicorn reads it: "0o027", "027" (octal by its leading zero), "0x17" or decimal."""
     value_text = str(text).strip()
@@ -291,7 +300,8 @@ def print_config_format(value: Any) -> str:
 
 #: The sections, in the order --help and docs/settings.md show them (Gunicorn's section names).
 SECTIONS = ("Config File", "Server Socket", "Worker Processes", "Security", "Server Mechanics",
-            "Process Naming", "Debugging", "Logging", "SSL", "HTTP/2", "Control")
+            "Process Naming", "Debugging", "Logging", "SSL", "HTTP/2", "Control",
+            "Metrics")
 
 
 @dataclass(frozen=True)
@@ -715,6 +725,15 @@ SETTINGS: tuple[Setting, ...] = (
             "owner connect, 0660 its group too.", parse_mode, "INT"),
     Setting("control_socket_disable", ("--no-control-socket",), False, "Control",
             "Open no control socket, even when --control-socket is given.", flag_only=True),
+    Setting("metrics_bind", ("--metrics-bind",), None, "Metrics",
+            "An address (HOST:PORT, [IPV6]:PORT or unix:PATH) where the master serves /metrics "
+            "(Prometheus text format: requests by status class and method, durations, in-flight "
+            "requests, body bytes, open connections, listen backlogs, worker restarts by reason, "
+            "worker RSS; counted across workers, kept when workers are replaced), /livez (200 "
+            "while the master runs) and /readyz (200 while a worker is accepting; 503 during "
+            "--shutdown-delay, while stopping, or with no worker ready). Off unless given; "
+            "workers count requests only then (a pronghorn addition).", metrics_address,
+            "ADDRESS"),
 )
 
 
@@ -938,6 +957,7 @@ class Config:
     control_socket: str | None
     control_socket_mode: int
     control_socket_disable: bool
+    metrics_bind: str | None
 
     # -- not settings --
     app_uri: str                 # MODULE[:CALLABLE], from the command line or wsgi_app

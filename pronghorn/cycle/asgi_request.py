@@ -331,11 +331,13 @@ class ASGICycle:
         if cycle.timed:
             from time import perf_counter
             job.started = perf_counter()
+            cycle.count_started()
         try:
             environ = job.builder.build(request, job.body if job.body is not None
                                         else empty_input(), job.peer, job.trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
+            cycle.count_refused(job, exc.status)
             return
         if request.version == (2, 0):
             # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI

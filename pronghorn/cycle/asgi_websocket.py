@@ -398,10 +398,12 @@ class WebSocketSession:
         if cycle.timed:
             from time import perf_counter
             job.started = perf_counter()
+            cycle.count_started()
         try:
             environ = job.builder.build(request, empty_input(), job.peer, job.trailers)
         except HTTPError as exc:
             self.channel.refuse(exc.status, exc.reason)
+            cycle.count_refused(job, exc.status)
             return
         framer = ResponseFramer(request.version, False, False, cycle.response_heads)
         job.exchange = Exchange(framer, self.channel.write, cycle.dates.get(), SERVER)

@@ -27,6 +27,7 @@ from ..wsgi.exchange import Exchange
 from ..wsgi.file_wrapper import FileWrapper
 from ..wsgi.forwarded import ForwardedPolicy
 from .clock import DateCache
+from .counters import STARTED, RequestCounters
 from .hook_objects import HookRequest, HookResponse
 from .takeover import TakenChannel
 
@@ -209,6 +210,15 @@ class UWSGIRules:
         return not isinstance(peer, tuple) or self._allowed(peer)
 
 
+def received(request: Request, body: Any) -> int:
+    """The request body's length, for the metrics: its Content-Length, or what a chunked one held."""
+    length = request.content_length
+    if length is not None:
+        return length
+    size = getattr(body, "size", 0)  # (a BodyBuffer; a body the app never asked for counts 0)
+    return size if type(size) is int else 0
+
+
 class RequestCycle:
     """Everything one worker's requests share, and the cycle itself. Made once per worker."""
 
@@ -240,10 +250,17 @@ class RequestCycle:
         # does not: its requests skip two clock reads).
         self.timed = (multithread or self.custom_log is not None
                       or (self.request_log is not None and self.request_log.wants_duration()))
+        # --metrics-bind: the worker's counters in memory shared with the master (counters.py);
+        # None otherwise, and then a request pays nothing for them. With them, every request is
+        # timed and goes through finish(), where it is counted.
+        self.counters: RequestCounters | None = getattr(ctx, "counters", None)
+        self.count_slots = self.counters.slots if self.counters is not None else None
+        if self.counters is not None:
+            self.timed = self.after_request = True
         # When the access line (or statsd) is all that follows a response, and untimed: run()
         # logs it itself.
         self.quick_log = (self.log_request
-                          if not (self.hooked or self.timed) else None)
+                          if not (self.hooked or self.timed or self.counters) else None)
         self.limits = limits_from(cfg)
         # The worker's caches of what clients sent and apps answered, each bounded in bytes and
         # holding only validated results (docs/http.md, "What a worker remembers").
@@ -291,10 +308,14 @@ class RequestCycle:
         channel = job.channel
         if self.timed:
             job.started = perf_counter()
+            count_slots = self.count_slots
+            if count_slots is not None:
+                count_slots[STARTED] += 1
         try:
             environ = job.builder.build(request, job.body, job.peer, job.trailers)
         except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
             channel.refuse(exc.status, exc.reason)
+            self.count_refused(job, exc.status)
             return None
         framer = ResponseFramer(request.version if self.uwsgi is None else UWSGI_FRAMING,
                                 request.keep_alive and not self.closing,
@@ -330,6 +351,8 @@ class RequestCycle:
             # raises it once its websocket is over): close quietly.
             self.log.debug("Closing connection at the application's request (StopIteration)")
             job.channel.abort()
+            if self.counters is not None:
+                self.counters.unanswered()
             if self.post_request_hook:  # no access line, but post_request runs: Gunicorn's order
                 self._after_hooks(job, logged=False)
             return None
@@ -441,8 +464,34 @@ class RequestCycle:
         if log_request is not None:
             log_request(job.request, job.environ, exchange,
                         perf_counter() - job.started if self.timed else 0.0)
+        counters = self.counters
+        if counters is not None:
+            request = job.request
+            # As the access log has it: no head from the framer means the client got our 500.
+            framer = exchange.framer
+            length = request.content_length
+            counters.answered(request.method, framer.status_code if exchange.head_sent else 500,
+                              perf_counter() - job.started,
+                              length if length is not None else received(request, job.body),
+                              framer.sent)
         if self.hooked:
             self._after_hooks(job)
+
+    def count_started(self) -> None:
+        """For a cycle of its own (ASGI) that times its requests: one more request in flight."""
+        if self.counters is not None:
+            self.counters.started()
+
+    def count_refused(self, job: Job, status: int) -> None:
+        """A request answered with an error page before the app saw it (no finish() follows)."""
+        if self.counters is not None:
+            self.counters.answered(job.request.method, status, perf_counter() - job.started,
+                                   received(job.request, job.body), 0)
+
+    def count_unanswered(self) -> None:
+        """A request that ended without finish() and without a response (a cancelled task)."""
+        if self.counters is not None:
+            self.counters.unanswered()
 
     def hook_request(self, job: Job) -> HookRequest:
         """The ``req`` of pre_request, a custom logger's access() and post_request: one object per

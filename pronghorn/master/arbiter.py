@@ -50,6 +50,8 @@ from .control import Commands, ControlServer
 from .listeners import (close_listener, create_listener, describe, inherited_listeners,
                         pending_connections)
 from .memory import MIB, resident_bytes
+from .metrics import Metrics
+from .metrics_server import MetricsServer
 from .process import (PidFile, drop_privileges, has_controlling_terminal, resolve_group,
                       resolve_user, set_proctitle)
 from .reloader import FileWatcher, configure as configure_reloader, serve_failure
@@ -99,6 +101,9 @@ class WorkerHandle:
         self.stack_signal_sent: float | None = None
         self.kill_sent = False
         self.alive = True
+        # Why it is RETIRING, for the metrics (it marks itself at --max-requests; the master marks
+        # it for --max-worker-memory).
+        self.retire_reason = "max-requests"
 
     @property
     def state(self) -> int:
@@ -149,6 +154,12 @@ class Arbiter:
         self.started_at = time.time()
         self.reloads = 0
         self.workers_killed = 0
+        # --metrics-bind (metrics.py, metrics_server.py): the totals, made at start so that the
+        # first workers count, and the server, once bound.
+        self.metrics: Metrics | None = Metrics() if cfg.metrics_bind else None
+        self._metrics_bind = cfg.metrics_bind
+        self.metrics_server: MetricsServer | None = None
+        self._metrics_socket: socket.socket | None = None
         # systemd: the notify socket (NOTIFY_SOCKET), whether our listeners came from it (socket
         # activation; their FileDescriptorName=s), whether READY=1 is owed (at start, after a
         # reload) and the STATUS= last sent.
@@ -180,6 +191,7 @@ class Arbiter:
         except HaltServer as halt:
             log.error("%s", halt.reason)
             self._close_control()
+            self._close_metrics()
             self._close_listeners()
             return halt.exit_status
         try:
@@ -233,6 +245,7 @@ class Arbiter:
         preload_in_master(cfg.worker_class)
         self._install_signals()
         self._open_control()
+        self._open_metrics()
         if cfg.preload_app and cfg.reload:
             log.warning("--preload is ignored with --reload: each worker imports the app afresh")
         elif cfg.preload_app:
@@ -260,6 +273,55 @@ class Arbiter:
             self.log.error("Cannot open the control socket %s: %s", path, exc)
             return
         self.log.info("Control socket listening at %s", path)
+
+    def _open_metrics(self) -> None:
+        """--metrics-bind: the master serves /metrics, /livez and /readyz there. Like the control
+        socket, an address that cannot be bound is logged and the server runs without it. TCP
+        gets SO_REUSEPORT: after USR2 the new master binds it while the old one still serves."""
+        address = self.cfg.metrics_bind
+        if not address:
+            return
+        try:
+            sock = create_listener(address, 64, reuse_port=True, umask=self.cfg.umask)
+        except (OSError, ValueError) as exc:
+            self.log.error("Cannot serve metrics at %s: %s", address, exc)
+            self.metrics = None  # nobody to read them: the workers count nothing
+            return
+        # (create_listener makes --bind's sockets inheritable, for USR2: this one must not be, or
+        # the new master would hold a copy that nobody serves, and SO_REUSEPORT would send it
+        # every other connection.)
+        sock.set_inheritable(False)
+        self._metrics_socket = sock
+        self.metrics_server = MetricsServer(sock, self.render_metrics, self.ready, self.log)
+        self.log.info("Metrics and health at: %s (/metrics, /livez, /readyz)", describe(sock))
+
+    def _close_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        if self._metrics_socket is not None:
+            # (After USR2 a unix socket file there is the new master's.)
+            close_listener(self._metrics_socket, unlink=not self.reexec_pid)
+            self._metrics_socket = None
+
+    def render_metrics(self) -> str:
+        """/metrics: the totals and the living workers' counters (metrics.py)."""
+        assert self.metrics is not None
+        living = [(w.pid, w.worker.counters) for w in self.workers.values()
+                  if w.worker.counters is not None]
+        return self.metrics.render(living, self.listeners)
+
+    def ready(self) -> bool:
+        """/readyz: a worker accepts, and no stop (nor its --shutdown-delay) is under way."""
+        if self.stopping or self.in_shutdown_delay():
+            return False
+        # A RETIRING worker still accepts until its replacement is READY (then it is sent TERM):
+        # with one worker, recycling must not make /readyz flap.
+        return any(w.state != BOOTING and w.term_sent is None for w in self.workers.values())
+
+    def _count_restart(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.restarted(reason)
 
     def _close_control(self) -> None:
         if self.control is not None:
@@ -375,12 +437,17 @@ class Arbiter:
             return
         control = self.control
         waiting = [self._wake_r] if control is None else [self._wake_r, control.fileno()]
+        metrics = self.metrics_server
+        if metrics is not None:
+            waiting.append(metrics.fileno())
         try:
             ready, _, _ = select.select(waiting, [], [], timeout)
         except InterruptedError:
             return
         if control is not None and control.fileno() in ready:
             control.serve()  # a command's action (a queued signal, a new count) is taken up below
+        if metrics is not None and metrics.fileno() in ready:
+            metrics.serve()
         if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):
@@ -519,6 +586,10 @@ class Arbiter:
                 self.log.warning("HUP does not change --bind (listening sockets are kept); "
                                  "use USR2 to rebind")
                 new_cfg.bind = old_binds
+            if new_cfg.metrics_bind != self._metrics_bind:
+                self.log.warning("HUP does not change --metrics-bind (read at start); "
+                                 "use USR2 or restart")
+                new_cfg.metrics_bind = self._metrics_bind
             from ..logs import setup_logging
 
             try:
@@ -601,6 +672,8 @@ class Arbiter:
                                    self.server.cfg, self.log, self.listeners, self.application)
         except (OSError, RuntimeError) as exc:  # --worker-tmp-dir: missing, or not writable
             raise HaltServer(f"Cannot make the worker's heartbeat file: {exc}") from None
+        if self.metrics is not None:
+            worker.counters = self.metrics.new_counters()
         handle = WorkerHandle(self.worker_age, self.generation, worker)
         self.hooks.call("pre_fork", self.server, worker)
         if self.app is not None:
@@ -641,9 +714,17 @@ class Arbiter:
         if self.control is not None:  # the master's; a worker must not hold it open
             self.control.close_in_child()
             self.control = None
+        if self.metrics_server is not None:  # the same
+            self.metrics_server.close_in_child()
+            self.metrics_server = None
+        if self._metrics_socket is not None:
+            self._metrics_socket.close()
+            self._metrics_socket = None
         for other in self.workers.values():
             other.heartbeat.close()  # the siblings' slots are none of this worker's business
             other.worker.tmp.close()
+            if other.worker.counters is not None:
+                other.worker.counters.close()
         ctx = handle.worker
         cfg, log = self.cfg, self.log
         if cfg.spew:  # first, so that the trace shows the worker's whole life (as Gunicorn's)
@@ -730,6 +811,7 @@ class Arbiter:
             booted = handle.state != BOOTING
             handle.heartbeat.close()
             handle.worker.tmp.close()
+            self._fold_counters(handle)
             self.hooks.call("child_exit", self.server, handle.worker)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
@@ -737,6 +819,8 @@ class Arbiter:
                 continue
             if self.stopping or handle.term_sent is not None:
                 continue
+            if handle.abort_sent is None:  # (an abort was counted as a timeout)
+                self._count_restart("crash")
             if code < 0:
                 name = signal.Signals(-code).name
                 how = f"was sent {name}!"
@@ -759,6 +843,13 @@ class Arbiter:
                                      f"{how.rstrip('!')}).", 1)
             else:
                 self.early_deaths = 0
+
+    def _fold_counters(self, handle: WorkerHandle) -> None:
+        """A reaped worker's counts join the master's totals (so counters survive recycling)."""
+        counters = handle.worker.counters
+        if counters is not None and self.metrics is not None:
+            handle.worker.counters = None
+            self.metrics.worker_gone(counters)
 
     def _boot_failed(self, handle: WorkerHandle) -> None:
         older = [w for w in self.workers.values()
@@ -801,6 +892,7 @@ class Arbiter:
                 # The worker's SIGABRT handler logs the request it was on.
                 self.log.critical("WORKER TIMEOUT (pid:%d)", handle.pid)
                 handle.abort_sent = now
+                self._count_restart("timeout")
                 handle.worker.aborted = True
                 self._kill(handle, signal.SIGABRT)
             elif handle.kill_sent or now - handle.abort_sent <= ABORT_GRACE:
@@ -836,6 +928,7 @@ class Arbiter:
                 continue
             self.log.info("Autorestarting worker using %d MiB of memory, over --max-worker-memory "
                           "%d MiB (pid: %d)", rss // MIB, limit, handle.pid)
+            handle.retire_reason = "memory"
             handle.heartbeat.set_state(RETIRING)
 
     def _manage(self) -> None:
@@ -855,6 +948,8 @@ class Arbiter:
             for handle in list(self.workers.values()):
                 if handle.term_sent is None and (handle.generation != self.generation
                                                  or handle.state == RETIRING):
+                    if handle.state == RETIRING and handle.generation == self.generation:
+                        self._count_restart(handle.retire_reason)
                     self._terminate(handle)
         extra = len(fresh) - self.num_workers
         if extra > 0:
@@ -981,6 +1076,7 @@ class Arbiter:
         self._signal_workers(signal.SIGKILL)
         while self.workers:
             self._reap_quietly(block=True)
+        self._close_metrics()  # last: /readyz said 503 while the workers stopped
         self.hooks.call("on_exit", self.server)
         if self.pidfile is not None:
             self.pidfile.unlink(self.pid)
@@ -1009,6 +1105,7 @@ class Arbiter:
                 handle.alive = False
                 handle.heartbeat.close()
                 handle.worker.tmp.close()
+                self._fold_counters(handle)
                 self.hooks.call("child_exit", self.server, handle.worker)
 
     def _close_listeners(self) -> None:

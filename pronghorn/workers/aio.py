@@ -109,6 +109,7 @@ class LoopWorker:
         self.loop = self.new_loop()
         self.protocol_class: type[HTTPProtocol] = HTTPProtocol  # (a subclass's own, for ASGI)
         self.connections: set[HTTPProtocol] = set()
+        ctx.count_connections = self.connections.__len__  # (--metrics-bind's gauge)
         self.servers: list[asyncio.Server] = []
         self.builders: dict[int, EnvironBuilder] = {}
         self.closing = False

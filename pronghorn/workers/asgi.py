@@ -245,7 +245,9 @@ class TaskCalls:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            self.worker.cycle.count_unanswered()  # (its cycle never reached finish())
+        elif task.exception() is not None:
             self.log.error("ASGI request task failed", exc_info=task.exception())
         self.ctx.request_finished()
         if self.worker.closing:

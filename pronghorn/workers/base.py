@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..config import Config
 from ..config.gunicorn_config import GunicornConfig
 from ..config.values import resolve_group, resolve_user
+from ..cycle.counters import RequestCounters
 from .heartbeat import READY, RETIRING, Heartbeat
 from .stacks import answer_stack_signal, format_stacks
 from .worker_tmp import WorkerTmp
@@ -68,6 +69,11 @@ class WorkerContext:
         # The listeners' ssl.SSLContext when --certfile is set (made by the master's fork code).
         self.ssl_context: Any = None
         self._wake_fd = wake_fd
+        # --metrics-bind: this worker's counters, shared with the master (set by the master before
+        # the fork; None without metrics), and how the worker class counts its open connections
+        # (written into them at each heartbeat, not per connection).
+        self.counters: RequestCounters | None = None
+        self.count_connections: Callable[[], int] = lambda: 0
         # The heartbeat beats several times per --timeout, so that only a worker blocked for the
         # whole timeout looks dead to the master.
         self.heartbeat_interval = (min(1.0, max(config.timeout / 4, 0.05)) if config.timeout
@@ -101,6 +107,8 @@ class WorkerContext:
     def tick(self) -> bool:
         """Heartbeat; False when the master that forked us is gone (we are orphaned: exit)."""
         self.tmp.notify()
+        if self.counters is not None:
+            self.counters.set_connections(self.count_connections())
         return os.getppid() == self.ppid
 
     def request_finished(self) -> None:

@@ -91,6 +91,7 @@ class GeventWorker:
         self.accepting: list[Any] = []
         self.listening: list[tuple[Any, EnvironBuilder]] = []  # our copies, with their builders
         self.connections: set[_Connection] = set()  # the ones alive, for the sweep
+        ctx.count_connections = self.connections.__len__  # (--metrics-bind's gauge)
         self.unsent = UnsentOutput(cfg.max_unsent_bytes)
         # --http-protocols with h2: which connections may speak HTTP/2 (workers/h2.py and the h2
         # library imported only then).
