@@ -176,7 +176,7 @@ def test_every_checked_block_is_there() -> None:
     assert set(BLOCKS) == {
         "settings", "seed", "systemd-unit-command", "service", "systemd-unit-unix",
         "systemd-unit-socket-command", "service-socket-activated", "socket", "socket-dropin",
-        "nginx-tcp", "nginx-unix", "supervisor", "dockerfile"}
+        "nginx-tcp", "nginx-unix", "supervisor", "dockerfile", "fleet-host", "haproxy", "prometheus"}
 
 
 def log_addresses(log: Path, server: Server, count: int) -> list[str]:

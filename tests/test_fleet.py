@@ -239,3 +239,14 @@ def test_restarts_and_an_upgrade_behind_haproxy_fail_no_request(fleet, tmp_path:
 def server_workers(server: Server, master: int) -> list[int]:
     """The pids the master booted as workers, from its log."""
     return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.output)]
+
+
+def test_the_prometheus_targets_are_the_hosts_metrics_addresses() -> None:
+    """The scrape config names each host's --metrics-bind address, one target per host."""
+    metrics = Invocation(block("fleet-host")).option("--metrics-bind")
+    assert metrics is not None
+    targets = re.findall(r'"([\d.]+:\d+)"', block("prometheus"))
+    assert metrics in targets and len(targets) == 3
+    assert {target.split(":")[1] for target in targets} == {metrics.split(":")[1]}
+    servers = re.findall(r"server app\d ([\d.]+):\d+", block("haproxy"))
+    assert [target.split(":")[0] for target in targets] == servers
