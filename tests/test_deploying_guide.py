@@ -178,7 +178,7 @@ def test_every_checked_block_is_there() -> None:
         "systemd-unit-socket-command", "service-socket-activated", "socket", "socket-dropin",
         "nginx-tcp", "nginx-unix", "nginx-uwsgi", "supervisor", "dockerfile", "asgi-py",
         "consumers-py", "asgi-seed", "systemd-unit-asgi", "nginx-asgi",
-        "h2c"}  # (h2c: run by tests/test_http2.py)
+        "h2c", "fleet-host", "haproxy", "prometheus"}  # (h2c: run by tests/test_http2.py)
 
 
 def log_addresses(log: Path, server: Server, count: int) -> list[str]:
