@@ -143,7 +143,10 @@ class HAProxy:
     def servers(self) -> dict[str, dict[str, str]]:
         """``show stat`` for the backend's servers: name → the CSV's fields."""
         with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(self.stats))
+            try:
+                sock.connect(str(self.stats))
+            except (FileNotFoundError, ConnectionRefusedError):  # HAProxy is still starting
+                return {}
             sock.sendall(b"show stat\n")
             data = b""
             while chunk := sock.recv(65536):
@@ -157,7 +160,7 @@ class HAProxy:
     def wait_status(self, name: str, status: str) -> None:
         def seen() -> bool:
             assert self.proc.poll() is None, self.log.read_text()
-            return self.servers()[name]["status"].startswith(status)
+            return self.servers().get(name, {}).get("status", "").startswith(status)
         poll(seen, f"HAProxy to see {name} {status}: {self.log.read_text()}", timeout=30)
 
     def stop(self) -> None:
