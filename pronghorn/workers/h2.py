@@ -428,6 +428,10 @@ class _H2Switch:
                 self._sniffed = b""
             if choice.upgrade:
                 self.submit = self._upgrade_or_submit
+                # An upgrade's request body must be whole before the 101 (every byte after it is
+                # HTTP/2), so this connection's HTTP/1.1 bodies are buffered, not streamed to an
+                # ASGI app as they arrive.
+                proto.policy.stream_body = False
 
     def _upgrade_or_submit(self, proto: Any) -> None:
         """A trusted peer's HTTP/1.1 request: switched to h2c if it asks (101, then the request
