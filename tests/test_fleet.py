@@ -160,7 +160,10 @@ class HAProxy:
     def wait_status(self, name: str, status: str) -> None:
         def seen() -> bool:
             assert self.proc.poll() is None, self.log.read_text()
-            return self.servers().get(name, {}).get("status", "").startswith(status)
+            row = self.servers().get(name, {})
+            # UP only once a check has passed: HAProxy starts its servers UP before any check.
+            return (row.get("status", "").startswith(status)
+                    and (status != "UP" or row.get("check_status") == "L7OK"))
         poll(seen, f"HAProxy to see {name} {status}: {self.log.read_text()}", timeout=30)
 
     def stop(self) -> None:
@@ -182,6 +185,8 @@ def fleet(tmp_path: Path) -> Iterator[tuple[list[Host], HAProxy]]:
             hosts.append(Host(index, tag))
         for host in hosts:
             host.start()
+        for host in hosts:
+            poll(lambda: host.ready() == 200, f"{host.ns}'s /readyz to say 200", timeout=60)
         haproxy = HAProxy(tmp_path, hosts)
         for index in (1, 2, 3):
             haproxy.wait_status(f"app{index}", "UP")
