@@ -60,7 +60,7 @@ _ORDER = {name: index for index, name in enumerate(
 
 
 #: Gunicorn settings we do not implement whose Gunicorn value is a list (ours spell them as text).
-_LISTS = frozenset({"forwarder_headers", "uwsgi_allow_ips"})
+_LISTS = frozenset({"forwarder_headers"})
 #: Gunicorn's hooks of features we do not have (dirty arbiters): they read as no-ops, as there.
 _FOREIGN_HOOKS = frozenset({"on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
                             "dirty_worker_exit"})
@@ -115,6 +115,7 @@ _FORMS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "group": (_gid, lambda v: v),
     "forwarded_allow_ips": (_comma_list, _comma_text),
     "proxy_allow_ips": (_comma_list, _comma_text),
+    "uwsgi_allow_ips": (_comma_list, _comma_text),
     "forwarder_headers": (_comma_list, _comma_text),
     "http_protocols": (_comma_list, _comma_text),
     "timeout": (_int_if_whole, lambda v: v),
