@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import exchange
+from conftest import connect as connect_socket, exchange
 
 websockets = pytest.importorskip("websockets", reason="needs websockets (pip install -e '.[test]')")
 from websockets.asyncio.client import connect  # noqa: E402
@@ -200,3 +200,63 @@ def test_http_after_a_websocket_session(start_server) -> None:
     _run(talk())
     assert exchange(address, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                     ).endswith(b"http ok")
+
+
+def _client_frame(first: int, payload: bytes) -> bytes:
+    key = b"\x5a\x17\xc3\x08"
+    size = len(payload)
+    length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    return bytes([first]) + length + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def _read_frame(sock: Any, buffer: bytearray) -> tuple[int, bytes]:
+    """The next (unmasked) server frame: (first byte, payload)."""
+    def need(count: int) -> None:
+        while len(buffer) < count:
+            data = sock.recv(65536)
+            assert data, "the server closed before a whole frame"
+            buffer.extend(data)
+    need(2)
+    size, start = buffer[1] & 0x7F, 2
+    if size == 126:
+        need(4)
+        size, start = int.from_bytes(buffer[2:4], "big"), 4
+    need(start + size)
+    frame = (buffer[0], bytes(buffer[start:start + size]))
+    del buffer[:start + size]
+    return frame
+
+
+def test_fast_frames_and_wsprotos_frames_mixed_on_one_connection(start_server) -> None:
+    """Whole small frames (read by the session's fast path) and fragments, pings and errors (read by
+    wsproto) in one stream, sent with the handshake and after it: the same echoes and closes."""
+    server, (address,) = start_server("asgi_ws_app:app", "-k", "asgi")
+    head = (b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    first = (_client_frame(0x81, b"a")
+             + _client_frame(0x01, b"frag") + _client_frame(0x89, b"p")
+             + _client_frame(0x80, b"mented")
+             + _client_frame(0x82, b"\x00\xff") + _client_frame(0x81, "é".encode() * 100))
+    with connect_socket(address) as sock:
+        sock.sendall(head + first)  # (read before the accept, then through the same path)
+        buffer = bytearray()
+        while b"\r\n\r\n" not in buffer:
+            data = sock.recv(65536)
+            assert data
+            buffer.extend(data)
+        status, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 101 ")
+        buffer = bytearray(rest)
+        got = [_read_frame(sock, buffer) for _ in range(5)]
+        assert (0x8A, b"p") in got  # the pong, whenever it was written
+        assert [f for f in got if f[0] != 0x8A] == [
+            (0x81, b"a"), (0x81, b"fragmented"), (0x82, b"\x00\xff"),
+            (0x81, "é".encode() * 100)]
+        # One byte at a time, a frame too.
+        for byte in _client_frame(0x81, b"slow"):
+            sock.sendall(bytes([byte]))
+        assert _read_frame(sock, buffer) == (0x81, b"slow")
+        # A whole final text frame inside a fragmented message is a protocol error: 1002.
+        sock.sendall(_client_frame(0x01, b"x") + _client_frame(0x81, b"y"))
+        code, payload = _read_frame(sock, buffer)
+        assert code == 0x88 and int.from_bytes(payload[:2], "big") == 1002

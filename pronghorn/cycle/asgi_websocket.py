@@ -39,6 +39,7 @@ from wsproto.utilities import generate_accept_token
 from ..asgi.app import ASGIApp, Message
 from ..asgi.scope import websocket_scope
 from ..http import HTTPError, ResponseFramer
+from ..http.ws_frames import BINARY, PASS, ClientFrames, server_frame
 from ..wsgi.body import empty_input
 from ..wsgi.exchange import Exchange
 from .asgi_request import ClientDisconnected, from_disconnect
@@ -123,6 +124,10 @@ class WebSocketSession:
         self.max_size = max_size
         self.pending = bytearray(unread)  # what the client sent before the accept
         self.ws: Connection | None = None
+        # Without extensions, the frames most messages come in are read and written here, not by
+        # wsproto (http/ws_frames.py), which gets every other frame whole; None with
+        # permessage-deflate (wsproto has all the bytes).
+        self.frames: ClientFrames | None = None
         self.accepted = False
         self.closed_code: int | None = None  # set once the session is over for the app
         self.close_sent = False
@@ -155,8 +160,22 @@ class WebSocketSession:
         if not data:
             self.lost()
             return
-        ws.receive_data(data)
-        self._events()
+        frames = self.frames
+        if frames is None:
+            ws.receive_data(data)
+            self._events()
+            return
+        for kind, payload in frames.split(data):
+            if kind == PASS:
+                ws.receive_data(payload)  # type: ignore[arg-type]
+                self._events()
+                if self.channel.gone():
+                    return  # (a close, or an error: nothing after it is read, as before)
+            elif self.closed_code is None:
+                self._deliver({"type": "websocket.receive",
+                               "bytes" if kind == BINARY else "text": payload})
+        if len(self.inbox) > INBOX_LIMIT:
+            self.channel.pause_input(True)
 
     def lost(self) -> None:
         """The connection is gone (or the client finished sending)."""
@@ -299,7 +318,10 @@ class WebSocketSession:
             # is its size already, and isascii() is a flag check).
             self.sent += len(data) if type(data) is not str or data.isascii() \
                 else len(data.encode())
-            self._write(ws.send(WSMessage(data=data)))
+            if self.frames is not None:
+                self._write(server_frame(data))
+            else:
+                self._write(ws.send(WSMessage(data=data)))
             if self.channel.backlogged():
                 await self.channel.drained()
         elif kind == "websocket.accept":
@@ -369,13 +391,14 @@ class WebSocketSession:
         self.accepted = True
         self._set_status(101, headers)
         self.ws = Connection(ConnectionType.SERVER, extensions=extensions or None)
+        if not extensions:
+            self.frames = ClientFrames(min(self.max_size or 0xFFFF, 0xFFFF))
         if self.ping_interval:
             self.next_ping = asyncio.get_running_loop().call_later(self.ping_interval, self._ping)
         self.channel.pause_input(False)
         pending, self.pending = bytes(self.pending), bytearray()
         if pending:
-            self.ws.receive_data(pending)
-            self._events()
+            self.feed(pending)
         if self.going:
             self._send_close(GOING_AWAY, "")
 
