@@ -249,10 +249,10 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     argv = [sys.executable, "-c", WORKER, str(port), str(requests), scenario, worker_class,
             *([access_log] if access_log else [])]
-    if profile:
-        env["PRONGHORN_BENCH_PROFILE"] = "1"
     if metrics:
         env["PRONGHORN_BENCH_METRICS"] = "1"
+    if profile:
+        env["PRONGHORN_BENCH_PROFILE"] = "1"
     else:
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
     worker = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE)
