@@ -2,7 +2,8 @@
 by valgrind, which a noisy machine does not change the way it changes req/s; or of the asgi worker.
 
     python bench/instructions.py [--mode keepalive|close] [--scenario hello|proxied] [--requests N]
-                                 [--access-log PATH] [--worker-class sync|asgi] [--profile]
+                                 [--access-log PATH] [--worker-class sync|asgi] [--metrics]
+                                 [--profile]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -22,6 +23,10 @@ up by ``setup_logging`` as the master sets it up before forking a real worker.
 ``--worker-class asgi`` runs the asgi worker (``-k asgi``: ASGIWorker and its task per request, on
 uvloop as --asgi-loop auto chooses) serving an ASGI 3 hello app (http.response.start, then one
 http.response.body), the lifespan's startup answered; the clients and the counting are the same.
+
+``--metrics`` gives the worker the request counters --metrics-bind gives it (cycle/counters.py: a
+page shared with a master, here with nobody), so that the cost of counting is measured; the
+heartbeat that copies the counts into the page is not run (once a second, it is no request's cost).
 
 ``--profile`` runs the worker once under cProfile instead of valgrind (the same clients, N
 requests) and prints its top functions by own time and by cumulative time: where the time goes,
@@ -96,6 +101,9 @@ else:
     log = logging.getLogger("instructions")
 ctx = WorkerContext(1, os.getppid(), Heartbeat(), -1, cfg, log)
 ctx.tick = lambda: True
+if os.environ.get("PRONGHORN_BENCH_METRICS"):
+    from pronghorn.cycle.counters import RequestCounters
+    ctx.counters = RequestCounters()
 ctx.notify_ready = lambda: None
 if worker_class == "asgi":
     from pronghorn.workers.asgi import ASGIWorker, TaskCalls
@@ -232,7 +240,7 @@ def close_client(port: int, total: int) -> None:
 
 
 def count(mode: str, scenario: str, requests: int, access_log: str | None = None,
-          worker_class: str = "sync", profile: bool = False) -> int:
+          worker_class: str = "sync", profile: bool = False, metrics: bool = False) -> int:
     """Instructions the worker process ran to start, serve ``requests`` and stop (``profile``: run
     it under cProfile instead, print the profile, and return 0)."""
     port = free_port()
@@ -241,6 +249,8 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     argv = [sys.executable, "-c", WORKER, str(port), str(requests), scenario, worker_class,
             *([access_log] if access_log else [])]
+    if metrics:
+        env["PRONGHORN_BENCH_METRICS"] = "1"
     if profile:
         env["PRONGHORN_BENCH_PROFILE"] = "1"
     else:
@@ -275,18 +285,24 @@ def main() -> None:
                         help="write the access log (default format) to PATH")
     parser.add_argument("--worker-class", choices=("sync", "asgi"), default="sync",
                         help="sync: a WSGI hello app on the sync worker; asgi: an ASGI hello app on -k asgi")
+    parser.add_argument("--metrics", action="store_true",
+                        help="count requests as --metrics-bind does (the worker's shared counters)")
     parser.add_argument("--profile", action="store_true",
                         help="run the worker once under cProfile (no valgrind) and print where the time goes")
     args = parser.parse_args()
     if args.mode == "close" and args.scenario != "hello":
         parser.error("--mode close measures the hello scenario only")
     if args.profile:
-        count(args.mode, args.scenario, args.requests, args.access_log, args.worker_class, profile=True)
+        count(args.mode, args.scenario, args.requests, args.access_log, args.worker_class, profile=True,
+              metrics=args.metrics)
         return
     few, many = args.requests // 4, args.requests
-    per_request = (count(args.mode, args.scenario, many, args.access_log, args.worker_class)
-                   - count(args.mode, args.scenario, few, args.access_log, args.worker_class)) / (many - few)
+    per_request = (count(args.mode, args.scenario, many, args.access_log, args.worker_class,
+                         metrics=args.metrics)
+                   - count(args.mode, args.scenario, few, args.access_log, args.worker_class,
+                           metrics=args.metrics)) / (many - few)
     logged = f", access log to {args.access_log}" if args.access_log else ""
+    logged += ", metrics on" if args.metrics else ""
     print(f"{args.worker_class} worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions "
           f"per request (callgrind, {many} vs {few} requests)")
 

@@ -135,6 +135,26 @@ def test_counters_equal_the_requests_sent_across_a_recycle(start_server: Any,
     assert server.stop() == 0, server.output
 
 
+def test_a_worker_that_exits_keeps_its_last_counts(start_server: Any, worker_class: str) -> None:
+    """A worker counts into its own memory and copies into the shared page at each heartbeat (once
+    a second) and at exit: one that stops right after a request (here TERMed by its app, so within
+    a few milliseconds) must still hand that request to the master."""
+    server, (address,) = start_server(APP, "-w", "1", "--metrics-bind", "127.0.0.1:0",
+                                      ready=False)
+    metrics = metrics_address(server)
+    poll(lambda: get(metrics, "/readyz").status == 200, "/readyz 200", server=server)
+    (first,) = wait_children(server, server.proc.pid, 1)
+    response = get(address, "/quit")
+    assert (response.status, response.body) == (200, b"bye")
+    poll(lambda: not os.path.exists(f"/proc/{first}"), "the worker reaped", server=server)
+    poll(lambda: requests_of(scrape(metrics)) == {("GET", "2xx"): 1},
+         "the last request of the worker that exited counted", server=server)
+    samples = scrape(metrics)
+    assert value(samples, "pronghorn_response_body_bytes_total") == 3
+    assert value(samples, "pronghorn_request_duration_seconds_count") == 1
+    assert server.stop() == 0, server.output
+
+
 def test_in_flight_requests_and_open_connections(start_server: Any, tmp_path: Path,
                                                   worker_class: str) -> None:
     server, (address,) = start_server(APP, "-w", "1", "--metrics-bind", "127.0.0.1:0")

@@ -26,6 +26,7 @@ from __future__ import annotations
 from http import HTTPStatus
 import builtins
 import os
+from time import perf_counter
 from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
@@ -33,6 +34,7 @@ from ..asgi.scope import http_scope
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
+from .counters import STARTED
 from .request import SERVER, UWSGI_FRAMING, Channel, Job, RequestCycle, Wait
 
 # BaseExceptionGroup where Python has it (3.11 on): () matches nothing.
@@ -329,9 +331,10 @@ class ASGICycle:
         cycle = self.cycle
         request = job.request
         if cycle.timed:
-            from time import perf_counter
             job.started = perf_counter()
-            cycle.count_started()
+            count_slots = cycle.count_slots  # (--metrics-bind: one more request in flight)
+            if count_slots is not None:
+                count_slots[STARTED] += 1
         try:
             environ = job.builder.build(request, job.body if job.body is not None
                                         else empty_input(), job.peer, job.trailers)

@@ -788,6 +788,7 @@ class Arbiter:
         try:
             worker_class.run_worker(app, cfg, self.listeners, log, ctx)
         finally:
+            ctx.flush_counters()  # (--metrics-bind: the counts since the last heartbeat)
             ctx.tmp.close()
             self.hooks.call("worker_exit", self.server, ctx)
         log.info("Worker exiting (pid: %d)", handle.pid)

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Each worker counts into its own page shared with the master (cycle/counters.py). The master keeps
-``gone``: the sum of the counts of every worker it has reaped, folded in by ``worker_gone`` as it
+Each worker counts into its own page shared with the master (cycle/counters.py: requests begun
+and ended as they happen, the rest copied in at each heartbeat and at the worker's exit). The
+master keeps ``gone``: the sum of the counts of every worker it has reaped, folded in by ``worker_gone`` as it
 reaps one, so that a counter never goes back when a worker is replaced (--max-requests, HUP, a
 crash). A scrape adds the living workers' pages to it. Gauges (in flight, open connections) are the
 living workers' alone. The master's own counts (restarts by reason) live here too, and the
@@ -18,7 +19,7 @@ import socket
 from typing import Iterable, Sequence
 
 from ..cycle.counters import (BUCKETS, BYTES_IN, BYTES_OUT, CONNECTIONS, DURATION_BOUNDS, METHODS,
-                              REQUESTS, ROW, SIZE, STARTED, STATUS_CLASSES, UNANSWERED,
+                              ENDED, REQUESTS, ROW, SIZE, STARTED, STATUS_CLASSES,
                               RequestCounters)
 from .listeners import pending_connections
 from .memory import resident_bytes
@@ -30,7 +31,7 @@ RESTART_REASONS = ("max-requests", "timeout", "crash", "memory")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Slots that are not counters: never folded into the totals of the workers that are gone.
-_GAUGES = frozenset({STARTED, UNANSWERED, CONNECTIONS})
+_GAUGES = frozenset({STARTED, ENDED, CONNECTIONS})
 
 
 class Metrics:
@@ -67,9 +68,9 @@ class Metrics:
                 if slot not in _GAUGES:
                     total[slot] += values[slot]
             seconds += counters.duration()
-            ended = values[UNANSWERED] + sum(values[REQUESTS:BUCKETS])
-            # (Clamped: a task cancelled before it started would count one ended too many.)
-            in_flight += max(0, values[STARTED] - ended)
+            # (Begun and ended are written as they happen, the rest at each heartbeat: exact.
+            # Clamped: a task cancelled before it started would count one ended too many.)
+            in_flight += max(0, values[STARTED] - values[ENDED])
             connections += values[CONNECTIONS]
         out: list[str] = []
 

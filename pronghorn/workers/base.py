@@ -71,7 +71,8 @@ class WorkerContext:
         self._wake_fd = wake_fd
         # --metrics-bind: this worker's counters, shared with the master (set by the master before
         # the fork; None without metrics), and how the worker class counts its open connections
-        # (written into them at each heartbeat, not per connection).
+        # (written into them at each heartbeat, not per connection). The counts a request adds
+        # are copied into the shared page at each heartbeat and at exit (flush_counters).
         self.counters: RequestCounters | None = None
         self.count_connections: Callable[[], int] = lambda: 0
         # The heartbeat beats several times per --timeout, so that only a worker blocked for the
@@ -107,9 +108,17 @@ class WorkerContext:
     def tick(self) -> bool:
         """Heartbeat; False when the master that forked us is gone (we are orphaned: exit)."""
         self.tmp.notify()
-        if self.counters is not None:
-            self.counters.set_connections(self.count_connections())
+        counters = self.counters
+        if counters is not None:
+            counters.set_connections(self.count_connections())
+            counters.flush()
         return os.getppid() == self.ppid
+
+    def flush_counters(self) -> None:
+        """The worker is exiting: what it counted since its last heartbeat reaches the master
+        (cycle/counters.py), which reads the page once it has reaped us."""
+        if self.counters is not None:
+            self.counters.flush()
 
     def request_finished(self) -> None:
         self.nr += 1
@@ -148,6 +157,7 @@ class WorkerContext:
         if stacks:
             self.log.critical("WORKER TIMEOUT (pid:%d) stacks at the abort:\n%s", self.pid, stacks)
         self.hooks.call("worker_abort", self)
+        self.flush_counters()  # (its answered requests still count; the stuck one is lost)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)

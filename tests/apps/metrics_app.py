@@ -1,6 +1,7 @@
 """An app for tests/test_metrics.py: answers by path, so a test can send a known mix of requests.
 
-/missing is a 404, /fail raises (our 500), /pid says which worker answered, /hold?FILE waits (up to
+/missing is a 404, /fail raises (our 500), /pid says which worker answered, /quit answers and
+TERMs its own worker (which exits gracefully, well within a heartbeat of the request), /hold?FILE waits (up to
 30 s) until FILE exists (a request kept in flight while the test looks at /metrics); anything else
 answers 200 with the request body echoed, or "hello". With METRICS_APP_BOOT_FLAG set, importing it
 waits (up to 30 s) until that file exists: a worker that is not ready yet."""
@@ -8,6 +9,7 @@ waits (up to 30 s) until that file exists: a worker that is not ready yet."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any, Callable, Iterable
 
@@ -27,6 +29,9 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         raise RuntimeError("asked to fail")
     if path == "/pid":
         body = str(os.getpid()).encode()
+    elif path == "/quit":
+        os.kill(os.getpid(), signal.SIGTERM)  # (handled as the response goes out: a graceful stop)
+        body = b"bye"
     elif path == "/hold":
         flag = environ["QUERY_STRING"]
         deadline = time.monotonic() + 30
