@@ -52,6 +52,49 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
     return scope
 
 
+class HTTPScopes:
+    """Makes one worker's HTTP scopes as ``http_scope`` does, for less: what a scope takes from
+    the request alone is remembered for the last request the HTTP core shared (a repeated head,
+    see pronghorn/http/cache.py: the same immutable Request object again), so a keep-alive client
+    repeating its head gets a copy of that template, with its own headers list, extensions dict,
+    state copy, scheme and client. One entry, holding that Request: bounded, and a hit (by
+    identity) is always the same request's."""
+
+    __slots__ = ("root_path", "_last", "_client")
+
+    def __init__(self, root_path: str) -> None:
+        self.root_path = root_path
+        # (shared request, its listener's server tuple, the scope's keys from them alone)
+        self._last: tuple[Any, Any, dict[str, Any]] = (None, None, {})
+        # (REMOTE_ADDR, REMOTE_PORT, the client tuple): a connection's requests share those strs.
+        self._client: tuple[Any, Any, tuple[str, int] | None] = (None, None, None)
+
+    def make(self, request: Any, environ: dict[str, Any], server: tuple[str, int] | None,
+             state: dict[str, Any] | None) -> dict[str, Any]:
+        """``http_scope(request, environ, server, root_path, state)``."""
+        last = self._last
+        if last[0] is request and last[1] is server:
+            scope = last[2].copy()
+            scope["headers"] = scope["headers"].copy()  # (the app may change its own list)
+        else:
+            scope = http_scope(request, environ, server, self.root_path, None)
+            if request.shared:
+                template = scope.copy()
+                template["headers"] = scope["headers"].copy()
+                self._last = (request, server, template)
+        scope["scheme"] = environ["wsgi.url_scheme"]
+        addr = environ["REMOTE_ADDR"]
+        port = environ.get("REMOTE_PORT")
+        known = self._client
+        if known[0] is not addr or known[1] is not port:
+            known = self._client = (addr, port, (addr, int(port)) if port else None)
+        scope["client"] = known[2]
+        scope["extensions"] = _EXTENSIONS.copy()
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
+
+
 def websocket_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | None,
                     root_path: str, state: dict[str, Any] | None,
                     subprotocols: list[str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import os
 from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
-from ..asgi.scope import http_scope
+from ..asgi.scope import HTTPScopes
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
@@ -321,6 +321,7 @@ class ASGICycle:
         self.app = app
         self.root_path = root_path
         self.state = state
+        self.scopes = HTTPScopes(root_path)
         _Request.use_sendfile = cycle.cfg.sendfile
 
     async def run(self, job: Job, channel: AsyncChannel, server: tuple[str, int] | None) -> None:
@@ -353,7 +354,7 @@ class ASGICycle:
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
-            scope = http_scope(request, environ, server, self.root_path, self.state())
+            scope = self.scopes.make(request, environ, server, self.state())
             await self.app(scope, state.receive, state.send)
         except Exception as exc:
             if from_disconnect(exc):
