@@ -96,6 +96,10 @@ class _Request:
     #: --sendfile (False: --no-sendfile), set once per worker by ASGICycle (a class attribute: one
     #: store fewer per request).
     use_sendfile = False
+    #: The last http.response.start headers made of bytes alone, and their str pairs for the
+    #: Exchange: an app answering with the same headers again (most do) skips the conversion. One
+    #: entry per worker (a class attribute: the loop's thread alone reads and writes it).
+    last_headers: tuple[tuple[Any, ...], list[tuple[str, str]]] = ((), [])
 
     def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
         self.job = job
@@ -180,8 +184,18 @@ class _Request:
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 999:
                 raise HTTPError(500, f"invalid ASGI status {status!r}")
-            headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
-                       for name, value in message.get("headers", ())]
+            raw = tuple(message.get("headers", ()))
+            last = _Request.last_headers
+            if raw == last[0]:
+                headers = last[1].copy()
+            else:
+                headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+                           for name, value in raw]
+                if all(type(item) is tuple and type(item[0]) is bytes and type(item[1]) is bytes
+                       for item in raw):
+                    # (only immutable fields: a hit must be the same headers, whatever the app
+                    # does with its objects afterwards)
+                    _Request.last_headers = (raw, headers.copy())
             exchange.start_response(status_text(status), headers)
             if message.get("trailers", False):
                 self.trailers = True
