@@ -347,17 +347,24 @@ class ASGICycle:
             from time import perf_counter
             job.started = perf_counter()
             cycle.count_started()
-        try:
-            environ = job.builder.build(request, job.body if job.body is not None
-                                        else empty_input(), job.peer, job.trailers)
-        except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
-            channel.refuse(exc.status, exc.reason)
-            cycle.count_refused(job, exc.status)
-            return
-        if request.version == (2, 0):
-            # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI
-            # workers "HTTP/2.0", as the environ does); the scope's http_version is "2".
-            environ["SERVER_PROTOCOL"] = "HTTP/2"
+        # Without an access log, statsd, metrics or hooks nothing after the app reads an environ:
+        # the scope then needs only the scheme and the client, which the builder can often tell
+        # without making one (the trusted-proxy policy stays its own).
+        scheme = (None if cycle.after_request
+                  else job.builder.scheme_without_environ(request, job.peer))
+        environ: dict[str, Any] | None = None
+        if scheme is None:
+            try:
+                environ = job.builder.build(request, job.body if job.body is not None
+                                            else empty_input(), job.peer, job.trailers)
+            except HTTPError as exc:  # a trusted proxy's claims do not add up, a refused header
+                channel.refuse(exc.status, exc.reason)
+                cycle.count_refused(job, exc.status)
+                return
+            if request.version == (2, 0):
+                # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI
+                # workers "HTTP/2.0", as the environ does); the scope's http_version is "2".
+                environ["SERVER_PROTOCOL"] = "HTTP/2"
         framer = ResponseFramer(request.version if cycle.uwsgi is None else UWSGI_FRAMING,
                                 request.keep_alive and not cycle.closing,
                                 request.method == "HEAD", cycle.response_heads)
@@ -368,7 +375,10 @@ class ASGICycle:
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
-            scope = self.scopes.make(request, environ, server, self.state())
+            scopes = self.scopes
+            scope = (scopes.make(request, environ, server, self.state()) if environ is not None
+                     else scopes.make_direct(request, scheme or "", scopes.client_of(job.peer),
+                                             server, self.state()))
             await self.app(scope, state.receive, state.send)
         except Exception as exc:
             if from_disconnect(exc):
