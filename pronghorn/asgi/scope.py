@@ -52,6 +52,95 @@ def http_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | 
     return scope
 
 
+class HTTPScopes:
+    """Makes one worker's HTTP scopes as ``http_scope`` does, for less: what a scope takes from
+    the request alone is remembered for the last request the HTTP core shared (a repeated head,
+    see pronghorn/http/cache.py: the same immutable Request object again), so a keep-alive client
+    repeating its head gets a copy of that template, with its own headers list, extensions dict,
+    state copy, scheme and client. One entry, holding that Request: bounded, and a hit (by
+    identity) is always the same request's."""
+
+    __slots__ = ("root_path", "_last", "_client", "_peer")
+
+    def __init__(self, root_path: str) -> None:
+        self.root_path = root_path
+        # (shared request, its listener's server tuple, the scope's keys from them alone)
+        self._last: tuple[Any, Any, dict[str, Any]] = (None, None, {})
+        # (REMOTE_ADDR, REMOTE_PORT, the client tuple): a connection's requests share those strs.
+        self._client: tuple[Any, Any, tuple[str, int] | None] = (None, None, None)
+        # (the last peer taken as it is, its client tuple)
+        self._peer: tuple[Any, tuple[str, int] | None] = (None, None)
+
+    def make(self, request: Any, environ: dict[str, Any], server: tuple[str, int] | None,
+             state: dict[str, Any] | None) -> dict[str, Any]:
+        """``http_scope(request, environ, server, root_path, state)``."""
+        addr = environ["REMOTE_ADDR"]
+        port = environ.get("REMOTE_PORT")
+        known = self._client
+        if known[0] is not addr or known[1] is not port:
+            known = self._client = (addr, port, (addr, int(port)) if port else None)
+        return self.make_direct(request, environ["wsgi.url_scheme"], known[2], server, state)
+
+    def make_direct(self, request: Any, scheme: str, client: tuple[str, int] | None,
+                    server: tuple[str, int] | None,
+                    state: dict[str, Any] | None) -> dict[str, Any]:
+        """The same scope from the scheme and client that the environ builder decided (see
+        EnvironBuilder.scheme_without_environ), without an environ."""
+        last = self._last
+        if last[0] is request and last[1] is server:
+            scope = last[2].copy()
+            scope["headers"] = scope["headers"].copy()  # (the app may change its own list)
+        else:
+            scope = _request_keys(request, server, self.root_path)
+            if request.shared:
+                template = scope.copy()
+                template["headers"] = scope["headers"].copy()
+                self._last = (request, server, template)
+        scope["scheme"] = scheme
+        scope["client"] = client
+        scope["extensions"] = _EXTENSIONS.copy()
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
+
+    def client_of(self, peer: Any) -> tuple[str, int] | None:
+        """The scope's client for a peer the environ would take as it is: REMOTE_ADDR and
+        REMOTE_PORT are its address (None for a unix socket's, which has no port)."""
+        known = self._peer
+        if known[0] is not peer:
+            client = None
+            if isinstance(peer, tuple):
+                port = str(peer[1])  # (as the environ's REMOTE_PORT, read back as the scope's)
+                client = (peer[0], int(port)) if port else None
+            known = self._peer = (peer, client)
+        return known[1]
+
+
+def _request_keys(request: Any, server: tuple[str, int] | None,
+                  root_path: str) -> dict[str, Any]:
+    """The scope's keys that come from the request and the listener alone."""
+    raw_path: bytes = request.path or request.target
+    return {
+        "type": "http",
+        "asgi": ASGI_VERSION,
+        "http_version": "1.1" if request.version == (1, 1) else
+        "2" if request.version == (2, 0) else "1.0",
+        "method": request.method,
+        "scheme": None,
+        # Percent-decoded as UTF-8 (what the spec asks, as uvicorn does), the root path not in it
+        # (as Gunicorn 27 has it).
+        "path": unquote(raw_path.decode("latin-1")) if b"%" in raw_path
+        else raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": request.query,
+        "root_path": root_path,
+        # Names lower-cased, as the spec asks; every field, in order.
+        "headers": [(name.lower(), value) for name, value in request.headers],
+        "client": None,
+        "server": server,
+    }
+
+
 def websocket_scope(request: Any, environ: dict[str, Any], server: tuple[str, int] | None,
                     root_path: str, state: dict[str, Any] | None,
                     subprotocols: list[str]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from time import perf_counter
 from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
-from ..asgi.scope import http_scope
+from ..asgi.scope import HTTPScopes
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
@@ -98,6 +98,10 @@ class _Request:
     #: --sendfile (False: --no-sendfile), set once per worker by ASGICycle (a class attribute: one
     #: store fewer per request).
     use_sendfile = False
+    #: The last http.response.start headers made of bytes alone, and their str pairs for the
+    #: Exchange: an app answering with the same headers again (most do) skips the conversion. One
+    #: entry per worker (a class attribute: the loop's thread alone reads and writes it).
+    last_headers: tuple[tuple[Any, ...], list[tuple[str, str]]] = ((), [])
 
     def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
         self.job = job
@@ -182,8 +186,18 @@ class _Request:
             status = message["status"]
             if type(status) is not int or not 100 <= status <= 999:
                 raise HTTPError(500, f"invalid ASGI status {status!r}")
-            headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
-                       for name, value in message.get("headers", ())]
+            raw = tuple(message.get("headers", ()))
+            last = _Request.last_headers
+            if raw == last[0]:
+                headers = last[1].copy()
+            else:
+                headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+                           for name, value in raw]
+                if all(type(item) is tuple and type(item[0]) is bytes and type(item[1]) is bytes
+                       for item in raw):
+                    # (only immutable fields: a hit must be the same headers, whatever the app
+                    # does with its objects afterwards)
+                    _Request.last_headers = (raw, headers.copy())
             exchange.start_response(status_text(status), headers)
             if message.get("trailers", False):
                 self.trailers = True
@@ -323,6 +337,7 @@ class ASGICycle:
         self.app = app
         self.root_path = root_path
         self.state = state
+        self.scopes = HTTPScopes(root_path)
         _Request.use_sendfile = cycle.cfg.sendfile
 
     async def run(self, job: Job, channel: AsyncChannel, server: tuple[str, int] | None) -> None:
@@ -335,17 +350,24 @@ class ASGICycle:
             count_slots = cycle.count_slots  # (--metrics-bind: one more request in flight)
             if count_slots is not None:
                 count_slots[STARTED] += 1
-        try:
-            environ = job.builder.build(request, job.body if job.body is not None
-                                        else empty_input(), job.peer, job.trailers)
-        except HTTPError as exc:  # what a trusted proxy said does not add up, or a refused header
-            channel.refuse(exc.status, exc.reason)
-            cycle.count_refused(job, exc.status)
-            return
-        if request.version == (2, 0):
-            # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI
-            # workers "HTTP/2.0", as the environ does); the scope's http_version is "2".
-            environ["SERVER_PROTOCOL"] = "HTTP/2"
+        # Without an access log, statsd, metrics or hooks nothing after the app reads an environ:
+        # the scope then needs only the scheme and the client, which the builder can often tell
+        # without making one (the trusted-proxy policy stays its own).
+        scheme = (None if cycle.after_request
+                  else job.builder.scheme_without_environ(request, job.peer))
+        environ: dict[str, Any] | None = None
+        if scheme is None:
+            try:
+                environ = job.builder.build(request, job.body if job.body is not None
+                                            else empty_input(), job.peer, job.trailers)
+            except HTTPError as exc:  # a trusted proxy's claims do not add up, a refused header
+                channel.refuse(exc.status, exc.reason)
+                cycle.count_refused(job, exc.status)
+                return
+            if request.version == (2, 0):
+                # What the access log shows: Gunicorn 27's ASGI worker says "HTTP/2" (its WSGI
+                # workers "HTTP/2.0", as the environ does); the scope's http_version is "2".
+                environ["SERVER_PROTOCOL"] = "HTTP/2"
         framer = ResponseFramer(request.version if cycle.uwsgi is None else UWSGI_FRAMING,
                                 request.keep_alive and not cycle.closing,
                                 request.method == "HEAD", cycle.response_heads)
@@ -356,7 +378,10 @@ class ASGICycle:
         try:
             if cycle.pre_request_hook:
                 cycle.hooks.call_or_raise("pre_request", cycle.ctx, cycle.hook_request(job))
-            scope = http_scope(request, environ, server, self.root_path, self.state())
+            scopes = self.scopes
+            scope = (scopes.make(request, environ, server, self.state()) if environ is not None
+                     else scopes.make_direct(request, scheme or "", scopes.client_of(job.peer),
+                                             server, self.state()))
             await self.app(scope, state.receive, state.send)
         except Exception as exc:
             if from_disconnect(exc):

@@ -197,6 +197,9 @@ class TaskCalls:
         self.lifespan: Lifespan | None = None
         # scope["server"] per listener, by its environ builder: (host, port), None on a unix socket.
         self.servers: dict[Any, Any] = {}
+        # The last shared Request (a repeated head, see pronghorn/http/cache.py) found not to be a
+        # WebSocket handshake: the same object again is not one either (one reference, bounded).
+        self._plain: Any = None
 
     def start(self, worker: LoopWorker) -> None:
         self.worker = worker
@@ -228,13 +231,16 @@ class TaskCalls:
         server = self.servers.get(builder, ())
         if server == ():
             server = self.servers[builder] = _server_of(builder)
-        if is_websocket(policy.request):
+        request = policy.request
+        if request is not self._plain and is_websocket(request):
             session = proto.websocket = WebSocketSession(
                 self.worker.cycle, self.app, job, proto, policy.take_unparsed(),
                 self.cfg.websocket_max_message_size, self.cfg.websocket_ping_interval,
                 self.cfg.websocket_ping_timeout)
             coroutine = session.run(server, self.cfg.root_path, self._state())
         else:
+            if request.shared:
+                self._plain = request
             coroutine = self.asgi.run(job, proto, server)
         task = self.loop.create_task(coroutine)
         proto.task = task

@@ -203,6 +203,29 @@ class EnvironBuilder:
                 self._believe(environ, request, peer, said, self.forwarded)
         return environ
 
+    def scheme_without_environ(self, request: Request, peer: Any) -> str | None:
+        """The ``wsgi.url_scheme`` that ``build(request, ..., peer)`` would give, when it is known
+        without building the environ: no forwarded policy, or a repeated (shared) head already
+        built whose headers claim nothing the policy reads, or only a scheme already judged for
+        this same peer. Then REMOTE_ADDR/REMOTE_PORT are the peer's own and nothing can be
+        refused. None otherwise: build the environ (which remembers the head for next time).
+        For a caller that needs only those (the ASGI scope), so that the trusted-proxy policy
+        stays this builder's."""
+        if self.forwarded is None:
+            return self.url_scheme
+        if not request.shared:
+            return None
+        kept = self._shared_known.get(id(request))
+        if kept is None:
+            return None
+        said = kept[1]
+        if said is None:
+            return self.url_scheme
+        believed = self._believed
+        if believed[0] is said and believed[1] is peer:
+            return believed[2]
+        return None
+
     def _learn_shape(self, shape: HeadShape, body: BinaryIO | DeferredInput) -> tuple[
             dict[str, Any], Said | None, tuple[tuple[int, str], ...] | None, HeadShape]:
         """What requests of ``shape`` share (see the module's docstring), remembered."""
