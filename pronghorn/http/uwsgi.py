@@ -48,6 +48,55 @@ _HEADER, _BODY, _DONE, _PAUSED, _ERROR = range(5)
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
+# The methods requests mostly have, already known to be tokens, and their str: one lookup instead
+# of the token match and the decoding.
+_KNOWN_METHODS = {name.encode("ascii"): name for name in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
+
+# What each var nginx sends becomes among the request's header fields: its field name, or None for
+# a var that is no field (uwsgi_params' CGI vars). A fixed table of names, never filled from
+# packets: a var not in it is mapped by the rule itself (_field_name).
+_NOT_A_FIELD: bytes | None = None
+_VAR_FIELDS: dict[bytes, bytes | None] = {
+    b"CONTENT_TYPE": b"CONTENT-TYPE", b"CONTENT_LENGTH": b"CONTENT-LENGTH",
+    **{name: _NOT_A_FIELD for name in (
+        b"QUERY_STRING", b"REQUEST_METHOD", b"REQUEST_URI", b"PATH_INFO", b"DOCUMENT_ROOT",
+        b"SERVER_PROTOCOL", b"REQUEST_SCHEME", b"HTTPS", b"REMOTE_ADDR", b"REMOTE_PORT",
+        b"SERVER_PORT", b"SERVER_NAME", b"SERVER_ADDR", b"SCRIPT_NAME", b"UWSGI_SCHEME",
+        b"wsgi.url_scheme")},
+    **{b"HTTP_" + name.replace(b"-", b"_"): name for name in (
+        b"HOST", b"CONNECTION", b"USER-AGENT", b"ACCEPT", b"ACCEPT-LANGUAGE", b"ACCEPT-ENCODING",
+        b"COOKIE", b"REFERER", b"CONTENT-TYPE", b"CONTENT-LENGTH", b"X-REAL-IP",
+        b"X-FORWARDED-FOR", b"X-FORWARDED-PROTO", b"X-REQUEST-ID", b"CACHE-CONTROL",
+        b"UPGRADE-INSECURE-REQUESTS", b"ORIGIN", b"AUTHORIZATION", b"IF-NONE-MATCH",
+        b"IF-MODIFIED-SINCE", b"PRAGMA", b"DNT", b"SEC-FETCH-DEST", b"SEC-FETCH-MODE",
+        b"SEC-FETCH-SITE", b"SEC-FETCH-USER", b"TE", b"RANGE", b"X-REQUESTED-WITH")},
+}
+
+
+def _field_name(key: bytes) -> bytes | None:
+    """The header field a var outside _VAR_FIELDS stands for: HTTP_X_FOO is X-FOO."""
+    return key[5:].replace(b"_", b"-") if key[:5] == b"HTTP_" else None
+
+
+def _var_fault(block: bytes, pos: int, field_size: int) -> HTTPError:
+    """What is wrong with the var at ``pos``, which the parse's one combined check found faulty
+    (the checks in the order a var's bytes come)."""
+    end = len(block)
+    if pos + 2 > end:
+        return HTTPError(400, "a uwsgi var's key size is cut short")
+    size = block[pos] | block[pos + 1] << 8
+    key_end = pos + 2 + size
+    if key_end + 2 > end:
+        return HTTPError(400, "a uwsgi var's key is cut short")
+    vsize = block[key_end] | block[key_end + 1] << 8
+    if key_end + 2 + vsize > end:
+        return HTTPError(400, "a uwsgi var's value is cut short")
+    if not size:
+        return HTTPError(400, "a uwsgi var without a name")
+    assert size + vsize + 4 > field_size
+    return HTTPError(431, "a uwsgi var is too large")
+
 
 def parse_vars(block: bytes, limits: Limits) -> dict[bytes, bytes]:
     """The vars of a packet, in order (a repeated key keeps its first place and its last value, as
@@ -57,23 +106,20 @@ def parse_vars(block: bytes, limits: Limits) -> dict[bytes, bytes]:
     end = len(block)
     pos = 0
     field_size = limits.request_field_size
-    while pos < end:
-        if pos + 2 > end:
-            raise HTTPError(400, "a uwsgi var's key size is cut short")
-        size = block[pos] | block[pos + 1] << 8
-        key_end = pos + 2 + size
-        if key_end + 2 > end:
-            raise HTTPError(400, "a uwsgi var's key is cut short")
-        vsize = block[key_end] | block[key_end + 1] << 8
-        value_end = key_end + 2 + vsize
-        if value_end > end:
-            raise HTTPError(400, "a uwsgi var's value is cut short")
-        if not size:
-            raise HTTPError(400, "a uwsgi var without a name")
-        if size + vsize + 4 > field_size:
-            raise HTTPError(431, "a uwsgi var is too large")
-        found[block[pos + 2:key_end]] = block[key_end + 2:value_end]
-        pos = value_end
+    # One pass, one check per var on the way: a size that runs past the block is caught by the
+    # final comparison (or an IndexError reading the value's size); _var_fault then says which.
+    try:
+        while pos < end:
+            size = block[pos] | block[pos + 1] << 8
+            key_end = pos + 2 + size
+            vsize = block[key_end] | block[key_end + 1] << 8
+            value_end = key_end + 2 + vsize
+            if value_end > end or not size or size + vsize + 4 > field_size:
+                raise _var_fault(block, pos, field_size)
+            found[block[pos + 2:key_end]] = block[key_end + 2:value_end]
+            pos = value_end
+    except IndexError:
+        raise _var_fault(block, pos, field_size) from None
     return found
 
 
@@ -83,8 +129,11 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
     if _BAD_VALUE.search(b"".join(found)) or _BAD_VALUE.search(b"".join(found.values())):
         raise HTTPError(400, "a uwsgi var with a CR, LF or NUL")
     method = found.get(b"REQUEST_METHOD", b"GET")
-    if not _METHOD.fullmatch(method):
-        raise HTTPError(400, "the uwsgi REQUEST_METHOD is not a token")
+    method_name = _KNOWN_METHODS.get(method)
+    if method_name is None:
+        if not _METHOD.fullmatch(method):
+            raise HTTPError(400, "the uwsgi REQUEST_METHOD is not a token")
+        method_name = method.decode("latin-1")
     path_info = found.get(b"PATH_INFO", b"/")
     query = found.get(b"QUERY_STRING", b"")
     target = path_info + b"?" + query if query else path_info  # (Gunicorn's RAW_URI)
@@ -101,28 +150,29 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
     # last value, as Gunicorn's environ has it; a length that disagrees with the framing one is
     # refused.
     named: dict[bytes, bytes] = {}
+    fields = _VAR_FIELDS
     for key, value in found.items():
-        if key.startswith(b"HTTP_"):
-            named[key[5:].replace(b"_", b"-")] = value
-        elif key == b"CONTENT_TYPE":
-            named[b"CONTENT-TYPE"] = value
-        elif key == b"CONTENT_LENGTH":
-            named[b"CONTENT-LENGTH"] = value
+        name = fields.get(key, b"")
+        if name == b"":  # (not in the table)
+            name = _field_name(key)
+        if name is not None:
+            named[name] = value
     if named.get(b"CONTENT-LENGTH", length_text) != length_text:
         raise HTTPError(400, "the uwsgi CONTENT_LENGTH and HTTP_CONTENT_LENGTH disagree")
     if len(named) > limits.request_fields:
         raise HTTPError(431, "too many header vars in the uwsgi packet")
     headers = tuple(named.items())
-    connection = found.get(b"HTTP_CONNECTION", b"").lower()
-    keep_alive = b"close" not in (token.strip() for token in connection.split(b","))
+    connection = found.get(b"HTTP_CONNECTION")
+    keep_alive = connection is None or b"close" not in (
+        token.strip() for token in connection.lower().split(b","))
     scheme: str | None = None
-    if found.get(b"HTTPS", b"").lower() in (b"on", b"1", b"true"):
+    https = found.get(b"HTTPS")
+    if https and https.lower() in (b"on", b"1", b"true"):
         scheme = "https"
     elif found.get(b"wsgi.url_scheme") in (b"http", b"https"):
         scheme = found[b"wsgi.url_scheme"].decode("ascii")
-    request = make_request(method.decode("latin-1"), target, path_info.replace(b"%", b"%25"),
-                           query, (1, 1), headers, keep_alive, False, length, False,
-                           found.get(b"HTTP_HOST"))
+    request = make_request(method_name, target, path_info.replace(b"%", b"%25"), query, (1, 1),
+                           headers, keep_alive, False, length, False, found.get(b"HTTP_HOST"))
     return request, scheme
 
 

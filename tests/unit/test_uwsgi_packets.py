@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPError, Limits, Request
-from pronghorn.http.uwsgi import UWSGIConnection
+from pronghorn.http.uwsgi import _VAR_FIELDS, UWSGIConnection, _field_name, parse_vars
 
 
 def packet(variables: dict[str, str], modifier1: int = 0) -> bytes:
@@ -126,3 +126,29 @@ def test_the_largest_packet_the_header_can_announce_is_read() -> None:
     assert len(big) - 4 <= 65535
     (request, _, _) = events([big], Limits(request_field_size=8190))
     assert isinstance(request, Request) and len(request.headers) == 100
+
+
+@pytest.mark.parametrize("block,reason", [
+    (b"\x01", "key size is cut short"),
+    (b"\x01\x00a\x00\x00\x09", "key size is cut short"),
+    (b"\x09\x00ab", "key is cut short"),
+    (b"\x01\x00a\x05", "key is cut short"),
+    (b"\x01\x00a\x05\x00abc", "value is cut short"),
+    (b"\x00\x00\x00\x00", "without a name"),
+    (b"\x01\x00a\x11\x00" + b"x" * 17, "too large"),
+])
+def test_each_fault_of_a_var_is_named(block: bytes, reason: str) -> None:
+    # (the parse checks a var once, then names the fault on a slow path: the same names as before)
+    with pytest.raises(HTTPError) as caught:
+        parse_vars(block, Limits(request_field_size=21).normalized())
+    assert reason in caught.value.reason
+
+
+def test_the_table_of_known_vars_follows_the_rule() -> None:
+    """The vars nginx sends most are looked up, the others mapped: both must give the same field."""
+    for key, name in _VAR_FIELDS.items():
+        if key in (b"CONTENT_TYPE", b"CONTENT_LENGTH"):
+            assert name == key.replace(b"_", b"-")
+        else:
+            assert name == _field_name(key), key
+    assert _field_name(b"HTTP_X_SOME_THING") == b"X-SOME-THING" and _field_name(b"REMOTE_USER") is None
