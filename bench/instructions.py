@@ -1,14 +1,16 @@
 """Instructions per request of the whole sync worker (loop, system call wrappers, HTTP, WSGI), counted
 by valgrind, which a noisy machine does not change the way it changes req/s; or of the asgi worker.
 
-    python bench/instructions.py [--mode keepalive|close] [--scenario hello|proxied] [--requests N]
+    python bench/instructions.py [--mode keepalive|close|uwsgi] [--scenario hello|proxied] [--requests N]
                                  [--access-log PATH] [--worker-class sync|asgi] [--metrics]
                                  [--profile]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
 in this process keeps 50 connections busy, as wrk does (keep-alive), or opens a connection per
-request (close). It is run twice, for N/4 and N requests; the difference divided by the difference
+request (close), or (uwsgi: the worker runs ``--protocol uwsgi``) opens a connection per request,
+sends one uwsgi packet holding the vars nginx's ``uwsgi_params`` sends for wrk's request, reads the
+response and closes, as nginx's ``uwsgi_pass`` does. It is run twice, for N/4 and N requests; the difference divided by the difference
 in requests is the cost of one request, without the start-up. The turn budget is off (under
 valgrind every turn would overrun it). The kernel's side of the system calls is not counted.
 
@@ -93,6 +95,8 @@ listener.bind(("127.0.0.1", port))
 listener.listen(1024)
 # proxied: the client is the proxy, and trusted as one (as the harness runs it behind nginx's address)
 options = dict(forwarded_allow_ips="127.0.0.1") if scenario == "proxied" else {}
+if scenario == "uwsgi":
+    options = dict(protocol="uwsgi")
 cfg = Config(accesslog=access_log, **options) if access_log else Config(**options)
 if access_log:
     from pronghorn.logs import setup_logging
@@ -139,6 +143,23 @@ PROXIED = (
     b"Cookie: sessionid=%(session)s; csrftoken=Yq3JkT0bW9cXzL2mN8pR4sV6uA1dE5fG\r\n"
     b"\r\n")
 BODY = b"Hello, world!"
+
+
+def uwsgi_packet(variables: dict[bytes, bytes]) -> bytes:
+    """A uwsgi request packet (modifier1 0): the 4-byte header, then each var's sizes (2 bytes,
+    little-endian) and bytes."""
+    block = b"".join(len(key).to_bytes(2, "little") + key + len(value).to_bytes(2, "little") + value
+                     for key, value in variables.items())
+    return b"\0" + len(block).to_bytes(2, "little") + b"\0" + block
+
+
+# What nginx 1.22's uwsgi_params (and the client's Host field) send for wrk's GET / to a uwsgi_pass.
+UWSGI = uwsgi_packet({
+    b"QUERY_STRING": b"", b"REQUEST_METHOD": b"GET", b"CONTENT_TYPE": b"", b"CONTENT_LENGTH": b"",
+    b"REQUEST_URI": b"/", b"PATH_INFO": b"/", b"DOCUMENT_ROOT": b"/usr/share/nginx/html",
+    b"SERVER_PROTOCOL": b"HTTP/1.1", b"REQUEST_SCHEME": b"http", b"HTTPS": b"",
+    b"REMOTE_ADDR": b"127.0.0.1", b"REMOTE_PORT": b"51234", b"SERVER_PORT": b"8080",
+    b"SERVER_NAME": b"localhost", b"HTTP_HOST": b"127.0.0.1:8080"})
 
 
 def free_port() -> int:
@@ -210,16 +231,17 @@ def keepalive_client(port: int, total: int, scenario: str) -> None:
         key.fileobj.close()  # type: ignore[union-attr]
 
 
-def close_client(port: int, total: int) -> None:
-    """50 connections at a time, one request each, read to the server's close."""
+def close_client(port: int, total: int, request: bytes = CLOSE, hang_up: bool = False) -> None:
+    """50 connections at a time, one request each, read to the server's close (``hang_up``: to the
+    body's end, then closed by the client, as nginx closes a uwsgi connection)."""
     selector = selectors.DefaultSelector()
     opened = closed = 0
 
     def open_one() -> None:
         nonlocal opened
         sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(CLOSE)
-        selector.register(sock, selectors.EVENT_READ)
+        sock.sendall(request)
+        selector.register(sock, selectors.EVENT_READ, [b""])
         opened += 1
 
     for _ in range(min(CONNECTIONS, total)):
@@ -230,6 +252,11 @@ def close_client(port: int, total: int) -> None:
             try:
                 data = sock.recv(65536)  # type: ignore[union-attr]
             except ConnectionError:
+                data = b""
+            if hang_up and data:
+                key.data[0] += data
+                if not key.data[0].endswith(BODY):
+                    continue
                 data = b""
             if not data:
                 selector.unregister(sock)
@@ -247,7 +274,8 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
     out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
     env = dict(os.environ, PYTHONHASHSEED="0",
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, "-c", WORKER, str(port), str(requests), scenario, worker_class,
+    argv = [sys.executable, "-c", WORKER, str(port), str(requests),
+            "uwsgi" if mode == "uwsgi" else scenario, worker_class,
             *([access_log] if access_log else [])]
     if metrics:
         env["PRONGHORN_BENCH_METRICS"] = "1"
@@ -260,6 +288,8 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
         wait_listening(port, worker)
         if mode == "keepalive":
             keepalive_client(port, requests, scenario)
+        elif mode == "uwsgi":
+            close_client(port, requests, UWSGI, hang_up=True)
         else:
             close_client(port, requests)
         _, err = worker.communicate(timeout=600)
@@ -278,7 +308,9 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=("keepalive", "close"), default="keepalive")
+    parser.add_argument("--mode", choices=("keepalive", "close", "uwsgi"), default="keepalive",
+                        help="keepalive: 50 connections; close: a connection per request (Connection: "
+                             "close); uwsgi: a connection per request, one uwsgi packet each")
     parser.add_argument("--scenario", choices=("hello", "proxied"), default="hello")
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--access-log", metavar="PATH",
@@ -290,8 +322,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="run the worker once under cProfile (no valgrind) and print where the time goes")
     args = parser.parse_args()
-    if args.mode == "close" and args.scenario != "hello":
-        parser.error("--mode close measures the hello scenario only")
+    if args.mode != "keepalive" and args.scenario != "hello":
+        parser.error(f"--mode {args.mode} measures the hello scenario only")
     if args.profile:
         count(args.mode, args.scenario, args.requests, args.access_log, args.worker_class, profile=True,
               metrics=args.metrics)

@@ -84,7 +84,7 @@ class ConnectionPolicy:
         # (--protocol uwsgi: the same events from nginx's uwsgi packets; see http/uwsgi.py)
         self.conn: HTTPConnection | UWSGIConnection = (
             HTTPConnection(cycle.limits, cycle.head_cache) if cycle.uwsgi is None
-            else UWSGIConnection(cycle.limits))
+            else UWSGIConnection(cycle.limits, cycle.uwsgi.packets))
         self.builder = builder
         self.peer = peer
         self.send = send  # for 100 Continue, the one thing this policy writes itself

@@ -18,7 +18,9 @@ from .. import SERVER_SOFTWARE
 from ..config import Config
 from ..http import (HeadCache, HTTPError, Limits, Request, ResponseFramer, ResponseHeadCache,
                     error_response)
+from ..http.cache import BoundedCache
 from ..http.events import Fields
+from ..http.uwsgi import PacketCache
 from ..logs import custom_logger, request_logger
 from ..trust import matcher
 from ..wsgi.environ import EnvironBuilder
@@ -198,6 +200,8 @@ def close_iterable(result: Any, log: logging.Logger) -> None:
 #: The HTTP version uwsgi responses are framed for: never chunked (nginx would pass the chunk
 #: markers through as body); a response without a length ends with the connection.
 UWSGI_FRAMING = (1, 0)
+#: The bound of a worker's uwsgi packet cache (the HTTP head cache's default).
+PACKET_CACHE_BYTES = 1024 * 1024
 
 
 class UWSGIRules:
@@ -206,6 +210,8 @@ class UWSGIRules:
 
     def __init__(self, allow_from: str) -> None:
         self._allowed = matcher(allow_from)
+        # The worker's validated packets (http/uwsgi.py's packet_key), for its connections.
+        self.packets: PacketCache = BoundedCache(PACKET_CACHE_BYTES)
 
     def allowed(self, peer: Any) -> bool:
         return not isinstance(peer, tuple) or self._allowed(peer)

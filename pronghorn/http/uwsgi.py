@@ -38,7 +38,9 @@ a CR, LF or NUL is refused (nginx never sends one).
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
+from .cache import OBJECT_OVERHEAD, BoundedCache
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, Event, Request, make_request
 from .limits import Limits
@@ -47,6 +49,55 @@ _HEADER, _BODY, _DONE, _PAUSED, _ERROR = range(5)
 
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
+
+# The methods requests mostly have, already known to be tokens, and their str: one lookup instead
+# of the token match and the decoding.
+_KNOWN_METHODS = MappingProxyType({name.encode("ascii"): name for name in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")})
+
+# What each var nginx sends becomes among the request's header fields: its field name, or None for
+# a var that is no field (uwsgi_params' CGI vars). A fixed table of names, never filled from
+# packets: a var not in it is mapped by the rule itself (_field_name).
+_NOT_A_FIELD: bytes | None = None
+_VAR_FIELDS: MappingProxyType[bytes, bytes | None] = MappingProxyType({
+    b"CONTENT_TYPE": b"CONTENT-TYPE", b"CONTENT_LENGTH": b"CONTENT-LENGTH",
+    **{name: _NOT_A_FIELD for name in (
+        b"QUERY_STRING", b"REQUEST_METHOD", b"REQUEST_URI", b"PATH_INFO", b"DOCUMENT_ROOT",
+        b"SERVER_PROTOCOL", b"REQUEST_SCHEME", b"HTTPS", b"REMOTE_ADDR", b"REMOTE_PORT",
+        b"SERVER_PORT", b"SERVER_NAME", b"SERVER_ADDR", b"SCRIPT_NAME", b"UWSGI_SCHEME",
+        b"wsgi.url_scheme")},
+    **{b"HTTP_" + name.replace(b"-", b"_"): name for name in (
+        b"HOST", b"CONNECTION", b"USER-AGENT", b"ACCEPT", b"ACCEPT-LANGUAGE", b"ACCEPT-ENCODING",
+        b"COOKIE", b"REFERER", b"CONTENT-TYPE", b"CONTENT-LENGTH", b"X-REAL-IP",
+        b"X-FORWARDED-FOR", b"X-FORWARDED-PROTO", b"X-REQUEST-ID", b"CACHE-CONTROL",
+        b"UPGRADE-INSECURE-REQUESTS", b"ORIGIN", b"AUTHORIZATION", b"IF-NONE-MATCH",
+        b"IF-MODIFIED-SINCE", b"PRAGMA", b"DNT", b"SEC-FETCH-DEST", b"SEC-FETCH-MODE",
+        b"SEC-FETCH-SITE", b"SEC-FETCH-USER", b"TE", b"RANGE", b"X-REQUESTED-WITH")},
+})
+
+
+def _field_name(key: bytes) -> bytes | None:
+    """The header field a var outside _VAR_FIELDS stands for: HTTP_X_FOO is X-FOO."""
+    return key[5:].replace(b"_", b"-") if key[:5] == b"HTTP_" else None
+
+
+def _var_fault(block: bytes, pos: int, field_size: int) -> HTTPError:
+    """What is wrong with the var at ``pos``, which the parse's one combined check found faulty
+    (the checks in the order a var's bytes come)."""
+    end = len(block)
+    if pos + 2 > end:
+        return HTTPError(400, "a uwsgi var's key size is cut short")
+    size = block[pos] | block[pos + 1] << 8
+    key_end = pos + 2 + size
+    if key_end + 2 > end:
+        return HTTPError(400, "a uwsgi var's key is cut short")
+    vsize = block[key_end] | block[key_end + 1] << 8
+    if key_end + 2 + vsize > end:
+        return HTTPError(400, "a uwsgi var's value is cut short")
+    if not size:
+        return HTTPError(400, "a uwsgi var without a name")
+    assert size + vsize + 4 > field_size
+    return HTTPError(431, "a uwsgi var is too large")
 
 
 def parse_vars(block: bytes, limits: Limits) -> dict[bytes, bytes]:
@@ -57,34 +108,43 @@ def parse_vars(block: bytes, limits: Limits) -> dict[bytes, bytes]:
     end = len(block)
     pos = 0
     field_size = limits.request_field_size
-    while pos < end:
-        if pos + 2 > end:
-            raise HTTPError(400, "a uwsgi var's key size is cut short")
-        size = block[pos] | block[pos + 1] << 8
-        key_end = pos + 2 + size
-        if key_end + 2 > end:
-            raise HTTPError(400, "a uwsgi var's key is cut short")
-        vsize = block[key_end] | block[key_end + 1] << 8
-        value_end = key_end + 2 + vsize
-        if value_end > end:
-            raise HTTPError(400, "a uwsgi var's value is cut short")
-        if not size:
-            raise HTTPError(400, "a uwsgi var without a name")
-        if size + vsize + 4 > field_size:
-            raise HTTPError(431, "a uwsgi var is too large")
-        found[block[pos + 2:key_end]] = block[key_end + 2:value_end]
-        pos = value_end
+    # One pass, one check per var on the way: a size that runs past the block is caught by the
+    # final comparison (or an IndexError reading the value's size); _var_fault then says which.
+    try:
+        while pos < end:
+            size = block[pos] | block[pos + 1] << 8
+            key_end = pos + 2 + size
+            vsize = block[key_end] | block[key_end + 1] << 8
+            value_end = key_end + 2 + vsize
+            if value_end > end or not size or size + vsize + 4 > field_size:
+                raise _var_fault(block, pos, field_size)
+            found[block[pos + 2:key_end]] = block[key_end + 2:value_end]
+            pos = value_end
+    except IndexError:
+        raise _var_fault(block, pos, field_size) from None
     return found
 
 
-def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Request, str | None]:
-    """The Request the vars describe, and the scheme they claim (None: the listener's)."""
-    # (Two searches over the whole, rather than two per var: the vars' sizes are not in these.)
-    if _BAD_VALUE.search(b"".join(found)) or _BAD_VALUE.search(b"".join(found.values())):
+def check_bytes(found: dict[bytes, bytes]) -> None:
+    """HTTPError unless no var's name or value holds a CR, LF or NUL."""
+    # (One search of the whole rather than one per var, the vars' sizes left out, which may hold
+    # any byte; three memchr scans cost a fraction of a regular expression's charset test per byte.)
+    text = b"".join(found) + b"".join(found.values())
+    if b"\0" in text or b"\n" in text or b"\r" in text:
         raise HTTPError(400, "a uwsgi var with a CR, LF or NUL")
+
+
+def request_from_vars(found: dict[bytes, bytes], limits: Limits,
+                      shared: bool = False) -> tuple[Request, str | None]:
+    """The Request the vars describe, and the scheme they claim (None: the listener's).
+    ``shared``: the Request will be handed out again for packets of the same key (packet_key)."""
+    check_bytes(found)
     method = found.get(b"REQUEST_METHOD", b"GET")
-    if not _METHOD.fullmatch(method):
-        raise HTTPError(400, "the uwsgi REQUEST_METHOD is not a token")
+    method_name = _KNOWN_METHODS.get(method)
+    if method_name is None:
+        if not _METHOD.fullmatch(method):
+            raise HTTPError(400, "the uwsgi REQUEST_METHOD is not a token")
+        method_name = method.decode("latin-1")
     path_info = found.get(b"PATH_INFO", b"/")
     query = found.get(b"QUERY_STRING", b"")
     target = path_info + b"?" + query if query else path_info  # (Gunicorn's RAW_URI)
@@ -101,41 +161,72 @@ def request_from_vars(found: dict[bytes, bytes], limits: Limits) -> tuple[Reques
     # last value, as Gunicorn's environ has it; a length that disagrees with the framing one is
     # refused.
     named: dict[bytes, bytes] = {}
+    fields = _VAR_FIELDS
     for key, value in found.items():
-        if key.startswith(b"HTTP_"):
-            named[key[5:].replace(b"_", b"-")] = value
-        elif key == b"CONTENT_TYPE":
-            named[b"CONTENT-TYPE"] = value
-        elif key == b"CONTENT_LENGTH":
-            named[b"CONTENT-LENGTH"] = value
+        name = fields.get(key, b"")
+        if name == b"":  # (not in the table)
+            name = _field_name(key)
+        if name is not None:
+            named[name] = value
     if named.get(b"CONTENT-LENGTH", length_text) != length_text:
         raise HTTPError(400, "the uwsgi CONTENT_LENGTH and HTTP_CONTENT_LENGTH disagree")
     if len(named) > limits.request_fields:
         raise HTTPError(431, "too many header vars in the uwsgi packet")
     headers = tuple(named.items())
-    connection = found.get(b"HTTP_CONNECTION", b"").lower()
-    keep_alive = b"close" not in (token.strip() for token in connection.split(b","))
+    connection = found.get(b"HTTP_CONNECTION")
+    keep_alive = connection is None or b"close" not in (
+        token.strip() for token in connection.lower().split(b","))
     scheme: str | None = None
-    if found.get(b"HTTPS", b"").lower() in (b"on", b"1", b"true"):
+    https = found.get(b"HTTPS")
+    if https and https.lower() in (b"on", b"1", b"true"):
         scheme = "https"
     elif found.get(b"wsgi.url_scheme") in (b"http", b"https"):
         scheme = found[b"wsgi.url_scheme"].decode("ascii")
-    request = make_request(method.decode("latin-1"), target, path_info.replace(b"%", b"%25"),
-                           query, (1, 1), headers, keep_alive, False, length, False,
-                           found.get(b"HTTP_HOST"))
+    request = make_request(method_name, target, path_info.replace(b"%", b"%25"), query, (1, 1),
+                           headers, keep_alive, False, length, False, found.get(b"HTTP_HOST"),
+                           shared)
     return request, scheme
+
+
+#: Validated packets' Requests (see packet_key), a worker's: UWSGIConnection's ``cache``.
+PacketCache = BoundedCache[tuple[tuple[bytes, bytes], ...], tuple[Request, "str | None"]]
+
+# The vars nginx's uwsgi_params sends that change with every connection (the client's port, and its
+# address) and that request_from_vars never reads: left out of a packet's key.
+_VARYING_UNREAD = (b"REMOTE_PORT", b"REMOTE_ADDR")
+
+
+def packet_key(found: dict[bytes, bytes]) -> tuple[tuple[bytes, bytes], ...]:
+    """The key of a packet's vars in a PacketCache, once check_bytes has passed them (the vars
+    in _VARYING_UNREAD are taken out of ``found``). Why a hit is correct: request_from_vars is a
+    function of the vars it reads, in their order, and of the worker's limits (the cache's own);
+    the key holds every var but those it never reads, in order, so equal keys give equal
+    Requests and schemes, and the Request is immutable. The checks that read every var (each
+    var's size in parse_vars, the bytes in check_bytes) run on every packet, before the lookup."""
+    for name in _VARYING_UNREAD:
+        found.pop(name, None)
+    return tuple(found.items())
+
+
+def packet_entry_size(key: tuple[tuple[bytes, bytes], ...]) -> int:
+    """An estimate, high, of the bytes a PacketCache entry pins: the key's bytes, tuples and the
+    Request, whose fields are as many again."""
+    return 2 * sum(len(name) + len(value) for name, value in key) + OBJECT_OVERHEAD * (
+        5 * len(key) + 20)
 
 
 class UWSGIConnection:
     """The server side of one uwsgi connection: ``HTTPConnection``'s interface, one packet at a
     time. ``scheme``: what the last request's vars said (HTTPS), None for the listener's."""
 
-    __slots__ = ("limits", "_buf", "_state", "_eof", "_remaining", "scheme")
+    __slots__ = ("limits", "_buf", "_state", "_eof", "_remaining", "scheme", "_cache")
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, cache: PacketCache | None = None) -> None:
         """``limits``: taken as given, normalized (a worker's are: one connection per request
-        under nginx, so nothing is made per connection that need not be)."""
+        under nginx, so nothing is made per connection that need not be). ``cache``: the
+        worker's PacketCache, for these limits (None: every packet makes its own Request)."""
         self.limits = limits if limits is not None else Limits().normalized()
+        self._cache = cache
         self._buf = bytearray()
         self._state = _HEADER
         self._eof = False
@@ -217,7 +308,24 @@ class UWSGIConnection:
             return NEED_DATA
         block = bytes(buf[4:4 + size])
         del buf[:4 + size]
-        request, self.scheme = request_from_vars(parse_vars(block, self.limits), self.limits)
+        limits = self.limits
+        found = parse_vars(block, limits)
+        cache = self._cache
+        if cache is None:
+            request, self.scheme = request_from_vars(found, limits)
+        else:
+            # nginx sends the same vars for every request of a page but the client's port: the
+            # Request (and the environ the builder keeps for a shared one) is made once.
+            check_bytes(found)
+            key = packet_key(found)
+            kept = cache.young.get(key) or cache.get(key)
+            if kept is None:
+                size = packet_entry_size(key)
+                shared = cache.admits(size)
+                kept = request_from_vars(found, limits, shared)
+                if shared:
+                    cache.put(key, kept, size)
+            request, self.scheme = kept
         length = request.content_length or 0
         if length:
             self._remaining = length

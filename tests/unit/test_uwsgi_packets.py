@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pronghorn.http import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, HTTPError, Limits, Request
-from pronghorn.http.uwsgi import UWSGIConnection
+from pronghorn.http.cache import BoundedCache
+from pronghorn.http.uwsgi import _VAR_FIELDS, PacketCache, UWSGIConnection, _field_name, parse_vars
 
 
 def packet(variables: dict[str, str], modifier1: int = 0) -> bytes:
@@ -126,3 +127,79 @@ def test_the_largest_packet_the_header_can_announce_is_read() -> None:
     assert len(big) - 4 <= 65535
     (request, _, _) = events([big], Limits(request_field_size=8190))
     assert isinstance(request, Request) and len(request.headers) == 100
+
+
+@pytest.mark.parametrize("block,reason", [
+    (b"\x01", "key size is cut short"),
+    (b"\x01\x00a\x00\x00\x09", "key size is cut short"),
+    (b"\x09\x00ab", "key is cut short"),
+    (b"\x01\x00a\x05", "key is cut short"),
+    (b"\x01\x00a\x05\x00abc", "value is cut short"),
+    (b"\x00\x00\x00\x00", "without a name"),
+    (b"\x01\x00a\x11\x00" + b"x" * 17, "too large"),
+])
+def test_each_fault_of_a_var_is_named(block: bytes, reason: str) -> None:
+    # (the parse checks a var once, then names the fault on a slow path: the same names as before)
+    with pytest.raises(HTTPError) as caught:
+        parse_vars(block, Limits(request_field_size=21).normalized())
+    assert reason in caught.value.reason
+
+
+def test_the_table_of_known_vars_follows_the_rule() -> None:
+    """The vars nginx sends most are looked up, the others mapped: both must give the same field."""
+    for key, name in _VAR_FIELDS.items():
+        if key in (b"CONTENT_TYPE", b"CONTENT_LENGTH"):
+            assert name == key.replace(b"_", b"-")
+        else:
+            assert name == _field_name(key), key
+    assert _field_name(b"HTTP_X_SOME_THING") == b"X-SOME-THING" and _field_name(b"REMOTE_USER") is None
+
+
+NGINX = {"QUERY_STRING": "a=1", "REQUEST_METHOD": "GET", "CONTENT_TYPE": "", "CONTENT_LENGTH": "",
+         "REQUEST_URI": "/p?a=1", "PATH_INFO": "/p", "HTTPS": "", "REMOTE_ADDR": "10.0.0.1",
+         "REMOTE_PORT": "50001", "SERVER_NAME": "s", "HTTP_HOST": "h", "HTTP_ACCEPT": "*/*"}
+
+
+def cached_request(cache: PacketCache, variables: dict[str, str]) -> tuple[Request, str | None]:
+    conn = UWSGIConnection(Limits().normalized(), cache)
+    conn.receive_data(packet(variables))
+    request = conn.next_event()
+    assert isinstance(request, Request)
+    return request, conn.scheme
+
+
+def test_a_packet_cache_hit_is_the_request_parsing_gives() -> None:
+    cache: PacketCache = BoundedCache(1 << 20)
+    first, _ = cached_request(cache, NGINX)
+    # Another connection from the same client (another port; nginx's REMOTE_* are never read):
+    again, _ = cached_request(cache, dict(NGINX, REMOTE_PORT="50002", REMOTE_ADDR="10.0.0.2"))
+    assert again is first and first.shared
+    uncached = events([packet(NGINX)])[0]
+    assert isinstance(uncached, Request)
+    assert [getattr(first, f) for f in first.__slots__ if f != "shared"] == [
+        getattr(uncached, f) for f in uncached.__slots__ if f != "shared"]
+    # Any var that is read makes another Request; the scheme comes with it.
+    for changed in ({"HTTP_ACCEPT": "text/html"}, {"QUERY_STRING": "a=2"}, {"HTTP_X_NEW": "1"},
+                    {"HTTPS": "on"}):
+        other, scheme = cached_request(cache, dict(NGINX, **changed))
+        assert other is not first
+        assert scheme == ("https" if "HTTPS" in changed else None)
+    assert cached_request(cache, dict(NGINX, HTTPS="on"))[1] == "https"
+
+
+@pytest.mark.parametrize("var", ["REMOTE_ADDR", "REMOTE_PORT", "HTTP_ACCEPT"])
+def test_a_packet_like_a_cached_one_is_still_checked(var: str) -> None:
+    cache: PacketCache = BoundedCache(1 << 20)
+    cached_request(cache, NGINX)
+    with pytest.raises(HTTPError) as caught:
+        cached_request(cache, dict(NGINX, **{var: "1\r\n2"}))
+    assert caught.value.status == 400
+    with pytest.raises(HTTPError) as caught:
+        cached_request(cache, dict(NGINX, **{var: "x" * 9000}))
+    assert caught.value.status == 431
+
+
+def test_a_packet_too_large_for_the_cache_is_not_kept() -> None:
+    cache: PacketCache = BoundedCache(4096)
+    first, _ = cached_request(cache, dict(NGINX, HTTP_COOKIE="c" * 3000))
+    assert not first.shared and not cache.young
