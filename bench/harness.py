@@ -137,8 +137,10 @@ class Scenario:
     interface: str = "wsgi"  # or "asgi": the app is an ASGI 3 callable (bench/apps/asgi_apps.py)
     # Events per response (SSE): the notes give events/s, req/s times this.
     events_per_response: int = 0
-    # kind "h2" only: the streams h2load keeps in flight on each of ``connections`` (h2load -m).
+    # kind "h2" only: the streams h2load keeps in flight on each of ``connections`` (h2load -m),
+    # and whether over TLS (HTTP/2 chosen by ALPN) rather than h2c.
     streams: int = 1
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -456,6 +458,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         interface="asgi",
         kind="h2",
     ),
+    Scenario(
+        "h2-tls-hello",
+        "WSGI hello world over HTTP/2 with TLS (ALPN), 50 streams on 10 connections",
+        "h2-hello with each server's own TLS (a self-signed P-256 certificate): the record layer's cost added",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn", "pronghorn"),
+            Variant("gunicorn gthread 1 thread", "gunicorn", "gthread", threads=1),
+            Variant("granian", "granian"),
+        ),
+        connections=10,
+        streams=5,
+        expect_body=b"Hello, World!",
+        kind="h2",
+        tls=True,
+    ),
     # -- ASGI (issue 18): the same loads against ASGI 3 apps (bench/apps/asgi_apps.py) -------------
     Scenario(
         "asgi-hello",
@@ -665,7 +683,10 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
             argv += ["--forwarded-allow-ips", HOST]
         if scenario.uwsgi:
             argv += ["--protocol", "uwsgi"]
-        if scenario.kind == "h2":
+        if scenario.kind == "h2" and scenario.tls:
+            cert, key = h2load_driver.make_certificate(workdir)
+            argv += ["--http-protocols", "h2,h1", "--certfile", str(cert), "--keyfile", str(key)]
+        elif scenario.kind == "h2":
             # Gunicorn 27's flags, which pronghorn shares. h2c is only for peers in
             # --forwarded-allow-ips, whose default (127.0.0.1) is the load's address.
             argv += ["--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge"]
@@ -682,6 +703,9 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
             # without TLS is h2c with prior knowledge.
             "--http", "2" if scenario.kind == "h2" else "1",
         ]
+        if scenario.tls:
+            cert, key = h2load_driver.make_certificate(workdir)
+            argv += ["--ssl-certificate", str(cert), "--ssl-keyfile", str(key)]
         if access_log is not None:
             argv += ["--access-log", "--log-config", str(granian_log_config(access_log, workdir))]
         else:
@@ -798,7 +822,7 @@ def probe(scenario: Scenario, port: int, upload: bytes) -> None:
         return
     if scenario.kind == "h2":
         try:
-            status, data = h2load_driver.probe(HOST, port, scenario.path)
+            status, data = h2load_driver.probe(HOST, port, scenario.path, tls=scenario.tls)
         except ValueError as exc:
             raise Unavailable(f"HTTP/2 probe: {exc}") from exc
         if status != 200 or (scenario.expect_body is not None and data != scenario.expect_body):
@@ -1028,6 +1052,11 @@ def measure(
 ) -> Measurement:
     port = free_port()
     nginx: subprocess.Popen[bytes] | None = None
+    if scenario.tls:
+        try:
+            h2load_driver.make_certificate(context.workdir)  # once per run; server_argv then finds it
+        except h2load_driver.InvalidRun as exc:
+            raise Unavailable(str(exc)) from exc
     if scenario.uwsgi:
         # The server listens on a port of its own; wrk and the probe talk to nginx on ``port``.
         upstream = free_port()
@@ -1120,17 +1149,18 @@ def run_h2load(scenario: Scenario, pid: int, port: int, seconds: float, warmup: 
     measured one, whose every request must have succeeded (else the cell is unavailable, and says why)."""
     def command(duration: float, log_file: Path | None) -> list[str]:
         argv = h2load_driver.argv(HOST, port, scenario.path, scenario.connections, scenario.streams, duration,
-                                  log_file)
+                                  log_file, scenario.tls)
         return ["taskset", "-c", CLIENT_CPU, *argv] if scenario.pinned else argv
 
     log_file = workdir / "h2load-requests.tsv"
+    protocol = "h2" if scenario.tls else "h2c"  # as h2load names what it spoke
     try:
         if warmup > 0:
             # Not measured, as wrk's warm-up; but a failed request here invalidates the run too.
-            h2load_driver.parse(h2load_driver.run(command(warmup, None), warmup + 60))
+            h2load_driver.parse(h2load_driver.run(command(warmup, None), warmup + 20), protocol)
         cpu_before = worker_cpu_seconds(pid)
         client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        result = h2load_driver.measure(command(seconds, log_file), log_file, seconds + 60)
+        result = h2load_driver.measure(command(seconds, log_file), log_file, seconds + 20, protocol)
         cpu = worker_cpu_seconds(pid) - cpu_before
         client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     except h2load_driver.InvalidRun as exc:
