@@ -21,6 +21,8 @@ How a measurement is taken, and why:
   than on one. The report keeps each cell's best round: interference from other work only
   ever lowers a server's rate, so the best round is the closest to what the server can do.
   The spread column shows how far apart the rounds were.
+* The h2 scenarios (h2-hello, asgi-h2-hello) run h2load (nghttp2) instead of wrk, in cleartext
+  HTTP/2 with prior knowledge (bench/h2load_driver.py); a run with any failed request is invalid.
 * Most scenarios run wrk at full speed. Two run it otherwise, and docs/performance.md says
   how and with which limits: fixed-rate paces it (bench/paced.lua) at a fraction of the
   server's peak hello rate in this run, and keeps the round with the shortest p99; idle-10k
@@ -49,6 +51,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import h2load_driver  # (bench/, this script's directory)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -121,7 +125,8 @@ class Scenario:
     expect_body: bytes | None = None  # the exact body, when it is small
     expect_length: int | None = None  # else the body's length, when known
     # "load": wrk at full speed; "paced": wrk at a fixed rate; "idle": with idle connections;
-    # "ws": bench/ws_echo.py's WebSocket echo load instead of wrk (req/s is then messages/s).
+    # "ws": bench/ws_echo.py's WebSocket echo load instead of wrk (req/s is then messages/s);
+    # "h2": h2load's HTTP/2 load in cleartext with prior knowledge (h2c) instead of wrk.
     kind: str = "load"
     probe_headers: tuple[tuple[str, str], ...] = ()
     # Other requests of a mixed scenario that must be answered right too: (path, body length).
@@ -132,6 +137,10 @@ class Scenario:
     interface: str = "wsgi"  # or "asgi": the app is an ASGI 3 callable (bench/apps/asgi_apps.py)
     # Events per response (SSE): the notes give events/s, req/s times this.
     events_per_response: int = 0
+    # kind "h2" only: the streams h2load keeps in flight on each of ``connections`` (h2load -m),
+    # and whether over TLS (HTTP/2 chosen by ALPN) rather than h2c.
+    streams: int = 1
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -414,6 +423,57 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect_body=b"Hello, World!",
         uwsgi=True,
     ),
+    # -- HTTP/2 (issue 20): h2load, 50 streams over 10 connections, h2c (no TLS in the measurement) ---
+    Scenario(
+        "h2-hello",
+        "WSGI hello world over HTTP/2 (h2c), 50 streams on 10 connections",
+        "HTTP/2's cost per request (HPACK, frames, flow control, streams multiplexed on a connection) "
+        "with one app call at a time",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn", "pronghorn"),
+            # Gunicorn's sync worker has no HTTP/2 (it warns and serves HTTP/1.1); gthread with one
+            # thread is its worker that speaks h2 and still calls the app one request at a time.
+            Variant("gunicorn gthread 1 thread", "gunicorn", "gthread", threads=1),
+            Variant("granian", "granian"),
+        ),
+        connections=10,
+        streams=5,
+        expect_body=b"Hello, World!",
+        kind="h2",
+    ),
+    Scenario(
+        "asgi-h2-hello",
+        "ASGI hello world over HTTP/2 (h2c), 50 streams on 10 connections",
+        "HTTP/2 with a task per stream on one event loop: the 50 streams run concurrently",
+        "asgi_apps:hello",
+        (
+            Variant("pronghorn", "pronghorn", "asgi"),
+            Variant("gunicorn", "gunicorn", "asgi"),
+            Variant("granian", "granian"),
+        ),
+        connections=10,
+        streams=5,
+        expect_body=b"Hello, World!",
+        interface="asgi",
+        kind="h2",
+    ),
+    Scenario(
+        "h2-tls-hello",
+        "WSGI hello world over HTTP/2 with TLS (ALPN), 50 streams on 10 connections",
+        "h2-hello with each server's own TLS (a self-signed P-256 certificate): the record layer's cost added",
+        "bench_apps:hello",
+        (
+            Variant("pronghorn", "pronghorn"),
+            Variant("gunicorn gthread 1 thread", "gunicorn", "gthread", threads=1),
+            Variant("granian", "granian"),
+        ),
+        connections=10,
+        streams=5,
+        expect_body=b"Hello, World!",
+        kind="h2",
+        tls=True,
+    ),
     # -- ASGI (issue 18): the same loads against ASGI 3 apps (bench/apps/asgi_apps.py) -------------
     Scenario(
         "asgi-hello",
@@ -484,6 +544,9 @@ TARGETS: tuple[Target, ...] = (
     Target("hello", "pronghorn", "bjoern", 0.9, "hello: >= 0.9 x bjoern", 17),
     Target("uwsgi-hello", "pronghorn --protocol uwsgi", "uWSGI", 1.0,
            "uwsgi through nginx: >= 1.0 x uWSGI", 20),
+    Target("h2-hello", "pronghorn", "granian", 1.0, "h2 hello (h2c, WSGI): >= 1.0 x Granian --http 2", 20),
+    Target("asgi-h2-hello", "pronghorn", "granian", 1.0,
+           "h2 hello (h2c, ASGI): >= 1.0 x Granian ASGI --http 2", 20),
     Target("hello", "pronghorn", "fastpysgi", 0.8, "hello: >= 0.8 x FastPySGI", 17),
     Target("close", "pronghorn", "bjoern", 1.0, "close: >= 1.0 x bjoern", 17),
     Target("stream", "pronghorn", "granian", 1.2, "stream: >= 1.2 x Granian", 17),
@@ -620,6 +683,13 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
             argv += ["--forwarded-allow-ips", HOST]
         if scenario.uwsgi:
             argv += ["--protocol", "uwsgi"]
+        if scenario.kind == "h2" and scenario.tls:
+            cert, key = h2load_driver.make_certificate(workdir)
+            argv += ["--http-protocols", "h2,h1", "--certfile", str(cert), "--keyfile", str(key)]
+        elif scenario.kind == "h2":
+            # Gunicorn 27's flags, which pronghorn shares. h2c is only for peers in
+            # --forwarded-allow-ips, whose default (127.0.0.1) is the load's address.
+            argv += ["--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge"]
         if scenario.kind == "idle":
             # nginx's keepalive_timeout (75 s), so the idle connections outlive the run; and
             # room for them all in the gevent worker (the sync worker has no such limit).
@@ -629,9 +699,13 @@ def server_argv(scenario: Scenario, variant: Variant, app: str, port: int, workd
         argv = [
             str(VENV_BIN / "granian"), "--interface", scenario.interface, "--host", HOST, "--port", str(port),
             "--workers", str(variant.workers), "--blocking-threads", str(variant.threads),
-            # Plain HTTP/1.1 like every other server here.
-            "--http", "1",
+            # Plain HTTP/1.1 like every other server here; in the h2 scenarios HTTP/2 only, which
+            # without TLS is h2c with prior knowledge.
+            "--http", "2" if scenario.kind == "h2" else "1",
         ]
+        if scenario.tls:
+            cert, key = h2load_driver.make_certificate(workdir)
+            argv += ["--ssl-certificate", str(cert), "--ssl-keyfile", str(key)]
         if access_log is not None:
             argv += ["--access-log", "--log-config", str(granian_log_config(access_log, workdir))]
         else:
@@ -745,6 +819,14 @@ def probe(scenario: Scenario, port: int, upload: bytes) -> None:
             ws_echo.probe(HOST, port, scenario.path)
         except ValueError as exc:
             raise Unavailable(f"WebSocket echo: {exc}") from exc
+        return
+    if scenario.kind == "h2":
+        try:
+            status, data = h2load_driver.probe(HOST, port, scenario.path, tls=scenario.tls)
+        except ValueError as exc:
+            raise Unavailable(f"HTTP/2 probe: {exc}") from exc
+        if status != 200 or (scenario.expect_body is not None and data != scenario.expect_body):
+            raise Unavailable(f"answered {status} with {data[:60]!r} over HTTP/2")
         return
     body = upload if scenario.method == "POST" else None
     status, data = fetch(port, scenario.method, scenario.path, body, dict(scenario.probe_headers))
@@ -970,6 +1052,11 @@ def measure(
 ) -> Measurement:
     port = free_port()
     nginx: subprocess.Popen[bytes] | None = None
+    if scenario.tls:
+        try:
+            h2load_driver.make_certificate(context.workdir)  # once per run; server_argv then finds it
+        except h2load_driver.InvalidRun as exc:
+            raise Unavailable(str(exc)) from exc
     if scenario.uwsgi:
         # The server listens on a port of its own; wrk and the probe talk to nginx on ``port``.
         upstream = free_port()
@@ -1002,6 +1089,11 @@ def measure(
                 result.rss_kib = peak_rss_kib(proc.pid)
                 if echoed:
                     result.note += f"; worker CPU {cpu / echoed * 1e6:.1f} µs/message"
+                if proc.poll() is not None:
+                    raise Unavailable(f"died during the run: {last_line(log)}")
+                return result
+            if scenario.kind == "h2":
+                result = run_h2load(scenario, proc.pid, port, seconds, warmup, context.workdir)
                 if proc.poll() is not None:
                     raise Unavailable(f"died during the run: {last_line(log)}")
                 return result
@@ -1050,6 +1142,37 @@ def parse_total_requests(output: str) -> int:
     """How many requests wrk completed in the run ("N requests in 5.00s")."""
     match = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
     return int(match.group(1)) if match else 0
+
+
+def run_h2load(scenario: Scenario, pid: int, port: int, seconds: float, warmup: float, workdir: Path) -> Measurement:
+    """h2load against the server (pinned to the client's CPU, as wrk is): a warm-up run, then the
+    measured one, whose every request must have succeeded (else the cell is unavailable, and says why)."""
+    def command(duration: float, log_file: Path | None) -> list[str]:
+        argv = h2load_driver.argv(HOST, port, scenario.path, scenario.connections, scenario.streams, duration,
+                                  log_file, scenario.tls)
+        return ["taskset", "-c", CLIENT_CPU, *argv] if scenario.pinned else argv
+
+    log_file = workdir / "h2load-requests.tsv"
+    protocol = "h2" if scenario.tls else "h2c"  # as h2load names what it spoke
+    try:
+        if warmup > 0:
+            # Not measured, as wrk's warm-up; but a failed request here invalidates the run too.
+            h2load_driver.parse(h2load_driver.run(command(warmup, None), warmup + 20), protocol)
+        cpu_before = worker_cpu_seconds(pid)
+        client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = h2load_driver.measure(command(seconds, log_file), log_file, seconds + 20, protocol)
+        cpu = worker_cpu_seconds(pid) - cpu_before
+        client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    except h2load_driver.InvalidRun as exc:
+        raise Unavailable(str(exc)) from exc
+    finally:
+        log_file.unlink(missing_ok=True)
+    # CPU time per request hardly moves with the machine's other work, unlike req/s.
+    # and h2load's own CPU use (a client near a whole core would be measuring itself), as ws_echo's.
+    client = (client_after.ru_utime - client_before.ru_utime) + (client_after.ru_stime - client_before.ru_stime)
+    note = (f"{scenario.connections * scenario.streams} streams; worker CPU {cpu / result.done * 1e6:.1f} µs/request; "
+            f"client CPU {client / max(1, round(seconds)) * 100:.0f} %")
+    return Measurement(result.rps, result.p50_ms, result.p99_ms, 0, 0, peak_rss_kib(pid), result.p999_ms, note)
 
 
 def run_ws_echo(scenario: Scenario, port: int, seconds: float, warmup: float) -> tuple[Measurement, int]:
@@ -1205,7 +1328,7 @@ def make_django_project(workdir: Path) -> AppLocation:
 def versions() -> dict[str, str]:
     found: dict[str, str] = {"Python": platform.python_version()}
     for dist in ("pronghorn", "gunicorn", "granian", "bjoern", "fastpysgi", "waitress", "uvicorn", "hypercorn",
-                 "Django", "Flask", "gevent", "uvloop", "httptools", "wsproto", "websockets"):
+                 "Django", "Flask", "gevent", "uvloop", "httptools", "wsproto", "websockets", "h2"):
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -1219,6 +1342,9 @@ def versions() -> dict[str, str]:
         found["pronghorn"] += f" (commit {head}{', with uncommitted changes to pronghorn/' if dirty else ''})"
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     found["wrk"] = ((wrk.stdout or wrk.stderr).split() or ["?", "?"])[1]
+    if h2load_driver.H2LOAD is not None:
+        h2load = subprocess.run([h2load_driver.H2LOAD, "--version"], capture_output=True, text=True, check=False)
+        found["h2load"] = (h2load.stdout.split() or ["?"])[-1]  # "h2load nghttp2/1.52.0"
     return found
 
 
@@ -1366,7 +1492,7 @@ def render_markdown(
         parts.append(f"- Note: {header['note']}")
     parts += ["", render_markdown_table(rows), ""]
     if targets:
-        parts += ["Targets (issues 7, 17 and 18), as measured in this run:", "",
+        parts += ["Targets (issues 7, 17, 18 and 20), as measured in this run:", "",
                   "| target | measured ratio | |", "|---|---:|---|"]
         parts += ["| " + " | ".join(row) + " |" for row in targets]
         parts.append("")
