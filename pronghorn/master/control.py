@@ -34,6 +34,7 @@ from typing import Any, Mapping, Protocol, Sequence
 from ..workers.heartbeat import BOOTING
 from .control_wire import encode, take_messages
 from .listeners import describe
+from .stepped_server import Client, SteppedServer
 
 #: What a client may hold unsent in the master before it is dropped (replies are small; a client that
 #: asks and never reads must not grow the master).
@@ -234,72 +235,22 @@ def reply_to(request: Any, commands: Commands, log: logging.Logger) -> dict[str,
 
 # -- the socket ---------------------------------------------------------------------------------------
 
-class _Client:
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.inbox = bytearray()
-        self.outbox = bytearray()
+class ControlServer(SteppedServer):
+    """The control socket's listener and its clients (framing in control_wire.py)."""
 
-
-class ControlServer:
-    """The listening socket and its clients, served a step at a time from the master's loop."""
+    what = "Control socket"
 
     def __init__(self, path: str, mode: int, commands: Commands, log: logging.Logger) -> None:
+        super().__init__(_bind(path, mode), log)
         self.path = path
         self._commands = commands
-        self._log = log
-        self._selector = selectors.DefaultSelector()
-        self._listener = _bind(path, mode)
         # The file we made: at the end we unlink the path only if it is still ours (after USR2 the
         # new master has bound its own socket there).
         self._identity = _identity(path)
-        self._selector.register(self._listener, selectors.EVENT_READ, None)
-        self._clients: dict[int, _Client] = {}
 
-    def fileno(self) -> int:
-        """Readable when something is ready: the master's loop waits on it with its wake-up pipe."""
-        return self._selector.fileno()
-
-    def serve(self) -> None:
-        """Do what is ready, without waiting."""
-        for key, events in self._selector.select(0):
-            if key.data is None:
-                self._accept()
-                continue
-            client: _Client = key.data
-            try:
-                if events & selectors.EVENT_READ:
-                    self._read(client)
-                if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
-                    self._write(client)
-            except Exception:  # a bug of ours costs that client, never the master
-                self._log.exception("Control socket: dropping a client")
-                if client.sock.fileno() >= 0:
-                    self._drop(client)
-
-    def _accept(self) -> None:
-        for _ in range(16):
-            try:
-                sock, _addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and the like: try again at the next turn
-                self._log.warning("Control socket: cannot accept: %s", exc)
-                return
-            sock.setblocking(False)
-            client = _Client(sock)
-            self._clients[sock.fileno()] = client
-            self._selector.register(sock, selectors.EVENT_READ, client)
-
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(client)
+    def _read(self, client: Client) -> None:
+        data = self._receive(client, 65536)
+        if data is None:
             return
         client.inbox += data
         try:
@@ -313,28 +264,14 @@ class ControlServer:
         if client.outbox:
             self._write(client)
 
-    def _write(self, client: _Client) -> None:
-        try:
-            sent = client.sock.send(client.outbox)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self._drop(client)
+    def _write(self, client: Client) -> None:
+        if not self._send(client):
             return
-        del client.outbox[:sent]
         if len(client.outbox) > MAX_UNSENT:
             self._drop(client)
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbox else 0)
         self._selector.modify(client.sock, events, client)
-
-    def _drop(self, client: _Client) -> None:
-        self._clients.pop(client.sock.fileno(), None)
-        try:
-            self._selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
-        client.sock.close()
 
     def close(self) -> None:
         """Stop: replies still held get one last non-blocking try (a ``shutdown`` reply), then every
@@ -356,9 +293,7 @@ class ControlServer:
 
     def close_in_child(self) -> None:
         """In a forked worker: let go of the descriptors, touch nothing of the master's file."""
-        for client in self._clients.values():
-            client.sock.close()
-        self._selector.close()
+        super().close_in_child()
         self._listener.close()
 
 

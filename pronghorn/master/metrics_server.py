@@ -2,10 +2,8 @@
 
 Theory of operation
 -------------------
-Like the control socket (control.py), it has no thread: the listening socket and its clients are
-non-blocking and registered in a selector whose descriptor the master's loop waits on beside its
-wake-up pipe (``fileno()``); when it is readable the loop calls ``serve()``, which does what is
-ready and returns without waiting. So the master never blocks on a client.
+Like the control socket (control.py), it is a ``SteppedServer`` (stepped_server.py): no thread, a
+step at a time from the master's loop, so the master never blocks on a client.
 
 It speaks just enough HTTP/1.x for scrapers and probes (Prometheus, Kubernetes, HAProxy): one
 request per connection, GET or HEAD, the head read whole (at most ``MAX_HEAD`` bytes; a body is
@@ -20,29 +18,17 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
-import time
 from typing import Callable
 
 from .metrics import CONTENT_TYPE
+from .stepped_server import Client, SteppedServer
 
 MAX_HEAD = 8192
 MAX_CLIENTS = 64
 CLIENT_SECONDS = 10.0
-# How many queued connections one wake-up accepts (the rest at the next).
-ACCEPT_BURST = 16
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             503: "Service Unavailable"}
-
-
-class _Client:
-    __slots__ = ("sock", "inbox", "outbox", "since")
-
-    def __init__(self, sock: socket.socket, since: float) -> None:
-        self.sock = sock
-        self.inbox = bytearray()
-        self.outbox = bytearray()
-        self.since = since
 
 
 def response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
@@ -52,72 +38,30 @@ def response(status: int, body: bytes, content_type: str = "text/plain; charset=
     return head if head_only else head + body
 
 
-class MetricsServer:
+class MetricsServer(SteppedServer):
     """The listening socket and its clients, served a step at a time from the master's loop.
     ``render`` makes /metrics' text; ``ready`` says whether /readyz answers 200."""
 
+    what = "Metrics"
+
     def __init__(self, sock: socket.socket, render: Callable[[], str], ready: Callable[[], bool],
                  log: logging.Logger) -> None:
-        self._listener = sock
+        super().__init__(sock, log)
         self._render = render
         self._ready = ready
-        self._log = log
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ, None)
-        self._clients: dict[int, _Client] = {}
 
-    def fileno(self) -> int:
-        """Readable when something is ready: the master's loop waits on it with its wake-up pipe."""
-        return self._selector.fileno()
-
-    def serve(self) -> None:
-        """Do what is ready, without waiting."""
-        for key, events in self._selector.select(0):
-            if key.data is None:
-                self._accept()
-                continue
-            client: _Client = key.data
-            if client.sock.fileno() < 0:
-                continue  # dropped earlier in this round
-            try:
-                if events & selectors.EVENT_READ:
-                    self._read(client)
-                if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
-                    self._write(client)
-            except Exception:  # a bug of ours costs that client, never the master
-                self._log.exception("Metrics: dropping a client")
-                if client.sock.fileno() >= 0:
-                    self._drop(client)
-
-    def _accept(self) -> None:
-        now = time.monotonic()
+    def _prune(self, now: float) -> None:
         for client in list(self._clients.values()):
             if now - client.since > CLIENT_SECONDS:
                 self._drop(client)
-        for _ in range(ACCEPT_BURST):
-            try:
-                sock, _addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and the like: try again at the next turn
-                self._log.warning("Metrics: cannot accept: %s", exc)
-                return
-            if len(self._clients) >= MAX_CLIENTS:
-                self._drop(min(self._clients.values(), key=lambda c: c.since))
-            sock.setblocking(False)
-            client = _Client(sock, now)
-            self._clients[sock.fileno()] = client
-            self._selector.register(sock, selectors.EVENT_READ, client)
 
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(MAX_HEAD)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(client)
+    def _make_room(self) -> None:
+        if len(self._clients) >= MAX_CLIENTS:
+            self._drop(min(self._clients.values(), key=lambda c: c.since))
+
+    def _read(self, client: Client) -> None:
+        data = self._receive(client, MAX_HEAD)
+        if data is None:
             return
         if client.outbox:
             return  # answered already: what follows is ignored
@@ -153,35 +97,15 @@ class MetricsServer:
             return response(503, b"not ready\n", head_only=head_only)
         return response(200, self._render().encode(), CONTENT_TYPE, head_only=head_only)
 
-    def _write(self, client: _Client) -> None:
-        try:
-            sent = client.sock.send(client.outbox)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self._drop(client)
+    def _write(self, client: Client) -> None:
+        if not self._send(client):
             return
-        del client.outbox[:sent]
         if not client.outbox:
             self._drop(client)  # one request per connection: all said
             return
         self._selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
 
-    def _drop(self, client: _Client) -> None:
-        self._clients.pop(client.sock.fileno(), None)
-        try:
-            self._selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
-        client.sock.close()
-
     def close(self) -> None:
         for client in list(self._clients.values()):
             self._drop(client)
-        self._selector.close()
-
-    def close_in_child(self) -> None:
-        """In a forked worker: let go of the descriptors (the listener is the arbiter's to close)."""
-        for client in self._clients.values():
-            client.sock.close()
         self._selector.close()
