@@ -6,6 +6,17 @@ from __future__ import annotations
 
 import os
 from importlib.machinery import EXTENSION_SUFFIXES
+from typing import Callable, TypeVar
+
+try:
+    # A mark for mypyc, read when it compiles a module (see setup.py); at run time it does nothing,
+    # and without mypy_extensions installed (no run-time dependency) it is this module's own.
+    from mypy_extensions import mypyc_attr as mypyc_attr
+except ImportError:
+    _Class = TypeVar("_Class")
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Callable[[_Class], _Class]:
+        return lambda cls: cls
 
 # What a request runs through, in every worker class; nothing that runs once per worker or less.
 # Paths relative to the package's directory.

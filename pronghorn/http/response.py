@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Iterable, cast
+from typing import Any, Iterable, cast
 
 from .cache import OBJECT_OVERHEAD, BoundedCache
 from .chunked import FORBIDDEN_TRAILERS
@@ -112,7 +112,7 @@ def _make_section(status: object, headers: Iterable[object]) -> _AppSection:
     for field in headers:
         try:
             # PEP 3333 says tuples; a two-item list is taken too, as Gunicorn does
-            name, value = cast("tuple[object, object]", field)
+            name, value = cast(Any, field)  # (not a tuple type: compiled, it would be checked)
         except (TypeError, ValueError):
             raise HTTPError(500, f"invalid header from the application: {field!r}") from None
         if type(name) is not str or type(value) is not str or not _TOKEN.fullmatch(name):
@@ -326,7 +326,7 @@ def early_hints(headers: Iterable[object]) -> bytes:
     lines = [b"HTTP/1.1 103 Early Hints\r\n"]
     for field in headers:
         try:
-            name, value = cast("tuple[object, object]", field)
+            name, value = cast(Any, field)  # (not a tuple type: compiled, it would be checked)
         except (TypeError, ValueError):
             raise HTTPError(500, f"invalid early hint from the application: {field!r}") from None
         if type(name) is bytes:
