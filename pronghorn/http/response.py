@@ -80,7 +80,8 @@ class ResponseHeadCache(BoundedCache[_SectionKey, _AppSection]):
     def __init__(self, max_bytes: int = 256 * 1024) -> None:
         super().__init__(max_bytes)
 
-    def section(self, status: str, headers: list[tuple[str, str]]) -> _AppSection:
+    def section(self, status: Any, headers: Any) -> _AppSection:
+        # (Any: the app's own, checked by _make_section, never by the annotation; see head)
         try:
             key = (status, tuple(headers))
             section = self.young.get(key) or self.get(key)
@@ -178,7 +179,7 @@ class ResponseFramer:
         """Whether the body goes out in chunks (the ``resp.chunked`` of hooks and loggers)."""
         return self._mode == _CHUNKED
 
-    def head(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
+    def head(self, status: Any, headers: Any, date: bytes, server: bytes,
              body_length: int | None = None) -> bytes:
         """The status line and header section. ``body_length`` is a length the server knows for
         certain (a one-item body) and may use when the app gave none. Raises HTTPError(500) for a
