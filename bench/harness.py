@@ -1340,6 +1340,10 @@ def versions() -> dict[str, str]:
                            capture_output=True, text=True, check=False).stdout.strip()
     if head:
         found["pronghorn"] += f" (commit {head}{', with uncommitted changes to pronghorn/' if dirty else ''})"
+    # Whether the per-request modules ran compiled (bench/run builds them into the tree).
+    described = subprocess.run([sys.executable, "-c", "from pronghorn.compiled import describe; print(describe())"],
+                               capture_output=True, text=True, check=False, cwd=str(ROOT)).stdout.strip()
+    found["pronghorn"] += f" ({described or 'unknown build'})"
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     found["wrk"] = ((wrk.stdout or wrk.stderr).split() or ["?", "?"])[1]
     if h2load_driver.H2LOAD is not None:

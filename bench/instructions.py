@@ -335,6 +335,9 @@ def main() -> None:
                            metrics=args.metrics)) / (many - few)
     logged = f", access log to {args.access_log}" if args.access_log else ""
     logged += ", metrics on" if args.metrics else ""
+    sys.path.insert(0, ROOT)  # the tree the worker ran, compiled where bench/run or setup.py built it
+    from pronghorn.compiled import describe
+    logged += f" [{describe()}]"
     print(f"{args.worker_class} worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions "
           f"per request (callgrind, {many} vs {few} requests)")
 

@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Callable, Mapping, NamedTuple, NoReturn, Sequence
 
 from . import __version__
+from .compiled import describe
 from .config import (HOOK_SPECS, KNOWN_GUNICORN_SETTINGS, SETTINGS, Config, ConfigError, Hooks, Setting,
                      parse_bind)
 from .config.file import (APP_NAME, inert_flag_value, load as load_config_file,
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("app_uri", metavar="MODULE[:CALLABLE]", nargs="?", default=None,
                         help="The WSGI application, e.g. mysite.wsgi or app:create_app() (or "
                              f"{APP_NAME} in the config file)")
-    parser.add_argument("-v", "--version", action="version", version=f"pronghorn {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=f"pronghorn {__version__} ({describe()})")
     groups: dict[str, argparse._ArgumentGroup] = {
         section: parser.add_argument_group(section) for section in SECTIONS}  # in SECTIONS order
     for setting in SETTINGS:

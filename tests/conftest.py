@@ -25,6 +25,24 @@ APPS = Path(__file__).resolve().parent / "apps"
 _LISTENING = re.compile(r"Listening at: (\S+) \(")
 
 
+def pytest_report_header() -> str:
+    from pronghorn.compiled import describe
+    return f"pronghorn: {describe()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuses to test an extension built from an older source (setup.py builds them into the
+    checkout only when asked, PRONGHORN_COMPILE=1): Python would import it instead of the edited
+    ``.py``, and the suite would pass or fail on code that is not in the tree."""
+    from pronghorn.compiled import MODULES, compiled_file
+    package = str(ROOT / "pronghorn")
+    for module in MODULES:
+        built = compiled_file(module, package)
+        if built is not None and os.path.getmtime(built) < os.path.getmtime(os.path.join(package, module)):
+            pytest.exit(f"{built} is older than pronghorn/{module}: rebuild it "
+                        "(PRONGHORN_COMPILE=1 pip install -e .) or delete it (pure Python)", returncode=4)
+
+
 #: The worker classes the shared integration suite runs under (see the worker_class fixture), and
 #: "sync-asyncio": the sync worker on asyncio's own loop, as where uvloop is not installed (the
 #: loop interface both back ends share is the one the sync and gthread workers use).

@@ -27,13 +27,14 @@ from http import HTTPStatus
 import builtins
 import os
 from time import perf_counter
-from typing import Any, Awaitable, BinaryIO, Callable, Generator, Protocol
+from typing import Any, Awaitable, BinaryIO, Callable, ClassVar, Generator, Protocol
 
 from ..asgi.app import ASGIApp, Message
 from ..asgi.scope import HTTPScopes
 from ..http import HTTPError, ResponseFramer
 from ..wsgi.exchange import Exchange
 from ..wsgi.body import empty_input
+from .client_gone import ClientDisconnected
 from .counters import STARTED
 from .request import SERVER, UWSGI_FRAMING, Channel, Job, RequestCycle, Wait
 
@@ -50,11 +51,6 @@ _STATUS_TEXT = {int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus}
 def status_text(code: int) -> str:
     text = _STATUS_TEXT.get(code)
     return text if text is not None else f"{code} Unknown"
-
-
-class ClientDisconnected(OSError):
-    """What ``send()`` raises once the client has gone (ASGI 2.4: an OSError), so that an app
-    streaming to it (SSE) stops at its next send rather than making bytes nobody takes."""
 
 
 def from_disconnect(exc: BaseException) -> bool:
@@ -97,11 +93,11 @@ class _Request:
 
     #: --sendfile (False: --no-sendfile), set once per worker by ASGICycle (a class attribute: one
     #: store fewer per request).
-    use_sendfile = False
+    use_sendfile: ClassVar[bool] = False
     #: The last http.response.start headers made of bytes alone, and their str pairs for the
     #: Exchange: an app answering with the same headers again (most do) skips the conversion. One
     #: entry per worker (a class attribute: the loop's thread alone reads and writes it).
-    last_headers: tuple[tuple[Any, ...], list[tuple[str, str]]] = ((), [])
+    last_headers: ClassVar[tuple[tuple[Any, ...], list[tuple[str, str]]]] = ((), [])
 
     def __init__(self, job: Job, channel: AsyncChannel, exchange: Exchange) -> None:
         self.job = job

@@ -42,7 +42,8 @@ from ..http import HTTPError, ResponseFramer
 from ..http.ws_frames import BINARY, PASS, ClientFrames, server_frame
 from ..wsgi.body import empty_input
 from ..wsgi.exchange import Exchange
-from .asgi_request import ClientDisconnected, from_disconnect
+from .asgi_request import from_disconnect
+from .client_gone import ClientDisconnected
 from .request import SERVER, Job, RequestCycle
 
 GOING_AWAY = 1001

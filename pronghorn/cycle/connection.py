@@ -138,7 +138,10 @@ class ConnectionPolicy:
     def feed(self, data: bytes) -> int:
         """Bytes from the client (b"": it has finished sending)."""
         phase = self.phase
-        if phase == IDLE and self.proxy_pending is None and data:
+        # (proxy_pending is read into a local: _take_proxy_header changes it, and a test of the
+        # attribute would let mypy, and so mypyc, take it as still not None afterwards)
+        pending = self.proxy_pending
+        if phase == IDLE and pending is None and data:
             # A keep-alive client repeating a request it made before: nothing to parse.
             whole = self.conn.receive_repeated_request(data)
             if whole is not None:
@@ -146,7 +149,7 @@ class ConnectionPolicy:
                 self.body = BodyBuffer.holding(received).as_input() if received else empty_input()
                 self.phase = APP
                 return READY
-        if self.proxy_pending is not None:
+        if pending is not None:
             rest = self._take_proxy_header(data)
             if rest is None:
                 return REFUSE if self.proxy_pending is None else READ

@@ -417,12 +417,15 @@ class RequestCycle:
                 try:
                     while True:
                         gathering.app_runs()
+                        ended = False  # (not a break in the try: mypyc cannot compile one)
                         try:
                             piece = next(pieces)
                         except StopIteration:
-                            break
+                            ended = True
                         finally:
                             gathering.app_returned()
+                        if ended:
+                            break
                         if not exchange.write_piece(piece):
                             continue
                         if channel.gone():

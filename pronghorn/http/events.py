@@ -67,6 +67,8 @@ class _Unfrozen:
 
 
 _new_object = object.__new__
+# True where mypyc compiled this module (pronghorn/compiled.py): its classes are then native.
+_COMPILED = not __file__.endswith(".py")
 
 
 def make_request(method: str, target: bytes, path: bytes, query: bytes, version: tuple[int, int],
@@ -79,6 +81,9 @@ def make_request(method: str, target: bytes, path: bytes, query: bytes, version:
     shape. This stores the fields into an object of the same slots with plain slot stores (5,600
     in all, with this call) and then gives it Request's class (CPython allows that between classes
     of the same layout), so the object is a Request, frozen, before anyone else sees it."""
+    if _COMPILED:  # a native class: its own constructor is the fast one, and __class__ is fixed
+        return Request(method, target, path, query, version, headers, keep_alive, expect_continue,
+                       content_length, chunked, host, shared, shape)
     made = _new_object(_Unfrozen)
     made.method = method
     made.target = target

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Iterable, cast
+from typing import Any, Iterable, cast
 
 from .cache import OBJECT_OVERHEAD, BoundedCache
 from .chunked import FORBIDDEN_TRAILERS
@@ -80,7 +80,8 @@ class ResponseHeadCache(BoundedCache[_SectionKey, _AppSection]):
     def __init__(self, max_bytes: int = 256 * 1024) -> None:
         super().__init__(max_bytes)
 
-    def section(self, status: str, headers: list[tuple[str, str]]) -> _AppSection:
+    def section(self, status: Any, headers: Any) -> _AppSection:
+        # (Any: the app's own, checked by _make_section, never by the annotation; see head)
         try:
             key = (status, tuple(headers))
             section = self.young.get(key) or self.get(key)
@@ -112,7 +113,7 @@ def _make_section(status: object, headers: Iterable[object]) -> _AppSection:
     for field in headers:
         try:
             # PEP 3333 says tuples; a two-item list is taken too, as Gunicorn does
-            name, value = cast("tuple[object, object]", field)
+            name, value = cast(Any, field)  # (not a tuple type: compiled, it would be checked)
         except (TypeError, ValueError):
             raise HTTPError(500, f"invalid header from the application: {field!r}") from None
         if type(name) is not str or type(value) is not str or not _TOKEN.fullmatch(name):
@@ -178,7 +179,7 @@ class ResponseFramer:
         """Whether the body goes out in chunks (the ``resp.chunked`` of hooks and loggers)."""
         return self._mode == _CHUNKED
 
-    def head(self, status: str, headers: list[tuple[str, str]], date: bytes, server: bytes,
+    def head(self, status: Any, headers: Any, date: bytes, server: bytes,
              body_length: int | None = None) -> bytes:
         """The status line and header section. ``body_length`` is a length the server knows for
         certain (a one-item body) and may use when the app gave none. Raises HTTPError(500) for a
@@ -326,7 +327,7 @@ def early_hints(headers: Iterable[object]) -> bytes:
     lines = [b"HTTP/1.1 103 Early Hints\r\n"]
     for field in headers:
         try:
-            name, value = cast("tuple[object, object]", field)
+            name, value = cast(Any, field)  # (not a tuple type: compiled, it would be checked)
         except (TypeError, ValueError):
             raise HTTPError(500, f"invalid early hint from the application: {field!r}") from None
         if type(name) is bytes:

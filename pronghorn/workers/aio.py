@@ -28,6 +28,7 @@ import signal
 import socket
 from typing import Any, Callable, Generator, Protocol, cast
 
+from ..compiled import mypyc_attr
 from ..config import Config
 from ..cycle.connection import (
     CLOSE, IDLE, IDLE_OVER, PAUSE, PULL, READ, READY, REFUSE, STALLED, ConnectionPolicy,
@@ -375,6 +376,8 @@ class LoopWorker:
             other.drop_stalled("--max-unsent-bytes is reached")
 
 
+# (compiled, a native class: HTTP/2's switch, workers/h2.py's with_h2, is mixed into it at run time)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTPProtocol(asyncio.Protocol):
     """One client connection: the transport's side of the connection policy, and the request
     cycle's Channel for calls made on the loop's thread."""

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, BinaryIO, Callable, cast
+from typing import Any, BinaryIO, Callable
 
 from ..asgi.app import as_asgi3
 from ..asgi.lifespan import Lifespan, LifespanFailed
@@ -25,6 +25,7 @@ from ..cycle.asgi_websocket import WebSocketSession, is_websocket
 from ..cycle.connection import BODY_DONE, BODY_MORE
 from ..cycle.streamed_body import HIGH_WATER, LOW_WATER, StreamedBody
 from ..cycle.request import DRAIN, EMPTY, Job, Wait
+from ..compiled import mypyc_attr
 from .aio import HTTPProtocol, LoopWorker
 from .base import WorkerContext
 
@@ -33,6 +34,7 @@ from .base import WorkerContext
 BOOT_ERROR_EXIT = 3
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # (as HTTPProtocol: with_h2 mixes into it)
 class ASGIProtocol(HTTPProtocol):
     """A connection of the asgi worker: the shared protocol, and the waits an ASGI request has."""
 
@@ -219,10 +221,9 @@ class TaskCalls:
     def _state(self) -> dict[str, Any] | None:
         return self.lifespan.state if self.lifespan is not None else None
 
-    def submit(self, proto: HTTPProtocol) -> None:
+    def submit(self, proto: Any) -> None:
         # An ASGIProtocol, or an HTTP/2 stream of one (workers/h2.py's StreamProto, of the same
-        # shape).
-        proto = cast(ASGIProtocol, proto)
+        # shape but no subclass: compiled, an annotation naming either class would be checked).
         policy = proto.policy
         assert policy.request is not None
         job = proto.job = Job(policy.request, policy.body, proto, policy.builder, policy.peer,

@@ -62,18 +62,18 @@ class HeldOutput:
         self._streams = 0  # how many streams began (the watcher's sign of activity)
         self._awake = False
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
 
     def begin(self, holder: Holder) -> None:
         """On the loop's thread: a streamed body starts gathering; the loop's thread takes the lock."""
         self.lock.acquire()
         self.holder = holder
         self._streams += 1
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="pronghorn-held-output",
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="pronghorn-held-output",
                                             daemon=True)
             self._awake = True
-            self._thread.start()
+            self._watcher.start()
         elif not self._awake:
             self._awake = True
             self._wake.set()

@@ -30,11 +30,14 @@ class Exchange:
         self._send = send
         self._date = date
         self._server = server
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] | None = None
+        self.status: Any = None  # (the app's, unchecked: see start_response)
+        self.headers: Any = None
         self.head_sent = False
 
-    def start_response(self, status: str, headers: list[tuple[str, str]],
+    # (the app's status and headers are Any: PEP 3333 says str and a list of str pairs, and what
+    # else an app gives is its error, a 500 from ResponseFramer.head; compiled by mypyc, a narrower
+    # annotation would be checked here first, and raise the app a TypeError instead)
+    def start_response(self, status: Any, headers: Any,
                        exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info is not None:
             try:

@@ -7,11 +7,12 @@ import dataclasses
 
 import pytest
 
-from pronghorn.http.events import HeadShape, Request, _Unfrozen, make_request
+from pronghorn.http.events import _COMPILED, HeadShape, Request, _Unfrozen, make_request
 
 ARGS = ("GET", b"/a?b", b"/a", b"b", (1, 1), ((b"Host", b"h"),), True, False, 0, False, b"h")
 
 
+@pytest.mark.skipif(_COMPILED, reason="compiled by mypyc, make_request calls Request(...) itself")
 def test_the_unfrozen_twin_has_requests_slots_in_order() -> None:
     # (a field added to Request and not to _Unfrozen would make the class assignment fail)
     assert _Unfrozen.__slots__ == Request.__slots__
