@@ -57,8 +57,6 @@ def _extensions() -> list[Any]:
     except (Exception, SystemExit) as error:  # mypy's errors end in SystemExit
         print(f"pronghorn: mypyc failed ({error}), built as pure Python", file=sys.stderr)
         return []
-    for extension in extensions:
-        extension.optional = True
     return extensions
 
 
@@ -79,9 +77,6 @@ class AllOrNothingBuildExt(build_ext):
                 if os.path.exists(path):
                     os.remove(path)
             self.extensions = []
-
-    def get_outputs(self) -> list[str]:
-        return super().get_outputs() if self.extensions else []
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": AllOrNothingBuildExt})

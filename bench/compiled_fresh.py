@@ -8,10 +8,7 @@ import sys
 
 root = sys.argv[1]
 sys.path.insert(0, root)
-from pronghorn.compiled import MODULES, compiled_file  # noqa: E402
+from pronghorn.compiled import MODULES, compiled_file, stale  # noqa: E402
 
 package = os.path.join(root, "pronghorn")
-for module in MODULES:
-    built = compiled_file(module, package)
-    if built is None or os.path.getmtime(built) < os.path.getmtime(os.path.join(package, module)):
-        sys.exit(1)
+sys.exit(any(compiled_file(module, package) is None for module in MODULES) or bool(stale(package)))

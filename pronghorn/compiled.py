@@ -60,6 +60,14 @@ def compiled_file(module: str, package: str = PACKAGE) -> str | None:
     return None
 
 
+def stale(package: str = PACKAGE) -> list[str]:
+    """The modules whose extension is older than their source: Python would import the extension,
+    not the edited ``.py`` (tests/conftest.py refuses them, bench/run rebuilds)."""
+    return [module for module in MODULES
+            if (built := compiled_file(module, package)) is not None
+            and os.path.getmtime(built) < os.path.getmtime(os.path.join(package, module))]
+
+
 def describe() -> str:
     """For ``pronghorn --version``: compiled, pure Python, or (a failed compile) in part."""
     count = sum(compiled_file(module) is not None for module in MODULES)

@@ -34,13 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Refuses to test an extension built from an older source (setup.py builds them into the
     checkout only when asked, PRONGHORN_COMPILE=1): Python would import it instead of the edited
     ``.py``, and the suite would pass or fail on code that is not in the tree."""
-    from pronghorn.compiled import MODULES, compiled_file
-    package = str(ROOT / "pronghorn")
-    for module in MODULES:
-        built = compiled_file(module, package)
-        if built is not None and os.path.getmtime(built) < os.path.getmtime(os.path.join(package, module)):
-            pytest.exit(f"{built} is older than pronghorn/{module}: rebuild it "
-                        "(PRONGHORN_COMPILE=1 pip install -e .) or delete it (pure Python)", returncode=4)
+    from pronghorn.compiled import stale
+    old = stale(str(ROOT / "pronghorn"))
+    if old:
+        pytest.exit(f"the extensions of pronghorn/{', pronghorn/'.join(old)} are older than their "
+                    "sources: rebuild them (PRONGHORN_COMPILE=1 python setup.py build_ext --inplace) "
+                    "or delete them (find pronghorn -name '*.so' -delete: pure Python)", returncode=4)
 
 
 #: The worker classes the shared integration suite runs under (see the worker_class fixture), and
