@@ -12,13 +12,20 @@ import os
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MIB = 1024 * 1024
+# (Where it is missing, every RSS is unknown and every worker the master holds counts as alive.)
+HAVE_PROC = os.path.exists("/proc/self/statm")
 
 
 def resident_bytes(pid: int) -> int | None:
-    """The process's RSS in bytes; None where /proc cannot say (not Linux, or the process is gone)."""
+    """The process's RSS in bytes; None where /proc cannot say (not Linux, or the process is gone).
+
+    A process that has exited but is not yet reaped (a zombie: its memory is freed, its pid is
+    kept until the master's waitpid) reads as all zeros: that is None too, not a worker using none.
+    """
     try:
         with open(f"/proc/{pid}/statm", "rb") as statm:
             fields = statm.read().split()
-        return int(fields[1]) * PAGE_SIZE
+        resident = int(fields[1])
     except (OSError, IndexError, ValueError):
         return None
+    return resident * PAGE_SIZE if resident else None

@@ -22,7 +22,7 @@ from ..cycle.counters import (BUCKETS, BYTES_IN, BYTES_OUT, CONNECTIONS, DURATIO
                               ENDED, REQUESTS, ROW, SIZE, STARTED, STATUS_CLASSES,
                               RequestCounters)
 from .listeners import pending_connections
-from .memory import resident_bytes
+from .memory import HAVE_PROC, resident_bytes
 
 #: Why a worker was replaced: --max-requests, --timeout (aborted), died unasked, --max-worker-memory.
 RESTART_REASONS = ("max-requests", "timeout", "crash", "memory")
@@ -120,12 +120,16 @@ class Metrics:
         for reason, count in self.restarts.items():
             out.append(f'pronghorn_worker_restarts_total{{reason="{reason}"}} {count}')
 
+        # A worker that has exited but is not yet reaped (the master's SIGCHLD turn is next) still
+        # counts its requests above, but is no longer alive: where /proc tells, it is left out here.
+        resident = [(pid, resident_bytes(pid)) for pid, _ in workers]
+        if HAVE_PROC:
+            resident = [(pid, rss) for pid, rss in resident if rss is not None]
         family(out, "pronghorn_workers", "gauge", "Worker processes alive.")
-        out.append(f"pronghorn_workers {len(workers)}")
+        out.append(f"pronghorn_workers {len(resident)}")
         family(out, "pronghorn_worker_resident_memory_bytes", "gauge",
                "Each worker's resident memory (RSS, from /proc).")
-        for pid, _ in workers:
-            rss = resident_bytes(pid)
+        for pid, rss in resident:
             if rss is not None:
                 out.append(f'pronghorn_worker_resident_memory_bytes{{pid="{pid}"}} {rss}')
         out.append("")
