@@ -3,7 +3,7 @@ by valgrind, which a noisy machine does not change the way it changes req/s; or 
 
     python bench/instructions.py [--mode keepalive|close|uwsgi] [--scenario hello|proxied] [--requests N]
                                  [--access-log PATH] [--worker-class sync|asgi] [--metrics]
-                                 [--profile]
+                                 [--server pronghorn|bjoern|fastpysgi] [--breakdown N] [--profile]
 
 The worker runs in a child process under ``valgrind --tool=callgrind`` (apt-get install valgrind),
 serving a hello app on a loopback port until it has answered a fixed number of requests; a client
@@ -29,6 +29,17 @@ http.response.body), the lifespan's startup answered; the clients and the counti
 ``--metrics`` gives the worker the request counters --metrics-bind gives it (cycle/counters.py: a
 page shared with a master, here with nobody), so that the cost of counting is measured; the
 heartbeat that copies the counts into the page is not run (once a second, it is no request's cost).
+
+``--server bjoern`` or ``--server fastpysgi`` counts a C peer serving the same hello app to the same
+clients (keep-alive or close; the proxied heads are passed to its app as they are, since neither has a
+trusted-proxy setting), run from the benchmark's virtualenv (``bench/run`` makes it), which has them.
+Neither can be told to stop, so the app ends the process (``os._exit``) when it is called for the
+last request, before answering it: one request fewer in both runs, the same in the difference.
+
+``--breakdown N`` keeps both runs' callgrind files and prints where one request's instructions go:
+the difference per function between the runs, divided by the difference in requests, summed by
+shared object (and, inside libpython, by source file: ``ceval.c`` is bytecode being interpreted),
+then the N costliest functions. That is the profile that says what a request still costs and where.
 
 ``--profile`` runs the worker once under cProfile instead of valgrind (the same clients, N
 requests) and prints its top functions by own time and by cumulative time: where the time goes,
@@ -125,6 +136,27 @@ else:
     worker.run()
 '''
 
+# The child for --server bjoern|fastpysgi: the same hello app on the peer's own loop; the app ends
+# the process when it is called for the last request (neither server has a stop to call).
+PEER = r'''
+import os, sys
+port, total, server = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+answered = 0
+def hello(environ, start_response):
+    global answered
+    answered += 1
+    if answered == total:
+        os._exit(0)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [b"Hello, world!"]
+if server == "bjoern":
+    import bjoern
+    bjoern.run(hello, "127.0.0.1", port)
+else:
+    import fastpysgi
+    fastpysgi.run(wsgi_app=hello, host="127.0.0.1", port=port)
+'''
+
 KEEPALIVE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 CLOSE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n"
 # nginx's proxy_pass with keep-alive upstreams (proxy_http_version 1.1, Connection ""), forwarding a
@@ -204,7 +236,7 @@ def keepalive_client(port: int, total: int, scenario: str) -> None:
         if sent < total:
             sock.sendall(heads[sent])
             sent += 1
-    while answered < total:
+    while answered < total and selector.get_map():
         for key, _ in selector.select(30):
             sock, pending = key.fileobj, key.data
             data = sock.recv(65536)  # type: ignore[union-attr]
@@ -215,8 +247,6 @@ def keepalive_client(port: int, total: int, scenario: str) -> None:
                     raise SystemExit("the worker closed a keep-alive connection")
                 selector.unregister(sock)
                 sock.close()  # type: ignore[union-attr]
-                if not selector.get_map():
-                    break
                 continue
             pending[0] += data
             done = pending[0].count(BODY)
@@ -239,14 +269,17 @@ def close_client(port: int, total: int, request: bytes = CLOSE, hang_up: bool = 
 
     def open_one() -> None:
         nonlocal opened
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(request)
-        selector.register(sock, selectors.EVENT_READ, [b""])
+        try:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(request)
+        except ConnectionError:  # a peer that has exited after its last request
+            return
         opened += 1
+        selector.register(sock, selectors.EVENT_READ, [b""])
 
     for _ in range(min(CONNECTIONS, total)):
         open_one()
-    while closed < total:
+    while closed < total and selector.get_map():
         for key, _ in selector.select(30):
             sock = key.fileobj
             try:
@@ -267,16 +300,21 @@ def close_client(port: int, total: int, request: bytes = CLOSE, hang_up: bool = 
 
 
 def count(mode: str, scenario: str, requests: int, access_log: str | None = None,
-          worker_class: str = "sync", profile: bool = False, metrics: bool = False) -> int:
+          worker_class: str = "sync", profile: bool = False, metrics: bool = False,
+          server: str = "pronghorn", keep: str | None = None) -> int:
     """Instructions the worker process ran to start, serve ``requests`` and stop (``profile``: run
-    it under cProfile instead, print the profile, and return 0)."""
+    it under cProfile instead, print the profile, and return 0; ``keep``: leave callgrind's file
+    there)."""
     port = free_port()
-    out = f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
+    out = keep or f"/tmp/pronghorn-callgrind-{os.getpid()}.out"
     env = dict(os.environ, PYTHONHASHSEED="0",
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, "-c", WORKER, str(port), str(requests),
-            "uwsgi" if mode == "uwsgi" else scenario, worker_class,
-            *([access_log] if access_log else [])]
+    if server == "pronghorn":
+        argv = [sys.executable, "-c", WORKER, str(port), str(requests),
+                "uwsgi" if mode == "uwsgi" else scenario, worker_class,
+                *([access_log] if access_log else [])]
+    else:
+        argv = [sys.executable, "-c", PEER, str(port), str(requests), server]
     if metrics:
         env["PRONGHORN_BENCH_METRICS"] = "1"
     if profile:
@@ -296,7 +334,7 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
     finally:
         if worker.poll() is None:
             worker.kill()
-        if os.path.exists(out):
+        if os.path.exists(out) and not keep:
             os.unlink(out)
     if profile:
         return 0
@@ -304,6 +342,58 @@ def count(mode: str, scenario: str, requests: int, access_log: str | None = None
     if found is None:
         raise SystemExit(err.decode(errors="replace")[-2000:])
     return int(found.group(1))
+
+
+# callgrind_annotate's line for one function: "Ir (pct)  file:function [object]" (a recursive
+# function's deeper frames are "function'2": summed with the rest of it). Some lines name no object
+# (a function inlined from a header, say): the source file's path says whose it is.
+ANNOTATED = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*):([^:\s]+?)(?:'\d+)?(?: \[(.*)\])?$")
+
+
+def functions(out: str) -> dict[tuple[str, str, str], int]:
+    """Each function's own instructions (not its callees') in a callgrind file: (object, file,
+    function) → instructions."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", out],
+                          check=True, capture_output=True, text=True).stdout
+    costs: dict[tuple[str, str, str], int] = {}
+    for line in text.splitlines():
+        found = ANNOTATED.match(line)
+        if found:
+            key = (found.group(4) or "", found.group(2), found.group(3))
+            costs[key] = costs.get(key, 0) + int(found.group(1).replace(",", ""))
+    return costs
+
+
+def where(key: tuple[str, str, str]) -> str:
+    """The group a function's cost is summed in: its shared object, and inside libpython its source
+    file (the interpreter's loop, dicts, strings, memory...)."""
+    obj, source, _ = key
+    name = os.path.basename(obj)
+    if name.startswith(("libpython", "python")) or (not obj and "/Python-3" in source):
+        return f"libpython: {os.path.basename(source)}"
+    if not obj:
+        return "libc and the loader" if source.startswith("./") else f"? {os.path.dirname(source)}"
+    if "/pronghorn/" in obj:
+        return "pronghorn, compiled (mypyc)"
+    return name
+
+
+def breakdown(few_out: str, many_out: str, requests: int, top: int) -> None:
+    """Print one request's instructions by group and the ``top`` costliest functions: the
+    difference between the runs' callgrind files, divided by the difference in ``requests``."""
+    few, many = functions(few_out), functions(many_out)
+    delta = {key: (many.get(key, 0) - few.get(key, 0)) / requests for key in many.keys() | few.keys()}
+    groups: dict[str, float] = {}
+    for key, cost in delta.items():
+        groups[where(key)] = groups.get(where(key), 0) + cost
+    total = sum(groups.values())
+    print(f"\nper request, by where it runs ({total:,.0f} in all):")
+    for group, cost in sorted(groups.items(), key=lambda item: -item[1]):
+        if abs(cost) >= total / 200:
+            print(f"  {cost:9,.0f}  {cost / total:6.1%}  {group}")
+    print(f"\nper request, the {top} costliest functions:")
+    for key, cost in sorted(delta.items(), key=lambda item: -item[1])[:top]:
+        print(f"  {cost:9,.0f}  {cost / total:6.1%}  {key[2]}  [{where(key)}]")
 
 
 def main() -> None:
@@ -319,27 +409,47 @@ def main() -> None:
                         help="sync: a WSGI hello app on the sync worker; asgi: an ASGI hello app on -k asgi")
     parser.add_argument("--metrics", action="store_true",
                         help="count requests as --metrics-bind does (the worker's shared counters)")
+    parser.add_argument("--server", choices=("pronghorn", "bjoern", "fastpysgi"), default="pronghorn",
+                        help="count a C peer serving the same hello app instead (needs bench/.venv's python)")
+    parser.add_argument("--breakdown", type=int, metavar="N", default=0,
+                        help="also print where a request's instructions go, and the N costliest functions")
     parser.add_argument("--profile", action="store_true",
                         help="run the worker once under cProfile (no valgrind) and print where the time goes")
     args = parser.parse_args()
     if args.mode != "keepalive" and args.scenario != "hello":
         parser.error(f"--mode {args.mode} measures the hello scenario only")
+    if args.server != "pronghorn" and (args.mode == "uwsgi" or args.worker_class != "sync"
+                                       or args.access_log or args.metrics or args.profile):
+        parser.error(f"--server {args.server} serves the WSGI hello app, keep-alive or close, and nothing else")
     if args.profile:
         count(args.mode, args.scenario, args.requests, args.access_log, args.worker_class, profile=True,
               metrics=args.metrics)
         return
     few, many = args.requests // 4, args.requests
-    per_request = (count(args.mode, args.scenario, many, args.access_log, args.worker_class,
-                         metrics=args.metrics)
-                   - count(args.mode, args.scenario, few, args.access_log, args.worker_class,
-                           metrics=args.metrics)) / (many - few)
-    logged = f", access log to {args.access_log}" if args.access_log else ""
-    logged += ", metrics on" if args.metrics else ""
-    sys.path.insert(0, ROOT)  # the tree the worker ran, compiled where bench/run or setup.py built it
-    from pronghorn.compiled import describe
-    logged += f" [{describe()}]"
-    print(f"{args.worker_class} worker, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions "
-          f"per request (callgrind, {many} vs {few} requests)")
+    outs = ([f"/tmp/pronghorn-callgrind-{os.getpid()}-{n}.out" for n in (many, few)] if args.breakdown
+            else [None, None])
+    try:
+        counts = [count(args.mode, args.scenario, n, args.access_log, args.worker_class,
+                        metrics=args.metrics, server=args.server, keep=out)
+                  for n, out in zip((many, few), outs)]
+        per_request = (counts[0] - counts[1]) / (many - few)
+        if args.server == "pronghorn":
+            logged = f", access log to {args.access_log}" if args.access_log else ""
+            logged += ", metrics on" if args.metrics else ""
+            sys.path.insert(0, ROOT)  # the tree the worker ran, compiled where bench/run or setup.py built it
+            from pronghorn.compiled import describe
+            logged += f" [{describe()}]"
+            served = f"{args.worker_class} worker"
+        else:
+            logged, served = "", args.server
+        print(f"{served}, {args.scenario}, {args.mode}{logged}: {per_request:,.0f} instructions "
+              f"per request (callgrind, {many} vs {few} requests)")
+        if args.breakdown:
+            breakdown(str(outs[1]), str(outs[0]), many - few, args.breakdown)
+    finally:
+        for out in outs:
+            if out and os.path.exists(out):
+                os.unlink(out)
 
 
 if __name__ == "__main__":
