@@ -927,22 +927,30 @@ def peak_rss_kib(pid: int) -> int | None:
     return max(peaks) if peaks else None
 
 
-def worker_cpu_seconds(pid: int) -> float:
+def worker_cpu_seconds(pid: int) -> tuple[float, float]:
     """User and system CPU time so far of the server's workers (as peak_rss_kib finds them).
 
     Unlike req/s, CPU time per request hardly moves when other work shares the machine: a server
-    that waits for its core is not charged for the wait. The ASGI scenarios' notes give it.
+    that waits for its core is not charged for the wait. The split says where a request's time
+    goes: the server's own code (user) or the kernel's side of its system calls (system).
     """
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    user = system = 0
     for worker in descendants(pid) or [pid]:
         try:
             stat = Path(f"/proc/{worker}/stat").read_text()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / ticks
+        user += int(fields[11])  # utime, stime: fields 14 and 15 of proc(5)
+        system += int(fields[12])
+    return user / ticks, system / ticks
+
+
+def cpu_note(before: tuple[float, float], after: tuple[float, float], count: int, unit: str) -> str:
+    """The workers' CPU time per request (or message) between two readings, and its split."""
+    user, system = ((b - a) / count * 1e6 for a, b in zip(before, after))
+    return f"worker CPU {user + system:.1f} µs/{unit} (user {user:.1f}, system {system:.1f})"
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -1085,10 +1093,10 @@ def measure(
                 # The echo client warms up on its own connections, then measures.
                 cpu_before = worker_cpu_seconds(proc.pid)
                 result, echoed = run_ws_echo(scenario, port, seconds, warmup)
-                cpu = worker_cpu_seconds(proc.pid) - cpu_before
+                cpu_after = worker_cpu_seconds(proc.pid)
                 result.rss_kib = peak_rss_kib(proc.pid)
                 if echoed:
-                    result.note += f"; worker CPU {cpu / echoed * 1e6:.1f} µs/message"
+                    result.note += "; " + cpu_note(cpu_before, cpu_after, echoed, "message")
                 if proc.poll() is not None:
                     raise Unavailable(f"died during the run: {last_line(log)}")
                 return result
@@ -1106,7 +1114,7 @@ def measure(
                 rate, note = paced_rate(scenario, variant, port, seconds, context)
             cpu_before = worker_cpu_seconds(proc.pid)
             output = run_wrk(scenario, port, seconds, rate)
-            cpu = worker_cpu_seconds(proc.pid) - cpu_before
+            cpu_after = worker_cpu_seconds(proc.pid)
             # Read before stopping: VmHWM is gone with the process.
             rss = peak_rss_kib(proc.pid)
             if idle is not None:
@@ -1133,8 +1141,8 @@ def measure(
     if scenario.events_per_response:
         note = f"{rps * scenario.events_per_response:,.0f} events/s"
     requests = parse_total_requests(output)
-    if scenario.interface == "asgi" and requests:
-        note += f"{'; ' if note else ''}worker CPU {cpu / requests * 1e6:.1f} µs/request"
+    if requests:
+        note += f"{'; ' if note else ''}{cpu_note(cpu_before, cpu_after, requests, 'request')}"
     return Measurement(rps, p50, p99, socket_errors, non_2xx, rss, parse_p999(output), note)
 
 
@@ -1161,7 +1169,7 @@ def run_h2load(scenario: Scenario, pid: int, port: int, seconds: float, warmup: 
         cpu_before = worker_cpu_seconds(pid)
         client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = h2load_driver.measure(command(seconds, log_file), log_file, seconds + 20, protocol)
-        cpu = worker_cpu_seconds(pid) - cpu_before
+        cpu_after = worker_cpu_seconds(pid)
         client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     except h2load_driver.InvalidRun as exc:
         raise Unavailable(str(exc)) from exc
@@ -1170,7 +1178,8 @@ def run_h2load(scenario: Scenario, pid: int, port: int, seconds: float, warmup: 
     # CPU time per request hardly moves with the machine's other work, unlike req/s.
     # and h2load's own CPU use (a client near a whole core would be measuring itself), as ws_echo's.
     client = (client_after.ru_utime - client_before.ru_utime) + (client_after.ru_stime - client_before.ru_stime)
-    note = (f"{scenario.connections * scenario.streams} streams; worker CPU {cpu / result.done * 1e6:.1f} µs/request; "
+    note = (f"{scenario.connections * scenario.streams} streams; "
+            f"{cpu_note(cpu_before, cpu_after, max(1, result.done), 'request')}; "
             f"client CPU {client / max(1, round(seconds)) * 100:.0f} %")
     return Measurement(result.rps, result.p50_ms, result.p99_ms, 0, 0, peak_rss_kib(pid), result.p999_ms, note)
 
