@@ -71,6 +71,11 @@ class AllOrNothingBuildExt(build_ext):
             for extension in sorted(self.extensions, key=lambda e: not e.name.startswith(GROUP)):
                 self.build_extension(extension)
                 built.append(self.get_ext_fullpath(extension.name))
+            # Every output dated now, built or found up to date: mypyc leaves a library whose C did
+            # not change, and a module's stub never changes, so their dates would say nothing of
+            # the sources they were checked against (pronghorn/compiled.py's stale()).
+            for path in built:
+                os.utime(path)
         except Exception as error:  # CompileError, LinkError, a missing compiler's exec error
             self.warn(f"pronghorn: compiling failed ({error}); it runs as pure Python")
             for path in built:
