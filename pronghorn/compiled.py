@@ -45,6 +45,7 @@ MODULES = (
     "workers/aio.py",
     "workers/asgi.py",
     "workers/held_output.py",
+    "workers/sync.py",
 )
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))

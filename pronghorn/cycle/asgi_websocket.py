@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Final, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (BytesMessage, CloseConnection, Message as WSMessage, Ping, Pong,
@@ -53,7 +53,7 @@ ABNORMAL = 1006  # (never on the wire: the connection was lost without a close f
 # How long a close we sent waits for the client's answer before the connection is cut.
 CLOSE_WAIT = 5.0
 # Received messages the app has not taken yet: past this many, stop reading the client.
-INBOX_LIMIT = 64
+INBOX_LIMIT: Final = 64
 
 
 def _tokens(request: Any, name: bytes) -> list[str]:

@@ -30,7 +30,7 @@ still to come, else the connection closes.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Final
 
 from ..http import (CONTINUE, NEED_DATA, PAUSED, Data, EndOfMessage, HTTPConnection, HTTPError,
                     Request)
@@ -42,26 +42,30 @@ from ..wsgi.environ import EnvironBuilder
 from .request import RequestCycle
 from .streamed_body import HIGH_WATER as STREAM_HIGH_WATER, StreamedBody
 
-# What feed() and expired() ask of the driver.
-READ = 0          # read more bytes
-READY = 1         # a request is ready for the app: .request, and .body (None: the body is deferred)
-REFUSE = 2        # write .refusal's error page, then close
-CLOSE = 3         # close quietly
-PAUSE = 4         # stop reading until the response in progress is complete (input piles up)
-BODY_DONE = 5     # the deferred body is complete or has failed: wake the app's call waiting for it
-IDLE_OVER = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
-STALLED = 7       # a write has made no progress for --write-timeout: drop the connection
-PULL = 8          # (after a response) pipelined input is buffered: pull() it
-BODY_MORE = 9     # more of a streamed body arrived (stream_body): wake the app's receive
+# What feed() and expired() ask of the driver. (Final, as every constant read per request in a
+# compiled module: mypyc puts the value in place of a lookup in the module's dict.)
+READ: Final = 0          # read more bytes
+READY: Final = 1         # a request is ready for the app: .request, and .body (None: the body is deferred)
+REFUSE: Final = 2        # write .refusal's error page, then close
+CLOSE: Final = 3         # close quietly
+PAUSE: Final = 4         # stop reading until the response in progress is complete (input piles up)
+BODY_DONE: Final = 5     # the deferred body is complete or has failed: wake the app's call waiting for it
+IDLE_OVER: Final = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
+STALLED: Final = 7       # a write has made no progress for --write-timeout: drop the connection
+PULL: Final = 8          # (after a response) pipelined input is buffered: pull() it
+BODY_MORE: Final = 9     # more of a streamed body arrived (stream_body): wake the app's receive
 
 # Phases of a connection.
-IDLE, HEAD, BODY, APP = range(4)
+IDLE: Final = 0
+HEAD: Final = 1
+BODY: Final = 2
+APP: Final = 3
 
 # The most of a streamed body left unread by its app that is read and dropped to keep the
 # connection (see response_done); past it, the connection closes.
-DISCARD_LIMIT = 64 * 1024
+DISCARD_LIMIT: Final = 64 * 1024
 # Read-side backpressure: stop reading a connection whose unparsed input passes this while it waits.
-READ_BUFFER_LIMIT = 256 * 1024
+READ_BUFFER_LIMIT: Final = 256 * 1024
 # While stopping gracefully, an idle keep-alive connection is closed after this many idle seconds
 # (or --keep-alive, if shorter).
 GRACEFUL_IDLE = 1.0

@@ -38,6 +38,8 @@ Labels clients choose are bounded: a method outside ``METHODS`` counts as "other
 
 from __future__ import annotations
 
+from typing import Final
+
 import mmap
 from bisect import bisect_left
 
@@ -50,16 +52,16 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # status needs no range check; the framer allows 100 to 999, and /metrics reports 6xx to 9xx with
 # 5xx), then the histogram's buckets (not cumulative here: the master adds them up), then the
 # durations' sum, a double.
-STARTED = 0          # requests the cycle began (written per request)
-ENDED = 1            # requests that ended, answered or not (written per request; in flight:
+STARTED: Final = 0          # requests the cycle began (written per request)
+ENDED: Final = 1            # requests that ended, answered or not (written per request; in flight:
                      # STARTED - ENDED)
-BYTES_IN = 2         # request body bytes
-BYTES_OUT = 3        # response body bytes
-CONNECTIONS = 4      # open connections (a gauge, written at each heartbeat)
-REQUESTS = 5
-ROW = 10
-BUCKETS = REQUESTS + len(METHODS) * ROW
-SIZE = BUCKETS + len(DURATION_BOUNDS) + 1
+BYTES_IN: Final = 2         # request body bytes
+BYTES_OUT: Final = 3        # response body bytes
+CONNECTIONS: Final = 4      # open connections (a gauge, written at each heartbeat)
+REQUESTS: Final = 5
+ROW: Final = 10
+BUCKETS: Final = REQUESTS + len(METHODS) * ROW
+SIZE: Final = BUCKETS + len(DURATION_BOUNDS) + 1
 #: In the worker's ``counts`` only: the answered requests' durations summed (a float), after the
 #: slots (the page keeps it in a double of its own).
 SECONDS = SIZE

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from time import perf_counter
-from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, cast
+from typing import Any, Callable, Final, Generator, Iterable, Iterator, Protocol, cast
 
 from .. import SERVER_SOFTWARE
 from ..config import Config
@@ -34,7 +34,7 @@ from .counters import (BUCKETS, BYTES_IN, BYTES_OUT, ENDED, FIRST_BOUND, OTHER_R
 from .hook_objects import HookRequest, HookResponse
 from .takeover import TakenChannel
 
-SERVER = SERVER_SOFTWARE.encode()
+SERVER: Final = SERVER_SOFTWARE.encode()
 
 
 class Wait:
@@ -199,7 +199,7 @@ def close_iterable(result: Any, log: logging.Logger) -> None:
 
 #: The HTTP version uwsgi responses are framed for: never chunked (nginx would pass the chunk
 #: markers through as body); a response without a length ends with the connection.
-UWSGI_FRAMING = (1, 0)
+UWSGI_FRAMING: Final = (1, 0)
 #: The bound of a worker's uwsgi packet cache (the HTTP head cache's default).
 PACKET_CACHE_BYTES = 1024 * 1024
 

@@ -30,7 +30,7 @@ beyond its half, until the next turnover forgets it.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from .errors import HTTPError
 from .events import HeadShape, Request, make_request
@@ -121,7 +121,7 @@ class BoundedCache(Generic[K, V]):
 
 # Heads at most this long are kept (a head is hashed whole to be looked up, and the heads that repeat,
 # a keep-alive client's, a health check's, a load generator's, are short).
-HEAD_MAX = 1024
+HEAD_MAX: Final = 1024
 
 # How a HeadCache's bytes are shared: most go to whole heads and shapes, which save the most.
 _HEADS_SHARE, _SHAPES_SHARE, _LINES_SHARE = 9, 3, 3  # sixteenths; the hosts get the rest

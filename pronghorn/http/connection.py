@@ -36,6 +36,8 @@ are skipped first (RFC 9112 2.2), so a CR is judged once the byte after it is kn
 
 from __future__ import annotations
 
+from typing import Final
+
 import httptools
 
 from .cache import HEAD_MAX, BoundedCache, HeadCache, ShapeMatcher, head_entry_size
@@ -50,9 +52,15 @@ from .request_line import RequestLine, host_is_valid, parse_request_line
 # decides nothing by method except CONNECT (which it would turn into a tunnel).
 _SYNTHETIC_LINE = b"PUT / HTTP/1.1\r\n"
 
-_IDLE, _HEAD, _BODY_LENGTH, _BODY_CHUNKED, _DONE, _PAUSED, _ERROR = range(7)
-_CRLF = b"\r\n"
-_HEAD_END = b"\r\n\r\n"
+_IDLE: Final = 0
+_HEAD: Final = 1
+_BODY_LENGTH: Final = 2
+_BODY_CHUNKED: Final = 3
+_DONE: Final = 4
+_PAUSED: Final = 5
+_ERROR: Final = 6
+_CRLF: Final = b"\r\n"
+_HEAD_END: Final = b"\r\n\r\n"
 
 # Indexed by a byte: 1 for the token characters a method may begin with (RFC 9110 5.6.2), else 0.
 _METHOD_START = bytes(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Any, Iterable, cast
+from typing import Any, Final, Iterable, cast
 
 from .cache import OBJECT_OVERHEAD, BoundedCache
 from .chunked import FORBIDDEN_TRAILERS
@@ -20,8 +20,11 @@ _STATUS = re.compile(r"([1-9][0-9][0-9]) [\t -~\x80-\xff]*")
 # A field value may hold visible characters, obs-text, SP and HTAB: nothing that ends a line.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 
-_NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
-_CONNECTION_CLOSE = b"Connection: close\r\n"
+_NONE: Final = 0
+_LENGTH: Final = 1
+_CHUNKED: Final = 2
+_CLOSE: Final = 3
+_CONNECTION_CLOSE: Final = b"Connection: close\r\n"
 
 # Headers the server owns: the app's are dropped (framing) or read for meaning (Connection: close).
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive", "proxy-connection"})

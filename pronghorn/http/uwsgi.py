@@ -37,6 +37,8 @@ a CR, LF or NUL is refused (nginx never sends one).
 
 from __future__ import annotations
 
+from typing import Final
+
 import re
 from types import MappingProxyType
 
@@ -45,7 +47,11 @@ from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA, PAUSED, Data, Event, Request, make_request
 from .limits import Limits
 
-_HEADER, _BODY, _DONE, _PAUSED, _ERROR = range(5)
+_HEADER: Final = 0
+_BODY: Final = 1
+_DONE: Final = 2
+_PAUSED: Final = 3
+_ERROR: Final = 4
 
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")

@@ -26,9 +26,11 @@ permessage-deflate the driver uses wsproto for both directions.
 
 from __future__ import annotations
 
-TEXT = 1
-BINARY = 2
-PASS = 0
+from typing import Final
+
+TEXT: Final = 1
+BINARY: Final = 2
+PASS: Final = 0
 
 _from_bytes = int.from_bytes
 

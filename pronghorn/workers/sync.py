@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..cycle.request import Job, Stream, Wait
-from .aio import HTTPProtocol, LoopWorker
+from .aio import LoopWorker
 from .base import WorkerContext
 from .held_output import HeldOutput
 
@@ -34,7 +34,9 @@ class InlineCalls:
     multithread = False
 
     def __init__(self) -> None:
-        self.queue: collections.deque[HTTPProtocol] = collections.deque()
+        # HTTPProtocols, or HTTP/2 streams of one (workers/h2.py's StreamProto, of the same shape but
+        # no subclass): Any, since compiled, an annotation naming either class would be checked.
+        self.queue: collections.deque[Any] = collections.deque()
         self.busy = False
         self._turn_ends = 0.0  # when this turn of the loop stops running requests (0: not begun)
         self._next_pending = False  # run_next is scheduled
@@ -66,7 +68,7 @@ class InlineCalls:
 
     # -- the queue ----------------------------------------------------------------------------------------
 
-    def submit(self, proto: HTTPProtocol) -> None:
+    def submit(self, proto: Any) -> None:
         if self.busy or self.queue:
             self.queue.append(proto)
         elif perf_counter() < self._turn_ends or self._start_turn():
@@ -107,7 +109,7 @@ class InlineCalls:
             self._next_pending = True
             self.loop.call_soon(self.run_next)
 
-    def run(self, proto: HTTPProtocol) -> None:
+    def run(self, proto: Any) -> None:
         policy = proto.policy
         assert policy.request is not None
         self.busy = True
@@ -119,7 +121,7 @@ class InlineCalls:
         else:
             self._pump(proto, stream)
 
-    def _pump(self, proto: HTTPProtocol, stream: Stream) -> None:
+    def _pump(self, proto: Any, stream: Stream) -> None:
         """Run a streamed response until it ends, or park it until the client is ready."""
         try:
             wait: Wait = next(stream)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Final, Iterator
 
 from ..http.events import Fields
 
@@ -67,7 +67,7 @@ def trailer_list(trailers: Fields) -> list[tuple[str, str]]:
     return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in trailers]
 
 
-EMPTY_INPUT_BYTES = b""
+EMPTY_INPUT_BYTES: Final = b""
 
 
 def empty_input() -> BinaryIO:

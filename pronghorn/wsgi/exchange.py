@@ -6,7 +6,7 @@ status, headers and body pieces into framed bytes.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from ..http import HTTPError, ResponseFramer, early_hints
 
@@ -14,7 +14,7 @@ from ..http import HTTPError, ResponseFramer, early_hints
 # A body the app gave whole but larger than this is written behind its head rather than copied into
 # one buffer with it: one system call more, instead of a second copy of a large body in memory
 # while the client takes it.
-JOIN_LIMIT = 256 * 1024
+JOIN_LIMIT: Final = 256 * 1024
 
 
 class Exchange:
