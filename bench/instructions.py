@@ -385,7 +385,8 @@ def breakdown(few_out: str, many_out: str, requests: int, top: int) -> None:
     delta = {key: (many.get(key, 0) - few.get(key, 0)) / requests for key in many.keys() | few.keys()}
     groups: dict[str, float] = {}
     for key, cost in delta.items():
-        groups[where(key)] = groups.get(where(key), 0) + cost
+        group = where(key)
+        groups[group] = groups.get(group, 0) + cost
     total = sum(groups.values())
     print(f"\nper request, by where it runs ({total:,.0f} in all):")
     for group, cost in sorted(groups.items(), key=lambda item: -item[1]):

@@ -44,16 +44,16 @@ from .streamed_body import HIGH_WATER as STREAM_HIGH_WATER, StreamedBody
 
 # What feed() and expired() ask of the driver. (Final, as every constant read per request in a
 # compiled module: mypyc puts the value in place of a lookup in the module's dict.)
-READ: Final = 0          # read more bytes
-READY: Final = 1         # a request is ready for the app: .request, and .body (None: the body is deferred)
-REFUSE: Final = 2        # write .refusal's error page, then close
-CLOSE: Final = 3         # close quietly
-PAUSE: Final = 4         # stop reading until the response in progress is complete (input piles up)
-BODY_DONE: Final = 5     # the deferred body is complete or has failed: wake the app's call waiting for it
-IDLE_OVER: Final = 6     # the keep-alive wait is over: close, unless the client's next bytes are unread
-STALLED: Final = 7       # a write has made no progress for --write-timeout: drop the connection
-PULL: Final = 8          # (after a response) pipelined input is buffered: pull() it
-BODY_MORE: Final = 9     # more of a streamed body arrived (stream_body): wake the app's receive
+READ: Final = 0       # read more bytes
+READY: Final = 1      # a request is ready for the app: .request, and .body (None: the body is deferred)
+REFUSE: Final = 2     # write .refusal's error page, then close
+CLOSE: Final = 3      # close quietly
+PAUSE: Final = 4      # stop reading until the response in progress is complete (input piles up)
+BODY_DONE: Final = 5  # the deferred body is complete or has failed: wake the app's call waiting for it
+IDLE_OVER: Final = 6  # the keep-alive wait is over: close, unless the client's next bytes are unread
+STALLED: Final = 7    # a write has made no progress for --write-timeout: drop the connection
+PULL: Final = 8       # (after a response) pipelined input is buffered: pull() it
+BODY_MORE: Final = 9  # more of a streamed body arrived (stream_body): wake the app's receive
 
 # Phases of a connection.
 IDLE: Final = 0

@@ -38,10 +38,9 @@ Labels clients choose are bounded: a method outside ``METHODS`` counts as "other
 
 from __future__ import annotations
 
-from typing import Final
-
 import mmap
 from bisect import bisect_left
+from typing import Final
 
 #: The duration histogram's upper bounds, in seconds (Prometheus's client defaults); +Inf follows.
 DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -52,12 +51,12 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # status needs no range check; the framer allows 100 to 999, and /metrics reports 6xx to 9xx with
 # 5xx), then the histogram's buckets (not cumulative here: the master adds them up), then the
 # durations' sum, a double.
-STARTED: Final = 0          # requests the cycle began (written per request)
-ENDED: Final = 1            # requests that ended, answered or not (written per request; in flight:
-                     # STARTED - ENDED)
-BYTES_IN: Final = 2         # request body bytes
-BYTES_OUT: Final = 3        # response body bytes
-CONNECTIONS: Final = 4      # open connections (a gauge, written at each heartbeat)
+STARTED: Final = 0        # requests the cycle began (written per request)
+ENDED: Final = 1          # requests that ended, answered or not (written per request; in flight:
+                          # STARTED - ENDED)
+BYTES_IN: Final = 2       # request body bytes
+BYTES_OUT: Final = 3      # response body bytes
+CONNECTIONS: Final = 4    # open connections (a gauge, written at each heartbeat)
 REQUESTS: Final = 5
 ROW: Final = 10
 BUCKETS: Final = REQUESTS + len(METHODS) * ROW

@@ -37,10 +37,9 @@ a CR, LF or NUL is refused (nginx never sends one).
 
 from __future__ import annotations
 
-from typing import Final
-
 import re
 from types import MappingProxyType
+from typing import Final
 
 from .cache import OBJECT_OVERHEAD, BoundedCache
 from .errors import HTTPError
